@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * kvmguard: per-VM isolation rules for KVM hosts.
+ *
+ * Generic netlink ABI, family KVMGUARD_GENL_NAME, version KVMGUARD_GENL_VERSION.
+ *
+ * Every operation needs CAP_NET_ADMIN in the initial user namespace and is
+ * only available in the initial network namespace. Every request is
+ * validated strictly against the policy of its command: an attribute the
+ * command does not take, a wrong type, length or range is refused with
+ * EINVAL and an extended-ack message naming the attribute.
+ *
+ * Attributes share one flat space (enum kvmguard_attr); each command lists
+ * below which ones it takes (in) and which ones its replies carry (out).
+ *
+ * Objects:
+ *  - VM: every KVM virtual machine on the host, known from its creation (or
+ *    from module load, for VMs that already existed) until its destruction.
+ *    Identified by a u64 id that increases monotonically and is never reused
+ *    while the module stays loaded.
+ *  - Policy: a named set of rules (a name of 1..31 bytes made of letters,
+ *    digits, '.', '_' and '-'). Rules of later ABI revisions are new
+ *    attributes of the policy commands; a kernel that does not know one
+ *    refuses it.
+ *  - Binding: which policy a new VM gets. When a VM is created the policy is
+ *    resolved once: a binding of the creator's pid (thread-group id) first,
+ *    then the cgroup binding whose path is the longest prefix (by whole path
+ *    components) of the creator's cgroup v2 path, then the default binding;
+ *    no match means no policy (nothing is restricted). An edit of a policy
+ *    applies at once to every VM that uses it.
+ */
+#ifndef _UAPI_LINUX_KVMGUARD_H
+#define _UAPI_LINUX_KVMGUARD_H
+
+#include <linux/types.h>
+
+#define KVMGUARD_GENL_NAME	"kvmguard"
+#define KVMGUARD_GENL_VERSION	1
+#define KVMGUARD_MCGRP_EVENTS	"events"
+
+/* Longest policy or domain name, in bytes, without the terminating NUL. */
+#define KVMGUARD_NAME_MAX	31
+/* Longest cgroup path, in bytes, without the terminating NUL. */
+#define KVMGUARD_CGROUP_MAX	4095
+
+/**
+ * enum kvmguard_cmd - generic netlink commands
+ *
+ * @KVMGUARD_CMD_VM_GET: doit: in VM_ID; out one VM message.
+ *	dumpit: no attributes; out one VM message per VM, by increasing id.
+ *	A VM message carries VM_ID, VM_PID, VM_COMM, VM_CGROUP, VM_CREATED_NS,
+ *	VM_VCPUS, VM_MEMSLOTS, VM_MEM_BYTES, VM_FLAGS, VM_BOUND_BY and, when it
+ *	has one, POLICY_NAME.
+ * @KVMGUARD_CMD_VM_SET: in VM_ID and POLICY_NAME: the running VM uses that
+ *	policy from now on (VM_BOUND_BY becomes KVMGUARD_BOUND_EXPLICIT).
+ * @KVMGUARD_CMD_POLICY_NEW: in POLICY_NAME, optional POLICY_MODE (default
+ *	enforce) and POLICY_DOMAIN. EEXIST if the name is taken.
+ * @KVMGUARD_CMD_POLICY_SET: in POLICY_NAME and any of POLICY_MODE,
+ *	POLICY_DOMAIN; changes only the attributes given. ENOENT if unknown.
+ *	An empty POLICY_DOMAIN clears the domain.
+ * @KVMGUARD_CMD_POLICY_GET: doit: in POLICY_NAME; dumpit: no attributes,
+ *	policies by name (byte order). Out: POLICY_NAME, POLICY_MODE,
+ *	POLICY_DOMAIN (when set), POLICY_VMS, POLICY_BINDINGS.
+ * @KVMGUARD_CMD_POLICY_DEL: in POLICY_NAME. EBUSY while a binding names it.
+ *	VMs that used it are resolved again against the current bindings.
+ * @KVMGUARD_CMD_BIND_NEW: in BIND_TYPE, BIND_CGROUP (cgroup bindings, an
+ *	absolute path such as "/machine.slice") or BIND_PID (pid bindings; the
+ *	process must exist), and POLICY_NAME. A binding with the same selector
+ *	is replaced.
+ * @KVMGUARD_CMD_BIND_DEL: in BIND_TYPE and its selector. ENOENT if none.
+ * @KVMGUARD_CMD_BIND_GET: dumpit only: default first, then cgroup bindings
+ *	by path, then pid bindings by pid. Out: BIND_TYPE, BIND_CGROUP or
+ *	BIND_PID, POLICY_NAME.
+ * @KVMGUARD_CMD_EVENT: multicast on KVMGUARD_MCGRP_EVENTS only (never a
+ *	request). Carries EVENT_TYPE, EVENT_TIME_NS and the attributes of its
+ *	type: VM_CREATE and VM_DESTROY carry VM_ID, VM_PID, VM_COMM and
+ *	POLICY_NAME (when the VM has one).
+ *
+ * Dumps may take several messages; when the state changed between two of
+ * them the later message carries NLM_F_DUMP_INTR and the caller should dump
+ * again.
+ */
+enum kvmguard_cmd {
+	KVMGUARD_CMD_UNSPEC,
+	KVMGUARD_CMD_VM_GET,
+	KVMGUARD_CMD_VM_SET,
+	KVMGUARD_CMD_POLICY_NEW,
+	KVMGUARD_CMD_POLICY_SET,
+	KVMGUARD_CMD_POLICY_GET,
+	KVMGUARD_CMD_POLICY_DEL,
+	KVMGUARD_CMD_BIND_NEW,
+	KVMGUARD_CMD_BIND_DEL,
+	KVMGUARD_CMD_BIND_GET,
+	KVMGUARD_CMD_EVENT,
+	__KVMGUARD_CMD_MAX
+};
+#define KVMGUARD_CMD_MAX (__KVMGUARD_CMD_MAX - 1)
+
+/**
+ * enum kvmguard_attr - netlink attributes
+ *
+ * @KVMGUARD_A_VM_ID: u64, VM id (>= 1).
+ * @KVMGUARD_A_VM_PID: u32, thread-group id of the process that created the
+ *	VM (for a VM found at module load: of a process holding its file).
+ * @KVMGUARD_A_VM_COMM: string, that process's comm at creation.
+ * @KVMGUARD_A_VM_CGROUP: string, its cgroup v2 path at creation.
+ * @KVMGUARD_A_VM_CREATED_NS: u64, CLOCK_REALTIME of the creation in ns; for a
+ *	VM found at module load, when it was found (see VM_FLAGS).
+ * @KVMGUARD_A_VM_VCPUS: u32, vCPUs now online.
+ * @KVMGUARD_A_VM_MEMSLOTS: u32, user memslots now defined (all address
+ *	spaces).
+ * @KVMGUARD_A_VM_MEM_BYTES: u64, bytes of guest memory those memslots map.
+ * @KVMGUARD_A_VM_FLAGS: u32, enum kvmguard_vm_flags bits.
+ * @KVMGUARD_A_VM_BOUND_BY: u8, enum kvmguard_bound_by: how the VM got its
+ *	policy.
+ * @KVMGUARD_A_POLICY_NAME: string, 1..KVMGUARD_NAME_MAX bytes of
+ *	[A-Za-z0-9._-].
+ * @KVMGUARD_A_POLICY_MODE: u8, enum kvmguard_mode.
+ * @KVMGUARD_A_POLICY_DOMAIN: string, trust domain, 0..KVMGUARD_NAME_MAX
+ *	bytes of [A-Za-z0-9._-]; empty means none.
+ * @KVMGUARD_A_POLICY_VMS: u32, VMs that use the policy now.
+ * @KVMGUARD_A_POLICY_BINDINGS: u32, bindings that name the policy.
+ * @KVMGUARD_A_BIND_TYPE: u8, enum kvmguard_bind_type.
+ * @KVMGUARD_A_BIND_CGROUP: string, absolute cgroup v2 path, 1..
+ *	KVMGUARD_CGROUP_MAX bytes, no "." or ".." component; a trailing '/' is
+ *	ignored.
+ * @KVMGUARD_A_BIND_PID: u32, a thread-group id in the initial pid
+ *	namespace.
+ * @KVMGUARD_A_EVENT_TYPE: u8, enum kvmguard_event_type.
+ * @KVMGUARD_A_EVENT_TIME_NS: u64, CLOCK_REALTIME of the event in ns.
+ * @KVMGUARD_A_PAD: padding for 64-bit attributes, never set by callers.
+ */
+enum kvmguard_attr {
+	KVMGUARD_A_UNSPEC,
+	KVMGUARD_A_PAD,
+	KVMGUARD_A_VM_ID,
+	KVMGUARD_A_VM_PID,
+	KVMGUARD_A_VM_COMM,
+	KVMGUARD_A_VM_CGROUP,
+	KVMGUARD_A_VM_CREATED_NS,
+	KVMGUARD_A_VM_VCPUS,
+	KVMGUARD_A_VM_MEMSLOTS,
+	KVMGUARD_A_VM_MEM_BYTES,
+	KVMGUARD_A_VM_FLAGS,
+	KVMGUARD_A_VM_BOUND_BY,
+	KVMGUARD_A_POLICY_NAME,
+	KVMGUARD_A_POLICY_MODE,
+	KVMGUARD_A_POLICY_DOMAIN,
+	KVMGUARD_A_POLICY_VMS,
+	KVMGUARD_A_POLICY_BINDINGS,
+	KVMGUARD_A_BIND_TYPE,
+	KVMGUARD_A_BIND_CGROUP,
+	KVMGUARD_A_BIND_PID,
+	KVMGUARD_A_EVENT_TYPE,
+	KVMGUARD_A_EVENT_TIME_NS,
+	__KVMGUARD_A_MAX
+};
+#define KVMGUARD_A_MAX (__KVMGUARD_A_MAX - 1)
+
+/**
+ * enum kvmguard_mode - what a policy does with a violation
+ * @KVMGUARD_MODE_ENFORCE: refuse it, count it, report it.
+ * @KVMGUARD_MODE_AUDIT: let it happen, count it, report it.
+ */
+enum kvmguard_mode {
+	KVMGUARD_MODE_ENFORCE,
+	KVMGUARD_MODE_AUDIT,
+	__KVMGUARD_MODE_MAX
+};
+#define KVMGUARD_MODE_MAX (__KVMGUARD_MODE_MAX - 1)
+
+/**
+ * enum kvmguard_bind_type - binding selectors
+ * @KVMGUARD_BIND_DEFAULT: every VM no other binding matches.
+ * @KVMGUARD_BIND_CGROUP: VMs created from a cgroup at or below a path.
+ * @KVMGUARD_BIND_PID: VMs created by one process.
+ */
+enum kvmguard_bind_type {
+	KVMGUARD_BIND_UNSPEC,
+	KVMGUARD_BIND_DEFAULT,
+	KVMGUARD_BIND_CGROUP,
+	KVMGUARD_BIND_PID,
+	__KVMGUARD_BIND_MAX
+};
+#define KVMGUARD_BIND_MAX (__KVMGUARD_BIND_MAX - 1)
+
+/**
+ * enum kvmguard_bound_by - how a VM got its policy
+ * @KVMGUARD_BOUND_NONE: no binding matched; the VM has no policy.
+ * @KVMGUARD_BOUND_DEFAULT: the default binding.
+ * @KVMGUARD_BOUND_CGROUP: a cgroup binding.
+ * @KVMGUARD_BOUND_PID: a pid binding.
+ * @KVMGUARD_BOUND_EXPLICIT: KVMGUARD_CMD_VM_SET.
+ */
+enum kvmguard_bound_by {
+	KVMGUARD_BOUND_NONE,
+	KVMGUARD_BOUND_DEFAULT,
+	KVMGUARD_BOUND_CGROUP,
+	KVMGUARD_BOUND_PID,
+	KVMGUARD_BOUND_EXPLICIT,
+	__KVMGUARD_BOUND_MAX
+};
+#define KVMGUARD_BOUND_MAX (__KVMGUARD_BOUND_MAX - 1)
+
+/**
+ * enum kvmguard_vm_flags - bits of KVMGUARD_A_VM_FLAGS
+ * @KVMGUARD_VM_F_DISCOVERED: the VM existed before the module was loaded;
+ *	its pid, comm and cgroup are those of a process holding its file, and
+ *	its creation time is when the module found it.
+ */
+enum kvmguard_vm_flags {
+	KVMGUARD_VM_F_DISCOVERED = 1U << 0,
+};
+#define KVMGUARD_VM_F_ALL (KVMGUARD_VM_F_DISCOVERED)
+
+/**
+ * enum kvmguard_event_type - KVMGUARD_A_EVENT_TYPE values
+ * @KVMGUARD_EVENT_VM_CREATE: a VM was created.
+ * @KVMGUARD_EVENT_VM_DESTROY: a VM was destroyed.
+ */
+enum kvmguard_event_type {
+	KVMGUARD_EVENT_UNSPEC,
+	KVMGUARD_EVENT_VM_CREATE,
+	KVMGUARD_EVENT_VM_DESTROY,
+	__KVMGUARD_EVENT_MAX
+};
+#define KVMGUARD_EVENT_MAX (__KVMGUARD_EVENT_MAX - 1)
+
+#endif /* _UAPI_LINUX_KVMGUARD_H */
