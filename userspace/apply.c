@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvmguard(8): apply and dump. An apply file is read and checked whole,
+ * then compared with the kernel's state; only the differences are sent, in
+ * an order the kernel accepts (policies before the bindings that name them,
+ * bindings removed before the policies they named).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kg.h"
+
+void config_init(struct kg_config *c)
+{
+	struct vec p = VEC_INIT(struct kg_policy);
+	struct vec b = VEC_INIT(struct kg_bind);
+	struct vec v = VEC_INIT(struct kg_vm_set);
+
+	c->policies = p;
+	c->binds = b;
+	c->vm_sets = v;
+}
+
+void config_free(struct kg_config *c)
+{
+	vec_free(&c->policies);
+	binds_free(&c->binds);
+	vec_free(&c->vm_sets);
+}
+
+void state_init(struct kg_state *s)
+{
+	struct vec p = VEC_INIT(struct kg_policy);
+	struct vec b = VEC_INIT(struct kg_bind);
+	struct vec v = VEC_INIT(struct kg_vm);
+
+	s->policies = p;
+	s->binds = b;
+	s->vms = v;
+}
+
+void state_free(struct kg_state *s)
+{
+	size_t i;
+
+	vec_free(&s->policies);
+	binds_free(&s->binds);
+	for (i = 0; i < s->vms.n; i++)
+		kg_vm_free(VEC_AT(&s->vms, struct kg_vm, i));
+	vec_free(&s->vms);
+}
+
+static struct kg_policy *find_policy(const struct vec *v, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		if (!strcmp(VEC_AT(v, struct kg_policy, i)->name, name))
+			return VEC_AT(v, struct kg_policy, i);
+	return NULL;
+}
+
+static struct kg_bind *find_bind(const struct vec *v,
+				 const struct kg_selector *sel)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		if (!kg_selector_cmp(&VEC_AT(v, struct kg_bind, i)->sel, sel))
+			return VEC_AT(v, struct kg_bind, i);
+	return NULL;
+}
+
+static int config_add(struct kg_config *c, struct kg_request *req, int line,
+		      char *err, size_t errlen)
+{
+	char s[KVMGUARD_CGROUP_MAX + 64];
+	size_t i;
+
+	switch (req->op) {
+	case OP_POLICY_ADD:
+	case OP_POLICY_SET: {
+		struct kg_policy *old = find_policy(&c->policies,
+						    req->policy.name);
+		struct kg_policy *p;
+
+		if (old) {
+			snprintf(err, errlen,
+				 "policy %s is already defined on line %d",
+				 req->policy.name, old->line);
+			return -1;
+		}
+		p = vec_push(&c->policies);
+		*p = req->policy;
+		p->line = line;
+		return 0;
+	}
+	case OP_BIND: {
+		struct kg_bind *old = find_bind(&c->binds, &req->sel);
+		struct kg_bind *b;
+
+		if (old) {
+			kg_selector_fmt(s, sizeof(s), &req->sel, false);
+			snprintf(err, errlen,
+				 "a binding for %.300s is already defined on line %d",
+				 s, old->line);
+			return -1;
+		}
+		b = vec_push(&c->binds);
+		b->sel = req->sel;		/* takes the cgroup string */
+		req->sel.cgroup = NULL;
+		strcpy(b->policy, req->bind_policy);
+		b->line = line;
+		return 0;
+	}
+	case OP_VM_SET: {
+		struct kg_vm_set *v;
+
+		for (i = 0; i < c->vm_sets.n; i++) {
+			v = VEC_AT(&c->vm_sets, struct kg_vm_set, i);
+			if (v->id == req->vm_id) {
+				snprintf(err, errlen,
+					 "VM %llu is already set on line %d",
+					 (unsigned long long)v->id, v->line);
+				return -1;
+			}
+		}
+		v = vec_push(&c->vm_sets);
+		v->id = req->vm_id;
+		strcpy(v->policy, req->bind_policy);
+		v->line = line;
+		return 0;
+	}
+	default:
+		snprintf(err, errlen, "command not allowed in an apply file");
+		return -1;
+	}
+}
+
+int config_parse(FILE *in, const char *name, struct kg_config *c)
+{
+	char *line = NULL, err[ERRMSG_MAX];
+	size_t cap = 0, i;
+	int lineno = 0, errors = 0;
+
+	while (getline(&line, &cap, in) >= 0) {
+		struct kg_request req;
+		char **words;
+		int n;
+
+		lineno++;
+		n = split_words(line, &words, err, sizeof(err));
+		if (n < 0) {
+			fprintf(stderr, "%s:%d: %s\n", name, lineno, err);
+			errors++;
+			continue;
+		}
+		if (n > 0) {
+			if (parse_command(n, words, &req, true, err,
+					  sizeof(err)) ||
+			    config_add(c, &req, lineno, err, sizeof(err))) {
+				fprintf(stderr, "%s:%d: %s\n", name, lineno, err);
+				errors++;
+			}
+			kg_request_free(&req);
+		}
+		free_words(words, n);
+	}
+	free(line);
+	if (ferror(in)) {
+		fprintf(stderr, PROG_NAME ": cannot read %s: %s\n", name,
+			strerror(errno));
+		return -1;
+	}
+
+	/* everything a file names must survive the file's own deletions */
+	for (i = 0; i < c->binds.n; i++) {
+		const struct kg_bind *b = VEC_AT(&c->binds, struct kg_bind, i);
+
+		if (!find_policy(&c->policies, b->policy)) {
+			fprintf(stderr,
+				"%s:%d: policy %s is not defined in this file\n",
+				name, b->line, b->policy);
+			errors++;
+		}
+	}
+	for (i = 0; i < c->vm_sets.n; i++) {
+		const struct kg_vm_set *v =
+			VEC_AT(&c->vm_sets, struct kg_vm_set, i);
+
+		if (!find_policy(&c->policies, v->policy)) {
+			fprintf(stderr,
+				"%s:%d: policy %s is not defined in this file\n",
+				name, v->line, v->policy);
+			errors++;
+		}
+	}
+	return errors ? -1 : 0;
+}
+
+static void add_action(struct vec *acts, enum kg_action_type type,
+		       const struct kg_policy *p, const char *name,
+		       const struct kg_selector *sel, uint64_t id)
+{
+	struct kg_action *a = vec_push(acts);
+
+	a->type = type;
+	a->policy = p;
+	a->name = name;
+	a->sel = sel;
+	a->vm_id = id;
+}
+
+int plan_actions(const struct kg_config *c, const struct kg_state *s,
+		 struct vec *acts)
+{
+	size_t i, k;
+
+	for (i = 0; i < c->policies.n; i++) {
+		const struct kg_policy *p =
+			VEC_AT(&c->policies, struct kg_policy, i);
+		const struct kg_policy *cur = find_policy(&s->policies, p->name);
+
+		if (!cur)
+			add_action(acts, ACT_POLICY_NEW, p, p->name, NULL, 0);
+		else if (!policy_equal(p, cur))
+			add_action(acts, ACT_POLICY_SET, p, p->name, NULL, 0);
+	}
+	for (i = 0; i < c->binds.n; i++) {
+		const struct kg_bind *b = VEC_AT(&c->binds, struct kg_bind, i);
+		const struct kg_bind *cur = find_bind(&s->binds, &b->sel);
+
+		if (!cur || strcmp(cur->policy, b->policy))
+			add_action(acts, ACT_BIND_NEW, NULL, b->policy, &b->sel,
+				   0);
+	}
+	for (i = 0; i < s->binds.n; i++) {
+		const struct kg_bind *b = VEC_AT(&s->binds, struct kg_bind, i);
+
+		if (!find_bind(&c->binds, &b->sel))
+			add_action(acts, ACT_BIND_DEL, NULL, NULL, &b->sel, 0);
+	}
+	for (i = 0; i < s->policies.n; i++) {
+		const struct kg_policy *p =
+			VEC_AT(&s->policies, struct kg_policy, i);
+
+		if (!find_policy(&c->policies, p->name))
+			add_action(acts, ACT_POLICY_DEL, NULL, p->name, NULL, 0);
+	}
+	for (i = 0; i < c->vm_sets.n; i++) {
+		const struct kg_vm_set *v =
+			VEC_AT(&c->vm_sets, struct kg_vm_set, i);
+		const struct kg_vm *cur = NULL;
+
+		for (k = 0; k < s->vms.n; k++)
+			if (VEC_AT(&s->vms, struct kg_vm, k)->id == v->id)
+				cur = VEC_AT(&s->vms, struct kg_vm, k);
+		if (!cur || strcmp(cur->policy, v->policy) ||
+		    cur->bound_by != KVMGUARD_BOUND_EXPLICIT)
+			add_action(acts, ACT_VM_SET, NULL, v->policy, NULL,
+				   v->id);
+	}
+	return 0;
+}
+
+/* The options of POLICY_NEW that differ from the kernel's defaults. */
+static unsigned int new_mask(const struct kg_policy *p)
+{
+	struct kg_policy d = { 0 };
+	unsigned int mask = 0;
+	size_t i;
+
+	policy_defaults(&d);
+	for (i = 0; i < policy_opts_count; i++)
+		if (!policy_opts[i].equal(p, &d))
+			mask |= policy_opts[i].flag;
+	return mask;
+}
+
+static unsigned int all_mask(void)
+{
+	unsigned int mask = 0;
+	size_t i;
+
+	for (i = 0; i < policy_opts_count; i++)
+		mask |= policy_opts[i].flag;
+	return mask;
+}
+
+void action_print(FILE *f, const struct kg_action *a)
+{
+	size_t i;
+
+	switch (a->type) {
+	case ACT_POLICY_NEW:
+		policy_dump_line(f, a->policy);
+		return;
+	case ACT_POLICY_SET:
+		fprintf(f, "policy set %s", a->policy->name);
+		for (i = 0; i < policy_opts_count; i++)
+			policy_opts[i].dump(f, a->policy);
+		if (!a->policy->domain[0])
+			fputs(" domain none", f);
+		fputc('\n', f);
+		return;
+	case ACT_BIND_NEW:
+	case ACT_BIND_DEL: {
+		char s[KVMGUARD_CGROUP_MAX + 64];
+
+		kg_selector_fmt(s, sizeof(s), a->sel, true);
+		if (a->type == ACT_BIND_NEW)
+			fprintf(f, "bind %s policy %s\n", s, a->name);
+		else
+			fprintf(f, "unbind %s\n", s);
+		return;
+	}
+	case ACT_POLICY_DEL:
+		fprintf(f, "policy del %s\n", a->name);
+		return;
+	case ACT_VM_SET:
+		fprintf(f, "vm set %llu policy %s\n",
+			(unsigned long long)a->vm_id, a->name);
+		return;
+	}
+}
+
+static int run_action(struct kg_nl *nl, const struct kg_action *a)
+{
+	switch (a->type) {
+	case ACT_POLICY_NEW:
+		return send_policy(nl, KVMGUARD_CMD_POLICY_NEW, a->policy,
+				   new_mask(a->policy));
+	case ACT_POLICY_SET:
+		return send_policy(nl, KVMGUARD_CMD_POLICY_SET, a->policy,
+				   all_mask());
+	case ACT_BIND_NEW:
+		return send_bind(nl, a->sel, a->name);
+	case ACT_BIND_DEL:
+		return send_unbind(nl, a->sel);
+	case ACT_POLICY_DEL:
+		return send_policy_del(nl, a->name);
+	case ACT_VM_SET:
+		return send_vm_set(nl, a->vm_id, a->name);
+	}
+	return -1;
+}
+
+static int read_state(struct kg_nl *nl, const struct kg_config *c,
+		      struct kg_state *s)
+{
+	size_t i;
+
+	if (fetch_policies(nl, &s->policies) || fetch_binds(nl, &s->binds))
+		return -1;
+	for (i = 0; i < c->vm_sets.n; i++) {
+		struct kg_vm *vm = vec_push(&s->vms);
+
+		if (fetch_vm(nl, VEC_AT(&c->vm_sets, struct kg_vm_set, i)->id,
+			     vm))
+			return -1;
+	}
+	return 0;
+}
+
+int cmd_apply(struct kg_nl *unused, const struct kg_request *req)
+{
+	struct vec acts = VEC_INIT(struct kg_action);
+	struct kg_config c;
+	struct kg_state s;
+	struct kg_nl *nl = NULL;
+	const char *name = req->file;
+	FILE *in = stdin;
+	int ret = EXIT_ERR;
+	size_t i;
+
+	(void)unused;
+	config_init(&c);
+	state_init(&s);
+	if (strcmp(req->file, "-")) {
+		in = fopen(req->file, "r");
+		if (!in) {
+			fprintf(stderr, PROG_NAME ": cannot open %s: %s\n",
+				req->file, strerror(errno));
+			goto out;
+		}
+	} else {
+		name = "<stdin>";
+	}
+	if (config_parse(in, name, &c)) {
+		if (in != stdin)
+			fclose(in);
+		goto out;
+	}
+	if (in != stdin)
+		fclose(in);
+
+	nl = kg_nl_open();
+	if (!nl || read_state(nl, &c, &s))
+		goto out;
+	plan_actions(&c, &s, &acts);
+	for (i = 0; i < acts.n; i++) {
+		const struct kg_action *a = VEC_AT(&acts, struct kg_action, i);
+
+		if (opt_verbose) {
+			action_print(stdout, a);
+			fflush(stdout);
+		}
+		if (run_action(nl, a))
+			goto out;
+	}
+	ret = EXIT_OK;
+out:
+	vec_free(&acts);
+	state_free(&s);
+	config_free(&c);
+	kg_nl_close(nl);
+	return ret;
+}
+
+int cmd_dump(struct kg_nl *nl, const struct kg_request *req)
+{
+	struct kg_state s;
+	size_t i;
+	int ret = EXIT_ERR;
+
+	(void)req;
+	state_init(&s);
+	if (fetch_policies(nl, &s.policies) || fetch_binds(nl, &s.binds))
+		goto out;
+	for (i = 0; i < s.policies.n; i++)
+		policy_dump_line(stdout, VEC_AT(&s.policies, struct kg_policy, i));
+	for (i = 0; i < s.binds.n; i++) {
+		const struct kg_bind *b = VEC_AT(&s.binds, struct kg_bind, i);
+		char sel[KVMGUARD_CGROUP_MAX + 64];
+
+		kg_selector_fmt(sel, sizeof(sel), &b->sel, true);
+		printf("bind %s policy %s\n", sel, b->policy);
+	}
+	ret = EXIT_OK;
+out:
+	state_free(&s);
+	return ret;
+}

@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kvmguard(8): internal interfaces shared by the CLI's files.
+ */
+#ifndef KG_H
+#define KG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <linux/kvmguard.h>
+
+#define PROG_NAME	"kvmguard"
+#define PROG_VERSION	"0.1"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_ERR = 1,
+	EXIT_USAGE = 2,
+};
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Global options (main.c). */
+extern bool opt_json;
+extern bool opt_verbose;
+
+/* util.c: growable arrays and allocation that cannot fail. */
+struct vec {
+	void *items;
+	size_t n, cap, size;
+};
+
+#define VEC_INIT(type) { NULL, 0, 0, sizeof(type) }
+#define VEC_AT(v, type, i) (&((type *)(v)->items)[i])
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+char *xstrdup(const char *s);
+void *vec_push(struct vec *v);	/* zeroed new element */
+void vec_free(struct vec *v);	/* frees the array only */
+void vec_sort(struct vec *v, int (*cmp)(const void *, const void *));
+
+/* Local time of a CLOCK_REALTIME nanosecond stamp, ISO 8601. */
+void fmt_time(char *buf, size_t len, uint64_t ns, bool millis);
+/* "4G", "512M", "1.5G", "123" */
+void fmt_bytes(char *buf, size_t len, uint64_t bytes);
+/* Copy for a terminal: control characters become '?'. */
+void fmt_safe(char *buf, size_t len, const char *s);
+
+/* Objects as the kernel reports them (and as the CLI asks for them). */
+
+/* Bits of kg_policy.set: which options a command line named. */
+enum {
+	PF_MODE = 1U << 0,
+	PF_DOMAIN = 1U << 1,
+};
+
+struct kg_policy {
+	char name[KVMGUARD_NAME_MAX + 1];
+	unsigned int set;		/* PF_* given (requests) or present */
+	uint8_t mode;			/* enum kvmguard_mode */
+	char domain[KVMGUARD_NAME_MAX + 1];	/* "" = none */
+	uint32_t vms, bindings;		/* kernel replies only */
+	int line;			/* apply files: where it was defined */
+};
+
+struct kg_selector {
+	uint8_t type;			/* enum kvmguard_bind_type */
+	char *cgroup;			/* KVMGUARD_BIND_CGROUP, owned */
+	uint32_t pid;			/* KVMGUARD_BIND_PID */
+};
+
+struct kg_bind {
+	struct kg_selector sel;
+	char policy[KVMGUARD_NAME_MAX + 1];
+	int line;
+};
+
+struct kg_vm {
+	uint64_t id;
+	uint32_t pid;
+	char comm[64];
+	char *cgroup;			/* owned, may be NULL */
+	uint64_t created_ns;
+	uint32_t vcpus, memslots;
+	uint64_t mem_bytes;
+	uint32_t flags;
+	uint8_t bound_by;
+	char policy[KVMGUARD_NAME_MAX + 1];	/* "" = none */
+};
+
+void kg_selector_free(struct kg_selector *s);
+void kg_selector_copy(struct kg_selector *dst, const struct kg_selector *src);
+int kg_selector_cmp(const struct kg_selector *a, const struct kg_selector *b);
+/* "default", "cgroup /x", "pid 12"; quote=true quotes the path for files */
+void kg_selector_fmt(char *buf, size_t len, const struct kg_selector *s,
+		     bool quote);
+void kg_vm_free(struct kg_vm *vm);
+
+const char *mode_name(uint8_t mode);
+const char *bound_by_name(uint8_t b);
+const char *bind_type_name(uint8_t t);
+
+/* parse.c: one grammar for argv and apply files. */
+enum kg_op {
+	OP_NONE,
+	OP_HELP,
+	OP_VM_LIST,
+	OP_VM_SHOW,
+	OP_VM_SET,
+	OP_POLICY_ADD,
+	OP_POLICY_SET,
+	OP_POLICY_DEL,
+	OP_POLICY_SHOW,
+	OP_BIND,
+	OP_UNBIND,
+	OP_BIND_SHOW,
+	OP_MONITOR,
+	OP_APPLY,
+	OP_DUMP,
+	__OP_MAX,
+};
+
+struct kg_request {
+	enum kg_op op;
+	uint64_t vm_id;
+	struct kg_policy policy;	/* name and options (policy ops) */
+	bool has_name;			/* policy show NAME */
+	struct kg_selector sel;		/* bind, unbind */
+	char bind_policy[KVMGUARD_NAME_MAX + 1];	/* bind, vm set */
+	const char *file;		/* apply */
+};
+
+#define ERRMSG_MAX 512
+
+void kg_request_free(struct kg_request *req);
+/*
+ * Parse one command (argv without the program name and global options).
+ * On a usage error returns -1 with a message in err. file_mode restricts
+ * the grammar to what apply files accept.
+ */
+int parse_command(int argc, char **argv, struct kg_request *req,
+		  bool file_mode, char *err, size_t errlen);
+/*
+ * Split a line of an apply file into words (whitespace, "double quotes" with
+ * \\ \" \n \t \xHH escapes, # comments). Returns the word count, or -1 with
+ * a message in err. *words must be freed with free_words().
+ */
+int split_words(const char *line, char ***words, char *err, size_t errlen);
+void free_words(char **words, int n);
+/* Write a word so that split_words() reads it back unchanged. */
+void fput_word(FILE *f, const char *w);
+
+bool valid_name(const char *s);
+int parse_name(const char *what, const char *s, char *dst, char *err,
+	       size_t errlen);
+int parse_cgroup(const char *s, char **dst, char *err, size_t errlen);
+int parse_pid(const char *s, uint32_t *pid, char *err, size_t errlen);
+int parse_vm_id(const char *s, uint64_t *id, char *err, size_t errlen);
+
+/*
+ * The policy options, one table entry each (parse.c). A rule of a later ABI
+ * revision is one more entry plus its attribute.
+ */
+struct nl_msg;
+struct nlattr;
+struct json;
+
+struct policy_opt {
+	const char *word;
+	unsigned int flag;		/* PF_* */
+	int attr;			/* KVMGUARD_A_* */
+	/* consume argv[0..] after the word; returns words used or -1 */
+	int (*parse)(struct kg_policy *p, int argc, char **argv,
+		     char *err, size_t errlen);
+	int (*put)(struct nl_msg *msg, const struct kg_policy *p);
+	void (*get)(struct kg_policy *p, struct nlattr *a);
+	bool (*equal)(const struct kg_policy *a, const struct kg_policy *b);
+	/* apply syntax (" mode audit"); nothing when at its default */
+	void (*dump)(FILE *f, const struct kg_policy *p);
+	bool always_dump;		/* dump even at the default */
+};
+
+extern const struct policy_opt policy_opts[];
+extern const size_t policy_opts_count;
+void policy_defaults(struct kg_policy *p);
+bool policy_equal(const struct kg_policy *a, const struct kg_policy *b);
+void policy_dump_line(FILE *f, const struct kg_policy *p);
+
+/* json.c: a small writer. */
+struct json {
+	FILE *f;
+	int depth;
+	bool need_comma[32];
+	bool after_key;
+};
+
+void json_init(struct json *j, FILE *f);
+void json_obj_begin(struct json *j);
+void json_obj_end(struct json *j);
+void json_arr_begin(struct json *j);
+void json_arr_end(struct json *j);
+void json_key(struct json *j, const char *k);
+void json_str(struct json *j, const char *s);
+void json_u64(struct json *j, uint64_t v);
+void json_bool(struct json *j, bool v);
+void json_null(struct json *j);
+/* Escape s as a JSON string (with quotes); invalid UTF-8 -> U+FFFD. */
+void json_fput_string(FILE *f, const char *s);
+
+/* nl.c: the generic netlink transport. */
+struct kg_nl;
+
+/* Prints why and returns NULL when the family cannot be reached. */
+struct kg_nl *kg_nl_open(void);
+void kg_nl_close(struct kg_nl *nl);
+int kg_nl_fd(struct kg_nl *nl);
+struct nl_msg *kg_msg(struct kg_nl *nl, uint8_t cmd, int flags);
+typedef int (*kg_reply_fn)(struct nlattr **tb, void *arg);
+/*
+ * Send msg (consumed), wait for the reply/ack. cb runs on each reply's
+ * attributes. On a kernel error prints "kvmguard: WHAT: strerror[: extack]".
+ * Returns 0 or -1.
+ */
+int kg_nl_request(struct kg_nl *nl, struct nl_msg *msg, kg_reply_fn cb,
+		  void *arg, const char *what);
+/* Dump cmd; on NLM_F_DUMP_INTR calls reset(arg) and dumps again. */
+int kg_nl_dump(struct kg_nl *nl, uint8_t cmd, kg_reply_fn cb,
+	       void (*reset)(void *), void *arg, const char *what);
+int kg_nl_subscribe(struct kg_nl *nl, const char *group);
+/* Receive pending multicast messages; returns -1 on a fatal error. */
+int kg_nl_recv_events(struct kg_nl *nl, kg_reply_fn cb, void *arg);
+
+/* Reply parsing shared by show/apply/monitor (show.c). */
+void vm_from_attrs(struct kg_vm *vm, struct nlattr **tb);
+void policy_from_attrs(struct kg_policy *p, struct nlattr **tb);
+int bind_from_attrs(struct kg_bind *b, struct nlattr **tb);
+int fetch_policies(struct kg_nl *nl, struct vec *out);	/* kg_policy */
+int fetch_binds(struct kg_nl *nl, struct vec *out);	/* kg_bind */
+int fetch_vm(struct kg_nl *nl, uint64_t id, struct kg_vm *vm);
+void binds_free(struct vec *binds);
+int policy_cmp_name(const void *a, const void *b);
+int bind_cmp(const void *a, const void *b);
+void json_vm(struct json *j, const struct kg_vm *vm);
+
+/* Command implementations: return an exit code. */
+int cmd_vm_list(struct kg_nl *nl, const struct kg_request *req);
+int cmd_vm_show(struct kg_nl *nl, const struct kg_request *req);
+int cmd_vm_set(struct kg_nl *nl, const struct kg_request *req);
+int cmd_policy_add(struct kg_nl *nl, const struct kg_request *req);
+int cmd_policy_set(struct kg_nl *nl, const struct kg_request *req);
+int cmd_policy_del(struct kg_nl *nl, const struct kg_request *req);
+int cmd_policy_show(struct kg_nl *nl, const struct kg_request *req);
+int cmd_bind(struct kg_nl *nl, const struct kg_request *req);
+int cmd_unbind(struct kg_nl *nl, const struct kg_request *req);
+int cmd_bind_show(struct kg_nl *nl, const struct kg_request *req);
+int cmd_monitor(struct kg_nl *nl, const struct kg_request *req);
+int cmd_apply(struct kg_nl *nl, const struct kg_request *req); /* nl: NULL */
+int cmd_dump(struct kg_nl *nl, const struct kg_request *req);
+
+/* Requests shared by the commands and apply (show.c). */
+int send_policy(struct kg_nl *nl, uint8_t cmd, const struct kg_policy *p,
+		unsigned int mask);
+int send_bind(struct kg_nl *nl, const struct kg_selector *sel,
+	      const char *policy);
+int send_unbind(struct kg_nl *nl, const struct kg_selector *sel);
+int send_policy_del(struct kg_nl *nl, const char *name);
+int send_vm_set(struct kg_nl *nl, uint64_t id, const char *policy);
+
+/* apply.c: the file format and convergence, separable for tests. */
+struct kg_config {
+	struct vec policies;		/* kg_policy */
+	struct vec binds;		/* kg_bind */
+	struct vec vm_sets;		/* kg_vm_set */
+};
+
+struct kg_vm_set {
+	uint64_t id;
+	char policy[KVMGUARD_NAME_MAX + 1];
+	int line;
+};
+
+struct kg_state {
+	struct vec policies;		/* kg_policy */
+	struct vec binds;		/* kg_bind */
+	struct vec vms;			/* kg_vm, for the config's vm set ids */
+};
+
+enum kg_action_type {
+	ACT_POLICY_NEW,
+	ACT_POLICY_SET,
+	ACT_BIND_NEW,
+	ACT_BIND_DEL,
+	ACT_POLICY_DEL,
+	ACT_VM_SET,
+};
+
+struct kg_action {
+	enum kg_action_type type;
+	const struct kg_policy *policy;	/* POLICY_NEW/SET: from the config */
+	const char *name;		/* POLICY_DEL, VM_SET/BIND_NEW policy */
+	const struct kg_selector *sel;	/* BIND_NEW/DEL */
+	uint64_t vm_id;
+};
+
+void config_init(struct kg_config *c);
+void config_free(struct kg_config *c);
+void state_init(struct kg_state *s);
+void state_free(struct kg_state *s);
+/* Parse a whole file; on error prints "NAME:LINE: message" and returns -1. */
+int config_parse(FILE *in, const char *name, struct kg_config *c);
+/* Compute the change requests that make s match c (pure). */
+int plan_actions(const struct kg_config *c, const struct kg_state *s,
+		 struct vec *actions);
+void action_print(FILE *f, const struct kg_action *a);
+
+#endif /* KG_H */

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvmguard(8): command line entry point: global options, the subcommand
+ * table, and start-up/tear-down of the netlink socket.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kg.h"
+
+bool opt_json;
+bool opt_verbose;
+
+static const char usage_text[] =
+	"Usage: " PROG_NAME " [-j] [-v] COMMAND [ARGS]\n"
+	"\n"
+	"  " PROG_NAME " [-j] vm list\n"
+	"  " PROG_NAME " [-j] vm show ID\n"
+	"  " PROG_NAME " vm set ID policy NAME\n"
+	"  " PROG_NAME " policy add NAME [mode enforce|audit] [domain NAME|none]\n"
+	"  " PROG_NAME " policy set NAME [mode enforce|audit] [domain NAME|none]\n"
+	"  " PROG_NAME " policy del NAME\n"
+	"  " PROG_NAME " [-j] policy show [NAME]\n"
+	"  " PROG_NAME " bind default|cgroup PATH|pid PID policy NAME\n"
+	"  " PROG_NAME " unbind default|cgroup PATH|pid PID\n"
+	"  " PROG_NAME " [-j] bind show\n"
+	"  " PROG_NAME " [-j] monitor\n"
+	"  " PROG_NAME " [-v] apply FILE|-\n"
+	"  " PROG_NAME " dump\n"
+	"  " PROG_NAME " help | --help | -V\n"
+	"\n"
+	"Options:\n"
+	"  -j, --json     print JSON (read commands and monitor)\n"
+	"  -v, --verbose  apply: print each change as it is made\n"
+	"  -V, --version  print the version\n"
+	"  -h, --help     print this summary\n"
+	"\n"
+	"Exit status: 0 success, 1 error, 2 usage error. See kvmguard(8).\n";
+
+static void usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
+
+struct subcommand {
+	enum kg_op op;
+	int (*fn)(struct kg_nl *nl, const struct kg_request *req);
+	bool needs_nl;		/* apply opens it itself, after reading */
+};
+
+static const struct subcommand subcommands[] = {
+	{ OP_VM_LIST, cmd_vm_list, true },
+	{ OP_VM_SHOW, cmd_vm_show, true },
+	{ OP_VM_SET, cmd_vm_set, true },
+	{ OP_POLICY_ADD, cmd_policy_add, true },
+	{ OP_POLICY_SET, cmd_policy_set, true },
+	{ OP_POLICY_DEL, cmd_policy_del, true },
+	{ OP_POLICY_SHOW, cmd_policy_show, true },
+	{ OP_BIND, cmd_bind, true },
+	{ OP_UNBIND, cmd_unbind, true },
+	{ OP_BIND_SHOW, cmd_bind_show, true },
+	{ OP_MONITOR, cmd_monitor, true },
+	{ OP_APPLY, cmd_apply, false },
+	{ OP_DUMP, cmd_dump, true },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct subcommand *sub = NULL;
+	struct kg_request req;
+	struct kg_nl *nl = NULL;
+	char err[ERRMSG_MAX];
+	size_t i;
+	int c, ret;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+jvVh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			opt_json = true;
+			break;
+		case 'v':
+			opt_verbose = true;
+			break;
+		case 'V':
+			printf(PROG_NAME " %s (ABI version %d)\n", PROG_VERSION,
+			       KVMGUARD_GENL_VERSION);
+			return EXIT_OK;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		default:
+			fprintf(stderr, PROG_NAME ": unknown option '%s'\n\n",
+				argv[optind - 1]);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (parse_command(argc - optind, argv + optind, &req, false, err,
+			  sizeof(err))) {
+		fprintf(stderr, PROG_NAME ": %s\n\n", err);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (req.op == OP_HELP) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	for (i = 0; i < ARRAY_SIZE(subcommands); i++)
+		if (subcommands[i].op == req.op)
+			sub = &subcommands[i];
+	if (!sub) {
+		kg_request_free(&req);
+		return EXIT_USAGE;
+	}
+
+	if (sub->needs_nl) {
+		nl = kg_nl_open();
+		if (!nl) {
+			kg_request_free(&req);
+			return EXIT_ERR;
+		}
+	}
+	ret = sub->fn(nl, &req);
+	if (fflush(stdout) || ferror(stdout)) {
+		perror(PROG_NAME ": writing output");
+		ret = EXIT_ERR;
+	}
+	kg_nl_close(nl);
+	kg_request_free(&req);
+	return ret;
+}

@@ -1,0 +1,670 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvmguard(8): the command grammar, used for the command line and for the
+ * lines of apply files, and the local validation of names, paths and ids.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+
+#include "kg.h"
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Quote user input in messages without letting it mangle the terminal. */
+static const char *q(const char *s, char *buf, size_t len)
+{
+	fmt_safe(buf, len, s);
+	return buf;
+}
+
+bool valid_name(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n < 1 || n > KVMGUARD_NAME_MAX)
+		return false;
+	for (i = 0; i < n; i++) {
+		unsigned char c = s[i];
+
+		if (!isascii(c) || !(isalnum(c) || c == '.' || c == '_' ||
+				     c == '-'))
+			return false;
+	}
+	return true;
+}
+
+int parse_name(const char *what, const char *s, char *dst, char *err,
+	       size_t errlen)
+{
+	char b[64];
+
+	if (!valid_name(s))
+		return fail(err, errlen,
+			    "invalid %s name '%s': use 1 to %d characters of A-Z a-z 0-9 . _ -",
+			    what, q(s, b, sizeof(b)), KVMGUARD_NAME_MAX);
+	strcpy(dst, s);
+	return 0;
+}
+
+/*
+ * An absolute path without "." or ".." components; repeated and trailing
+ * slashes are dropped (the kernel ignores a trailing one), so that the path
+ * compares equal to what the kernel reports.
+ */
+int parse_cgroup(const char *s, char **dst, char *err, size_t errlen)
+{
+	char b[64];
+	size_t n = strlen(s), i = 0, o = 0;
+	char *p;
+
+	if (s[0] != '/')
+		return fail(err, errlen,
+			    "invalid cgroup path '%s': it must be absolute (start with '/')",
+			    q(s, b, sizeof(b)));
+	p = xmalloc(n + 1);
+	while (i < n) {
+		size_t len;
+
+		while (s[i] == '/')
+			i++;
+		if (!s[i])
+			break;
+		len = strcspn(s + i, "/");
+		if ((len == 1 && s[i] == '.') ||
+		    (len == 2 && s[i] == '.' && s[i + 1] == '.')) {
+			free(p);
+			return fail(err, errlen,
+				    "invalid cgroup path '%s': '.' and '..' components are not allowed",
+				    q(s, b, sizeof(b)));
+		}
+		p[o++] = '/';
+		memcpy(p + o, s + i, len);
+		o += len;
+		i += len;
+	}
+	if (!o)
+		p[o++] = '/';
+	p[o] = '\0';
+	if (o > KVMGUARD_CGROUP_MAX) {
+		free(p);
+		return fail(err, errlen,
+			    "invalid cgroup path: longer than %d bytes",
+			    KVMGUARD_CGROUP_MAX);
+	}
+	*dst = p;
+	return 0;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v == 0 || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int parse_pid(const char *s, uint32_t *pid, char *err, size_t errlen)
+{
+	char b[64];
+	uint64_t v;
+
+	if (parse_u64(s, INT32_MAX, &v))
+		return fail(err, errlen,
+			    "invalid pid '%s': expected a positive integer",
+			    q(s, b, sizeof(b)));
+	*pid = (uint32_t)v;
+	return 0;
+}
+
+int parse_vm_id(const char *s, uint64_t *id, char *err, size_t errlen)
+{
+	char b[64];
+
+	if (parse_u64(s, UINT64_MAX, id))
+		return fail(err, errlen,
+			    "invalid VM id '%s': expected a positive integer",
+			    q(s, b, sizeof(b)));
+	return 0;
+}
+
+/* ---- policy options: one table entry per option ---- */
+
+static int opt_mode_parse(struct kg_policy *p, int argc, char **argv,
+			  char *err, size_t errlen)
+{
+	char b[64];
+
+	if (argc < 1)
+		return fail(err, errlen, "'mode' needs a value: enforce or audit");
+	if (!strcmp(argv[0], "enforce"))
+		p->mode = KVMGUARD_MODE_ENFORCE;
+	else if (!strcmp(argv[0], "audit"))
+		p->mode = KVMGUARD_MODE_AUDIT;
+	else
+		return fail(err, errlen,
+			    "invalid mode '%s': expected enforce or audit",
+			    q(argv[0], b, sizeof(b)));
+	return 1;
+}
+
+static int opt_mode_put(struct nl_msg *msg, const struct kg_policy *p)
+{
+	return nla_put_u8(msg, KVMGUARD_A_POLICY_MODE, p->mode);
+}
+
+static void opt_mode_get(struct kg_policy *p, struct nlattr *a)
+{
+	p->mode = nla_get_u8(a);
+}
+
+static bool opt_mode_equal(const struct kg_policy *a, const struct kg_policy *b)
+{
+	return a->mode == b->mode;
+}
+
+static void opt_mode_dump(FILE *f, const struct kg_policy *p)
+{
+	fprintf(f, " mode %s", mode_name(p->mode));
+}
+
+static int opt_domain_parse(struct kg_policy *p, int argc, char **argv,
+			    char *err, size_t errlen)
+{
+	if (argc < 1)
+		return fail(err, errlen, "'domain' needs a value: a name or none");
+	if (!strcmp(argv[0], "none")) {
+		p->domain[0] = '\0';
+		return 1;
+	}
+	if (parse_name("domain", argv[0], p->domain, err, errlen))
+		return -1;
+	return 1;
+}
+
+static int opt_domain_put(struct nl_msg *msg, const struct kg_policy *p)
+{
+	/* an empty string clears the domain */
+	return nla_put_string(msg, KVMGUARD_A_POLICY_DOMAIN, p->domain);
+}
+
+static void opt_domain_get(struct kg_policy *p, struct nlattr *a)
+{
+	size_t len = nla_len(a);
+	const char *s = nla_data(a);
+
+	if (len > KVMGUARD_NAME_MAX)
+		len = KVMGUARD_NAME_MAX;
+	memcpy(p->domain, s, len);
+	p->domain[len] = '\0';
+	p->domain[strnlen(p->domain, len)] = '\0';
+}
+
+static bool opt_domain_equal(const struct kg_policy *a,
+			     const struct kg_policy *b)
+{
+	return !strcmp(a->domain, b->domain);
+}
+
+static void opt_domain_dump(FILE *f, const struct kg_policy *p)
+{
+	if (p->domain[0])
+		fprintf(f, " domain %s", p->domain);
+}
+
+const struct policy_opt policy_opts[] = {
+	{
+		.word = "mode",
+		.flag = PF_MODE,
+		.attr = KVMGUARD_A_POLICY_MODE,
+		.parse = opt_mode_parse,
+		.put = opt_mode_put,
+		.get = opt_mode_get,
+		.equal = opt_mode_equal,
+		.dump = opt_mode_dump,
+	},
+	{
+		.word = "domain",
+		.flag = PF_DOMAIN,
+		.attr = KVMGUARD_A_POLICY_DOMAIN,
+		.parse = opt_domain_parse,
+		.put = opt_domain_put,
+		.get = opt_domain_get,
+		.equal = opt_domain_equal,
+		.dump = opt_domain_dump,
+	},
+};
+const size_t policy_opts_count = ARRAY_SIZE(policy_opts);
+
+/* Defaults of a policy whose options were not given (and of POLICY_NEW). */
+void policy_defaults(struct kg_policy *p)
+{
+	p->mode = KVMGUARD_MODE_ENFORCE;
+	p->domain[0] = '\0';
+}
+
+bool policy_equal(const struct kg_policy *a, const struct kg_policy *b)
+{
+	size_t i;
+
+	for (i = 0; i < policy_opts_count; i++)
+		if (!policy_opts[i].equal(a, b))
+			return false;
+	return true;
+}
+
+void policy_dump_line(FILE *f, const struct kg_policy *p)
+{
+	size_t i;
+
+	fprintf(f, "policy add %s", p->name);
+	for (i = 0; i < policy_opts_count; i++)
+		policy_opts[i].dump(f, p);
+	fputc('\n', f);
+}
+
+static int parse_policy_opts(struct kg_policy *p, int argc, char **argv,
+			     char *err, size_t errlen)
+{
+	char b[64];
+	int i = 0;
+
+	while (i < argc) {
+		const struct policy_opt *o = NULL;
+		size_t k;
+		int used;
+
+		for (k = 0; k < policy_opts_count; k++)
+			if (!strcmp(argv[i], policy_opts[k].word))
+				o = &policy_opts[k];
+		if (!o)
+			return fail(err, errlen, "unknown policy option '%s'",
+				    q(argv[i], b, sizeof(b)));
+		if (p->set & o->flag)
+			return fail(err, errlen, "'%s' given twice", o->word);
+		used = o->parse(p, argc - i - 1, argv + i + 1, err, errlen);
+		if (used < 0)
+			return -1;
+		p->set |= o->flag;
+		i += 1 + used;
+	}
+	return 0;
+}
+
+/* ---- commands ---- */
+
+static int extra(int argc, char **argv, int used, char *err, size_t errlen)
+{
+	char b[64];
+
+	if (argc > used)
+		return fail(err, errlen, "unexpected argument '%s'",
+			    q(argv[used], b, sizeof(b)));
+	return 0;
+}
+
+static int parse_selector(int argc, char **argv, struct kg_selector *sel,
+			  char *err, size_t errlen)
+{
+	char b[64];
+
+	if (argc < 1)
+		return fail(err, errlen,
+			    "missing selector: default, cgroup PATH or pid PID");
+	if (!strcmp(argv[0], "default")) {
+		sel->type = KVMGUARD_BIND_DEFAULT;
+		return 1;
+	}
+	if (!strcmp(argv[0], "cgroup")) {
+		if (argc < 2)
+			return fail(err, errlen, "'cgroup' needs a path");
+		sel->type = KVMGUARD_BIND_CGROUP;
+		if (parse_cgroup(argv[1], &sel->cgroup, err, errlen))
+			return -1;
+		return 2;
+	}
+	if (!strcmp(argv[0], "pid")) {
+		if (argc < 2)
+			return fail(err, errlen, "'pid' needs a process id");
+		sel->type = KVMGUARD_BIND_PID;
+		if (parse_pid(argv[1], &sel->pid, err, errlen))
+			return -1;
+		return 2;
+	}
+	return fail(err, errlen,
+		    "unknown selector '%s': expected default, cgroup PATH or pid PID",
+		    q(argv[0], b, sizeof(b)));
+}
+
+/* "policy NAME" at the end of bind and vm set */
+static int parse_policy_ref(int argc, char **argv, char *dst, char *err,
+			    size_t errlen)
+{
+	char b[64];
+
+	if (argc < 1)
+		return fail(err, errlen, "missing 'policy NAME'");
+	if (strcmp(argv[0], "policy"))
+		return fail(err, errlen, "expected 'policy NAME', not '%s'",
+			    q(argv[0], b, sizeof(b)));
+	if (argc < 2)
+		return fail(err, errlen, "'policy' needs a name");
+	if (parse_name("policy", argv[1], dst, err, errlen))
+		return -1;
+	return extra(argc, argv, 2, err, errlen);
+}
+
+static int parse_vm(int argc, char **argv, struct kg_request *req,
+		    bool file_mode, char *err, size_t errlen)
+{
+	char b[64];
+
+	if (argc < 1)
+		return fail(err, errlen, "'vm' needs a subcommand: list, show or set");
+	if (file_mode && strcmp(argv[0], "set"))
+		return fail(err, errlen,
+			    "'vm %s' is not allowed in an apply file", q(argv[0], b, sizeof(b)));
+	if (!strcmp(argv[0], "list")) {
+		req->op = OP_VM_LIST;
+		return extra(argc, argv, 1, err, errlen);
+	}
+	if (!strcmp(argv[0], "show") || !strcmp(argv[0], "set")) {
+		bool set = argv[0][1] == 'e';
+
+		if (argc < 2)
+			return fail(err, errlen, "'vm %s' needs a VM id", argv[0]);
+		if (parse_vm_id(argv[1], &req->vm_id, err, errlen))
+			return -1;
+		if (!set) {
+			req->op = OP_VM_SHOW;
+			return extra(argc, argv, 2, err, errlen);
+		}
+		req->op = OP_VM_SET;
+		return parse_policy_ref(argc - 2, argv + 2, req->bind_policy,
+					err, errlen);
+	}
+	return fail(err, errlen,
+		    "unknown vm subcommand '%s': expected list, show or set",
+		    q(argv[0], b, sizeof(b)));
+}
+
+static int parse_policy(int argc, char **argv, struct kg_request *req,
+			bool file_mode, char *err, size_t errlen)
+{
+	char b[64];
+	const char *sub;
+
+	if (argc < 1)
+		return fail(err, errlen,
+			    "'policy' needs a subcommand: add, set, del or show");
+	sub = argv[0];
+	if (file_mode && strcmp(sub, "add") && strcmp(sub, "set"))
+		return fail(err, errlen,
+			    "'policy %s' is not allowed in an apply file",
+			    q(sub, b, sizeof(b)));
+	if (!strcmp(sub, "add") || !strcmp(sub, "set")) {
+		req->op = sub[0] == 'a' ? OP_POLICY_ADD : OP_POLICY_SET;
+		if (argc < 2)
+			return fail(err, errlen, "'policy %s' needs a name", sub);
+		if (parse_name("policy", argv[1], req->policy.name, err, errlen))
+			return -1;
+		policy_defaults(&req->policy);
+		if (parse_policy_opts(&req->policy, argc - 2, argv + 2, err,
+				      errlen))
+			return -1;
+		if (!file_mode && req->op == OP_POLICY_SET && !req->policy.set)
+			return fail(err, errlen,
+				    "'policy set' needs something to change");
+		return 0;
+	}
+	if (!strcmp(sub, "del")) {
+		req->op = OP_POLICY_DEL;
+		if (argc < 2)
+			return fail(err, errlen, "'policy del' needs a name");
+		if (parse_name("policy", argv[1], req->policy.name, err, errlen))
+			return -1;
+		return extra(argc, argv, 2, err, errlen);
+	}
+	if (!strcmp(sub, "show")) {
+		req->op = OP_POLICY_SHOW;
+		if (argc < 2)
+			return 0;
+		req->has_name = true;
+		if (parse_name("policy", argv[1], req->policy.name, err, errlen))
+			return -1;
+		return extra(argc, argv, 2, err, errlen);
+	}
+	return fail(err, errlen,
+		    "unknown policy subcommand '%s': expected add, set, del or show",
+		    q(sub, b, sizeof(b)));
+}
+
+static int parse_bind(int argc, char **argv, struct kg_request *req,
+		      bool file_mode, char *err, size_t errlen)
+{
+	int used;
+
+	if (!file_mode && argc == 1 && !strcmp(argv[0], "show")) {
+		req->op = OP_BIND_SHOW;
+		return 0;
+	}
+	req->op = OP_BIND;
+	used = parse_selector(argc, argv, &req->sel, err, errlen);
+	if (used < 0)
+		return -1;
+	return parse_policy_ref(argc - used, argv + used, req->bind_policy,
+				err, errlen);
+}
+
+static int parse_unbind(int argc, char **argv, struct kg_request *req,
+			char *err, size_t errlen)
+{
+	int used;
+
+	req->op = OP_UNBIND;
+	used = parse_selector(argc, argv, &req->sel, err, errlen);
+	if (used < 0)
+		return -1;
+	return extra(argc, argv, used, err, errlen);
+}
+
+int parse_command(int argc, char **argv, struct kg_request *req,
+		  bool file_mode, char *err, size_t errlen)
+{
+	char b[64];
+	const char *cmd;
+	int ret;
+
+	memset(req, 0, sizeof(*req));
+	if (argc < 1)
+		return fail(err, errlen, "missing command");
+	cmd = argv[0];
+	argc--;
+	argv++;
+	if (!strcmp(cmd, "vm"))
+		ret = parse_vm(argc, argv, req, file_mode, err, errlen);
+	else if (!strcmp(cmd, "policy"))
+		ret = parse_policy(argc, argv, req, file_mode, err, errlen);
+	else if (!strcmp(cmd, "bind"))
+		ret = parse_bind(argc, argv, req, file_mode, err, errlen);
+	else if (file_mode)
+		return fail(err, errlen,
+			    "'%s' is not allowed in an apply file (accepted: policy add, policy set, bind, vm set)",
+			    q(cmd, b, sizeof(b)));
+	else if (!strcmp(cmd, "unbind"))
+		ret = parse_unbind(argc, argv, req, err, errlen);
+	else if (!strcmp(cmd, "monitor")) {
+		req->op = OP_MONITOR;
+		ret = extra(argc, argv, 0, err, errlen);
+	} else if (!strcmp(cmd, "apply")) {
+		req->op = OP_APPLY;
+		if (argc < 1)
+			return fail(err, errlen, "'apply' needs a file name or -");
+		req->file = argv[0];
+		ret = extra(argc, argv, 1, err, errlen);
+	} else if (!strcmp(cmd, "dump")) {
+		req->op = OP_DUMP;
+		ret = extra(argc, argv, 0, err, errlen);
+	} else if (!strcmp(cmd, "help")) {
+		req->op = OP_HELP;
+		ret = extra(argc, argv, 0, err, errlen);
+	} else {
+		return fail(err, errlen, "unknown command '%s'",
+			    q(cmd, b, sizeof(b)));
+	}
+	if (ret) {
+		kg_request_free(req);
+		req->op = OP_NONE;
+	}
+	return ret;
+}
+
+void kg_request_free(struct kg_request *req)
+{
+	kg_selector_free(&req->sel);
+}
+
+/* ---- words of apply files ---- */
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+void free_words(char **words, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		free(words[i]);
+	free(words);
+}
+
+int split_words(const char *line, char ***out, char *err, size_t errlen)
+{
+	struct vec words = VEC_INIT(char *);
+	const char *s = line;
+	size_t len = strlen(line);
+	char *buf = xmalloc(len + 1);
+
+	for (;;) {
+		size_t o = 0;
+		bool quoted = false;
+
+		while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+			s++;
+		if (!*s || *s == '#')
+			break;
+		while (*s && (quoted || !strchr(" \t\r\n", *s))) {
+			if (*s == '"') {
+				quoted = !quoted;
+				s++;
+				continue;
+			}
+			if (*s == '\\' && quoted) {
+				int h1, h2;
+
+				s++;
+				switch (*s) {
+				case '\\':
+				case '"':
+					buf[o++] = *s++;
+					break;
+				case 'n':
+					buf[o++] = '\n';
+					s++;
+					break;
+				case 't':
+					buf[o++] = '\t';
+					s++;
+					break;
+				case 'x':
+					h1 = s[1] ? hexval(s[1]) : -1;
+					h2 = h1 >= 0 && s[2] ? hexval(s[2]) : -1;
+					if (h2 < 0 || (h1 == 0 && h2 == 0))
+						goto bad_escape;
+					buf[o++] = (char)(h1 << 4 | h2);
+					s += 3;
+					break;
+				default:
+					goto bad_escape;
+				}
+				continue;
+			}
+			buf[o++] = *s++;
+		}
+		if (quoted) {
+			fail(err, errlen, "unterminated quote");
+			goto error;
+		}
+		buf[o] = '\0';
+		*(char **)vec_push(&words) = xstrdup(buf);
+	}
+	free(buf);
+	*out = words.items;
+	return (int)words.n;
+
+bad_escape:
+	fail(err, errlen,
+	     "invalid escape in quotes (use \\\\ \\\" \\n \\t or \\xHH)");
+error:
+	free(buf);
+	free_words(words.items, (int)words.n);
+	return -1;
+}
+
+void fput_word(FILE *f, const char *w)
+{
+	const unsigned char *s = (const unsigned char *)w;
+	bool plain = *s && *s != '#';
+
+	for (; *s && plain; s++)
+		if (*s <= ' ' || *s == '"' || *s == '\\' || *s == 0x7f)
+			plain = false;
+	if (plain) {
+		fputs(w, f);
+		return;
+	}
+	fputc('"', f);
+	for (s = (const unsigned char *)w; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", f);
+		else if (*s == '\t')
+			fputs("\\t", f);
+		else if (*s < ' ' || *s == 0x7f)
+			fprintf(f, "\\x%02x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}

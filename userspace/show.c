@@ -1,0 +1,615 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvmguard(8): the vm, policy and bind commands: requests, reply parsing,
+ * tables and JSON.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+
+#include "kg.h"
+
+#define SEL_MAX (KVMGUARD_CGROUP_MAX + 64)
+
+static void copy_str(char *dst, size_t len, struct nlattr *a)
+{
+	if (!a) {
+		dst[0] = '\0';
+		return;
+	}
+	snprintf(dst, len, "%s", nla_get_string(a));
+}
+
+static uint32_t get_u32(struct nlattr *a)
+{
+	return a ? nla_get_u32(a) : 0;
+}
+
+static uint64_t get_u64(struct nlattr *a)
+{
+	return a ? nla_get_u64(a) : 0;
+}
+
+void vm_from_attrs(struct kg_vm *vm, struct nlattr **tb)
+{
+	vm->id = get_u64(tb[KVMGUARD_A_VM_ID]);
+	vm->pid = get_u32(tb[KVMGUARD_A_VM_PID]);
+	copy_str(vm->comm, sizeof(vm->comm), tb[KVMGUARD_A_VM_COMM]);
+	free(vm->cgroup);
+	vm->cgroup = tb[KVMGUARD_A_VM_CGROUP] ?
+		xstrdup(nla_get_string(tb[KVMGUARD_A_VM_CGROUP])) : NULL;
+	vm->created_ns = get_u64(tb[KVMGUARD_A_VM_CREATED_NS]);
+	vm->vcpus = get_u32(tb[KVMGUARD_A_VM_VCPUS]);
+	vm->memslots = get_u32(tb[KVMGUARD_A_VM_MEMSLOTS]);
+	vm->mem_bytes = get_u64(tb[KVMGUARD_A_VM_MEM_BYTES]);
+	vm->flags = get_u32(tb[KVMGUARD_A_VM_FLAGS]);
+	vm->bound_by = tb[KVMGUARD_A_VM_BOUND_BY] ?
+		nla_get_u8(tb[KVMGUARD_A_VM_BOUND_BY]) : KVMGUARD_BOUND_NONE;
+	copy_str(vm->policy, sizeof(vm->policy), tb[KVMGUARD_A_POLICY_NAME]);
+}
+
+void policy_from_attrs(struct kg_policy *p, struct nlattr **tb)
+{
+	size_t i;
+
+	copy_str(p->name, sizeof(p->name), tb[KVMGUARD_A_POLICY_NAME]);
+	policy_defaults(p);
+	p->set = 0;
+	for (i = 0; i < policy_opts_count; i++) {
+		const struct policy_opt *o = &policy_opts[i];
+
+		if (tb[o->attr]) {
+			o->get(p, tb[o->attr]);
+			p->set |= o->flag;
+		}
+	}
+	p->vms = get_u32(tb[KVMGUARD_A_POLICY_VMS]);
+	p->bindings = get_u32(tb[KVMGUARD_A_POLICY_BINDINGS]);
+}
+
+int bind_from_attrs(struct kg_bind *b, struct nlattr **tb)
+{
+	if (!tb[KVMGUARD_A_BIND_TYPE])
+		return -1;
+	b->sel.type = nla_get_u8(tb[KVMGUARD_A_BIND_TYPE]);
+	if (b->sel.type == KVMGUARD_BIND_CGROUP) {
+		if (!tb[KVMGUARD_A_BIND_CGROUP])
+			return -1;
+		b->sel.cgroup = xstrdup(nla_get_string(tb[KVMGUARD_A_BIND_CGROUP]));
+	} else if (b->sel.type == KVMGUARD_BIND_PID) {
+		if (!tb[KVMGUARD_A_BIND_PID])
+			return -1;
+		b->sel.pid = nla_get_u32(tb[KVMGUARD_A_BIND_PID]);
+	}
+	copy_str(b->policy, sizeof(b->policy), tb[KVMGUARD_A_POLICY_NAME]);
+	return 0;
+}
+
+/* ---- collectors for dumps ---- */
+
+static int collect_vm(struct nlattr **tb, void *arg)
+{
+	struct kg_vm *vm = vec_push(arg);
+
+	vm_from_attrs(vm, tb);
+	return 0;
+}
+
+static void reset_vms(void *arg)
+{
+	struct vec *v = arg;
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		kg_vm_free(VEC_AT(v, struct kg_vm, i));
+	v->n = 0;
+}
+
+static int collect_policy(struct nlattr **tb, void *arg)
+{
+	struct kg_policy *p = vec_push(arg);
+
+	policy_from_attrs(p, tb);
+	return 0;
+}
+
+static void reset_vec(void *arg)
+{
+	((struct vec *)arg)->n = 0;
+}
+
+static int collect_bind(struct nlattr **tb, void *arg)
+{
+	struct vec *v = arg;
+	struct kg_bind *b = vec_push(v);
+
+	if (bind_from_attrs(b, tb)) {
+		kg_selector_free(&b->sel);
+		v->n--;
+		return -1;
+	}
+	return 0;
+}
+
+void binds_free(struct vec *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		kg_selector_free(&VEC_AT(v, struct kg_bind, i)->sel);
+	vec_free(v);
+}
+
+static void reset_binds(void *arg)
+{
+	struct vec *v = arg;
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		kg_selector_free(&VEC_AT(v, struct kg_bind, i)->sel);
+	v->n = 0;
+}
+
+int policy_cmp_name(const void *a, const void *b)
+{
+	return strcmp(((const struct kg_policy *)a)->name,
+		      ((const struct kg_policy *)b)->name);
+}
+
+int bind_cmp(const void *a, const void *b)
+{
+	return kg_selector_cmp(&((const struct kg_bind *)a)->sel,
+			       &((const struct kg_bind *)b)->sel);
+}
+
+int fetch_policies(struct kg_nl *nl, struct vec *out)
+{
+	if (kg_nl_dump(nl, KVMGUARD_CMD_POLICY_GET, collect_policy, reset_vec,
+		       out, "cannot list policies"))
+		return -1;
+	vec_sort(out, policy_cmp_name);
+	return 0;
+}
+
+int fetch_binds(struct kg_nl *nl, struct vec *out)
+{
+	if (kg_nl_dump(nl, KVMGUARD_CMD_BIND_GET, collect_bind, reset_binds,
+		       out, "cannot list bindings"))
+		return -1;
+	vec_sort(out, bind_cmp);
+	return 0;
+}
+
+static int fetch_vms(struct kg_nl *nl, struct vec *out)
+{
+	return kg_nl_dump(nl, KVMGUARD_CMD_VM_GET, collect_vm, reset_vms, out,
+			  "cannot list VMs");
+}
+
+static int one_vm(struct nlattr **tb, void *arg)
+{
+	vm_from_attrs(arg, tb);
+	return 0;
+}
+
+int fetch_vm(struct kg_nl *nl, uint64_t id, struct kg_vm *vm)
+{
+	struct nl_msg *msg = kg_msg(nl, KVMGUARD_CMD_VM_GET, 0);
+	char what[64];
+
+	snprintf(what, sizeof(what), "cannot get VM %llu",
+		 (unsigned long long)id);
+	nla_put_u64(msg, KVMGUARD_A_VM_ID, id);
+	return kg_nl_request(nl, msg, one_vm, vm, what);
+}
+
+/* ---- tables ---- */
+
+struct table {
+	int cols;
+	struct vec cells;	/* char *, row-major */
+};
+
+static void table_add(struct table *t, const char *s)
+{
+	char buf[SEL_MAX];
+
+	fmt_safe(buf, sizeof(buf), s);
+	*(char **)vec_push(&t->cells) = xstrdup(buf);
+}
+
+static void table_print(struct table *t)
+{
+	size_t *w = xcalloc(t->cols, sizeof(*w));
+	size_t i, n = t->cells.n;
+
+	for (i = 0; i < n; i++) {
+		size_t l = strlen(*VEC_AT(&t->cells, char *, i));
+
+		if (l > w[i % t->cols])
+			w[i % t->cols] = l;
+	}
+	for (i = 0; i < n; i++) {
+		const char *s = *VEC_AT(&t->cells, char *, i);
+		bool last = (int)(i % t->cols) == t->cols - 1;
+
+		if (last)
+			printf("%s\n", s);
+		else
+			printf("%-*s  ", (int)w[i % t->cols], s);
+		free(*VEC_AT(&t->cells, char *, i));
+	}
+	vec_free(&t->cells);
+	free(w);
+}
+
+/* ---- vm ---- */
+
+void json_vm(struct json *j, const struct kg_vm *vm)
+{
+	json_obj_begin(j);
+	json_key(j, "id");
+	json_u64(j, vm->id);
+	json_key(j, "pid");
+	json_u64(j, vm->pid);
+	json_key(j, "comm");
+	json_str(j, vm->comm);
+	json_key(j, "cgroup");
+	json_str(j, vm->cgroup ? vm->cgroup : "");
+	json_key(j, "created_ns");
+	json_u64(j, vm->created_ns);
+	json_key(j, "vcpus");
+	json_u64(j, vm->vcpus);
+	json_key(j, "memslots");
+	json_u64(j, vm->memslots);
+	json_key(j, "mem_bytes");
+	json_u64(j, vm->mem_bytes);
+	json_key(j, "policy");
+	if (vm->policy[0])
+		json_str(j, vm->policy);
+	else
+		json_null(j);
+	json_key(j, "bound_by");
+	json_str(j, bound_by_name(vm->bound_by));
+	json_key(j, "discovered");
+	json_bool(j, vm->flags & KVMGUARD_VM_F_DISCOVERED);
+	json_obj_end(j);
+}
+
+int cmd_vm_list(struct kg_nl *nl, const struct kg_request *req)
+{
+	struct vec vms = VEC_INIT(struct kg_vm);
+	size_t i;
+
+	(void)req;
+	if (fetch_vms(nl, &vms)) {
+		reset_vms(&vms);
+		vec_free(&vms);
+		return EXIT_ERR;
+	}
+	if (opt_json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_arr_begin(&j);
+		for (i = 0; i < vms.n; i++)
+			json_vm(&j, VEC_AT(&vms, struct kg_vm, i));
+		json_arr_end(&j);
+		putchar('\n');
+	} else {
+		struct table t = { .cols = 8, .cells = VEC_INIT(char *) };
+		static const char *const hdr[] = {
+			"ID", "PID", "COMM", "VCPUS", "SLOTS", "MEMORY",
+			"POLICY", "BOUND-BY",
+		};
+
+		for (i = 0; i < ARRAY_SIZE(hdr); i++)
+			table_add(&t, hdr[i]);
+		for (i = 0; i < vms.n; i++) {
+			const struct kg_vm *vm = VEC_AT(&vms, struct kg_vm, i);
+			char b[32];
+
+			snprintf(b, sizeof(b), "%llu", (unsigned long long)vm->id);
+			table_add(&t, b);
+			snprintf(b, sizeof(b), "%u", vm->pid);
+			table_add(&t, b);
+			table_add(&t, vm->comm[0] ? vm->comm : "-");
+			snprintf(b, sizeof(b), "%u", vm->vcpus);
+			table_add(&t, b);
+			snprintf(b, sizeof(b), "%u", vm->memslots);
+			table_add(&t, b);
+			fmt_bytes(b, sizeof(b), vm->mem_bytes);
+			table_add(&t, b);
+			table_add(&t, vm->policy[0] ? vm->policy : "-");
+			table_add(&t, bound_by_name(vm->bound_by));
+		}
+		table_print(&t);
+	}
+	reset_vms(&vms);
+	vec_free(&vms);
+	return EXIT_OK;
+}
+
+int cmd_vm_show(struct kg_nl *nl, const struct kg_request *req)
+{
+	struct kg_vm vm = { 0 };
+	char b[SEL_MAX], t[64];
+
+	if (fetch_vm(nl, req->vm_id, &vm)) {
+		kg_vm_free(&vm);
+		return EXIT_ERR;
+	}
+	if (opt_json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_vm(&j, &vm);
+		putchar('\n');
+		kg_vm_free(&vm);
+		return EXIT_OK;
+	}
+	printf("id: %llu\n", (unsigned long long)vm.id);
+	printf("pid: %u\n", vm.pid);
+	fmt_safe(b, sizeof(b), vm.comm);
+	printf("comm: %s\n", b);
+	fmt_safe(b, sizeof(b), vm.cgroup ? vm.cgroup : "");
+	printf("cgroup: %s\n", b);
+	fmt_time(t, sizeof(t), vm.created_ns, false);
+	printf("created: %s\n", t);
+	printf("vcpus: %u\n", vm.vcpus);
+	printf("memslots: %u\n", vm.memslots);
+	fmt_bytes(b, sizeof(b), vm.mem_bytes);
+	printf("memory: %s (%llu bytes)\n", b,
+	       (unsigned long long)vm.mem_bytes);
+	printf("policy: %s\n", vm.policy[0] ? vm.policy : "none");
+	printf("bound by: %s\n", bound_by_name(vm.bound_by));
+	printf("flags: %s\n",
+	       vm.flags & KVMGUARD_VM_F_DISCOVERED ? "discovered" : "none");
+	kg_vm_free(&vm);
+	return EXIT_OK;
+}
+
+int send_vm_set(struct kg_nl *nl, uint64_t id, const char *policy)
+{
+	struct nl_msg *msg = kg_msg(nl, KVMGUARD_CMD_VM_SET, 0);
+	char what[96];
+
+	snprintf(what, sizeof(what), "cannot set the policy of VM %llu to %s",
+		 (unsigned long long)id, policy);
+	nla_put_u64(msg, KVMGUARD_A_VM_ID, id);
+	nla_put_string(msg, KVMGUARD_A_POLICY_NAME, policy);
+	return kg_nl_request(nl, msg, NULL, NULL, what);
+}
+
+int cmd_vm_set(struct kg_nl *nl, const struct kg_request *req)
+{
+	return send_vm_set(nl, req->vm_id, req->bind_policy) ?
+		EXIT_ERR : EXIT_OK;
+}
+
+/* ---- policy ---- */
+
+int send_policy(struct kg_nl *nl, uint8_t cmd, const struct kg_policy *p,
+		unsigned int mask)
+{
+	struct nl_msg *msg = kg_msg(nl, cmd, 0);
+	char what[96];
+	size_t i;
+
+	snprintf(what, sizeof(what), "cannot %s policy %s",
+		 cmd == KVMGUARD_CMD_POLICY_NEW ? "add" : "change", p->name);
+	nla_put_string(msg, KVMGUARD_A_POLICY_NAME, p->name);
+	for (i = 0; i < policy_opts_count; i++)
+		if (mask & policy_opts[i].flag)
+			policy_opts[i].put(msg, p);
+	return kg_nl_request(nl, msg, NULL, NULL, what);
+}
+
+int send_policy_del(struct kg_nl *nl, const char *name)
+{
+	struct nl_msg *msg = kg_msg(nl, KVMGUARD_CMD_POLICY_DEL, 0);
+	char what[96];
+
+	snprintf(what, sizeof(what), "cannot delete policy %s", name);
+	nla_put_string(msg, KVMGUARD_A_POLICY_NAME, name);
+	return kg_nl_request(nl, msg, NULL, NULL, what);
+}
+
+int cmd_policy_add(struct kg_nl *nl, const struct kg_request *req)
+{
+	return send_policy(nl, KVMGUARD_CMD_POLICY_NEW, &req->policy,
+			   req->policy.set) ? EXIT_ERR : EXIT_OK;
+}
+
+int cmd_policy_set(struct kg_nl *nl, const struct kg_request *req)
+{
+	return send_policy(nl, KVMGUARD_CMD_POLICY_SET, &req->policy,
+			   req->policy.set) ? EXIT_ERR : EXIT_OK;
+}
+
+int cmd_policy_del(struct kg_nl *nl, const struct kg_request *req)
+{
+	return send_policy_del(nl, req->policy.name) ? EXIT_ERR : EXIT_OK;
+}
+
+static void json_policy(struct json *j, const struct kg_policy *p)
+{
+	json_obj_begin(j);
+	json_key(j, "name");
+	json_str(j, p->name);
+	json_key(j, "mode");
+	json_str(j, mode_name(p->mode));
+	json_key(j, "domain");
+	if (p->domain[0])
+		json_str(j, p->domain);
+	else
+		json_null(j);
+	json_key(j, "vms");
+	json_u64(j, p->vms);
+	json_key(j, "bindings");
+	json_u64(j, p->bindings);
+	json_obj_end(j);
+}
+
+int cmd_policy_show(struct kg_nl *nl, const struct kg_request *req)
+{
+	struct vec pols = VEC_INIT(struct kg_policy);
+	size_t i;
+
+	if (req->has_name) {
+		struct nl_msg *msg = kg_msg(nl, KVMGUARD_CMD_POLICY_GET, 0);
+		char what[96];
+
+		snprintf(what, sizeof(what), "cannot get policy %s",
+			 req->policy.name);
+		nla_put_string(msg, KVMGUARD_A_POLICY_NAME, req->policy.name);
+		if (kg_nl_request(nl, msg, collect_policy, &pols, what)) {
+			vec_free(&pols);
+			return EXIT_ERR;
+		}
+	} else if (fetch_policies(nl, &pols)) {
+		vec_free(&pols);
+		return EXIT_ERR;
+	}
+	if (opt_json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		if (req->has_name) {
+			if (pols.n)
+				json_policy(&j, VEC_AT(&pols, struct kg_policy, 0));
+			else
+				json_null(&j);
+		} else {
+			json_arr_begin(&j);
+			for (i = 0; i < pols.n; i++)
+				json_policy(&j, VEC_AT(&pols, struct kg_policy, i));
+			json_arr_end(&j);
+		}
+		putchar('\n');
+	} else {
+		struct table t = { .cols = 5, .cells = VEC_INIT(char *) };
+		static const char *const hdr[] = {
+			"NAME", "MODE", "DOMAIN", "VMS", "BINDINGS",
+		};
+
+		for (i = 0; i < ARRAY_SIZE(hdr); i++)
+			table_add(&t, hdr[i]);
+		for (i = 0; i < pols.n; i++) {
+			const struct kg_policy *p =
+				VEC_AT(&pols, struct kg_policy, i);
+			char b[32];
+
+			table_add(&t, p->name);
+			table_add(&t, mode_name(p->mode));
+			table_add(&t, p->domain[0] ? p->domain : "-");
+			snprintf(b, sizeof(b), "%u", p->vms);
+			table_add(&t, b);
+			snprintf(b, sizeof(b), "%u", p->bindings);
+			table_add(&t, b);
+		}
+		table_print(&t);
+	}
+	vec_free(&pols);
+	return EXIT_OK;
+}
+
+/* ---- bind ---- */
+
+static void put_selector(struct nl_msg *msg, const struct kg_selector *sel)
+{
+	nla_put_u8(msg, KVMGUARD_A_BIND_TYPE, sel->type);
+	if (sel->type == KVMGUARD_BIND_CGROUP)
+		nla_put_string(msg, KVMGUARD_A_BIND_CGROUP, sel->cgroup);
+	else if (sel->type == KVMGUARD_BIND_PID)
+		nla_put_u32(msg, KVMGUARD_A_BIND_PID, sel->pid);
+}
+
+int send_bind(struct kg_nl *nl, const struct kg_selector *sel,
+	      const char *policy)
+{
+	struct nl_msg *msg = kg_msg(nl, KVMGUARD_CMD_BIND_NEW, 0);
+	char what[SEL_MAX + 96], s[SEL_MAX];
+
+	kg_selector_fmt(s, sizeof(s), sel, false);
+	snprintf(what, sizeof(what), "cannot bind %s to policy %s", s, policy);
+	put_selector(msg, sel);
+	nla_put_string(msg, KVMGUARD_A_POLICY_NAME, policy);
+	return kg_nl_request(nl, msg, NULL, NULL, what);
+}
+
+int send_unbind(struct kg_nl *nl, const struct kg_selector *sel)
+{
+	struct nl_msg *msg = kg_msg(nl, KVMGUARD_CMD_BIND_DEL, 0);
+	char what[SEL_MAX + 32], s[SEL_MAX];
+
+	kg_selector_fmt(s, sizeof(s), sel, false);
+	snprintf(what, sizeof(what), "cannot unbind %s", s);
+	put_selector(msg, sel);
+	return kg_nl_request(nl, msg, NULL, NULL, what);
+}
+
+int cmd_bind(struct kg_nl *nl, const struct kg_request *req)
+{
+	return send_bind(nl, &req->sel, req->bind_policy) ? EXIT_ERR : EXIT_OK;
+}
+
+int cmd_unbind(struct kg_nl *nl, const struct kg_request *req)
+{
+	return send_unbind(nl, &req->sel) ? EXIT_ERR : EXIT_OK;
+}
+
+int cmd_bind_show(struct kg_nl *nl, const struct kg_request *req)
+{
+	struct vec binds = VEC_INIT(struct kg_bind);
+	size_t i;
+
+	(void)req;
+	if (fetch_binds(nl, &binds)) {
+		binds_free(&binds);
+		return EXIT_ERR;
+	}
+	if (opt_json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_arr_begin(&j);
+		for (i = 0; i < binds.n; i++) {
+			const struct kg_bind *b = VEC_AT(&binds, struct kg_bind, i);
+
+			json_obj_begin(&j);
+			json_key(&j, "selector");
+			json_str(&j, bind_type_name(b->sel.type));
+			if (b->sel.type == KVMGUARD_BIND_CGROUP) {
+				json_key(&j, "cgroup");
+				json_str(&j, b->sel.cgroup);
+			} else if (b->sel.type == KVMGUARD_BIND_PID) {
+				json_key(&j, "pid");
+				json_u64(&j, b->sel.pid);
+			}
+			json_key(&j, "policy");
+			json_str(&j, b->policy);
+			json_obj_end(&j);
+		}
+		json_arr_end(&j);
+		putchar('\n');
+	} else {
+		struct table t = { .cols = 2, .cells = VEC_INIT(char *) };
+
+		table_add(&t, "SELECTOR");
+		table_add(&t, "POLICY");
+		for (i = 0; i < binds.n; i++) {
+			const struct kg_bind *b = VEC_AT(&binds, struct kg_bind, i);
+			char s[SEL_MAX];
+
+			kg_selector_fmt(s, sizeof(s), &b->sel, false);
+			table_add(&t, s);
+			table_add(&t, b->policy);
+		}
+		table_print(&t);
+	}
+	binds_free(&binds);
+	return EXIT_OK;
+}
