@@ -94,6 +94,7 @@ enum kvmguard_cmd {
 	KVMGUARD_CMD_EVENT,
 	__KVMGUARD_CMD_MAX
 };
+
 #define KVMGUARD_CMD_MAX (__KVMGUARD_CMD_MAX - 1)
 
 /**
@@ -155,6 +156,7 @@ enum kvmguard_attr {
 	KVMGUARD_A_EVENT_TIME_NS,
 	__KVMGUARD_A_MAX
 };
+
 #define KVMGUARD_A_MAX (__KVMGUARD_A_MAX - 1)
 
 /**
@@ -167,6 +169,7 @@ enum kvmguard_mode {
 	KVMGUARD_MODE_AUDIT,
 	__KVMGUARD_MODE_MAX
 };
+
 #define KVMGUARD_MODE_MAX (__KVMGUARD_MODE_MAX - 1)
 
 /**
@@ -182,6 +185,7 @@ enum kvmguard_bind_type {
 	KVMGUARD_BIND_PID,
 	__KVMGUARD_BIND_MAX
 };
+
 #define KVMGUARD_BIND_MAX (__KVMGUARD_BIND_MAX - 1)
 
 /**
@@ -200,6 +204,7 @@ enum kvmguard_bound_by {
 	KVMGUARD_BOUND_EXPLICIT,
 	__KVMGUARD_BOUND_MAX
 };
+
 #define KVMGUARD_BOUND_MAX (__KVMGUARD_BOUND_MAX - 1)
 
 /**
@@ -211,6 +216,7 @@ enum kvmguard_bound_by {
 enum kvmguard_vm_flags {
 	KVMGUARD_VM_F_DISCOVERED = 1U << 0,
 };
+
 #define KVMGUARD_VM_F_ALL (KVMGUARD_VM_F_DISCOVERED)
 
 /**
@@ -224,6 +230,7 @@ enum kvmguard_event_type {
 	KVMGUARD_EVENT_VM_DESTROY,
 	__KVMGUARD_EVENT_MAX
 };
+
 #define KVMGUARD_EVENT_MAX (__KVMGUARD_EVENT_MAX - 1)
 
 #endif /* _UAPI_LINUX_KVMGUARD_H */

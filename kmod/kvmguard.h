@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Internal interfaces between the parts of kvmguard.
+ *
+ * Locking, from outermost to innermost:
+ *  - kvmguard_config_mutex serialises every change of policies, bindings
+ *    and VM policy assignments (netlink handlers only, process context).
+ *  - the registry lock (registry.c) guards insertion into and removal from
+ *    the VM registry; it is taken from the KVM create/destroy hooks, which
+ *    run in atomic context.
+ * Readers of policies, bindings and VM entries use RCU; objects are freed
+ * after a grace period.
+ */
+#ifndef _KVMGUARD_H
+#define _KVMGUARD_H
+
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/rcupdate.h>
+#include <linux/rhashtable-types.h>
+#include <linux/sched.h>
+#include <linux/types.h>
+#include <linux/kvmguard.h>
+
+struct kvm;
+struct netlink_ext_ack;
+struct pid;
+
+/* Cap on objects an administrator can create, so a runaway script cannot
+ * exhaust kernel memory.
+ */
+#define KVMGUARD_MAX_POLICIES	4096
+#define KVMGUARD_MAX_BINDINGS	4096
+
+extern struct mutex kvmguard_config_mutex;
+
+/*
+ * The rules of a policy. Immutable once published: an edit publishes a new
+ * copy with rcu_assign_pointer() and frees the old one after a grace period,
+ * so a hook sees either the old or the new rules, never a mix.
+ */
+struct kvmguard_rules {
+	struct rcu_head rcu;
+	u8 mode;			/* enum kvmguard_mode */
+	char domain[KVMGUARD_NAME_MAX + 1];
+};
+
+struct kvmguard_policy {
+	struct list_head node;		/* kvmguard_policies, by name */
+	struct kref ref;		/* the list, bindings and VMs */
+	struct rcu_head rcu;
+	struct kvmguard_rules __rcu *rules;
+	char name[KVMGUARD_NAME_MAX + 1];
+};
+
+struct kvmguard_binding {
+	struct list_head node;		/* kvmguard_bindings, in dump order */
+	struct rcu_head rcu;
+	u8 type;			/* enum kvmguard_bind_type */
+	pid_t pid_nr;			/* as given, for dumps */
+	struct pid *pid;		/* KVMGUARD_BIND_PID */
+	size_t cgroup_len;
+	char *cgroup;			/* KVMGUARD_BIND_CGROUP, normalised */
+	struct kvmguard_policy *policy;	/* holds a reference */
+};
+
+struct kvmguard_vm {
+	struct rhash_head node;		/* registry, by kvm */
+	struct kref ref;		/* the registry and temporary users */
+	struct rcu_head rcu;
+	struct kvm *kvm;		/* valid while the VM is registered */
+	u64 id;
+	u64 created_ns;
+	struct pid *pid;		/* creator's thread group */
+	pid_t pid_nr;
+	u32 flags;			/* KVMGUARD_VM_F_* */
+	u8 bound_by;			/* enum kvmguard_bound_by */
+	char comm[TASK_COMM_LEN];
+	char *cgroup;
+	/* Changed under kvmguard_config_mutex; holds a policy reference. */
+	struct kvmguard_policy __rcu *policy;
+};
+
+/* Live figures read from KVM for a dump. */
+struct kvmguard_vm_stats {
+	u32 vcpus;
+	u32 memslots;
+	u64 mem_bytes;
+};
+
+/* registry.c */
+int kvmguard_registry_init(void);
+void kvmguard_registry_uninit(void);
+int kvmguard_registry_add(struct kvm *kvm, struct task_struct *task,
+			  u32 flags, gfp_t gfp);
+void kvmguard_registry_remove(struct kvm *kvm);
+int kvmguard_registry_discover(void);
+struct kvmguard_vm *kvmguard_vm_get_by_id(u64 id);
+struct kvmguard_vm *kvmguard_vm_get_next(u64 after);
+void kvmguard_vm_put(struct kvmguard_vm *vm);
+bool kvmguard_vm_stats(struct kvmguard_vm *vm, struct kvmguard_vm_stats *st);
+u32 kvmguard_registry_generation(void);
+unsigned int kvmguard_policy_vm_count(const struct kvmguard_policy *policy);
+void kvmguard_vm_set_policy(struct kvmguard_vm *vm,
+			    struct kvmguard_policy *policy, u8 bound_by);
+void kvmguard_registry_rebind(struct kvmguard_policy *gone);
+
+/* policy.c */
+int kvmguard_policy_init(void);
+void kvmguard_policy_uninit(void);
+bool kvmguard_name_valid(const char *name, bool allow_empty);
+struct kvmguard_policy *kvmguard_policy_find(const char *name);
+void kvmguard_policy_get(struct kvmguard_policy *policy);
+void kvmguard_policy_put(struct kvmguard_policy *policy);
+struct kvmguard_policy *kvmguard_policy_create(const char *name,
+					       const struct kvmguard_rules *rules,
+					       struct netlink_ext_ack *extack);
+int kvmguard_policy_update(struct kvmguard_policy *policy,
+			   const struct kvmguard_rules *rules);
+int kvmguard_policy_delete(struct kvmguard_policy *policy,
+			   struct netlink_ext_ack *extack);
+struct kvmguard_policy *kvmguard_policy_after(const char *name);
+unsigned int kvmguard_policy_binding_count(const struct kvmguard_policy *p);
+u32 kvmguard_config_generation(void);
+int kvmguard_binding_set(u8 type, const char *cgroup, pid_t pid,
+			 struct kvmguard_policy *policy,
+			 struct netlink_ext_ack *extack);
+int kvmguard_binding_del(u8 type, const char *cgroup, pid_t pid,
+			 struct netlink_ext_ack *extack);
+struct kvmguard_binding *kvmguard_binding_nth(unsigned long n);
+struct kvmguard_policy *kvmguard_resolve(struct pid *pid, const char *cgroup,
+					 u8 *bound_by);
+
+/* netlink.c */
+int kvmguard_netlink_init(void);
+void kvmguard_netlink_uninit(void);
+void kvmguard_notify_vm(const struct kvmguard_vm *vm, u8 event);
+
+/* hooks.c */
+int kvmguard_hooks_init(void);
+void kvmguard_hooks_uninit(void);
+
+#endif /* _KVMGUARD_H */

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvmguard: per-VM isolation rules for KVM hosts.
+ *
+ * Start-up order matters: the registry and policies exist before netlink
+ * can reach them, netlink exists before the hooks send events, and the
+ * hooks are attached before the search for running VMs so that none is
+ * missed in between. Unloading undoes it in reverse; running VMs keep
+ * running and are found again on the next load.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+#include <linux/module.h>
+#include <net/genetlink.h>
+
+#include "kvmguard.h"
+
+static int __init kvmguard_init(void)
+{
+	int err;
+
+	err = kvmguard_policy_init();
+	if (err)
+		return err;
+	err = kvmguard_registry_init();
+	if (err)
+		goto err_registry;
+	err = kvmguard_netlink_init();
+	if (err)
+		goto err_netlink;
+	err = kvmguard_hooks_init();
+	if (err)
+		goto err_hooks;
+	/* Refuse to load rather than leave a running VM without rules. */
+	err = kvmguard_registry_discover();
+	if (err)
+		goto err_discover;
+	pr_info("loaded\n");
+	return 0;
+
+err_discover:
+	kvmguard_hooks_uninit();
+err_hooks:
+	kvmguard_netlink_uninit();
+err_netlink:
+	kvmguard_registry_uninit();
+err_registry:
+	kvmguard_policy_uninit();
+	return err;
+}
+
+static void __exit kvmguard_exit(void)
+{
+	kvmguard_hooks_uninit();
+	kvmguard_netlink_uninit();
+	kvmguard_registry_uninit();
+	kvmguard_policy_uninit();
+	pr_info("unloaded\n");
+}
+
+module_init(kvmguard_init);
+module_exit(kvmguard_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("Per-VM isolation rules for KVM hosts");
+MODULE_AUTHOR("The kvmguard authors");
+MODULE_ALIAS_GENL_FAMILY(KVMGUARD_GENL_NAME);

@@ -1,0 +1,643 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The generic netlink family "kvmguard": requests from the administrator's
+ * CLI and the "events" multicast group. See uapi/linux/kvmguard.h.
+ *
+ * Handlers run one at a time under the genetlink mutex (parallel_ops is
+ * off) and take kvmguard_config_mutex around any use of policies and
+ * bindings, which the KVM hooks read under RCU.
+ */
+#include <linux/kvm_host.h>
+#include <linux/pid.h>
+#include <linux/threads.h>
+#include <net/genetlink.h>
+
+#include "kvmguard.h"
+
+static struct genl_family kvmguard_family;
+
+static struct netlink_range_validation pid_range __ro_after_init = {
+	.min = 1,
+	.max = PID_MAX_LIMIT,
+};
+
+#define NAME_POLICY { .type = NLA_NUL_STRING, .len = KVMGUARD_NAME_MAX }
+
+static const struct nla_policy vm_get_policy[KVMGUARD_A_MAX + 1] = {
+	[KVMGUARD_A_VM_ID]		= NLA_POLICY_MIN(NLA_U64, 1),
+};
+
+static const struct nla_policy vm_set_policy[KVMGUARD_A_MAX + 1] = {
+	[KVMGUARD_A_VM_ID]		= NLA_POLICY_MIN(NLA_U64, 1),
+	[KVMGUARD_A_POLICY_NAME]	= NAME_POLICY,
+};
+
+static const struct nla_policy policy_edit_policy[KVMGUARD_A_MAX + 1] = {
+	[KVMGUARD_A_POLICY_NAME]	= NAME_POLICY,
+	[KVMGUARD_A_POLICY_MODE]	= NLA_POLICY_MAX(NLA_U8, KVMGUARD_MODE_MAX),
+	[KVMGUARD_A_POLICY_DOMAIN]	= NAME_POLICY,
+};
+
+static const struct nla_policy policy_name_policy[KVMGUARD_A_MAX + 1] = {
+	[KVMGUARD_A_POLICY_NAME]	= NAME_POLICY,
+};
+
+static const struct nla_policy bind_policy[KVMGUARD_A_MAX + 1] = {
+	[KVMGUARD_A_BIND_TYPE]		= NLA_POLICY_RANGE(NLA_U8, KVMGUARD_BIND_DEFAULT,
+							   KVMGUARD_BIND_MAX),
+	[KVMGUARD_A_BIND_CGROUP]	= { .type = NLA_NUL_STRING,
+					    .len = KVMGUARD_CGROUP_MAX },
+	[KVMGUARD_A_BIND_PID]		= NLA_POLICY_FULL_RANGE(NLA_U32, &pid_range),
+	[KVMGUARD_A_POLICY_NAME]	= NAME_POLICY,
+};
+
+static const struct nla_policy bind_del_policy[KVMGUARD_A_MAX + 1] = {
+	[KVMGUARD_A_BIND_TYPE]		= NLA_POLICY_RANGE(NLA_U8, KVMGUARD_BIND_DEFAULT,
+							   KVMGUARD_BIND_MAX),
+	[KVMGUARD_A_BIND_CGROUP]	= { .type = NLA_NUL_STRING,
+					    .len = KVMGUARD_CGROUP_MAX },
+	[KVMGUARD_A_BIND_PID]		= NLA_POLICY_FULL_RANGE(NLA_U32, &pid_range),
+};
+
+/* Takes no attribute at all. */
+static const struct nla_policy empty_policy[KVMGUARD_A_MAX + 1] = {};
+
+/* A missing attribute gets a readable message, not only its number. */
+#define missing(info, attr, msg) ({					\
+	struct genl_info *__info = (info);				\
+	int __attr = (attr);						\
+	bool __missing = !__info->attrs[__attr];			\
+									\
+	if (__missing) {						\
+		NL_SET_ERR_MSG(__info->extack, msg);			\
+		NL_SET_ERR_ATTR_MISS(__info->extack, NULL, __attr);	\
+	}								\
+	__missing;							\
+})
+
+static struct kvmguard_policy *policy_from_attr(struct genl_info *info)
+{
+	struct nlattr *attr = info->attrs[KVMGUARD_A_POLICY_NAME];
+	struct kvmguard_policy *policy;
+
+	policy = kvmguard_policy_find(nla_data(attr));
+	if (!policy)
+		NL_SET_ERR_MSG_ATTR(info->extack, attr, "no policy with that name");
+	return policy;
+}
+
+/* Dump sequence numbers must not be 0, which means "first message". */
+static unsigned long dump_seq(u32 generation)
+{
+	return (unsigned long)generation + 1;
+}
+
+static int vm_fill(struct sk_buff *skb, struct kvmguard_vm *vm, u32 portid,
+		   u32 seq, int flags, struct netlink_callback *cb)
+{
+	struct kvmguard_policy *policy;
+	struct kvmguard_vm_stats st;
+	void *hdr;
+
+	kvmguard_vm_stats(vm, &st);
+	hdr = genlmsg_put(skb, portid, seq, &kvmguard_family, flags,
+			  KVMGUARD_CMD_VM_GET);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (cb)
+		genl_dump_check_consistent(cb, hdr);
+	if (nla_put_u64_64bit(skb, KVMGUARD_A_VM_ID, vm->id, KVMGUARD_A_PAD) ||
+	    nla_put_u32(skb, KVMGUARD_A_VM_PID, vm->pid_nr) ||
+	    nla_put_string(skb, KVMGUARD_A_VM_COMM, vm->comm) ||
+	    nla_put_string(skb, KVMGUARD_A_VM_CGROUP, vm->cgroup) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_VM_CREATED_NS, vm->created_ns,
+			      KVMGUARD_A_PAD) ||
+	    nla_put_u32(skb, KVMGUARD_A_VM_VCPUS, st.vcpus) ||
+	    nla_put_u32(skb, KVMGUARD_A_VM_MEMSLOTS, st.memslots) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_VM_MEM_BYTES, st.mem_bytes,
+			      KVMGUARD_A_PAD) ||
+	    nla_put_u32(skb, KVMGUARD_A_VM_FLAGS, vm->flags) ||
+	    nla_put_u8(skb, KVMGUARD_A_VM_BOUND_BY, READ_ONCE(vm->bound_by)))
+		goto cancel;
+	rcu_read_lock();
+	policy = rcu_dereference(vm->policy);
+	if (policy && nla_put_string(skb, KVMGUARD_A_POLICY_NAME, policy->name)) {
+		rcu_read_unlock();
+		goto cancel;
+	}
+	rcu_read_unlock();
+	genlmsg_end(skb, hdr);
+	return 0;
+
+cancel:
+	genlmsg_cancel(skb, hdr);
+	return -EMSGSIZE;
+}
+
+static int vm_get_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct kvmguard_vm *vm;
+	struct sk_buff *msg;
+	int err;
+
+	if (missing(info, KVMGUARD_A_VM_ID, "missing VM id"))
+		return -EINVAL;
+	vm = kvmguard_vm_get_by_id(nla_get_u64(info->attrs[KVMGUARD_A_VM_ID]));
+	if (!vm) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[KVMGUARD_A_VM_ID],
+				    "no VM with that id");
+		return -ENOENT;
+	}
+	msg = genlmsg_new(GENLMSG_DEFAULT_SIZE + PATH_MAX, GFP_KERNEL);
+	if (!msg) {
+		kvmguard_vm_put(vm);
+		return -ENOMEM;
+	}
+	err = vm_fill(msg, vm, info->snd_portid, info->snd_seq, 0, NULL);
+	kvmguard_vm_put(vm);
+	if (err) {
+		nlmsg_free(msg);
+		return err;
+	}
+	return genlmsg_reply(msg, info);
+}
+
+static int vm_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	u64 last = cb->args[0];
+	struct kvmguard_vm *vm;
+	int err = 0;
+
+	cb->seq = dump_seq(kvmguard_registry_generation());
+	while ((vm = kvmguard_vm_get_next(last))) {
+		err = vm_fill(skb, vm, NETLINK_CB(cb->skb).portid,
+			      cb->nlh->nlmsg_seq, NLM_F_MULTI, cb);
+		if (!err)
+			last = vm->id;
+		kvmguard_vm_put(vm);
+		if (err)
+			break;
+	}
+	cb->args[0] = last;
+	/* An entry too large even for an empty message would stall the dump. */
+	if (err && !skb->len)
+		return err;
+	return skb->len;
+}
+
+static int vm_set_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct kvmguard_policy *policy;
+	struct kvmguard_vm *vm;
+	int err = 0;
+
+	if (missing(info, KVMGUARD_A_VM_ID, "missing VM id") ||
+	    missing(info, KVMGUARD_A_POLICY_NAME, "missing policy name"))
+		return -EINVAL;
+	vm = kvmguard_vm_get_by_id(nla_get_u64(info->attrs[KVMGUARD_A_VM_ID]));
+	if (!vm) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[KVMGUARD_A_VM_ID],
+				    "no VM with that id");
+		return -ENOENT;
+	}
+	mutex_lock(&kvmguard_config_mutex);
+	policy = policy_from_attr(info);
+	if (policy)
+		kvmguard_vm_set_policy(vm, policy, KVMGUARD_BOUND_EXPLICIT);
+	else
+		err = -ENOENT;
+	mutex_unlock(&kvmguard_config_mutex);
+	kvmguard_vm_put(vm);
+	return err;
+}
+
+/* Apply the rule attributes of a policy request onto @rules. */
+static int rules_from_attrs(struct genl_info *info, struct kvmguard_rules *rules)
+{
+	struct nlattr *attr;
+
+	attr = info->attrs[KVMGUARD_A_POLICY_MODE];
+	if (attr)
+		rules->mode = nla_get_u8(attr);
+	attr = info->attrs[KVMGUARD_A_POLICY_DOMAIN];
+	if (attr) {
+		if (!kvmguard_name_valid(nla_data(attr), true)) {
+			NL_SET_ERR_MSG_ATTR(info->extack, attr,
+					    "domain must be letters, digits, '.', '_' or '-'");
+			return -EINVAL;
+		}
+		strscpy(rules->domain, nla_data(attr), sizeof(rules->domain));
+	}
+	return 0;
+}
+
+static bool policy_name_ok(struct genl_info *info)
+{
+	struct nlattr *attr = info->attrs[KVMGUARD_A_POLICY_NAME];
+
+	if (missing(info, KVMGUARD_A_POLICY_NAME, "missing policy name"))
+		return false;
+	if (kvmguard_name_valid(nla_data(attr), false))
+		return true;
+	NL_SET_ERR_MSG_ATTR(info->extack, attr,
+			    "policy name must be 1-31 letters, digits, '.', '_' or '-'");
+	return false;
+}
+
+static int policy_new_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct kvmguard_rules rules = { .mode = KVMGUARD_MODE_ENFORCE };
+	struct kvmguard_policy *policy;
+	const char *name;
+	int err;
+
+	if (!policy_name_ok(info))
+		return -EINVAL;
+	err = rules_from_attrs(info, &rules);
+	if (err)
+		return err;
+	name = nla_data(info->attrs[KVMGUARD_A_POLICY_NAME]);
+	mutex_lock(&kvmguard_config_mutex);
+	if (kvmguard_policy_find(name)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[KVMGUARD_A_POLICY_NAME],
+				    "a policy with that name exists");
+		err = -EEXIST;
+	} else {
+		policy = kvmguard_policy_create(name, &rules, info->extack);
+		err = PTR_ERR_OR_ZERO(policy);
+	}
+	mutex_unlock(&kvmguard_config_mutex);
+	return err;
+}
+
+static int policy_set_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct kvmguard_policy *policy;
+	struct kvmguard_rules rules;
+	int err = -ENOENT;
+
+	if (!policy_name_ok(info))
+		return -EINVAL;
+	mutex_lock(&kvmguard_config_mutex);
+	policy = policy_from_attr(info);
+	if (policy) {
+		rules = *rcu_dereference_protected(policy->rules,
+						   lockdep_is_held(&kvmguard_config_mutex));
+		err = rules_from_attrs(info, &rules);
+		if (!err)
+			err = kvmguard_policy_update(policy, &rules);
+	}
+	mutex_unlock(&kvmguard_config_mutex);
+	return err;
+}
+
+static int policy_fill(struct sk_buff *skb, struct kvmguard_policy *policy,
+		       u32 portid, u32 seq, int flags,
+		       struct netlink_callback *cb)
+{
+	const struct kvmguard_rules *rules;
+	void *hdr;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	rules = rcu_dereference_protected(policy->rules,
+					  lockdep_is_held(&kvmguard_config_mutex));
+	hdr = genlmsg_put(skb, portid, seq, &kvmguard_family, flags,
+			  KVMGUARD_CMD_POLICY_GET);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (cb)
+		genl_dump_check_consistent(cb, hdr);
+	if (nla_put_string(skb, KVMGUARD_A_POLICY_NAME, policy->name) ||
+	    nla_put_u8(skb, KVMGUARD_A_POLICY_MODE, rules->mode) ||
+	    (rules->domain[0] &&
+	     nla_put_string(skb, KVMGUARD_A_POLICY_DOMAIN, rules->domain)) ||
+	    nla_put_u32(skb, KVMGUARD_A_POLICY_VMS,
+			kvmguard_policy_vm_count(policy)) ||
+	    nla_put_u32(skb, KVMGUARD_A_POLICY_BINDINGS,
+			kvmguard_policy_binding_count(policy))) {
+		genlmsg_cancel(skb, hdr);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(skb, hdr);
+	return 0;
+}
+
+static int policy_get_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct kvmguard_policy *policy;
+	struct sk_buff *msg;
+	int err = -ENOENT;
+
+	if (missing(info, KVMGUARD_A_POLICY_NAME, "missing policy name"))
+		return -EINVAL;
+	msg = genlmsg_new(GENLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	mutex_lock(&kvmguard_config_mutex);
+	policy = policy_from_attr(info);
+	if (policy)
+		err = policy_fill(msg, policy, info->snd_portid, info->snd_seq,
+				  0, NULL);
+	mutex_unlock(&kvmguard_config_mutex);
+	if (err) {
+		nlmsg_free(msg);
+		return err;
+	}
+	return genlmsg_reply(msg, info);
+}
+
+/* Where a policy dump resumes: after the last name it sent. */
+struct policy_dump_ctx {
+	char last[KVMGUARD_NAME_MAX + 1];
+};
+
+static int policy_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct policy_dump_ctx *ctx = (struct policy_dump_ctx *)cb->ctx;
+	struct kvmguard_policy *policy;
+	int err = 0;
+
+	BUILD_BUG_ON(sizeof(*ctx) > sizeof(cb->ctx));
+	mutex_lock(&kvmguard_config_mutex);
+	cb->seq = dump_seq(kvmguard_config_generation());
+	for (policy = kvmguard_policy_after(ctx->last); policy;
+	     policy = kvmguard_policy_after(policy->name)) {
+		err = policy_fill(skb, policy, NETLINK_CB(cb->skb).portid,
+				  cb->nlh->nlmsg_seq, NLM_F_MULTI, cb);
+		if (err)
+			break;
+		strscpy(ctx->last, policy->name, sizeof(ctx->last));
+	}
+	mutex_unlock(&kvmguard_config_mutex);
+	return skb->len;
+}
+
+static int policy_del_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct kvmguard_policy *policy;
+	int err = -ENOENT;
+
+	if (missing(info, KVMGUARD_A_POLICY_NAME, "missing policy name"))
+		return -EINVAL;
+	mutex_lock(&kvmguard_config_mutex);
+	policy = policy_from_attr(info);
+	if (policy)
+		err = kvmguard_policy_delete(policy, info->extack);
+	mutex_unlock(&kvmguard_config_mutex);
+	return err;
+}
+
+/* Check that a binding request names exactly the selector its type needs. */
+static int bind_selector(struct genl_info *info, u8 *type, const char **cgroup,
+			 pid_t *pid)
+{
+	struct nlattr *cg = info->attrs[KVMGUARD_A_BIND_CGROUP];
+	struct nlattr *pd = info->attrs[KVMGUARD_A_BIND_PID];
+
+	if (missing(info, KVMGUARD_A_BIND_TYPE, "missing binding type"))
+		return -EINVAL;
+	*type = nla_get_u8(info->attrs[KVMGUARD_A_BIND_TYPE]);
+	*cgroup = NULL;
+	*pid = 0;
+	switch (*type) {
+	case KVMGUARD_BIND_DEFAULT:
+		if (cg || pd) {
+			NL_SET_ERR_MSG_ATTR(info->extack, cg ?: pd,
+					    "a default binding takes no cgroup or pid");
+			return -EINVAL;
+		}
+		return 0;
+	case KVMGUARD_BIND_CGROUP:
+		if (missing(info, KVMGUARD_A_BIND_CGROUP, "missing cgroup path"))
+			return -EINVAL;
+		if (pd) {
+			NL_SET_ERR_MSG_ATTR(info->extack, pd,
+					    "a cgroup binding takes no pid");
+			return -EINVAL;
+		}
+		*cgroup = nla_data(cg);
+		return 0;
+	default:
+		if (missing(info, KVMGUARD_A_BIND_PID, "missing pid"))
+			return -EINVAL;
+		if (cg) {
+			NL_SET_ERR_MSG_ATTR(info->extack, cg,
+					    "a pid binding takes no cgroup path");
+			return -EINVAL;
+		}
+		*pid = nla_get_u32(pd);
+		return 0;
+	}
+}
+
+static int bind_new_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct kvmguard_policy *policy;
+	const char *cgroup;
+	int err = -ENOENT;
+	pid_t pid;
+	u8 type;
+
+	if (bind_selector(info, &type, &cgroup, &pid) ||
+	    missing(info, KVMGUARD_A_POLICY_NAME, "missing policy name"))
+		return -EINVAL;
+	mutex_lock(&kvmguard_config_mutex);
+	policy = policy_from_attr(info);
+	if (policy)
+		err = kvmguard_binding_set(type, cgroup, pid, policy,
+					   info->extack);
+	mutex_unlock(&kvmguard_config_mutex);
+	return err;
+}
+
+static int bind_del_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	const char *cgroup;
+	pid_t pid;
+	u8 type;
+	int err;
+
+	if (bind_selector(info, &type, &cgroup, &pid))
+		return -EINVAL;
+	mutex_lock(&kvmguard_config_mutex);
+	err = kvmguard_binding_del(type, cgroup, pid, info->extack);
+	mutex_unlock(&kvmguard_config_mutex);
+	return err;
+}
+
+static int binding_fill(struct sk_buff *skb, struct kvmguard_binding *binding,
+			struct netlink_callback *cb)
+{
+	void *hdr;
+
+	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+			  &kvmguard_family, NLM_F_MULTI, KVMGUARD_CMD_BIND_GET);
+	if (!hdr)
+		return -EMSGSIZE;
+	genl_dump_check_consistent(cb, hdr);
+	if (nla_put_u8(skb, KVMGUARD_A_BIND_TYPE, binding->type) ||
+	    (binding->cgroup &&
+	     nla_put_string(skb, KVMGUARD_A_BIND_CGROUP, binding->cgroup)) ||
+	    (binding->type == KVMGUARD_BIND_PID &&
+	     nla_put_u32(skb, KVMGUARD_A_BIND_PID, binding->pid_nr)) ||
+	    nla_put_string(skb, KVMGUARD_A_POLICY_NAME, binding->policy->name)) {
+		genlmsg_cancel(skb, hdr);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(skb, hdr);
+	return 0;
+}
+
+static int bind_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct kvmguard_binding *binding;
+	unsigned long n = cb->args[0];
+	int err = 0;
+
+	mutex_lock(&kvmguard_config_mutex);
+	cb->seq = dump_seq(kvmguard_config_generation());
+	while ((binding = kvmguard_binding_nth(n))) {
+		err = binding_fill(skb, binding, cb);
+		if (err)
+			break;
+		n++;
+	}
+	mutex_unlock(&kvmguard_config_mutex);
+	cb->args[0] = n;
+	if (err && !skb->len)
+		return err;
+	return skb->len;
+}
+
+static const struct genl_ops kvmguard_ops[] = {
+	{
+		.cmd = KVMGUARD_CMD_VM_GET,
+		.doit = vm_get_doit,
+		.dumpit = vm_get_dumpit,
+		.policy = vm_get_policy,
+		.maxattr = KVMGUARD_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		.cmd = KVMGUARD_CMD_VM_SET,
+		.doit = vm_set_doit,
+		.policy = vm_set_policy,
+		.maxattr = KVMGUARD_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		.cmd = KVMGUARD_CMD_POLICY_NEW,
+		.doit = policy_new_doit,
+		.policy = policy_edit_policy,
+		.maxattr = KVMGUARD_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		.cmd = KVMGUARD_CMD_POLICY_SET,
+		.doit = policy_set_doit,
+		.policy = policy_edit_policy,
+		.maxattr = KVMGUARD_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		.cmd = KVMGUARD_CMD_POLICY_GET,
+		.doit = policy_get_doit,
+		.dumpit = policy_get_dumpit,
+		.policy = policy_name_policy,
+		.maxattr = KVMGUARD_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		.cmd = KVMGUARD_CMD_POLICY_DEL,
+		.doit = policy_del_doit,
+		.policy = policy_name_policy,
+		.maxattr = KVMGUARD_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		.cmd = KVMGUARD_CMD_BIND_NEW,
+		.doit = bind_new_doit,
+		.policy = bind_policy,
+		.maxattr = KVMGUARD_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		.cmd = KVMGUARD_CMD_BIND_DEL,
+		.doit = bind_del_doit,
+		.policy = bind_del_policy,
+		.maxattr = KVMGUARD_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		.cmd = KVMGUARD_CMD_BIND_GET,
+		.dumpit = bind_get_dumpit,
+		.policy = empty_policy,
+		.maxattr = KVMGUARD_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+};
+
+enum kvmguard_mcgrp {
+	KVMGUARD_MCGRP_EVENTS_ID,
+};
+
+static const struct genl_multicast_group kvmguard_mcgrps[] = {
+	[KVMGUARD_MCGRP_EVENTS_ID] = {
+		.name = KVMGUARD_MCGRP_EVENTS,
+		/* Events name processes and VMs: administrators only. */
+		.flags = GENL_MCAST_CAP_NET_ADMIN,
+	},
+};
+
+static struct genl_family kvmguard_family __ro_after_init = {
+	.name = KVMGUARD_GENL_NAME,
+	.version = KVMGUARD_GENL_VERSION,
+	.module = THIS_MODULE,
+	.ops = kvmguard_ops,
+	.n_ops = ARRAY_SIZE(kvmguard_ops),
+	/* Strict header and attribute validation for every command. */
+	.resv_start_op = KVMGUARD_CMD_UNSPEC + 1,
+	.mcgrps = kvmguard_mcgrps,
+	.n_mcgrps = ARRAY_SIZE(kvmguard_mcgrps),
+};
+
+/* Tell subscribers about a VM; may run in atomic context (the hooks). */
+void kvmguard_notify_vm(const struct kvmguard_vm *vm, u8 event)
+{
+	struct kvmguard_policy *policy;
+	struct sk_buff *skb;
+	void *hdr;
+
+	if (!genl_has_listeners(&kvmguard_family, &init_net,
+				KVMGUARD_MCGRP_EVENTS_ID))
+		return;
+	skb = genlmsg_new(NLMSG_GOODSIZE, GFP_ATOMIC);
+	if (!skb)
+		return;
+	hdr = genlmsg_put(skb, 0, 0, &kvmguard_family, 0, KVMGUARD_CMD_EVENT);
+	if (!hdr)
+		goto fail;
+	if (nla_put_u8(skb, KVMGUARD_A_EVENT_TYPE, event) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_EVENT_TIME_NS, ktime_get_real_ns(),
+			      KVMGUARD_A_PAD) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_VM_ID, vm->id, KVMGUARD_A_PAD) ||
+	    nla_put_u32(skb, KVMGUARD_A_VM_PID, vm->pid_nr) ||
+	    nla_put_string(skb, KVMGUARD_A_VM_COMM, vm->comm))
+		goto fail;
+	rcu_read_lock();
+	policy = rcu_dereference(vm->policy);
+	if (policy && nla_put_string(skb, KVMGUARD_A_POLICY_NAME, policy->name)) {
+		rcu_read_unlock();
+		goto fail;
+	}
+	rcu_read_unlock();
+	genlmsg_end(skb, hdr);
+	genlmsg_multicast(&kvmguard_family, skb, 0, KVMGUARD_MCGRP_EVENTS_ID,
+			  GFP_ATOMIC);
+	return;
+
+fail:
+	nlmsg_free(skb);
+}
+
+int kvmguard_netlink_init(void)
+{
+	return genl_register_family(&kvmguard_family);
+}
+
+void kvmguard_netlink_uninit(void)
+{
+	genl_unregister_family(&kvmguard_family);
+}

@@ -1,0 +1,433 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Policies (named rule sets) and bindings (which policy a new VM gets).
+ *
+ * Both lists change only under kvmguard_config_mutex. The binding list is
+ * also walked under RCU by the VM creation hook, which cannot sleep; a
+ * binding holds a reference on its policy, so a policy reached through a
+ * binding inside an RCU read section is alive.
+ */
+#include <linux/ctype.h>
+#include <linux/pid.h>
+#include <linux/pid_namespace.h>
+#include <linux/rculist.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <net/netlink.h>
+
+#include "kvmguard.h"
+
+/* Serialises every configuration change; see kvmguard.h. */
+DEFINE_MUTEX(kvmguard_config_mutex);
+
+static LIST_HEAD(policies);		/* by name */
+static unsigned int nr_policies;
+static LIST_HEAD(bindings);		/* default, cgroups by path, pids */
+static unsigned int nr_bindings;
+/* Bumped on every change, so a dump can tell the caller it raced one. */
+static u32 config_generation;
+
+u32 kvmguard_config_generation(void)
+{
+	lockdep_assert_held(&kvmguard_config_mutex);
+	return config_generation;
+}
+
+bool kvmguard_name_valid(const char *name, bool allow_empty)
+{
+	size_t len = strlen(name);
+
+	if (!len)
+		return allow_empty;
+	if (len > KVMGUARD_NAME_MAX)
+		return false;
+	for (; *name; name++)
+		if (!isalnum(*name) && *name != '.' && *name != '_' &&
+		    *name != '-')
+			return false;
+	return true;
+}
+
+static void policy_free_rcu(struct rcu_head *head)
+{
+	struct kvmguard_policy *policy =
+		container_of(head, struct kvmguard_policy, rcu);
+
+	kfree(rcu_dereference_protected(policy->rules, true));
+	kfree(policy);
+}
+
+static void policy_release(struct kref *ref)
+{
+	struct kvmguard_policy *policy =
+		container_of(ref, struct kvmguard_policy, ref);
+
+	/* Hooks may still be reading it inside an RCU read section. */
+	call_rcu(&policy->rcu, policy_free_rcu);
+}
+
+void kvmguard_policy_get(struct kvmguard_policy *policy)
+{
+	kref_get(&policy->ref);
+}
+
+void kvmguard_policy_put(struct kvmguard_policy *policy)
+{
+	kref_put(&policy->ref, policy_release);
+}
+
+struct kvmguard_policy *kvmguard_policy_find(const char *name)
+{
+	struct kvmguard_policy *policy;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	list_for_each_entry(policy, &policies, node)
+		if (!strcmp(policy->name, name))
+			return policy;
+	return NULL;
+}
+
+/* The first policy whose name sorts after @name ("" for the first). */
+struct kvmguard_policy *kvmguard_policy_after(const char *name)
+{
+	struct kvmguard_policy *policy;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	list_for_each_entry(policy, &policies, node)
+		if (strcmp(policy->name, name) > 0)
+			return policy;
+	return NULL;
+}
+
+struct kvmguard_policy *kvmguard_policy_create(const char *name,
+					       const struct kvmguard_rules *rules,
+					       struct netlink_ext_ack *extack)
+{
+	struct kvmguard_policy *policy, *pos;
+	struct kvmguard_rules *copy;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	if (nr_policies >= KVMGUARD_MAX_POLICIES) {
+		NL_SET_ERR_MSG(extack, "too many policies");
+		return ERR_PTR(-ENOSPC);
+	}
+	policy = kzalloc(sizeof(*policy), GFP_KERNEL);
+	copy = kmemdup(rules, sizeof(*rules), GFP_KERNEL);
+	if (!policy || !copy) {
+		kfree(policy);
+		kfree(copy);
+		return ERR_PTR(-ENOMEM);
+	}
+	kref_init(&policy->ref);
+	strscpy(policy->name, name, sizeof(policy->name));
+	RCU_INIT_POINTER(policy->rules, copy);
+
+	/* Keep the list sorted so dumps come out by name. */
+	list_for_each_entry(pos, &policies, node)
+		if (strcmp(pos->name, name) > 0)
+			break;
+	list_add_tail(&policy->node, &pos->node);
+	nr_policies++;
+	config_generation++;
+	return policy;
+}
+
+int kvmguard_policy_update(struct kvmguard_policy *policy,
+			   const struct kvmguard_rules *rules)
+{
+	struct kvmguard_rules *copy, *old;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	copy = kmemdup(rules, sizeof(*rules), GFP_KERNEL);
+	if (!copy)
+		return -ENOMEM;
+	old = rcu_replace_pointer(policy->rules, copy,
+				  lockdep_is_held(&kvmguard_config_mutex));
+	kfree_rcu(old, rcu);
+	config_generation++;
+	return 0;
+}
+
+unsigned int kvmguard_policy_binding_count(const struct kvmguard_policy *p)
+{
+	struct kvmguard_binding *binding;
+	unsigned int n = 0;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	list_for_each_entry(binding, &bindings, node)
+		if (binding->policy == p)
+			n++;
+	return n;
+}
+
+int kvmguard_policy_delete(struct kvmguard_policy *policy,
+			   struct netlink_ext_ack *extack)
+{
+	lockdep_assert_held(&kvmguard_config_mutex);
+	if (kvmguard_policy_binding_count(policy)) {
+		NL_SET_ERR_MSG(extack, "policy is named by a binding; unbind it first");
+		return -EBUSY;
+	}
+	list_del(&policy->node);
+	nr_policies--;
+	config_generation++;
+	/* VMs that used it fall back to what the bindings say now. */
+	kvmguard_registry_rebind(policy);
+	kvmguard_policy_put(policy);
+	return 0;
+}
+
+static void binding_free_rcu(struct rcu_head *head)
+{
+	struct kvmguard_binding *binding =
+		container_of(head, struct kvmguard_binding, rcu);
+
+	kvmguard_policy_put(binding->policy);
+	put_pid(binding->pid);
+	kfree(binding->cgroup);
+	kfree(binding);
+}
+
+/* Dump order: default, then cgroups by path, then pids by number. */
+static int binding_cmp(u8 type, const char *cgroup, pid_t pid,
+		       const struct kvmguard_binding *b)
+{
+	if (type != b->type)
+		return type < b->type ? -1 : 1;
+	if (type == KVMGUARD_BIND_CGROUP)
+		return strcmp(cgroup, b->cgroup);
+	if (type == KVMGUARD_BIND_PID)
+		return pid == b->pid_nr ? 0 : (pid < b->pid_nr ? -1 : 1);
+	return 0;
+}
+
+/*
+ * Accept an absolute path of non-empty components other than "." and "..";
+ * drop one trailing '/'. Returns the normalised length or -EINVAL.
+ */
+static int cgroup_path_normalise(char *path, struct netlink_ext_ack *extack)
+{
+	size_t len = strlen(path);
+	const char *c;
+
+	if (path[0] != '/') {
+		NL_SET_ERR_MSG(extack, "cgroup path must be absolute");
+		return -EINVAL;
+	}
+	if (len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
+	for (c = path; *c; ) {
+		const char *next = strchrnul(c + 1, '/');
+		size_t n = next - c - 1;
+
+		if ((len > 1 && n == 0) || (n == 1 && c[1] == '.') ||
+		    (n == 2 && c[1] == '.' && c[2] == '.')) {
+			NL_SET_ERR_MSG(extack,
+				       "cgroup path has an empty, \".\" or \"..\" component");
+			return -EINVAL;
+		}
+		c = next;
+	}
+	return len;
+}
+
+static struct kvmguard_binding *binding_find(u8 type, const char *cgroup,
+					     pid_t pid)
+{
+	struct kvmguard_binding *binding;
+
+	list_for_each_entry(binding, &bindings, node)
+		if (!binding_cmp(type, cgroup, pid, binding))
+			return binding;
+	return NULL;
+}
+
+int kvmguard_binding_set(u8 type, const char *cgroup, pid_t pid,
+			 struct kvmguard_policy *policy,
+			 struct netlink_ext_ack *extack)
+{
+	struct kvmguard_binding *binding, *old, *pos;
+	int len;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	binding = kzalloc(sizeof(*binding), GFP_KERNEL);
+	if (!binding)
+		return -ENOMEM;
+	binding->type = type;
+	if (type == KVMGUARD_BIND_CGROUP) {
+		binding->cgroup = kstrdup(cgroup, GFP_KERNEL);
+		if (!binding->cgroup)
+			goto nomem;
+		len = cgroup_path_normalise(binding->cgroup, extack);
+		if (len < 0)
+			goto invalid;
+		binding->cgroup_len = len;
+	} else if (type == KVMGUARD_BIND_PID) {
+		/* Pin the struct pid: a recycled number must not match. */
+		rcu_read_lock();
+		binding->pid = get_pid(find_pid_ns(pid, &init_pid_ns));
+		rcu_read_unlock();
+		if (!binding->pid || !pid_has_task(binding->pid, PIDTYPE_TGID)) {
+			NL_SET_ERR_MSG(extack, "no process with that pid");
+			put_pid(binding->pid);
+			kfree(binding);
+			return -ESRCH;
+		}
+		binding->pid_nr = pid;
+	}
+
+	old = binding_find(type, binding->cgroup, pid);
+	if (!old && nr_bindings >= KVMGUARD_MAX_BINDINGS) {
+		NL_SET_ERR_MSG(extack, "too many bindings");
+		put_pid(binding->pid);
+		kfree(binding->cgroup);
+		kfree(binding);
+		return -ENOSPC;
+	}
+	kvmguard_policy_get(policy);
+	binding->policy = policy;
+	if (old) {
+		list_replace_rcu(&old->node, &binding->node);
+		call_rcu(&old->rcu, binding_free_rcu);
+	} else {
+		list_for_each_entry(pos, &bindings, node)
+			if (binding_cmp(type, binding->cgroup, pid, pos) < 0)
+				break;
+		list_add_tail_rcu(&binding->node, &pos->node);
+		nr_bindings++;
+	}
+	config_generation++;
+	return 0;
+
+invalid:
+	kfree(binding->cgroup);
+	kfree(binding);
+	return -EINVAL;
+nomem:
+	kfree(binding);
+	return -ENOMEM;
+}
+
+int kvmguard_binding_del(u8 type, const char *cgroup, pid_t pid,
+			 struct netlink_ext_ack *extack)
+{
+	struct kvmguard_binding *binding;
+	char *path = NULL;
+	int len;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	if (type == KVMGUARD_BIND_CGROUP) {
+		path = kstrdup(cgroup, GFP_KERNEL);
+		if (!path)
+			return -ENOMEM;
+		len = cgroup_path_normalise(path, extack);
+		if (len < 0) {
+			kfree(path);
+			return len;
+		}
+	}
+	binding = binding_find(type, path, pid);
+	kfree(path);
+	if (!binding) {
+		NL_SET_ERR_MSG(extack, "no such binding");
+		return -ENOENT;
+	}
+	list_del_rcu(&binding->node);
+	nr_bindings--;
+	config_generation++;
+	call_rcu(&binding->rcu, binding_free_rcu);
+	return 0;
+}
+
+struct kvmguard_binding *kvmguard_binding_nth(unsigned long n)
+{
+	struct kvmguard_binding *binding;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	list_for_each_entry(binding, &bindings, node)
+		if (!n--)
+			return binding;
+	return NULL;
+}
+
+/* Is @path equal to @prefix or below it, by whole components? */
+static bool cgroup_under(const char *path, const struct kvmguard_binding *b)
+{
+	if (b->cgroup_len == 1)		/* "/" */
+		return true;
+	return !strncmp(path, b->cgroup, b->cgroup_len) &&
+	       (path[b->cgroup_len] == '\0' || path[b->cgroup_len] == '/');
+}
+
+/*
+ * The policy for a VM created by @pid from cgroup @cgroup: a pid binding,
+ * else the longest matching cgroup binding, else the default binding.
+ * Returns a new reference or NULL. Runs in atomic context.
+ */
+struct kvmguard_policy *kvmguard_resolve(struct pid *pid, const char *cgroup,
+					 u8 *bound_by)
+{
+	struct kvmguard_binding *binding, *best = NULL, *dflt = NULL;
+	struct kvmguard_policy *policy = NULL;
+
+	*bound_by = KVMGUARD_BOUND_NONE;
+	rcu_read_lock();
+	list_for_each_entry_rcu(binding, &bindings, node) {
+		switch (binding->type) {
+		case KVMGUARD_BIND_PID:
+			if (binding->pid == pid) {
+				best = binding;
+				goto found;
+			}
+			break;
+		case KVMGUARD_BIND_CGROUP:
+			if (cgroup && cgroup_under(cgroup, binding) &&
+			    (!best || binding->cgroup_len > best->cgroup_len))
+				best = binding;
+			break;
+		case KVMGUARD_BIND_DEFAULT:
+			dflt = binding;
+			break;
+		}
+	}
+	if (!best)
+		best = dflt;
+found:
+	if (best) {
+		policy = best->policy;
+		kvmguard_policy_get(policy);
+		*bound_by = best->type == KVMGUARD_BIND_PID ? KVMGUARD_BOUND_PID :
+			    best->type == KVMGUARD_BIND_CGROUP ?
+			    KVMGUARD_BOUND_CGROUP : KVMGUARD_BOUND_DEFAULT;
+	}
+	rcu_read_unlock();
+	return policy;
+}
+
+int kvmguard_policy_init(void)
+{
+	return 0;
+}
+
+/* Runs after the registry dropped its VMs: nothing else holds a policy. */
+void kvmguard_policy_uninit(void)
+{
+	struct kvmguard_binding *binding, *btmp;
+	struct kvmguard_policy *policy, *ptmp;
+
+	mutex_lock(&kvmguard_config_mutex);
+	list_for_each_entry_safe(binding, btmp, &bindings, node) {
+		list_del_rcu(&binding->node);
+		call_rcu(&binding->rcu, binding_free_rcu);
+	}
+	nr_bindings = 0;
+	list_for_each_entry_safe(policy, ptmp, &policies, node) {
+		list_del(&policy->node);
+		kvmguard_policy_put(policy);
+	}
+	nr_policies = 0;
+	mutex_unlock(&kvmguard_config_mutex);
+	/* binding_free_rcu drops the last policy references. */
+	rcu_barrier();
+	rcu_barrier();
+}

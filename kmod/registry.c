@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The VM registry: one entry per KVM VM on the host, from creation (or from
+ * module load, for VMs that already existed) to destruction.
+ *
+ * Entries are indexed by id (an xarray, for ordered dumps that resume) and
+ * by struct kvm (an rhashtable, for the hooks). Both indexes change only
+ * under registry_lock, which the create/destroy hooks take in atomic
+ * context. An entry does not hold a reference on its struct kvm: the
+ * destroy hook unregisters it (and clears vm->kvm under registry_lock)
+ * before KVM frees the VM, so whoever reads vm->kvm under registry_lock and
+ * takes a reference with kvm_get_kvm_safe() holds a live VM.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+#include <linux/cgroup.h>
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/kallsyms.h>
+#include <linux/kvm_host.h>
+#include <linux/rhashtable.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/xarray.h>
+
+#include "kvmguard.h"
+#include "compat.h"
+
+static DEFINE_SPINLOCK(registry_lock);
+static DEFINE_XARRAY(vms_by_id);
+static struct rhashtable vms_by_kvm;
+static u64 last_id;			/* under registry_lock */
+static atomic_t generation = ATOMIC_INIT(0);
+
+static const struct rhashtable_params vm_params = {
+	.key_len = sizeof(struct kvm *),
+	.key_offset = offsetof(struct kvmguard_vm, kvm),
+	.head_offset = offsetof(struct kvmguard_vm, node),
+	.automatic_shrinking = true,
+};
+
+u32 kvmguard_registry_generation(void)
+{
+	return atomic_read(&generation);
+}
+
+static void vm_release(struct kref *ref)
+{
+	struct kvmguard_vm *vm = container_of(ref, struct kvmguard_vm, ref);
+	struct kvmguard_policy *policy;
+
+	/* Last reference: nobody can change vm->policy any more. */
+	policy = rcu_dereference_protected(vm->policy, true);
+	if (policy)
+		kvmguard_policy_put(policy);
+	put_pid(vm->pid);
+	kfree(vm->cgroup);
+	kfree_rcu(vm, rcu);
+}
+
+void kvmguard_vm_put(struct kvmguard_vm *vm)
+{
+	kref_put(&vm->ref, vm_release);
+}
+
+/* The cgroup v2 path of @task; atomic context is fine. */
+static char *creator_cgroup(struct task_struct *task, gfp_t gfp)
+{
+	char *buf, *path;
+	int len;
+
+	buf = kmalloc(PATH_MAX, gfp);
+	if (!buf)
+		return NULL;
+	rcu_read_lock();
+	len = cgroup_path(task_dfl_cgroup(task), buf, PATH_MAX);
+	rcu_read_unlock();
+	path = len >= 0 && len < PATH_MAX ? kstrdup(buf, gfp) : kstrdup("", gfp);
+	kfree(buf);
+	return path;
+}
+
+int kvmguard_registry_add(struct kvm *kvm, struct task_struct *task,
+			  u32 flags, gfp_t gfp)
+{
+	struct kvmguard_policy *policy;
+	struct kvmguard_vm *vm;
+	int err;
+
+	vm = kzalloc(sizeof(*vm), gfp);
+	if (!vm)
+		return -ENOMEM;
+	vm->cgroup = creator_cgroup(task, gfp);
+	if (!vm->cgroup) {
+		kfree(vm);
+		return -ENOMEM;
+	}
+	kref_init(&vm->ref);
+	vm->kvm = kvm;
+	vm->flags = flags;
+	vm->created_ns = ktime_get_real_ns();
+	vm->pid = get_pid(task_tgid(task));
+	vm->pid_nr = pid_nr(vm->pid);
+	get_task_comm(vm->comm, task);
+	policy = kvmguard_resolve(vm->pid, vm->cgroup, &vm->bound_by);
+	RCU_INIT_POINTER(vm->policy, policy);
+
+	spin_lock(&registry_lock);
+	/* Discovery and the create hook may both find a new VM. */
+	if (rhashtable_lookup_fast(&vms_by_kvm, &kvm, vm_params)) {
+		spin_unlock(&registry_lock);
+		kvmguard_vm_put(vm);
+		return 0;
+	}
+	vm->id = last_id + 1;
+	err = xa_insert(&vms_by_id, vm->id, vm, GFP_ATOMIC);
+	if (!err) {
+		err = rhashtable_insert_fast(&vms_by_kvm, &vm->node, vm_params);
+		if (err)
+			xa_erase(&vms_by_id, vm->id);
+	}
+	if (!err) {
+		last_id = vm->id;
+		atomic_inc(&generation);
+	}
+	spin_unlock(&registry_lock);
+
+	if (err) {
+		vm->kvm = NULL;
+		kvmguard_vm_put(vm);
+		return err;
+	}
+	kvmguard_notify_vm(vm, KVMGUARD_EVENT_VM_CREATE);
+	return 0;
+}
+
+static void registry_unlink(struct kvmguard_vm *vm)
+{
+	lockdep_assert_held(&registry_lock);
+	rhashtable_remove_fast(&vms_by_kvm, &vm->node, vm_params);
+	xa_erase(&vms_by_id, vm->id);
+	WRITE_ONCE(vm->kvm, NULL);
+	atomic_inc(&generation);
+}
+
+void kvmguard_registry_remove(struct kvm *kvm)
+{
+	struct kvmguard_vm *vm;
+
+	spin_lock(&registry_lock);
+	vm = rhashtable_lookup_fast(&vms_by_kvm, &kvm, vm_params);
+	if (vm)
+		registry_unlink(vm);
+	spin_unlock(&registry_lock);
+	if (!vm)
+		return;
+	kvmguard_notify_vm(vm, KVMGUARD_EVENT_VM_DESTROY);
+	kvmguard_vm_put(vm);
+}
+
+/* The registered VM with the smallest id >= @first, with a reference. */
+static struct kvmguard_vm *vm_get_from(unsigned long first)
+{
+	struct kvmguard_vm *vm;
+	unsigned long index = first;
+
+	rcu_read_lock();
+	xa_for_each_start(&vms_by_id, index, vm, first)
+		if (kref_get_unless_zero(&vm->ref))
+			break;
+	rcu_read_unlock();
+	return vm;
+}
+
+struct kvmguard_vm *kvmguard_vm_get_by_id(u64 id)
+{
+	struct kvmguard_vm *vm = vm_get_from(id);
+
+	if (vm && vm->id != id) {
+		kvmguard_vm_put(vm);
+		vm = NULL;
+	}
+	return vm;
+}
+
+struct kvmguard_vm *kvmguard_vm_get_next(u64 after)
+{
+	if (after == U64_MAX)
+		return NULL;
+	return vm_get_from(after + 1);
+}
+
+/* Read what KVM knows now; false once the VM is being destroyed. */
+bool kvmguard_vm_stats(struct kvmguard_vm *vm, struct kvmguard_vm_stats *st)
+{
+	struct kvm_memory_slot *slot;
+	struct kvm_memslots *slots;
+	struct kvm *kvm;
+	int as, bkt, idx;
+
+	memset(st, 0, sizeof(*st));
+	spin_lock(&registry_lock);
+	kvm = vm->kvm;
+	if (kvm && !kvm_get_kvm_safe(kvm))
+		kvm = NULL;
+	spin_unlock(&registry_lock);
+	if (!kvm)
+		return false;
+
+	st->vcpus = atomic_read(&kvm->online_vcpus);
+	idx = srcu_read_lock(&kvm->srcu);
+	for (as = 0; as < kvmguard_nr_as_ids(kvm); as++) {
+		slots = __kvm_memslots(kvm, as);
+		kvm_for_each_memslot(slot, bkt, slots) {
+			if (slot->id >= KVM_USER_MEM_SLOTS)
+				continue;
+			st->memslots++;
+			st->mem_bytes += slot->npages << PAGE_SHIFT;
+		}
+	}
+	srcu_read_unlock(&kvm->srcu, idx);
+	kvm_put_kvm(kvm);
+	return true;
+}
+
+unsigned int kvmguard_policy_vm_count(const struct kvmguard_policy *policy)
+{
+	struct kvmguard_vm *vm;
+	unsigned long index;
+	unsigned int n = 0;
+
+	rcu_read_lock();
+	xa_for_each(&vms_by_id, index, vm)
+		if (rcu_access_pointer(vm->policy) == policy)
+			n++;
+	rcu_read_unlock();
+	return n;
+}
+
+/* Takes a reference on @policy (which may be NULL). */
+void kvmguard_vm_set_policy(struct kvmguard_vm *vm,
+			    struct kvmguard_policy *policy, u8 bound_by)
+{
+	struct kvmguard_policy *old;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	if (policy)
+		kvmguard_policy_get(policy);
+	old = rcu_replace_pointer(vm->policy, policy,
+				  lockdep_is_held(&kvmguard_config_mutex));
+	WRITE_ONCE(vm->bound_by, bound_by);
+	if (old)
+		kvmguard_policy_put(old);
+}
+
+/* @gone is being deleted: resolve the VMs that used it again. */
+void kvmguard_registry_rebind(struct kvmguard_policy *gone)
+{
+	struct kvmguard_policy *policy;
+	struct kvmguard_vm *vm;
+	u64 id = 0;
+	u8 bound_by;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	while ((vm = kvmguard_vm_get_next(id))) {
+		id = vm->id;
+		if (rcu_access_pointer(vm->policy) == gone) {
+			policy = kvmguard_resolve(vm->pid, vm->cgroup, &bound_by);
+			kvmguard_vm_set_policy(vm, policy, bound_by);
+			if (policy)
+				kvmguard_policy_put(policy);
+		}
+		kvmguard_vm_put(vm);
+	}
+}
+
+/*
+ * Finding the VMs that existed before the module was loaded: KVM does not
+ * export its VM list, so walk every process's open files for KVM VM and
+ * vCPU files. A file is KVM's only if its release method is KVM's (checked
+ * by symbol name, as the file_operations are static in kvm.ko).
+ */
+struct discovered {
+	struct list_head node;
+	struct kvm *kvm;		/* holds a reference */
+	struct task_struct *task;	/* holds a reference */
+};
+
+struct discover_ctx {
+	struct list_head found;
+	struct task_struct *task;
+	int err;
+	char sym[KSYM_SYMBOL_LEN];
+};
+
+static bool release_is(struct discover_ctx *ctx, const struct file *file,
+		       const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!file->f_op->release)
+		return false;
+	sprint_symbol_no_offset(ctx->sym, (unsigned long)file->f_op->release);
+	return !strncmp(ctx->sym, name, len) &&
+	       (ctx->sym[len] == '\0' || ctx->sym[len] == ' ');
+}
+
+/* Called under the file table's spinlock. */
+static int discover_fd(const void *arg, struct file *file, unsigned int fd)
+{
+	struct discover_ctx *ctx = (struct discover_ctx *)arg;
+	const char *name = file->f_path.dentry->d_name.name;
+	struct discovered *d;
+	struct kvm *kvm;
+
+	if (!strcmp(name, "kvm-vm") && release_is(ctx, file, "kvm_vm_release"))
+		kvm = file->private_data;
+	else if (!strncmp(name, "kvm-vcpu:", 9) &&
+		 release_is(ctx, file, "kvm_vcpu_release"))
+		kvm = ((struct kvm_vcpu *)file->private_data)->kvm;
+	else
+		return 0;
+
+	list_for_each_entry(d, &ctx->found, node)
+		if (d->kvm == kvm)
+			return 0;
+	d = kmalloc(sizeof(*d), GFP_ATOMIC);
+	if (!d) {
+		ctx->err = -ENOMEM;
+		return 0;
+	}
+	if (!kvm_get_kvm_safe(kvm)) {
+		kfree(d);
+		return 0;
+	}
+	d->kvm = kvm;
+	d->task = ctx->task;
+	get_task_struct(d->task);
+	list_add_tail(&d->node, &ctx->found);
+	return 0;
+}
+
+int kvmguard_registry_discover(void)
+{
+	struct discovered *d, *tmp;
+	struct discover_ctx *ctx;
+	struct task_struct *p;
+	int err = 0, ret;
+
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+	if (!ctx)
+		return -ENOMEM;
+	INIT_LIST_HEAD(&ctx->found);
+	rcu_read_lock();
+	for_each_process(p) {
+		task_lock(p);
+		if (p->files) {
+			ctx->task = p;
+			iterate_fd(p->files, 0, discover_fd, ctx);
+		}
+		task_unlock(p);
+	}
+	rcu_read_unlock();
+	err = ctx->err;
+
+	list_for_each_entry_safe(d, tmp, &ctx->found, node) {
+		ret = kvmguard_registry_add(d->kvm, d->task,
+					    KVMGUARD_VM_F_DISCOVERED, GFP_KERNEL);
+		if (ret)
+			err = ret;
+		put_task_struct(d->task);
+		kvm_put_kvm(d->kvm);
+		kfree(d);
+	}
+	kfree(ctx);
+	if (err)
+		pr_err("cannot register the VMs already running: %d\n", err);
+	return err;
+}
+
+int kvmguard_registry_init(void)
+{
+	return rhashtable_init(&vms_by_kvm, &vm_params);
+}
+
+/* The hooks are gone: drop every entry. The VMs keep running. */
+void kvmguard_registry_uninit(void)
+{
+	struct kvmguard_vm *vm;
+	unsigned long index;
+
+	spin_lock(&registry_lock);
+	xa_for_each(&vms_by_id, index, vm) {
+		registry_unlink(vm);
+		kvmguard_vm_put(vm);
+	}
+	spin_unlock(&registry_lock);
+	rhashtable_destroy(&vms_by_kvm);
+	xa_destroy(&vms_by_id);
+}
