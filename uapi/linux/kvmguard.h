@@ -49,18 +49,22 @@
  * @KVMGUARD_CMD_VM_GET: doit: in VM_ID; out one VM message.
  *	dumpit: no attributes; out one VM message per VM, by increasing id.
  *	A VM message carries VM_ID, VM_PID, VM_COMM, VM_CGROUP, VM_CREATED_NS,
- *	VM_VCPUS, VM_MEMSLOTS, VM_MEM_BYTES, VM_FLAGS, VM_BOUND_BY and, when it
- *	has one, POLICY_NAME.
+ *	VM_VCPUS, VM_MEMSLOTS, VM_MEM_BYTES, VM_FLAGS, VM_BOUND_BY, VM_HC_STATS,
+ *	VM_HV_ALLOWED, VM_HV_DENIED and, when it has one, POLICY_NAME.
  * @KVMGUARD_CMD_VM_SET: in VM_ID and POLICY_NAME: the running VM uses that
  *	policy from now on (VM_BOUND_BY becomes KVMGUARD_BOUND_EXPLICIT).
- * @KVMGUARD_CMD_POLICY_NEW: in POLICY_NAME, optional POLICY_MODE (default
- *	enforce) and POLICY_DOMAIN. EEXIST if the name is taken.
- * @KVMGUARD_CMD_POLICY_SET: in POLICY_NAME and any of POLICY_MODE,
- *	POLICY_DOMAIN; changes only the attributes given. ENOENT if unknown.
- *	An empty POLICY_DOMAIN clears the domain.
+ * @KVMGUARD_CMD_POLICY_NEW: in POLICY_NAME and optional rules: POLICY_MODE
+ *	(default enforce), POLICY_DOMAIN (default none), POLICY_HC_RESTRICT
+ *	with POLICY_HC_ALLOW (default: every hypercall allowed),
+ *	POLICY_HYPERV (default allow). EEXIST if the name is taken.
+ * @KVMGUARD_CMD_POLICY_SET: in POLICY_NAME and any of the rules; changes
+ *	only the attributes given. ENOENT if unknown. An empty POLICY_DOMAIN
+ *	clears the domain. POLICY_HC_ALLOW needs POLICY_HC_RESTRICT set to 1
+ *	in the same request.
  * @KVMGUARD_CMD_POLICY_GET: doit: in POLICY_NAME; dumpit: no attributes,
  *	policies by name (byte order). Out: POLICY_NAME, POLICY_MODE,
- *	POLICY_DOMAIN (when set), POLICY_VMS, POLICY_BINDINGS.
+ *	POLICY_DOMAIN (when set), POLICY_HC_RESTRICT, POLICY_HC_ALLOW,
+ *	POLICY_HYPERV, POLICY_VMS, POLICY_BINDINGS.
  * @KVMGUARD_CMD_POLICY_DEL: in POLICY_NAME. EBUSY while a binding names it.
  *	VMs that used it are resolved again against the current bindings.
  * @KVMGUARD_CMD_BIND_NEW: in BIND_TYPE, BIND_CGROUP (cgroup bindings, an
@@ -73,8 +77,9 @@
  *	BIND_PID, POLICY_NAME.
  * @KVMGUARD_CMD_EVENT: multicast on KVMGUARD_MCGRP_EVENTS only (never a
  *	request). Carries EVENT_TYPE, EVENT_TIME_NS and the attributes of its
- *	type: VM_CREATE and VM_DESTROY carry VM_ID, VM_PID, VM_COMM and
- *	POLICY_NAME (when the VM has one).
+ *	type: every event carries VM_ID, VM_PID, VM_COMM and POLICY_NAME (when
+ *	the VM has one); HYPERCALL adds EVENT_HC_NR, EVENT_ACTION and
+ *	EVENT_COUNT; HYPERV adds EVENT_ACTION and EVENT_COUNT.
  *
  * Dumps may take several messages; when the state changed between two of
  * them the later message carries NLM_F_DUMP_INTR and the caller should dump
@@ -130,6 +135,31 @@ enum kvmguard_cmd {
  * @KVMGUARD_A_EVENT_TYPE: u8, enum kvmguard_event_type.
  * @KVMGUARD_A_EVENT_TIME_NS: u64, CLOCK_REALTIME of the event in ns.
  * @KVMGUARD_A_PAD: padding for 64-bit attributes, never set by callers.
+ * @KVMGUARD_A_POLICY_HC_RESTRICT: u8, 0: every KVM hypercall is allowed
+ *	(POLICY_HC_ALLOW is ignored); 1: only those in POLICY_HC_ALLOW.
+ * @KVMGUARD_A_POLICY_HC_ALLOW: u64, bit n allows KVM hypercall number n
+ *	(KVM_HC_* of <linux/kvm_para.h>, all below 64). Under a restriction a
+ *	number of 64 or more is never allowed.
+ * @KVMGUARD_A_POLICY_HYPERV: u8, enum kvmguard_hyperv: the Hyper-V
+ *	hypercall path that a VMM enabling Hyper-V enlightenments opens.
+ * @KVMGUARD_A_VM_HC_STATS: nest of KVMGUARD_A_HC_STAT entries, one per
+ *	hypercall number that was counted, by increasing number. Counting
+ *	happens while any policy restricts hypercalls (the hook is absent
+ *	otherwise).
+ * @KVMGUARD_A_HC_STAT: nest of HC_NR, HC_ALLOWED, HC_DENIED.
+ * @KVMGUARD_A_HC_NR: u32, hypercall number; KVMGUARD_HC_NR_OTHER stands
+ *	for every number of 64 or more.
+ * @KVMGUARD_A_HC_ALLOWED: u64, calls that went through (audit mode
+ *	included).
+ * @KVMGUARD_A_HC_DENIED: u64, calls that broke the rule (refused in
+ *	enforce mode, let through and reported in audit mode).
+ * @KVMGUARD_A_VM_HV_ALLOWED: u64, Hyper-V hypercalls let through.
+ * @KVMGUARD_A_VM_HV_DENIED: u64, Hyper-V hypercalls that broke the rule.
+ * @KVMGUARD_A_EVENT_HC_NR: u32, the hypercall number of a HYPERCALL event.
+ * @KVMGUARD_A_EVENT_ACTION: u8, enum kvmguard_action.
+ * @KVMGUARD_A_EVENT_COUNT: u64, how many violations the event stands for:
+ *	at most one event per VM and number is sent per second, and it counts
+ *	the repeats since the previous one.
  */
 enum kvmguard_attr {
 	KVMGUARD_A_UNSPEC,
@@ -154,6 +184,19 @@ enum kvmguard_attr {
 	KVMGUARD_A_BIND_PID,
 	KVMGUARD_A_EVENT_TYPE,
 	KVMGUARD_A_EVENT_TIME_NS,
+	KVMGUARD_A_POLICY_HC_RESTRICT,
+	KVMGUARD_A_POLICY_HC_ALLOW,
+	KVMGUARD_A_POLICY_HYPERV,
+	KVMGUARD_A_VM_HC_STATS,
+	KVMGUARD_A_HC_STAT,
+	KVMGUARD_A_HC_NR,
+	KVMGUARD_A_HC_ALLOWED,
+	KVMGUARD_A_HC_DENIED,
+	KVMGUARD_A_VM_HV_ALLOWED,
+	KVMGUARD_A_VM_HV_DENIED,
+	KVMGUARD_A_EVENT_HC_NR,
+	KVMGUARD_A_EVENT_ACTION,
+	KVMGUARD_A_EVENT_COUNT,
 	__KVMGUARD_A_MAX
 };
 
@@ -223,14 +266,47 @@ enum kvmguard_vm_flags {
  * enum kvmguard_event_type - KVMGUARD_A_EVENT_TYPE values
  * @KVMGUARD_EVENT_VM_CREATE: a VM was created.
  * @KVMGUARD_EVENT_VM_DESTROY: a VM was destroyed.
+ * @KVMGUARD_EVENT_HYPERCALL: a VM made a KVM hypercall its policy forbids.
+ * @KVMGUARD_EVENT_HYPERV: a VM made a Hyper-V hypercall its policy forbids.
  */
 enum kvmguard_event_type {
 	KVMGUARD_EVENT_UNSPEC,
 	KVMGUARD_EVENT_VM_CREATE,
 	KVMGUARD_EVENT_VM_DESTROY,
+	KVMGUARD_EVENT_HYPERCALL,
+	KVMGUARD_EVENT_HYPERV,
 	__KVMGUARD_EVENT_MAX
 };
 
 #define KVMGUARD_EVENT_MAX (__KVMGUARD_EVENT_MAX - 1)
+
+/* KVMGUARD_A_HC_NR of the counters for every number of 64 or more. */
+#define KVMGUARD_HC_NR_OTHER	64
+
+/**
+ * enum kvmguard_hyperv - KVMGUARD_A_POLICY_HYPERV values
+ * @KVMGUARD_HYPERV_ALLOW: Hyper-V hypercalls proceed.
+ * @KVMGUARD_HYPERV_DENY: they fail with HV_STATUS_ACCESS_DENIED.
+ */
+enum kvmguard_hyperv {
+	KVMGUARD_HYPERV_ALLOW,
+	KVMGUARD_HYPERV_DENY,
+	__KVMGUARD_HYPERV_MAX
+};
+
+#define KVMGUARD_HYPERV_MAX (__KVMGUARD_HYPERV_MAX - 1)
+
+/**
+ * enum kvmguard_action - what happened to a violation
+ * @KVMGUARD_ACTION_DENIED: refused (enforce mode).
+ * @KVMGUARD_ACTION_AUDITED: let through and reported (audit mode).
+ */
+enum kvmguard_action {
+	KVMGUARD_ACTION_DENIED,
+	KVMGUARD_ACTION_AUDITED,
+	__KVMGUARD_ACTION_MAX
+};
+
+#define KVMGUARD_ACTION_MAX (__KVMGUARD_ACTION_MAX - 1)
 
 #endif /* _UAPI_LINUX_KVMGUARD_H */
