@@ -6,6 +6,7 @@
 #      KVMGUARD_SMP (default 2), KVMGUARD_MEM (default 3G).
 # Exit status: QEMU's; 124 when the guest hung and was killed.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 lane=${1:?usage: boot.sh <lane> <initramfs> <logfile>}

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
+# VERSION IMAGE HEADERS COMMON KBUILD come from resolve_lane_pkgs through eval.
+# shellcheck disable=SC2153
 # Fetch and unpack each test-matrix kernel into .cache/kernels/<lane>/ and write
 # .cache/kernels/<lane>/env (LANE KVER VMLINUZ MODDIR KDIR).  Nothing is installed on
 # this machine: images are unpacked with dpkg -x, never dpkg -i.
 #   usage: scripts/kernels.sh [lane...]     (default: 6.1 6.12 debug)
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 # Download pinned packages into $dir/debs (skipped when already there).
@@ -60,7 +63,7 @@ lane_61() {
 }
 
 lane_612() {
-	local dir="$CACHE/kernels/6.12" kver kdir f
+	local dir="$CACHE/kernels/6.12" kver kdir
 	eval "$(resolve_lane_pkgs 6.12)"
 	kver=${IMAGE#linux-image-}
 	# The headers package depends on the image; installing it would install a kernel
@@ -71,9 +74,7 @@ lane_612() {
 	kdir="$dir/root/usr/src/$HEADERS"
 	# The arch headers include the common ones by absolute path: point it into the
 	# cache.  (The scripts/tools symlinks are relative and already resolve there.)
-	for f in "$kdir/Makefile"; do
-		sed -i "s|^include /usr/src/|include $dir/root/usr/src/|" "$f"
-	done
+	sed -i "s|^include /usr/src/|include $dir/root/usr/src/|" "$kdir/Makefile"
 	write_env "$dir" 6.12 "$kver" "$kdir"
 }
 

@@ -3,8 +3,8 @@
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${KVMGUARD_CACHE:-$TOP/.cache}
-LANES_ALL="6.1 6.12 debug"
-export TOP CACHE
+LANES_ALL="6.1 6.12 debug"  # the test matrix; used by kernels.sh and check.sh
+export TOP CACHE LANES_ALL
 
 msg() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -59,7 +59,9 @@ resolve_lane_pkgs() {
 	[ -n "$ver" ] || die "lane $lane: no linux-image-amd64 version found (apt-get update?)"
 	image=$(apt_dep_of "linux-image-amd64=$ver" '^linux-image-')
 	headers=$(apt_dep_of "linux-headers-amd64=$ver" '^linux-headers-')
-	[ -n "$image" ] && [ -n "$headers" ] || die "lane $lane: cannot resolve image/headers for $ver"
+	if [ -z "$image" ] || [ -z "$headers" ] || [ -z "$common" ]; then
+		die "lane $lane: cannot resolve image/headers for $ver"
+	fi
 	common=$(apt_dep_of "$headers=$ver" '^linux-headers-.*-common$')
 	kbuild=$(apt-cache depends "$headers=$ver" 2>/dev/null |
 		sed -n 's/^ *|\{0,1\}Depends: //p' | grep -E '^linux-kbuild-' | head -n 1)

@@ -5,6 +5,7 @@
 # smoke packs no project files: it only proves kvm_amd loads and /dev/kvm appears.
 # Output: .cache/initramfs/<lane>-<mode>.cpio.gz (path printed on stdout).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 lane=${1:?usage: mkinitramfs.sh <lane> [test|demo|smoke]}

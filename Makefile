@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: GPL-2.0
+# kvmguard: build, check and test entry points.
+#
+#   make [all]            module (W=1, warnings are errors), CLI and selftests
+#   make KDIR=<headers>   build the module against other kernel headers
+#   make sparse           sparse (C=2) on the module; any warning fails
+#   make checkpatch       checkpatch.pl --strict on kmod/ and uapi/; any report fails
+#   make check            everything, plus the selftests in QEMU on each kernel lane
+#   make demo             boot the 6.1 test host and show the CLI on a live KVM guest
+#   make install          module, CLI and man page on this machine
+#
+# The module is built out of tree in $(MODBUILD) so kernels do not clobber each other.
+
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+CACHE := $(TOP)/.cache
+
+# Default: Debian 12's kernel headers (as prepared by scripts/kernels.sh, else the
+# newest installed /usr/src/linux-headers-*-amd64).
+KDIR ?= $(or $(shell sed -n 's/^KDIR=//p' $(CACHE)/kernels/6.1/env 2>/dev/null),\
+	$(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1))
+MODBUILD ?= $(CACHE)/build/$(notdir $(KDIR))
+W ?= 1
+# Kernel headers sparse checks against (check.sh passes the 6.1 and 6.12 ones).
+SPARSE_KDIRS ?= $(KDIR)
+KSFT_DIR := $(CACHE)/ksft
+CHECKPATCH := $(CACHE)/checkpatch/checkpatch.pl
+
+KREL = $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
+DESTDIR ?=
+PREFIX ?= /usr/local
+
+# kbuild variables must not leak into the userspace/selftests makes.
+unexport KDIR MODBUILD W C
+
+.PHONY: all modules userspace selftests sparse checkpatch shellcheck check demo \
+	install clean distclean ksft FORCE
+
+all: modules userspace selftests
+
+# Copy only the module sources (Kbuild, kmod/, uapi/) into the build directory; cp -a
+# keeps mtimes so kbuild rebuilds only what changed.
+define sync-module-sources
+	@test -n "$(KDIR)" && test -f "$(KDIR)/Makefile" || \
+		{ echo "no kernel headers at KDIR='$(KDIR)'; run scripts/deps.sh or pass KDIR=" >&2; exit 1; }
+	@mkdir -p $(1)
+	@cd $(TOP) && cp -a --parents Kbuild \
+		$$(find kmod uapi -type f \( -name '*.[ch]' -o -name Kbuild -o -name Makefile \)) $(1)/
+endef
+
+modules:
+	$(call sync-module-sources,$(MODBUILD))
+	$(MAKE) -C $(KDIR) M=$(MODBUILD) W=$(W) modules
+	@echo "module: $(MODBUILD)/kmod/kvmguard.ko"
+
+userspace:
+	$(MAKE) -C $(TOP)/userspace all
+
+$(KSFT_DIR)/kselftest_harness.h $(CHECKPATCH):
+	$(TOP)/scripts/linux-source.sh
+
+ksft: $(KSFT_DIR)/kselftest_harness.h
+
+selftests: ksft
+	$(MAKE) -C $(TOP)/selftests KSFT_DIR=$(KSFT_DIR)
+
+# C=2 checks every file, built or not; sparse's own exit status ignores warnings,
+# so its output is scanned instead.
+sparse:
+	@set -e; for k in $(SPARSE_KDIRS); do \
+		b=$(CACHE)/build/sparse-$$(basename $$k); \
+		$(MAKE) --no-print-directory sparse-one KDIR=$$k MODBUILD=$$b; \
+	done
+
+sparse-one:
+	$(call sync-module-sources,$(MODBUILD))
+	@echo "sparse: $(KDIR)"
+	@$(MAKE) -s -C $(KDIR) M=$(MODBUILD) W=$(W) C=2 modules >$(MODBUILD)/sparse.log 2>&1 || \
+		{ cat $(MODBUILD)/sparse.log; exit 1; }
+	@if grep -E '(warning|error):' $(MODBUILD)/sparse.log; then \
+		echo "sparse: FAILED against $(KDIR)" >&2; exit 1; fi
+
+checkpatch: $(CHECKPATCH)
+	@files=$$(cd $(TOP) && find kmod uapi -type f ! -name '*.o' ! -name '*.ko' \
+		! -name '*.mod*' ! -name '.*' ! -name '*.symvers' ! -name modules.order | sort); \
+	test -n "$$files" || { echo "checkpatch: no files under kmod/ uapi/" >&2; exit 1; }; \
+	fail=0; for f in $$files; do \
+		out=$$(cd $(TOP) && perl $(CHECKPATCH) --strict --no-tree --no-summary --terse \
+			--show-types -f $$f 2>&1) || fail=1; \
+		if printf '%s\n' "$$out" | grep -qE '(ERROR|WARNING|CHECK):'; then \
+			printf '%s\n' "$$out"; fail=1; fi; \
+	done; \
+	if [ $$fail -ne 0 ]; then echo "checkpatch: FAILED"; exit 1; fi; \
+	echo "checkpatch: $$(echo $$files | wc -w) files clean"
+
+shellcheck:
+	shellcheck -x $(TOP)/scripts/*.sh $(TOP)/.ci/run
+
+check:
+	$(TOP)/scripts/check.sh
+
+demo:
+	$(TOP)/scripts/demo.sh
+
+install: modules userspace
+	@test "$(KREL)" = "$$(uname -r)" || echo "note: installing for $(KREL), running $$(uname -r)" >&2
+	install -D -m 644 $(MODBUILD)/kmod/kvmguard.ko $(DESTDIR)/lib/modules/$(KREL)/extra/kvmguard.ko
+	test -n "$(DESTDIR)" || depmod -a $(KREL)
+	install -D -m 755 $(TOP)/userspace/kvmguard $(DESTDIR)$(PREFIX)/sbin/kvmguard
+	install -D -m 644 $(TOP)/userspace/kvmguard.8 $(DESTDIR)$(PREFIX)/share/man/man8/kvmguard.8
+
+clean:
+	rm -rf $(CACHE)/build $(CACHE)/initramfs
+	-test ! -f $(TOP)/userspace/Makefile || $(MAKE) -C $(TOP)/userspace clean
+	-test ! -f $(TOP)/selftests/Makefile || $(MAKE) -C $(TOP)/selftests clean
+
+# Also drops the downloaded kernels and extracted sources (minutes to redo).
+distclean: clean
+	rm -rf $(CACHE)

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# make check: install dependencies, fetch the kernels, run checkpatch and sparse, then
+# for each lane build the module (W=1, warning-free), boot the QEMU test host and run
+# the selftests.  Prints TAP as results come in, "<lane>: N passed, N failed" per lane
+# and "N passed, N failed" (", N skipped" when any) as the very last line.
+#   usage: scripts/check.sh [lane...]     (default: $KVMGUARD_LANES or 6.1 6.12 debug)
+# Console logs stay in .cache/log/<lane>.log.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$TOP"
+
+lanes=("$@")
+[ ${#lanes[@]} -gt 0 ] || read -r -a lanes <<<"${KVMGUARD_LANES:-$LANES_ALL}"
+LOGDIR="$CACHE/log"
+mkdir -p "$LOGDIR"
+
+# Kernel log lines that fail a lane; the debug kernel adds its sanitizers' reports.
+BAD='WARNING:|BUG:|Oops|general protection|refcount_t:|list_add corruption|list_del corruption|kernel BUG|Call Trace'
+BAD_DEBUG='KASAN|UBSAN|possible circular locking|suspicious RCU usage|sleeping function called from invalid context|inconsistent lock state'
+
+n=0 passed=0 failed=0 skipped=0
+declare -A lpass=() lfail=() lskip=()
+
+# result <ok|fail|skip> <lane or -> <name> [diagnostic lines...]
+result() {
+	local st=$1 lane=$2 name=$3 line
+	shift 3
+	n=$((n + 1))
+	case "$st" in
+	ok) echo "ok $n $name"; passed=$((passed + 1)); lpass[$lane]=$((${lpass[$lane]:-0} + 1)) ;;
+	skip) echo "ok $n $name # SKIP${1:+ $1}"; shift $#
+		skipped=$((skipped + 1)); lskip[$lane]=$((${lskip[$lane]:-0} + 1)) ;;
+	*) echo "not ok $n $name"; failed=$((failed + 1)); lfail[$lane]=$((${lfail[$lane]:-0} + 1)) ;;
+	esac
+	for line in "$@"; do printf '#   %s\n' "$line"; done
+}
+
+# Run a step quietly; on failure its output becomes the diagnostics of a not-ok line.
+step() { # <lane> <name> <command...>
+	local lane=$1 name=$2 out rc=0
+	shift 2
+	out=$("$@" 2>&1) || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		result ok "$lane" "$name"
+	else
+		mapfile -t diag < <(printf '%s\n' "$out" | tail -n 40)
+		result fail "$lane" "$name" "${diag[@]}"
+	fi
+	return "$rc"
+}
+
+# Build the module for a lane; kbuild warnings (compiler, modpost) count as failures.
+build_module() { # <lane>
+	local log="$LOGDIR/$1-build.log"
+	make --no-print-directory modules KDIR="$KDIR" MODBUILD="$CACHE/build/$1" >"$log" 2>&1 ||
+		{ cat "$log"; return 1; }
+	if grep -iE 'warning|error' "$log"; then return 1; fi
+}
+
+# Parse one lane's console (stdin) into results.
+parse_console() { # <lane>
+	local lane=$1 state=pre plan=0 seen=0 line name st
+	local -a recent=()
+	while IFS= read -r line; do
+		line=${line%$'\r'}
+		case "$state:$line" in
+		*:KVMGUARD-SUITE-BEGIN) state=suite; continue ;;
+		*:KVMGUARD-SUITE-END) state=post; continue ;;
+		*:KVMGUARD-KMEMLEAK-BEGIN) state=kmemleak; continue ;;
+		*:KVMGUARD-KMEMLEAK-END) state=post; continue ;;
+		*:KVMGUARD-DMESG-BEGIN) state=dmesg; continue ;;
+		*:KVMGUARD-DMESG-END) state=finished; continue ;;
+		esac
+		case "$state:$line" in
+		pre:"host: ok "* | post:"host: ok "*) result ok "$lane" "${line#host: ok }" ;;
+		pre:"host: not ok "* | post:"host: not ok "*)
+			result fail "$lane" "${line#host: not ok }" "${recent[@]}"; recent=() ;;
+		suite:1..[0-9]*) plan=${line#1..}; plan=${plan%% *} ;;
+		suite:"ok "[0-9]* | suite:"not ok "[0-9]*)
+			seen=$((seen + 1))
+			st=ok; [ "${line#not }" = "$line" ] || st=fail
+			name=${line#not }; name=${name#ok }; name=${name#* }; name=${name#- }
+			case "$name" in
+			*"# SKIP"* | *"# skip"*)
+				result skip "$lane" "$lane: ${name%% #*}" "$(printf '%s' "${name#*# [Ss][Kk][Ii][Pp]}" | sed 's/^ *//')" ;;
+			*"# TODO"*) result ok "$lane" "$lane: $name" ;;
+			*)
+				if [ "$st" = ok ]; then result ok "$lane" "$lane: $name"
+				else result fail "$lane" "$lane: $name" "${recent[@]}"; fi ;;
+			esac
+			recent=() ;;
+		suite:* | pre:* | post:*)
+			# Context for the next failure: the suite's diagnostics before it.
+			recent+=("$line")
+			[ ${#recent[@]} -le 30 ] || recent=("${recent[@]:1}") ;;
+		esac
+	done
+	if [ "$state" != finished ]; then
+		# Timeout, panic or a hung guest: whatever the suite did not report failed.
+		local missing=$((plan > seen ? plan - seen : 1))
+		mapfile -t recent < <(tail -n 40 "$LOGDIR/$lane.log")
+		result fail "$lane" "$lane: test host finished the suite ($missing tests not reported)" \
+			"${recent[@]}"
+		local i
+		for ((i = 1; i < missing; i++)); do
+			n=$((n + 1)) failed=$((failed + 1)) lfail[$lane]=$((${lfail[$lane]:-0} + 1))
+		done
+	elif [ "$plan" -gt 0 ] && [ "$seen" -ne "$plan" ]; then
+		result fail "$lane" "$lane: suite reported $seen of $plan planned tests"
+	elif [ "$plan" -eq 0 ]; then
+		result fail "$lane" "$lane: suite printed no TAP plan"
+	fi
+}
+
+# The kernel-log verdict for a lane: the dmesg section (whole console if it is
+# missing) plus, on the debug kernel, kmemleak reports that involve kvmguard.
+kernel_log_check() { # <lane>
+	local lane=$1 log="$LOGDIR/$1.log" pat=$BAD text
+	[ "$lane" = debug ] && pat="$pat|$BAD_DEBUG"
+	if grep -q '^KVMGUARD-DMESG-END' "$log"; then
+		text=$(sed -n '/^KVMGUARD-DMESG-BEGIN/,/^KVMGUARD-DMESG-END/p' "$log")
+	else
+		text=$(cat "$log")
+	fi
+	local -a bad=()
+	mapfile -t bad < <(printf '%s\n' "$text" | grep -E -A 12 "$pat" | head -n 80)
+	# kmemleak: one report per "unreferenced object" block; keep those naming kvmguard.
+	local -a leaks=()
+	mapfile -t leaks < <(sed -n '/^KVMGUARD-KMEMLEAK-BEGIN/,/^KVMGUARD-KMEMLEAK-END/p' "$log" |
+		awk '/^unreferenced object/ { if (b ~ /kvmguard/) printf "%s", b; b = "" }
+		     !/^KVMGUARD-KMEMLEAK/ { b = b $0 "\n" }
+		     END { if (b ~ /kvmguard/) printf "%s", b }' | head -n 80)
+	if [ ${#bad[@]} -eq 0 ] && [ ${#leaks[@]} -eq 0 ]; then
+		result ok "$lane" "$lane: kernel log clean"
+	else
+		result fail "$lane" "$lane: kernel log clean" "${bad[@]}" "${leaks[@]}"
+	fi
+}
+
+echo "TAP version 13"
+started=$(date +%s)
+
+# Set-up failures are fatal: nothing below can run without them.
+step - "dependencies installed (scripts/deps.sh)" scripts/deps.sh || exit 1
+ready=()
+for lane in "${lanes[@]}"; do
+	if [ "$lane" = debug ] && ! compgen -G "$(shared_dir)/debug-kernel/linux-image-*.deb" >/dev/null; then
+		result skip debug "debug: whole lane" "no ../shared/debug-kernel beside the repository"
+		continue
+	fi
+	step "$lane" "$lane: kernel fetched and unpacked" scripts/kernels.sh "$lane" && ready+=("$lane")
+done
+
+step - "checkpatch --strict on kmod/ and uapi/" make --no-print-directory checkpatch || true
+sparse_kdirs=()
+for lane in 6.1 6.12; do
+	[ -s "$CACHE/kernels/$lane/env" ] && sparse_kdirs+=("$(sed -n 's/^KDIR=//p' "$CACHE/kernels/$lane/env")")
+done
+step - "sparse C=2 against ${#sparse_kdirs[@]} kernels" \
+	make --no-print-directory sparse SPARSE_KDIRS="${sparse_kdirs[*]}" || true
+built=0
+step - "build userspace CLI and selftests" make --no-print-directory userspace selftests && built=1
+
+for lane in "${ready[@]}"; do
+	t0=$(date +%s)
+	load_lane_env "$lane"
+	if step "$lane" "$lane: module builds warning-free (W=1) against $KVER" build_module "$lane" &&
+		[ "$built" -eq 1 ] &&
+		initrd=$(scripts/mkinitramfs.sh "$lane" test 2>"$LOGDIR/$lane-initramfs.log"); then
+		echo "# $lane: booting the test host (console: .cache/log/$lane.log)"
+		parse_console "$lane" < <(scripts/boot.sh "$lane" "$initrd" "$LOGDIR/$lane.log" 2>&1)
+		kernel_log_check "$lane"
+	else
+		[ ! -s "$LOGDIR/$lane-initramfs.log" ] || sed 's/^/#   /' "$LOGDIR/$lane-initramfs.log"
+		result fail "$lane" "$lane: test host not booted (build failed)"
+	fi
+	echo "# $lane: $(($(date +%s) - t0)) s"
+	echo "$lane: ${lpass[$lane]:-0} passed, ${lfail[$lane]:-0} failed${lskip[$lane]:+, ${lskip[$lane]} skipped}"
+done
+
+echo "1..$n"
+echo "# total $(($(date +%s) - started)) s"
+echo "$passed passed, $failed failed$([ "$skipped" -eq 0 ] || echo ", $skipped skipped")"
+[ "$failed" -eq 0 ]
