@@ -105,8 +105,7 @@ install: modules userspace
 	@test "$(KREL)" = "$$(uname -r)" || echo "note: installing for $(KREL), running $$(uname -r)" >&2
 	install -D -m 644 $(MODBUILD)/kmod/kvmguard.ko $(DESTDIR)/lib/modules/$(KREL)/extra/kvmguard.ko
 	test -n "$(DESTDIR)" || depmod -a $(KREL)
-	install -D -m 755 $(TOP)/userspace/kvmguard $(DESTDIR)$(PREFIX)/sbin/kvmguard
-	install -D -m 644 $(TOP)/userspace/kvmguard.8 $(DESTDIR)$(PREFIX)/share/man/man8/kvmguard.8
+	$(MAKE) -C $(TOP)/userspace install DESTDIR=$(DESTDIR) PREFIX=$(PREFIX)
 
 clean:
 	rm -rf $(CACHE)/build $(CACHE)/initramfs
