@@ -101,7 +101,7 @@ int cmd_monitor(struct kg_nl *nl, const struct kg_request *req)
 		fprintf(stderr, PROG_NAME ": sigprocmask: %s\n", strerror(errno));
 		return EXIT_ERR;
 	}
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0) {
 		fprintf(stderr, PROG_NAME ": signalfd: %s\n", strerror(errno));
 		goto out_mask;
@@ -118,6 +118,11 @@ int cmd_monitor(struct kg_nl *nl, const struct kg_request *req)
 			break;
 		}
 		if (pfd[1].revents) {
+			struct signalfd_siginfo si;
+
+			/* consume them, or restoring the mask would deliver them */
+			while (read(sfd, &si, sizeof(si)) == sizeof(si))
+				;
 			ret = EXIT_OK;
 			break;
 		}

@@ -175,13 +175,6 @@ static int on_valid_event(struct nl_msg *msg, void *arg)
 	return on_valid(msg, arg);
 }
 
-static int on_seq_any(struct nl_msg *msg, void *arg)
-{
-	(void)msg;
-	(void)arg;
-	return NL_OK;
-}
-
 static void report(const char *what, struct req_ctx *ctx)
 {
 	fprintf(stderr, PROG_NAME ": %s: %s", what, strerror(ctx->err));
@@ -207,8 +200,6 @@ static int wait_reply(struct kg_nl *nl, struct req_ctx *ctx, const char *what)
 	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, on_finish, ctx);
 	nl_cb_set(cb, NL_CB_DUMP_INTR, NL_CB_CUSTOM, on_dump_intr, ctx);
 	nl_cb_err(cb, NL_CB_CUSTOM, on_error, ctx);
-	if (nl->test_peer)
-		nl_cb_set(cb, NL_CB_SEQ_CHECK, NL_CB_CUSTOM, on_seq_any, ctx);
 
 	while (!ctx->done) {
 		ret = nl_recvmsgs(nl->sk, cb);

@@ -1,0 +1,110 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# kvmguard CLI: exit codes, usage, and the "module not loaded" path, each
+# run under valgrind when it is installed (VALGRIND=0 to skip). Run from
+# userspace/ after make.
+KG=${KG:-./kvmguard}
+fails=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+if [ "${VALGRIND:-1}" != 0 ] && command -v valgrind >/dev/null; then
+	VG="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99"
+else
+	VG=
+fi
+
+# expect CODE ARGS...: run, compare the exit code; output in $tmp/out, err
+expect() {
+	want=$1
+	shift
+	$VG "$KG" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+	got=$?
+	if [ "$got" != "$want" ]; then
+		echo "FAIL: kvmguard $*: exit $got, expected $want"
+		sed 's/^/  | /' "$tmp/err"
+		fails=$((fails + 1))
+	fi
+}
+
+# has FILE TEXT: the file contains the exact line
+has() {
+	if ! grep -qxF -- "$2" "$tmp/$1"; then
+		echo "FAIL: $1 of the last command lacks: $2"
+		sed 's/^/  | /' "$tmp/$1"
+		fails=$((fails + 1))
+	fi
+}
+
+empty() {
+	if [ -s "$tmp/$1" ]; then
+		echo "FAIL: $1 of the last command should be empty"
+		sed 's/^/  | /' "$tmp/$1"
+		fails=$((fails + 1))
+	fi
+}
+
+expect 0 --help
+has out "Usage: kvmguard [-j] [-v] COMMAND [ARGS]"
+empty err
+expect 0 help
+has out "  kvmguard [-j] monitor"
+expect 0 -h
+expect 0 -V
+has out "kvmguard 0.1 (ABI version 1)"
+
+expect 2
+has err "Usage: kvmguard [-j] [-v] COMMAND [ARGS]"
+empty out
+expect 2 -x vm list
+has err "kvmguard: unknown option '-x'"
+expect 2 frob
+has err "kvmguard: unknown command 'frob'"
+expect 2 vm show 0
+has err "kvmguard: invalid VM id '0': expected a positive integer"
+expect 2 policy add web hypercalls allow kick_cpu
+has err "kvmguard: unknown policy option 'hypercalls'"
+expect 2 policy add 'a b'
+has err "kvmguard: invalid policy name 'a b': use 1 to 31 characters of A-Z a-z 0-9 . _ -"
+expect 2 policy set web
+has err "kvmguard: 'policy set' needs something to change"
+expect 2 bind cgroup machine.slice policy web
+has err "kvmguard: invalid cgroup path 'machine.slice': it must be absolute (start with '/')"
+expect 2 bind pid abc policy web
+has err "kvmguard: invalid pid 'abc': expected a positive integer"
+expect 2 unbind
+has err "kvmguard: missing selector: default, cgroup PATH or pid PID"
+expect 2 apply
+expect 2 vm list -j
+has err "kvmguard: unexpected argument '-j'"
+
+# apply reads and checks the whole file before it talks to the kernel
+printf 'policy add a\nbind default policy b\n' >"$tmp/bad.conf"
+expect 1 apply "$tmp/bad.conf"
+has err "$tmp/bad.conf:2: policy b is not defined in this file"
+expect 1 apply "$tmp/missing.conf"
+has err "kvmguard: cannot open $tmp/missing.conf: No such file or directory"
+
+if [ -d /sys/module/kvmguard ]; then
+	echo "SKIP: the kvmguard module is loaded; not testing its absence"
+else
+	msg='kvmguard: the kvmguard module is not loaded (generic netlink family "kvmguard" not found)'
+	for cmd in "vm list" "-j vm list" "vm show 1" "vm set 1 policy a" \
+		"policy add a" "policy set a mode audit" "policy del a" \
+		"policy show" "-j policy show a" "bind default policy a" \
+		"unbind pid 3" "bind show" "monitor" "-j monitor" "dump"; do
+		# shellcheck disable=SC2086
+		expect 1 $cmd
+		has err "$msg"
+		empty out
+	done
+	printf 'policy add a\n' | $VG "$KG" apply - >"$tmp/out" 2>"$tmp/err"
+	[ $? = 1 ] || { echo "FAIL: apply - without module"; fails=$((fails + 1)); }
+	has err "$msg"
+fi
+
+if [ $fails != 0 ]; then
+	echo "cli: $fails failure(s)"
+	exit 1
+fi
+echo "cli: all tests passed${VG:+ (under valgrind)}"

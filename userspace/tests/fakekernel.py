@@ -1,0 +1,749 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""
+End-to-end tests of the kvmguard CLI against a fake kernel.
+
+The fake is a userspace generic netlink socket that implements the ABI of
+uapi/linux/kvmguard.h (enum values are read from that header): strict
+per-command attribute checks with extended-ACK messages, multi-part dumps,
+NLM_F_DUMP_INTR injection, and unsolicited events. The CLI is pointed at it
+with KVMGUARD_TEST_PEER=PORT:FAMILY (skipping the family lookup), so this
+tests the CLI's own netlink code, not the kernel module. Needs the right to
+send netlink unicasts to a userspace port (root or CAP_NET_ADMIN).
+
+Usage: fakekernel.py ./kvmguard        (VALGRIND=0 to skip valgrind)
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HEADER = os.path.join(HERE, "..", "..", "uapi", "linux", "kvmguard.h")
+
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 1, 2, 4
+NLM_F_DUMP_INTR = 0x10
+NLM_F_DUMP = 0x300
+NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200
+NLMSGERR_ATTR_MSG = 1
+SOL_NETLINK, NETLINK_EXT_ACK = 270, 11
+FAMILY = 0x7a0
+
+E = {}
+
+
+def load_enums():
+    text = open(HEADER).read()
+    for name, body in re.findall(r"enum (\w+) \{(.*?)\};", text, re.S):
+        val = -1
+        for entry in body.split(","):
+            entry = re.sub(r"/\*.*?\*/", "", entry, flags=re.S).strip()
+            if not entry:
+                continue
+            m = re.match(r"(\w+)\s*(?:=\s*(.+))?$", entry)
+            key, expr = m.group(1), m.group(2)
+            val = eval(expr.replace("U", "")) if expr else val + 1
+            E[key] = val
+
+
+load_enums()
+A = {k[len("KVMGUARD_A_"):]: v for k, v in E.items()
+     if k.startswith("KVMGUARD_A_")}
+C = {k[len("KVMGUARD_CMD_"):]: v for k, v in E.items()
+     if k.startswith("KVMGUARD_CMD_")}
+
+U8, U32, U64, STR = "u8", "u32", "u64", "str"
+TYPES = {
+    "VM_ID": U64, "VM_PID": U32, "VM_COMM": STR, "VM_CGROUP": STR,
+    "VM_CREATED_NS": U64, "VM_VCPUS": U32, "VM_MEMSLOTS": U32,
+    "VM_MEM_BYTES": U64, "VM_FLAGS": U32, "VM_BOUND_BY": U8,
+    "POLICY_NAME": STR, "POLICY_MODE": U8, "POLICY_DOMAIN": STR,
+    "POLICY_VMS": U32, "POLICY_BINDINGS": U32, "BIND_TYPE": U8,
+    "BIND_CGROUP": STR, "BIND_PID": U32, "EVENT_TYPE": U8,
+    "EVENT_TIME_NS": U64,
+}
+ANAME = {v: k for k, v in A.items()}
+
+
+def put_attr(t, payload):
+    hdr = struct.pack("=HH", 4 + len(payload), t)
+    pad = b"\0" * ((4 - len(payload) % 4) % 4)
+    return hdr + payload + pad
+
+
+def enc(name, value):
+    t = TYPES[name]
+    if t == STR:
+        raw = value if isinstance(value, bytes) else value.encode()
+        return put_attr(A[name], raw + b"\0")
+    fmt = {U8: "=B", U32: "=I", U64: "=Q"}[t]
+    return put_attr(A[name], struct.pack(fmt, value))
+
+
+def parse_attrs(data):
+    out = {}
+    off = 0
+    while off + 4 <= len(data):
+        ln, t = struct.unpack_from("=HH", data, off)
+        if ln < 4 or off + ln > len(data):
+            raise ValueError("bad attribute length")
+        payload = data[off + 4:off + ln]
+        name = ANAME.get(t & 0x3fff, "type%d" % t)
+        out[name] = payload
+        off += (ln + 3) & ~3
+    return out
+
+
+class Refuse(Exception):
+    def __init__(self, err, msg=None):
+        super().__init__(msg)
+        self.err, self.msg = err, msg
+
+
+NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,31}$")
+
+# what each command takes: (required, optional)
+TAKES = {
+    "VM_GET": ((), ("VM_ID",)),
+    "VM_SET": (("VM_ID", "POLICY_NAME"), ()),
+    "POLICY_NEW": (("POLICY_NAME",), ("POLICY_MODE", "POLICY_DOMAIN")),
+    "POLICY_SET": (("POLICY_NAME",), ("POLICY_MODE", "POLICY_DOMAIN")),
+    "POLICY_GET": ((), ("POLICY_NAME",)),
+    "POLICY_DEL": (("POLICY_NAME",), ()),
+    "BIND_NEW": (("BIND_TYPE", "POLICY_NAME"), ("BIND_CGROUP", "BIND_PID")),
+    "BIND_DEL": (("BIND_TYPE",), ("BIND_CGROUP", "BIND_PID")),
+    "BIND_GET": ((), ()),
+}
+
+
+class Fake:
+    """The kernel side: state, request handling, a receive thread."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 16)
+        self.sock.bind((0, 0))
+        self.port = self.sock.getsockname()[0]
+        self.policies = {}   # name -> dict(mode, domain)
+        self.binds = {}      # (type, key) -> policy
+        self.vms = {}        # id -> dict
+        self.log = []        # (cmd, attrs) of every request
+        self.intr_dumps = 0  # how many next dumps get NLM_F_DUMP_INTR
+        self.per_datagram = 3
+        self.lock = threading.Lock()
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def env(self):
+        env = dict(os.environ)
+        env["KVMGUARD_TEST_PEER"] = "%d:%d" % (self.port, FAMILY)
+        env["TZ"] = "UTC"
+        return env
+
+    def changes(self):
+        return [c for c, _ in self.log
+                if c not in ("VM_GET", "POLICY_GET", "BIND_GET")]
+
+    # --- wire ---
+    def send(self, port, msgs):
+        self.sock.sendto(b"".join(msgs), (port, 0))
+
+    @staticmethod
+    def msg(mtype, flags, seq, payload):
+        return struct.pack("=IHHII", 16 + len(payload), mtype, flags, seq,
+                           0) + payload + b"\0" * ((4 - len(payload) % 4) % 4)
+
+    def genl(self, cmd, flags, seq, attrs):
+        body = struct.pack("=BBH", cmd, 1, 0) + b"".join(attrs)
+        return self.msg(FAMILY, flags, seq, body)
+
+    def error(self, seq, req_hdr, err, text):
+        payload = struct.pack("=i", -err) + req_hdr
+        flags = NLM_F_CAPPED
+        if text:
+            flags |= NLM_F_ACK_TLVS
+            payload += put_attr(NLMSGERR_ATTR_MSG, text.encode() + b"\0")
+        return self.msg(NLMSG_ERROR, flags, seq, payload)
+
+    def run(self):
+        while not self.stop:
+            try:
+                data, (port, _) = self.sock.recvfrom(65536)
+            except OSError:
+                return
+            with self.lock:
+                try:
+                    self.handle(data, port)
+                except Exception:  # a fake bug: fail loudly, never hang
+                    import traceback
+                    fail("fake kernel crashed:\n" + traceback.format_exc())
+                    self.send(port, [self.error(0, data[:16], 5, "fake")])
+
+    def handle(self, data, port):
+        ln, mtype, flags, seq, _ = struct.unpack_from("=IHHII", data)
+        req_hdr = data[:16]
+        if mtype != FAMILY:
+            self.send(port, [self.error(seq, req_hdr, 95, None)])
+            return
+        cmd_num, _ver, _ = struct.unpack_from("=BBH", data, 16)
+        cmd = {v: k for k, v in C.items()}.get(cmd_num, "?")
+        try:
+            attrs = parse_attrs(data[20:ln])
+            self.log.append((cmd, attrs))
+            dump = (flags & NLM_F_DUMP) == NLM_F_DUMP
+            if dump:
+                if attrs:
+                    raise Refuse(22, "dump takes no attributes")
+                objs = self.dump(cmd)
+                self.send_dump(port, seq, cmd_num, objs)
+                return
+            replies = self.doit(cmd, attrs)
+        except Refuse as r:
+            self.send(port, [self.error(seq, req_hdr, r.err, r.msg)])
+            return
+        out = [self.genl(cmd_num, 0, seq, a) for a in replies]
+        if flags & NLM_F_ACK:
+            out.append(self.msg(NLMSG_ERROR, NLM_F_CAPPED, seq,
+                                struct.pack("=i", 0) + req_hdr))
+        self.send(port, out)
+
+    def send_dump(self, port, seq, cmd_num, objs):
+        intr = 0
+        if self.intr_dumps:
+            self.intr_dumps -= 1
+            intr = NLM_F_DUMP_INTR
+        msgs = [self.genl(cmd_num, NLM_F_MULTI | (intr if i == len(objs) - 1
+                                                  else 0), seq, a)
+                for i, a in enumerate(objs)]
+        msgs.append(self.msg(NLMSG_DONE, NLM_F_MULTI | intr, seq,
+                             struct.pack("=i", 0)))
+        for i in range(0, len(msgs), self.per_datagram):
+            self.send(port, msgs[i:i + self.per_datagram])
+
+    # --- the ABI ---
+    def check(self, cmd, attrs):
+        req, opt = TAKES[cmd]
+        for name in attrs:
+            if name not in req and name not in opt:
+                raise Refuse(22, "attribute %s not valid for this command"
+                             % name)
+            want = {U8: 1, U32: 4, U64: 8}.get(TYPES.get(name))
+            if want and len(attrs[name]) != want:
+                raise Refuse(22, "attribute %s has a bad length" % name)
+        for name in req:
+            if name not in attrs:
+                raise Refuse(22, "missing attribute %s" % name)
+
+    @staticmethod
+    def s(attrs, name):
+        raw = attrs[name]
+        if not raw.endswith(b"\0"):
+            raise Refuse(22, "%s is not a string" % name)
+        return raw[:-1].decode("utf-8", "surrogateescape")
+
+    def selector(self, attrs):
+        t = attrs["BIND_TYPE"][0]
+        if t == E["KVMGUARD_BIND_DEFAULT"]:
+            return (t, "")
+        if t == E["KVMGUARD_BIND_CGROUP"]:
+            if "BIND_CGROUP" not in attrs:
+                raise Refuse(22, "missing cgroup path")
+            path = self.s(attrs, "BIND_CGROUP")
+            if not path.startswith("/"):
+                raise Refuse(22, "cgroup path must be absolute")
+            if len(path) > 1:
+                path = path.rstrip("/")
+            return (t, path)
+        if t == E["KVMGUARD_BIND_PID"]:
+            if "BIND_PID" not in attrs:
+                raise Refuse(22, "missing pid")
+            return (t, struct.unpack("=I", attrs["BIND_PID"])[0])
+        raise Refuse(22, "bad binding type")
+
+    def policy_attrs(self, name):
+        p = self.policies[name]
+        a = [enc("POLICY_NAME", name), enc("POLICY_MODE", p["mode"])]
+        if p["domain"]:
+            a.append(enc("POLICY_DOMAIN", p["domain"]))
+        vms = sum(1 for v in self.vms.values() if v.get("policy") == name)
+        nb = sum(1 for v in self.binds.values() if v == name)
+        a += [enc("POLICY_VMS", vms), enc("POLICY_BINDINGS", nb)]
+        return a
+
+    def vm_attrs(self, vm):
+        a = [enc("VM_ID", vm["id"]), enc("VM_PID", vm["pid"]),
+             enc("VM_COMM", vm["comm"]), enc("VM_CGROUP", vm["cgroup"]),
+             enc("VM_CREATED_NS", vm["created_ns"]),
+             enc("VM_VCPUS", vm["vcpus"]), enc("VM_MEMSLOTS", vm["memslots"]),
+             enc("VM_MEM_BYTES", vm["mem_bytes"]),
+             enc("VM_FLAGS", vm["flags"]), enc("VM_BOUND_BY", vm["bound_by"])]
+        if vm.get("policy"):
+            a.append(enc("POLICY_NAME", vm["policy"]))
+        return a
+
+    def bind_attrs(self, key, policy):
+        t, k = key
+        a = [enc("BIND_TYPE", t)]
+        if t == E["KVMGUARD_BIND_CGROUP"]:
+            a.append(enc("BIND_CGROUP", k))
+        elif t == E["KVMGUARD_BIND_PID"]:
+            a.append(enc("BIND_PID", k))
+        return a + [enc("POLICY_NAME", policy)]
+
+    def dump(self, cmd):
+        if cmd == "POLICY_GET":
+            return [self.policy_attrs(n)
+                    for n in sorted(self.policies, key=str.encode)]
+        if cmd == "BIND_GET":
+            return [self.bind_attrs(k, v) for k, v in sorted(
+                self.binds.items(), key=lambda kv: (kv[0][0], str(kv[0][1])
+                                                    if kv[0][0] != 3 else
+                                                    "%010d" % kv[0][1]))]
+        if cmd == "VM_GET":
+            return [self.vm_attrs(self.vms[i]) for i in sorted(self.vms)]
+        raise Refuse(95, "no dump for this command")
+
+    def name(self, attrs):
+        n = self.s(attrs, "POLICY_NAME")
+        if not NAME_RE.match(n):
+            raise Refuse(22, "invalid policy name")
+        return n
+
+    def doit(self, cmd, attrs):
+        if cmd not in TAKES:
+            raise Refuse(95, None)
+        self.check(cmd, attrs)
+        if cmd == "POLICY_NEW":
+            n = self.name(attrs)
+            if n in self.policies:
+                raise Refuse(17, "policy %s exists" % n)
+            self.policies[n] = {"mode": 0, "domain": ""}
+            cmd = "POLICY_SET"
+        if cmd == "POLICY_SET":
+            n = self.name(attrs)
+            if n not in self.policies:
+                raise Refuse(2, "no policy %s" % n)
+            p = self.policies[n]
+            if "POLICY_MODE" in attrs:
+                if attrs["POLICY_MODE"][0] > E["__KVMGUARD_MODE_MAX"] - 1:
+                    raise Refuse(22, "bad mode")
+                p["mode"] = attrs["POLICY_MODE"][0]
+            if "POLICY_DOMAIN" in attrs:
+                p["domain"] = self.s(attrs, "POLICY_DOMAIN")
+            return []
+        if cmd == "POLICY_GET":
+            if "POLICY_NAME" not in attrs:
+                raise Refuse(22, "missing attribute POLICY_NAME")
+            n = self.name(attrs)
+            if n not in self.policies:
+                raise Refuse(2, "no policy %s" % n)
+            return [self.policy_attrs(n)]
+        if cmd == "POLICY_DEL":
+            n = self.name(attrs)
+            if n not in self.policies:
+                raise Refuse(2, "no policy %s" % n)
+            if n in self.binds.values():
+                raise Refuse(16, "policy %s is bound" % n)
+            del self.policies[n]
+            return []
+        if cmd == "BIND_NEW":
+            n = self.name(attrs)
+            if n not in self.policies:
+                raise Refuse(2, "no policy %s" % n)
+            self.binds[self.selector(attrs)] = n
+            return []
+        if cmd == "BIND_DEL":
+            key = self.selector(attrs)
+            if key not in self.binds:
+                raise Refuse(2, "no such binding")
+            del self.binds[key]
+            return []
+        if cmd in ("VM_GET", "VM_SET"):
+            if "VM_ID" not in attrs:
+                raise Refuse(22, "missing attribute VM_ID")
+            vid = struct.unpack("=Q", attrs["VM_ID"])[0]
+            if vid not in self.vms:
+                raise Refuse(2, "no VM %d" % vid)
+            if cmd == "VM_GET":
+                return [self.vm_attrs(self.vms[vid])]
+            n = self.name(attrs)
+            if n not in self.policies:
+                raise Refuse(2, "no policy %s" % n)
+            self.vms[vid]["policy"] = n
+            self.vms[vid]["bound_by"] = E["KVMGUARD_BOUND_EXPLICIT"]
+            return []
+        raise Refuse(95, None)
+
+    def event(self, port, etype, vm, time_ns):
+        a = [put_attr(A["EVENT_TYPE"], struct.pack("=B", etype)),
+             enc("EVENT_TIME_NS", time_ns), enc("VM_ID", vm["id"]),
+             enc("VM_PID", vm["pid"]), enc("VM_COMM", vm["comm"])]
+        if vm.get("policy"):
+            a.append(enc("POLICY_NAME", vm["policy"]))
+        self.send(port, [self.genl(C["EVENT"], 0, 0, a)])
+
+
+# ---------------------------------------------------------------- tests
+
+FAILS = []
+CLI = None
+VALGRIND = []
+
+
+def run(fake, *args, stdin=None, expect=0, valgrind=True):
+    cmd = (VALGRIND if valgrind else []) + [CLI] + list(args)
+    p = subprocess.run(cmd, input=stdin, capture_output=True,
+                       env=fake.env() if fake else None, timeout=30)
+    out = p.stdout.decode(errors="replace")
+    err = p.stderr.decode(errors="replace")
+    if p.returncode != expect:
+        fail("%s: exit %d, expected %d\nstdout: %s\nstderr: %s"
+             % (" ".join(args), p.returncode, expect, out, err))
+    return out, err
+
+
+def fail(msg):
+    FAILS.append(msg)
+    print("FAIL: " + msg)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def vm(i, **kw):
+    d = {"id": i, "pid": 1000 + i, "comm": "qemu-system-x86",
+         "cgroup": "/machine.slice/machine-qemu-%d.scope" % i,
+         "created_ns": 1700000000 * 10**9 + 123456789, "vcpus": 2,
+         "memslots": 3, "mem_bytes": 4 << 30, "flags": 0,
+         "bound_by": E["KVMGUARD_BOUND_NONE"], "policy": None}
+    d.update(kw)
+    return d
+
+
+def test_policy_cli(f):
+    run(f, "policy", "add", "web", "mode", "audit", "domain", "tenantA")
+    check(f.policies == {"web": {"mode": 1, "domain": "tenantA"}},
+          "policy add: %r" % f.policies)
+    _, err = run(f, "policy", "add", "web", expect=1)
+    check(err == "kvmguard: cannot add policy web: File exists: "
+          "policy web exists\n", "EEXIST message: %r" % err)
+    # set changes only what it names
+    f.log.clear()
+    run(f, "policy", "set", "web", "mode", "enforce")
+    check(set(f.log[0][1]) == {"POLICY_NAME", "POLICY_MODE"},
+          "policy set sent %r" % f.log[0][1])
+    check(f.policies["web"] == {"mode": 0, "domain": "tenantA"},
+          "policy set: %r" % f.policies)
+    run(f, "policy", "set", "web", "domain", "none")
+    check(f.policies["web"]["domain"] == "", "domain none must clear")
+    _, err = run(f, "policy", "set", "nope", "mode", "audit", expect=1)
+    check(err == "kvmguard: cannot change policy nope: No such file or "
+          "directory: no policy nope\n", "ENOENT message: %r" % err)
+    run(f, "policy", "add", "db", "domain", "tenantB")
+    out, _ = run(f, "policy", "show")
+    lines = out.splitlines()
+    check(lines[0].split() == ["NAME", "MODE", "DOMAIN", "VMS", "BINDINGS"],
+          "policy show header: %r" % out)
+    check(lines[1].split() == ["db", "enforce", "tenantB", "0", "0"] and
+          lines[2].split() == ["web", "enforce", "-", "0", "0"],
+          "policy show rows: %r" % out)
+    out, _ = run(f, "-j", "policy", "show")
+    check(json.loads(out) == [
+        {"name": "db", "mode": "enforce", "domain": "tenantB", "vms": 0,
+         "bindings": 0},
+        {"name": "web", "mode": "enforce", "domain": None, "vms": 0,
+         "bindings": 0}], "policy show json: %r" % out)
+    out, _ = run(f, "-j", "policy", "show", "db")
+    check(json.loads(out)["name"] == "db", "policy show NAME json: %r" % out)
+    run(f, "policy", "del", "db")
+    check("db" not in f.policies, "policy del")
+
+
+def test_bind_cli(f):
+    run(f, "bind", "cgroup", "/machine.slice/", "policy", "web")
+    run(f, "bind", "pid", "42", "policy", "web")
+    run(f, "bind", "default", "policy", "web")
+    check(f.binds == {(2, "/machine.slice"): "web", (3, 42): "web",
+                      (1, ""): "web"}, "binds: %r" % f.binds)
+    _, err = run(f, "policy", "del", "web", expect=1)
+    check(err == "kvmguard: cannot delete policy web: Device or resource "
+          "busy: policy web is bound\n", "EBUSY: %r" % err)
+    out, _ = run(f, "bind", "show")
+    check([l.split() for l in out.splitlines()] == [
+        ["SELECTOR", "POLICY"], ["default", "web"],
+        ["cgroup", "/machine.slice", "web"], ["pid", "42", "web"]],
+        "bind show: %r" % out)
+    out, _ = run(f, "-j", "bind", "show")
+    check(json.loads(out) == [
+        {"selector": "default", "policy": "web"},
+        {"selector": "cgroup", "cgroup": "/machine.slice", "policy": "web"},
+        {"selector": "pid", "pid": 42, "policy": "web"}],
+        "bind show json: %r" % out)
+    run(f, "unbind", "pid", "42")
+    _, err = run(f, "unbind", "pid", "42", expect=1)
+    check(err.startswith("kvmguard: cannot unbind pid 42: No such file"),
+          "unbind ENOENT: %r" % err)
+
+
+def test_vm(f):
+    f.vms = {1: vm(1, policy="web", bound_by=E["KVMGUARD_BOUND_CGROUP"]),
+             2: vm(2, comm='we"ird\n\x01\xff', mem_bytes=512 << 20,
+                   flags=E["KVMGUARD_VM_F_DISCOVERED"])}
+    f.vms[2]["comm"] = b'we"ird\n\x01\xff'.decode("latin-1").encode(
+        "latin-1")
+    out, _ = run(f, "vm", "list")
+    rows = [l.split() for l in out.splitlines()]
+    check(rows[0] == ["ID", "PID", "COMM", "VCPUS", "SLOTS", "MEMORY",
+                      "POLICY", "BOUND-BY"], "vm list header: %r" % out)
+    check(rows[1] == ["1", "1001", "qemu-system-x86", "2", "3", "4G", "web",
+                      "cgroup"], "vm list row: %r" % out)
+    check(rows[2][0] == "2" and rows[2][5] == "512M" and rows[2][6] == "-",
+          "vm list row 2: %r" % out)
+    check("\n\x01" not in out, "control characters reach the terminal")
+    out, _ = run(f, "-j", "vm", "list")
+    data = json.loads(out)
+    check(data[0] == {"id": 1, "pid": 1001, "comm": "qemu-system-x86",
+                      "cgroup": "/machine.slice/machine-qemu-1.scope",
+                      "created_ns": 1700000000123456789, "vcpus": 2,
+                      "memslots": 3, "mem_bytes": 4 << 30, "policy": "web",
+                      "bound_by": "cgroup", "discovered": False},
+          "vm json: %r" % data[0])
+    check(data[1]["comm"] == 'we"ird\n\x01\ufffd' and data[1]["discovered"]
+          and data[1]["policy"] is None, "vm json escaping: %r" % data[1])
+    out, _ = run(f, "vm", "show", "1")
+    check("created: 2023-11-14T22:13:20+00:00\n" in out and
+          "flags: none\n" in out and "bound by: cgroup\n" in out and
+          "cgroup: /machine.slice/machine-qemu-1.scope\n" in out,
+          "vm show: %r" % out)
+    out, _ = run(f, "-j", "vm", "show", "2")
+    check(json.loads(out)["id"] == 2, "vm show json")
+    _, err = run(f, "vm", "show", "9", expect=1)
+    check(err == "kvmguard: cannot get VM 9: No such file or directory: "
+          "no VM 9\n", "vm show ENOENT: %r" % err)
+    run(f, "vm", "set", "2", "policy", "web")
+    check(f.vms[2]["policy"] == "web", "vm set")
+
+
+def test_apply(f, tmp):
+    f.policies.clear()
+    f.binds.clear()
+    f.vms = {5: vm(5)}
+    conf = os.path.join(tmp, "a.conf")
+    open(conf, "w").write(
+        "# test config\n"
+        "policy add web mode audit domain tenantA\n"
+        "policy set db\n"
+        "\n"
+        "bind default policy db   # trailing comment\n"
+        'bind cgroup "/machine.slice/with space" policy web\n'
+        "bind pid 77 policy db\n"
+        "vm set 5 policy web\n")
+    f.log.clear()
+    out, _ = run(f, "-v", "apply", conf)
+    check(f.policies == {"web": {"mode": 1, "domain": "tenantA"},
+                         "db": {"mode": 0, "domain": ""}},
+          "apply policies: %r" % f.policies)
+    check(f.binds == {(1, ""): "db", (2, "/machine.slice/with space"): "web",
+                      (3, 77): "db"}, "apply binds: %r" % f.binds)
+    check(f.vms[5]["policy"] == "web", "apply vm set")
+    check(out.splitlines() == [
+        "policy add web mode audit domain tenantA",
+        "policy add db mode enforce",
+        "bind default policy db",
+        'bind cgroup "/machine.slice/with space" policy web',
+        "bind pid 77 policy db",
+        "vm set 5 policy web"], "apply -v: %r" % out)
+
+    # idempotent: a second run sends no change request at all
+    f.log.clear()
+    out, _ = run(f, "-v", "apply", conf)
+    check(f.changes() == [] and out == "",
+          "apply not idempotent: %r %r" % (f.changes(), out))
+
+    # dump | apply - changes nothing
+    dump, _ = run(f, "dump")
+    check(dump == "policy add db mode enforce\n"
+          "policy add web mode audit domain tenantA\n"
+          "bind default policy db\n"
+          'bind cgroup "/machine.slice/with space" policy web\n'
+          "bind pid 77 policy db\n", "dump: %r" % dump)
+    f.log.clear()
+    run(f, "apply", "-", stdin=dump.encode())
+    check(f.changes() == [], "dump | apply - changed %r" % f.changes())
+
+    # converge: change, replace, remove; bindings go before policy deletion
+    open(conf, "w").write("policy add web\n"
+                          "policy add new mode audit\n"
+                          "bind default policy new\n")
+    f.log.clear()
+    out, _ = run(f, "-v", "apply", conf)
+    check(f.changes() == ["POLICY_SET", "POLICY_NEW", "BIND_NEW",
+                          "BIND_DEL", "BIND_DEL", "POLICY_DEL"],
+          "converge order: %r" % f.changes())
+    set_attrs = [a for c, a in f.log if c == "POLICY_SET"][0]
+    check(set(set_attrs) == {"POLICY_NAME", "POLICY_MODE", "POLICY_DOMAIN"}
+          and set_attrs["POLICY_DOMAIN"] == b"\0",
+          "POLICY_SET must carry all fields, domain \"\": %r" % set_attrs)
+    check(f.policies == {"web": {"mode": 0, "domain": ""},
+                         "new": {"mode": 1, "domain": ""}},
+          "converged policies: %r" % f.policies)
+    check(f.binds == {(1, ""): "new"}, "converged binds: %r" % f.binds)
+
+    # bad files change nothing and name the line
+    bad = os.path.join(tmp, "bad.conf")
+    open(bad, "w").write("policy add a\n"
+                         "policy add a mode audit\n"
+                         "bind cgroup /x policy a\n"
+                         "bind cgroup /x/ policy a\n"
+                         "bind pid 3 policy missing\n"
+                         "policy add b colour red\n"
+                         "unbind default\n"
+                         "policy del a\n"
+                         'bind cgroup "/unterminated policy a\n'
+                         "vm set 0 policy a\n")
+    f.log.clear()
+    _, err = run(f, "apply", bad, expect=1)
+    check(f.log == [], "a bad file must not reach the kernel: %r" % f.log)
+    want = [bad + ":2: policy a is already defined on line 1",
+            bad + ":4: a binding for cgroup /x is already defined on line 3",
+            bad + ":6: unknown policy option 'colour'",
+            bad + ":7: 'unbind' is not allowed in an apply file",
+            bad + ":8: 'policy del' is not allowed in an apply file",
+            bad + ":9: unterminated quote",
+            bad + ":10: invalid VM id '0': expected a positive integer",
+            bad + ":5: policy missing is not defined in this file"]
+    got = err.splitlines()
+    for w in want:
+        check(any(g.startswith(w) for g in got),
+              "missing error %r in %r" % (w, err))
+
+    # a kernel refusal midway: exit 1 with the kernel's message
+    open(conf, "w").write("policy add web\nvm set 99 policy web\n")
+    f.log.clear()
+    _, err = run(f, "apply", conf, expect=1)
+    check(err == "kvmguard: cannot get VM 99: No such file or directory: "
+          "no VM 99\n" and f.changes() == [],
+          "apply with unknown VM: %r %r" % (err, f.changes()))
+
+
+def test_dumps(f):
+    f.policies = {"p%03d" % i: {"mode": i % 2, "domain": "d%d" % i}
+                  for i in range(300)}
+    f.binds = {}
+    f.per_datagram = 7
+    out, _ = run(f, "-j", "policy", "show")
+    names = [p["name"] for p in json.loads(out)]
+    check(names == sorted(f.policies), "multi-part dump lost entries: %d"
+          % len(names))
+    f.intr_dumps = 2
+    f.log.clear()
+    out, _ = run(f, "-j", "policy", "show")
+    check(len(json.loads(out)) == 300 and len(f.log) == 3,
+          "DUMP_INTR restart: %d requests, %d policies"
+          % (len(f.log), len(json.loads(out))))
+    f.intr_dumps = 100
+    _, err = run(f, "policy", "show", expect=1)
+    check("kept changing" in err, "DUMP_INTR give up: %r" % err)
+    f.intr_dumps = 0
+    f.policies = {}
+
+
+def test_monitor(f):
+    env = f.env()
+    p = subprocess.Popen(VALGRIND + [CLI, "monitor"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pj = subprocess.Popen(VALGRIND + [CLI, "-j", "monitor"], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # the CLI's ports: find them from its first request-less socket is not
+    # possible, so ask the kernel: /proc/net/netlink lists port by inode.
+    time.sleep(3 if VALGRIND else 0.5)
+    ports = netlink_ports_of(p.pid), netlink_ports_of(pj.pid)
+    v = vm(7, comm="qemu", policy="web")
+    for port in ports:
+        if not port:
+            fail("could not find the monitor's netlink port")
+            continue
+        f.event(port, E["KVMGUARD_EVENT_VM_CREATE"], v,
+                1700000000 * 10**9 + 5 * 10**6)
+        f.event(port, E["KVMGUARD_EVENT_VM_DESTROY"], vm(8, comm="fc"),
+                1700000001 * 10**9)
+    time.sleep(2 if VALGRIND else 0.3)
+    p.send_signal(signal.SIGINT)
+    pj.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=30)
+    jout, jerr = pj.communicate(timeout=30)
+    check(p.returncode == 0 and pj.returncode == 0,
+          "monitor exit: %d %d %r %r" % (p.returncode, pj.returncode, err,
+                                         jerr))
+    check(out.decode().splitlines() == [
+        "2023-11-14T22:13:20.005+00:00 vm_create id=7 pid=1007 comm=qemu "
+        "policy=web",
+        "2023-11-14T22:13:21.000+00:00 vm_destroy id=8 pid=1008 comm=fc "
+        "policy=-"], "monitor: %r" % out)
+    lines = [json.loads(l) for l in jout.decode().splitlines()]
+    check(lines == [
+        {"event": "vm_create", "time_ns": 1700000000005000000,
+         "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web"},
+        {"event": "vm_destroy", "time_ns": 1700000001000000000,
+         "vm": {"id": 8, "pid": 1008, "comm": "fc"}, "policy": None}],
+        "monitor json: %r" % lines)
+
+
+def netlink_ports_of(pid):
+    """Port id of the NETLINK_GENERIC socket of process pid (or a child,
+    under valgrind the pid is valgrind's which execs the tool in place)."""
+    inodes = set()
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            m = re.match(r"socket:\[(\d+)\]", link)
+            if m:
+                inodes.add(m.group(1))
+    except OSError:
+        return None
+    for line in open("/proc/net/netlink").read().splitlines()[1:]:
+        cols = line.split()
+        if cols[1] == "16" and cols[-1] in inodes:
+            return int(cols[2])
+    return None
+
+
+def main():
+    global CLI, VALGRIND
+    CLI = os.path.abspath(sys.argv[1])
+    if os.environ.get("VALGRIND", "1") != "0" and shutil.which("valgrind"):
+        VALGRIND = ["valgrind", "-q", "--leak-check=full",
+                    "--show-leak-kinds=all", "--errors-for-leak-kinds=all",
+                    "--error-exitcode=99"]
+    import tempfile
+    try:
+        f = Fake()
+    except OSError as e:
+        print("SKIP: cannot open a netlink socket: %s" % e)
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for t in (test_policy_cli, test_bind_cli, test_vm,
+                  lambda f: test_apply(f, tmp), test_dumps, test_monitor):
+            t(f)
+    f.stop = True
+    f.sock.close()
+    if FAILS:
+        print("fakekernel: %d failure(s)" % len(FAILS))
+        return 1
+    print("fakekernel: all tests passed%s"
+          % (" (under valgrind)" if VALGRIND else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
