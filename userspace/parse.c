@@ -641,13 +641,14 @@ error:
 	return -1;
 }
 
+/* Outside quotes a backslash is literal (systemd's "\x2d" in cgroup names). */
 void fput_word(FILE *f, const char *w)
 {
 	const unsigned char *s = (const unsigned char *)w;
 	bool plain = *s && *s != '#';
 
 	for (; *s && plain; s++)
-		if (*s <= ' ' || *s == '"' || *s == '\\' || *s == 0x7f)
+		if (*s <= ' ' || *s == '"' || *s == 0x7f)
 			plain = false;
 	if (plain) {
 		fputs(w, f);

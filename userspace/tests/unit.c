@@ -221,6 +221,7 @@ static void test_words(void)
 	static const char *const words[] = {
 		"plain", "with space", "quote\"d", "back\\slash", "#hash",
 		"tab\there", "nl\nhere", "ctl\x01", "", "a#b",
+		"/m/machine-qemu\\x2d1.scope", "\"\\x41\"",
 	};
 	char *buf = NULL, err[ERRMSG_MAX], **w;
 	size_t len = 0, i;
@@ -247,6 +248,17 @@ static void test_words(void)
 	      strstr(err, "invalid escape"), "bad escape");
 	CHECK(split_words("\"\\x00\"", &w, err, sizeof(err)) < 0,
 	      "NUL escape refused");
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	fput_word(f, "/m/machine-qemu\\x2d1\\x2dweb.scope");
+	fclose(f);
+	CHECK(!strcmp(buf, "/m/machine-qemu\\x2d1\\x2dweb.scope"),
+	      "backslashes need no quotes: %s", buf);
+	free(buf);
+	n = split_words("/a\\x2d \"\\x2d\"", &w, err, sizeof(err));
+	CHECK(n == 2 && !strcmp(w[0], "/a\\x2d") && !strcmp(w[1], "-"),
+	      "literal backslash outside quotes, escape inside");
+	free_words(w, n);
 	n = split_words("   # only a comment", &w, err, sizeof(err));
 	CHECK(n == 0, "comment line");
 	free_words(w, n);
