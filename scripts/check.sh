@@ -113,8 +113,10 @@ parse_console() { # <lane>
 	fi
 }
 
-# The kernel-log verdict for a lane: the dmesg section (whole console if it is
-# missing) plus, on the debug kernel, kmemleak reports that involve kvmguard.
+# The kernel-log verdict for a lane: the dmesg section (the whole console if it is
+# missing, e.g. after a panic) from the suite's start marker on, plus, on the debug
+# kernel, kmemleak reports that involve kvmguard.  Reports from before the suite
+# (boot, KVM modules; kvmguard not loaded yet) are shown but do not fail the lane.
 kernel_log_check() { # <lane>
 	local lane=$1 log="$LOGDIR/$1.log" pat=$BAD text
 	[ "$lane" = debug ] && pat="$pat|$BAD_DEBUG"
@@ -123,8 +125,16 @@ kernel_log_check() { # <lane>
 	else
 		text=$(cat "$log")
 	fi
-	local -a bad=()
-	mapfile -t bad < <(printf '%s\n' "$text" | grep -E -A 12 "$pat" | head -n 80)
+	local marker='(kvmguard-test: suite begins|^KVMGUARD-SUITE-BEGIN)$'
+	local -a bad=() early=()
+	mapfile -t early < <(printf '%s\n' "$text" | awk -v m="$marker" '$0 ~ m { exit } 1' |
+		grep -E -A 12 "$pat" | head -n 60)
+	mapfile -t bad < <(printf '%s\n' "$text" | awk -v m="$marker" 'f; $0 ~ m { f = 1 }' |
+		grep -E -A 12 "$pat" | head -n 80)
+	if [ ${#early[@]} -gt 0 ]; then
+		echo "# $lane: the kernel reported problems before the suite started (not counted):"
+		printf '#   %s\n' "${early[@]}"
+	fi
 	# kmemleak: one report per "unreferenced object" block; keep those naming kvmguard.
 	local -a leaks=()
 	mapfile -t leaks < <(sed -n '/^KVMGUARD-KMEMLEAK-BEGIN/,/^KVMGUARD-KMEMLEAK-END/p' "$log" |

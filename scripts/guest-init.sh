@@ -37,6 +37,9 @@ rc=0
 [ "$rc" -eq 0 ] || echo "# /dev/kvm missing: kvm_amd did not load (QEMU needs -cpu max with SVM)"
 host_result "$rc" "$LANE: /dev/kvm present"
 
+# Mark the kernel log too: problems before this point (boot, KVM modules) are not
+# kvmguard's and are reported apart by check.sh.
+echo "<6>kvmguard-test: suite begins" >/dev/kmsg
 echo "KVMGUARD-SUITE-BEGIN"
 case "$MODE" in
 smoke)
