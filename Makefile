@@ -5,7 +5,7 @@
 #   make KDIR=<headers>   build the module against other kernel headers
 #   make sparse           sparse (C=2) on the module; any warning fails
 #   make checkpatch       checkpatch.pl --strict on kmod/ and uapi/; any report fails
-#   make check            everything, plus the selftests in QEMU on each kernel lane
+#   make check [LANES=..] everything, plus the selftests in QEMU on each kernel lane
 #   make demo             boot the 6.1 test host and show the CLI on a live KVM guest
 #   make install          module, CLI and man page on this machine
 #
@@ -95,8 +95,9 @@ checkpatch: $(CHECKPATCH)
 shellcheck:
 	shellcheck -x $(TOP)/scripts/*.sh $(TOP)/.ci/run
 
+# LANES=... picks kernels (default: 6.1 6.12 debug).
 check:
-	$(TOP)/scripts/check.sh
+	$(TOP)/scripts/check.sh $(LANES)
 
 demo:
 	$(TOP)/scripts/demo.sh

@@ -26,7 +26,7 @@ set +e
 timeout --kill-after=10 "${KVMGUARD_BOOT_TIMEOUT:-1200}" \
 	qemu-system-x86_64 -machine q35 -accel tcg -cpu max \
 	-smp "${KVMGUARD_SMP:-2}" -m "${KVMGUARD_MEM:-3G}" \
-	-display none -monitor none -serial stdio -no-reboot \
+	-display none -monitor none -serial stdio -nic none -no-reboot \
 	-kernel "$VMLINUZ" -initrd "$initrd" -append "$append" "${extra[@]}" \
 	</dev/null 2>&1 | tr -d '\r' | tee "$log"
 rc=${PIPESTATUS[0]}

@@ -74,7 +74,9 @@ lane_612() {
 	kdir="$dir/root/usr/src/$HEADERS"
 	# The arch headers include the common ones by absolute path: point it into the
 	# cache.  (The scripts/tools symlinks are relative and already resolve there.)
-	sed -i "s|^include /usr/src/|include $dir/root/usr/src/|" "$kdir/Makefile"
+	# Redone on every run, so a moved checkout still works.
+	sed -i "s|^include .*/\(linux-headers-[^/]*-common/Makefile\)\$|include $dir/root/usr/src/\1|" \
+		"$kdir/Makefile"
 	write_env "$dir" 6.12 "$kver" "$kdir"
 }
 
