@@ -1,11 +1,34 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Differences between the kernels kvmguard supports (Debian 12's 6.1 and
- * 6.12 from bookworm-backports). Every version test lives here.
+ * 6.12 from bookworm-backports). Every version test lives here; the
+ * KVMGUARD_HAVE_* macros come from Kbuild, which probes the kernel headers.
  */
 #ifndef _KVMGUARD_COMPAT_H
 #define _KVMGUARD_COMPAT_H
 
+/*
+ * 6.10 split the decoded part of KVM's hypercall handling out into the
+ * exported __kvm_emulate_hypercall(vcpu, nr, a0, a1, a2, a3, op_64_bit,
+ * cpl): the hook goes there, after KVM's own Xen and Hyper-V dispatch.
+ * Before, it goes to kvm_emulate_hypercall(vcpu) and decodes by itself.
+ */
+#ifdef KVMGUARD_HAVE_INNER_HYPERCALL
+#define KVMGUARD_HC_INNER 1
+#endif
+
+#ifdef __ASSEMBLY__
+
+/* Return-stack accounting for direct-call trampolines (6.2+). */
+#ifdef CONFIG_MITIGATION_CALL_DEPTH_TRACKING
+#define KVMGUARD_CALL_DEPTH_ACCOUNT CALL_DEPTH_ACCOUNT
+#else
+#define KVMGUARD_CALL_DEPTH_ACCOUNT
+#endif
+
+#else /* !__ASSEMBLY__ */
+
+#include <linux/ftrace.h>
 #include <linux/kvm_host.h>
 
 /* 6.8 renamed the address-space count and made it a per-VM property. */
@@ -15,4 +38,55 @@
 #define kvmguard_nr_as_ids(kvm)	KVM_ADDRESS_SPACE_NUM
 #endif
 
+/* 6.5 renamed the ftrace_ops flavour of the direct-call API. */
+static inline int kvmguard_direct_attach(struct ftrace_ops *ops,
+					 unsigned long ip, void *entry)
+{
+	int err = ftrace_set_filter_ip(ops, ip, 0, 0);
+
+	if (err)
+		return err;
+#ifdef KVMGUARD_HAVE_FTRACE_DIRECT_MULTI
+	err = register_ftrace_direct_multi(ops, (unsigned long)entry);
+#else
+	err = register_ftrace_direct(ops, (unsigned long)entry);
+#endif
+	if (err)
+		ftrace_free_filter(ops);
+	return err;
+}
+
+static inline void kvmguard_direct_detach(struct ftrace_ops *ops, void *entry)
+{
+#ifdef KVMGUARD_HAVE_FTRACE_DIRECT_MULTI
+	unregister_ftrace_direct_multi(ops, (unsigned long)entry);
+	ftrace_free_filter(ops);
+#else
+	unregister_ftrace_direct(ops, (unsigned long)entry, true);
+#endif
+}
+
+/* Does KVM route this VM's hypercalls to its Xen emulation? */
+static inline bool kvmguard_xen_hypercalls(struct kvm *kvm)
+{
+#ifdef CONFIG_KVM_XEN
+	return READ_ONCE(kvm->arch.xen_hvm_config.flags) &
+	       KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL;
+#else
+	return false;
+#endif
+}
+
+/* 6.10+ hides the Hyper-V state behind CONFIG_KVM_HYPERV. */
+static inline bool kvmguard_hv_hypercalls(struct kvm_vcpu *vcpu)
+{
+#if defined(CONFIG_KVM_HYPERV) || !defined(KVMGUARD_HC_INNER)
+	return READ_ONCE(vcpu->arch.hyperv_enabled) &&
+	       READ_ONCE(vcpu->kvm->arch.hyperv.hv_guest_os_id);
+#else
+	return false;
+#endif
+}
+
+#endif /* __ASSEMBLY__ */
 #endif /* _KVMGUARD_COMPAT_H */

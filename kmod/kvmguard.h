@@ -20,6 +20,7 @@
 #include <linux/rcupdate.h>
 #include <linux/rhashtable-types.h>
 #include <linux/sched.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/kvmguard.h>
 
@@ -44,6 +45,28 @@ struct kvmguard_rules {
 	struct rcu_head rcu;
 	u8 mode;			/* enum kvmguard_mode */
 	char domain[KVMGUARD_NAME_MAX + 1];
+	bool hc_restrict;		/* only hc_allow may be called */
+	u64 hc_allow;			/* bit n: KVM hypercall n */
+	u8 hyperv;			/* enum kvmguard_hyperv */
+};
+
+/* Hypercall numbers with counters of their own; the rest share one. */
+#define KVMGUARD_HC_SLOTS	(KVMGUARD_HC_NR_OTHER + 1)
+
+struct kvmguard_hc_counts {
+	u64 allowed[KVMGUARD_HC_SLOTS];	/* first: the entry code indexes it */
+	u64 denied[KVMGUARD_HC_SLOTS];
+	u64 hv_allowed;
+	u64 hv_denied;
+};
+
+/* One violation report per VM and kind per second; see hypercall.c. */
+#define KVMGUARD_HC_REPORT_HV	KVMGUARD_HC_SLOTS
+
+struct kvmguard_hc_reports {
+	spinlock_t lock;		/* the two arrays below */
+	unsigned long last[KVMGUARD_HC_SLOTS + 1];
+	u64 pending[KVMGUARD_HC_SLOTS + 1];
 };
 
 struct kvmguard_policy {
@@ -80,6 +103,14 @@ struct kvmguard_vm {
 	char *cgroup;
 	/* Changed under kvmguard_config_mutex; holds a policy reference. */
 	struct kvmguard_policy __rcu *policy;
+	/*
+	 * Read by the hypercall entry code (hypercall_entry.S) without
+	 * locks: bit n set means hypercall n proceeds without a look at the
+	 * policy. Derived from the policy under kvmguard_config_mutex.
+	 */
+	u64 hc_allow;
+	struct kvmguard_hc_counts __percpu *hc_counts;
+	struct kvmguard_hc_reports hc_reports;
 };
 
 /* Live figures read from KVM for a dump. */
@@ -98,6 +129,7 @@ void kvmguard_registry_remove(struct kvm *kvm);
 int kvmguard_registry_discover(void);
 struct kvmguard_vm *kvmguard_vm_get_by_id(u64 id);
 struct kvmguard_vm *kvmguard_vm_get_next(u64 after);
+struct kvmguard_vm *kvmguard_vm_lookup(struct kvm *kvm);
 void kvmguard_vm_put(struct kvmguard_vm *vm);
 bool kvmguard_vm_stats(struct kvmguard_vm *vm, struct kvmguard_vm_stats *st);
 u32 kvmguard_registry_generation(void);
@@ -105,6 +137,7 @@ unsigned int kvmguard_policy_vm_count(const struct kvmguard_policy *policy);
 void kvmguard_vm_set_policy(struct kvmguard_vm *vm,
 			    struct kvmguard_policy *policy, u8 bound_by);
 void kvmguard_registry_rebind(struct kvmguard_policy *gone);
+void kvmguard_registry_apply(struct kvmguard_policy *policy);
 
 /* policy.c */
 int kvmguard_policy_init(void);
@@ -132,10 +165,30 @@ struct kvmguard_binding *kvmguard_binding_nth(unsigned long n);
 struct kvmguard_policy *kvmguard_resolve(struct pid *pid, const char *cgroup,
 					 u8 *bound_by);
 
+/* hypercall.c */
+#define KVMGUARD_HC_CACHE_SHIFT	12	/* struct kvm is page aligned */
+#define KVMGUARD_HC_CACHE_SLOTS	1024
+extern struct kvmguard_vm *kvmguard_hc_cache[KVMGUARD_HC_CACHE_SLOTS];
+/* hypercall_entry.S */
+void kvmguard_hc_entry(void);
+int kvmguard_return_stub(void);
+
+void kvmguard_hypercall_uninit(void);
+int kvmguard_hc_vm_init(struct kvmguard_vm *vm, gfp_t gfp);
+void kvmguard_hc_vm_free(struct kvmguard_vm *vm);
+void kvmguard_hc_forget(struct kvmguard_vm *vm, struct kvm *kvm);
+void kvmguard_hc_apply(struct kvmguard_vm *vm);
+int kvmguard_hc_rules_changed(const struct kvmguard_rules *old,
+			      const struct kvmguard_rules *new);
+void kvmguard_hc_sum(const struct kvmguard_vm *vm,
+		     struct kvmguard_hc_counts *sum);
+
 /* netlink.c */
 int kvmguard_netlink_init(void);
 void kvmguard_netlink_uninit(void);
 void kvmguard_notify_vm(const struct kvmguard_vm *vm, u8 event);
+void kvmguard_notify_violation(const struct kvmguard_vm *vm, u8 event,
+			       u32 nr, u8 action, u64 count);
 
 /* hooks.c */
 int kvmguard_hooks_init(void);

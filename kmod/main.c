@@ -50,6 +50,7 @@ err_registry:
 
 static void __exit kvmguard_exit(void)
 {
+	kvmguard_hypercall_uninit();
 	kvmguard_hooks_uninit();
 	kvmguard_netlink_uninit();
 	kvmguard_registry_uninit();

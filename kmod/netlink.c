@@ -36,6 +36,9 @@ static const struct nla_policy policy_edit_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_POLICY_NAME]	= NAME_POLICY,
 	[KVMGUARD_A_POLICY_MODE]	= NLA_POLICY_MAX(NLA_U8, KVMGUARD_MODE_MAX),
 	[KVMGUARD_A_POLICY_DOMAIN]	= NAME_POLICY,
+	[KVMGUARD_A_POLICY_HC_RESTRICT]	= NLA_POLICY_MAX(NLA_U8, 1),
+	[KVMGUARD_A_POLICY_HC_ALLOW]	= { .type = NLA_U64 },
+	[KVMGUARD_A_POLICY_HYPERV]	= NLA_POLICY_MAX(NLA_U8, KVMGUARD_HYPERV_MAX),
 };
 
 static const struct nla_policy policy_name_policy[KVMGUARD_A_MAX + 1] = {
@@ -92,6 +95,45 @@ static unsigned long dump_seq(u32 generation)
 	return (unsigned long)generation + 1;
 }
 
+/* Per-number hypercall counters, for the numbers that were counted. */
+static int hc_stats_fill(struct sk_buff *skb, const struct kvmguard_vm *vm)
+{
+	struct kvmguard_hc_counts *sum;
+	struct nlattr *nest, *stat;
+	int nr, err = -EMSGSIZE;
+
+	sum = kmalloc(sizeof(*sum), GFP_KERNEL);
+	if (!sum)
+		return -ENOMEM;
+	kvmguard_hc_sum(vm, sum);
+	nest = nla_nest_start(skb, KVMGUARD_A_VM_HC_STATS);
+	if (!nest)
+		goto out;
+	for (nr = 0; nr < KVMGUARD_HC_SLOTS; nr++) {
+		if (!sum->allowed[nr] && !sum->denied[nr])
+			continue;
+		stat = nla_nest_start(skb, KVMGUARD_A_HC_STAT);
+		if (!stat ||
+		    nla_put_u32(skb, KVMGUARD_A_HC_NR, nr) ||
+		    nla_put_u64_64bit(skb, KVMGUARD_A_HC_ALLOWED,
+				      sum->allowed[nr], KVMGUARD_A_PAD) ||
+		    nla_put_u64_64bit(skb, KVMGUARD_A_HC_DENIED,
+				      sum->denied[nr], KVMGUARD_A_PAD))
+			goto out;
+		nla_nest_end(skb, stat);
+	}
+	nla_nest_end(skb, nest);
+	if (nla_put_u64_64bit(skb, KVMGUARD_A_VM_HV_ALLOWED, sum->hv_allowed,
+			      KVMGUARD_A_PAD) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_VM_HV_DENIED, sum->hv_denied,
+			      KVMGUARD_A_PAD))
+		goto out;
+	err = 0;
+out:
+	kfree(sum);
+	return err;
+}
+
 static int vm_fill(struct sk_buff *skb, struct kvmguard_vm *vm, u32 portid,
 		   u32 seq, int flags, struct netlink_callback *cb)
 {
@@ -117,7 +159,8 @@ static int vm_fill(struct sk_buff *skb, struct kvmguard_vm *vm, u32 portid,
 	    nla_put_u64_64bit(skb, KVMGUARD_A_VM_MEM_BYTES, st.mem_bytes,
 			      KVMGUARD_A_PAD) ||
 	    nla_put_u32(skb, KVMGUARD_A_VM_FLAGS, vm->flags) ||
-	    nla_put_u8(skb, KVMGUARD_A_VM_BOUND_BY, READ_ONCE(vm->bound_by)))
+	    nla_put_u8(skb, KVMGUARD_A_VM_BOUND_BY, READ_ONCE(vm->bound_by)) ||
+	    hc_stats_fill(skb, vm))
 		goto cancel;
 	rcu_read_lock();
 	policy = rcu_dereference(vm->policy);
@@ -214,8 +257,22 @@ static int vm_set_doit(struct sk_buff *skb, struct genl_info *info)
 /* Apply the rule attributes of a policy request onto @rules. */
 static int rules_from_attrs(struct genl_info *info, struct kvmguard_rules *rules)
 {
+	struct nlattr *restrict_attr = info->attrs[KVMGUARD_A_POLICY_HC_RESTRICT];
 	struct nlattr *attr;
 
+	attr = info->attrs[KVMGUARD_A_POLICY_HC_ALLOW];
+	if (attr && !(restrict_attr && nla_get_u8(restrict_attr))) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attr,
+				    "a hypercall allowlist needs the restriction set in the same request");
+		return -EINVAL;
+	}
+	if (restrict_attr) {
+		rules->hc_restrict = nla_get_u8(restrict_attr);
+		rules->hc_allow = attr ? nla_get_u64(attr) : 0;
+	}
+	attr = info->attrs[KVMGUARD_A_POLICY_HYPERV];
+	if (attr)
+		rules->hyperv = nla_get_u8(attr);
 	attr = info->attrs[KVMGUARD_A_POLICY_MODE];
 	if (attr)
 		rules->mode = nla_get_u8(attr);
@@ -311,6 +368,10 @@ static int policy_fill(struct sk_buff *skb, struct kvmguard_policy *policy,
 	    nla_put_u8(skb, KVMGUARD_A_POLICY_MODE, rules->mode) ||
 	    (rules->domain[0] &&
 	     nla_put_string(skb, KVMGUARD_A_POLICY_DOMAIN, rules->domain)) ||
+	    nla_put_u8(skb, KVMGUARD_A_POLICY_HC_RESTRICT, rules->hc_restrict) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_POLICY_HC_ALLOW, rules->hc_allow,
+			      KVMGUARD_A_PAD) ||
+	    nla_put_u8(skb, KVMGUARD_A_POLICY_HYPERV, rules->hyperv) ||
 	    nla_put_u32(skb, KVMGUARD_A_POLICY_VMS,
 			kvmguard_policy_vm_count(policy)) ||
 	    nla_put_u32(skb, KVMGUARD_A_POLICY_BINDINGS,
@@ -593,21 +654,25 @@ static struct genl_family kvmguard_family __ro_after_init = {
 	.n_mcgrps = ARRAY_SIZE(kvmguard_mcgrps),
 };
 
-/* Tell subscribers about a VM; may run in atomic context (the hooks). */
-void kvmguard_notify_vm(const struct kvmguard_vm *vm, u8 event)
+/*
+ * An event about @vm, ready for its type's own attributes, or NULL when
+ * nobody listens. May run in atomic context (the hooks).
+ */
+static struct sk_buff *event_start(const struct kvmguard_vm *vm, u8 event,
+				   void **hdr)
 {
 	struct kvmguard_policy *policy;
 	struct sk_buff *skb;
-	void *hdr;
+	int err;
 
 	if (!genl_has_listeners(&kvmguard_family, &init_net,
 				KVMGUARD_MCGRP_EVENTS_ID))
-		return;
+		return NULL;
 	skb = genlmsg_new(NLMSG_GOODSIZE, GFP_ATOMIC);
 	if (!skb)
-		return;
-	hdr = genlmsg_put(skb, 0, 0, &kvmguard_family, 0, KVMGUARD_CMD_EVENT);
-	if (!hdr)
+		return NULL;
+	*hdr = genlmsg_put(skb, 0, 0, &kvmguard_family, 0, KVMGUARD_CMD_EVENT);
+	if (!*hdr)
 		goto fail;
 	if (nla_put_u8(skb, KVMGUARD_A_EVENT_TYPE, event) ||
 	    nla_put_u64_64bit(skb, KVMGUARD_A_EVENT_TIME_NS, ktime_get_real_ns(),
@@ -618,18 +683,53 @@ void kvmguard_notify_vm(const struct kvmguard_vm *vm, u8 event)
 		goto fail;
 	rcu_read_lock();
 	policy = rcu_dereference(vm->policy);
-	if (policy && nla_put_string(skb, KVMGUARD_A_POLICY_NAME, policy->name)) {
-		rcu_read_unlock();
-		goto fail;
-	}
+	err = policy ? nla_put_string(skb, KVMGUARD_A_POLICY_NAME,
+				      policy->name) : 0;
 	rcu_read_unlock();
-	genlmsg_end(skb, hdr);
-	genlmsg_multicast(&kvmguard_family, skb, 0, KVMGUARD_MCGRP_EVENTS_ID,
-			  GFP_ATOMIC);
-	return;
+	if (err)
+		goto fail;
+	return skb;
 
 fail:
 	nlmsg_free(skb);
+	return NULL;
+}
+
+static void event_send(struct sk_buff *skb, void *hdr)
+{
+	genlmsg_end(skb, hdr);
+	genlmsg_multicast(&kvmguard_family, skb, 0, KVMGUARD_MCGRP_EVENTS_ID,
+			  GFP_ATOMIC);
+}
+
+void kvmguard_notify_vm(const struct kvmguard_vm *vm, u8 event)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	skb = event_start(vm, event, &hdr);
+	if (skb)
+		event_send(skb, hdr);
+}
+
+void kvmguard_notify_violation(const struct kvmguard_vm *vm, u8 event,
+			       u32 nr, u8 action, u64 count)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	skb = event_start(vm, event, &hdr);
+	if (!skb)
+		return;
+	if ((event == KVMGUARD_EVENT_HYPERCALL &&
+	     nla_put_u32(skb, KVMGUARD_A_EVENT_HC_NR, nr)) ||
+	    nla_put_u8(skb, KVMGUARD_A_EVENT_ACTION, action) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_EVENT_COUNT, count,
+			      KVMGUARD_A_PAD)) {
+		nlmsg_free(skb);
+		return;
+	}
+	event_send(skb, hdr);
 }
 
 int kvmguard_netlink_init(void)

@@ -105,6 +105,7 @@ struct kvmguard_policy *kvmguard_policy_create(const char *name,
 {
 	struct kvmguard_policy *policy, *pos;
 	struct kvmguard_rules *copy;
+	int err;
 
 	lockdep_assert_held(&kvmguard_config_mutex);
 	if (nr_policies >= KVMGUARD_MAX_POLICIES) {
@@ -117,6 +118,13 @@ struct kvmguard_policy *kvmguard_policy_create(const char *name,
 		kfree(policy);
 		kfree(copy);
 		return ERR_PTR(-ENOMEM);
+	}
+	err = kvmguard_hc_rules_changed(NULL, copy);
+	if (err) {
+		NL_SET_ERR_MSG(extack, "cannot attach the hypercall hook");
+		kfree(policy);
+		kfree(copy);
+		return ERR_PTR(err);
 	}
 	kref_init(&policy->ref);
 	strscpy(policy->name, name, sizeof(policy->name));
@@ -136,15 +144,24 @@ int kvmguard_policy_update(struct kvmguard_policy *policy,
 			   const struct kvmguard_rules *rules)
 {
 	struct kvmguard_rules *copy, *old;
+	int err;
 
 	lockdep_assert_held(&kvmguard_config_mutex);
 	copy = kmemdup(rules, sizeof(*rules), GFP_KERNEL);
 	if (!copy)
 		return -ENOMEM;
-	old = rcu_replace_pointer(policy->rules, copy,
-				  lockdep_is_held(&kvmguard_config_mutex));
+	old = rcu_dereference_protected(policy->rules,
+					lockdep_is_held(&kvmguard_config_mutex));
+	err = kvmguard_hc_rules_changed(old, copy);
+	if (err) {
+		kfree(copy);
+		return err;
+	}
+	rcu_assign_pointer(policy->rules, copy);
 	kfree_rcu(old, rcu);
 	config_generation++;
+	/* Running VMs see the edit from their next hypercall on. */
+	kvmguard_registry_apply(policy);
 	return 0;
 }
 
@@ -163,6 +180,8 @@ unsigned int kvmguard_policy_binding_count(const struct kvmguard_policy *p)
 int kvmguard_policy_delete(struct kvmguard_policy *policy,
 			   struct netlink_ext_ack *extack)
 {
+	const struct kvmguard_rules *rules;
+
 	lockdep_assert_held(&kvmguard_config_mutex);
 	if (kvmguard_policy_binding_count(policy)) {
 		NL_SET_ERR_MSG(extack, "policy is named by a binding; unbind it first");
@@ -173,6 +192,9 @@ int kvmguard_policy_delete(struct kvmguard_policy *policy,
 	config_generation++;
 	/* VMs that used it fall back to what the bindings say now. */
 	kvmguard_registry_rebind(policy);
+	rules = rcu_dereference_protected(policy->rules,
+					  lockdep_is_held(&kvmguard_config_mutex));
+	kvmguard_hc_rules_changed(rules, NULL);
 	kvmguard_policy_put(policy);
 	return 0;
 }

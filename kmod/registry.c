@@ -44,6 +44,15 @@ u32 kvmguard_registry_generation(void)
 	return atomic_read(&generation);
 }
 
+static void vm_free_rcu_tasks(struct rcu_head *head)
+{
+	struct kvmguard_vm *vm = container_of(head, struct kvmguard_vm, rcu);
+
+	kvmguard_hc_vm_free(vm);
+	/* Then wait out ordinary RCU readers (registry lookups) too. */
+	kfree_rcu(vm, rcu);
+}
+
 static void vm_release(struct kref *ref)
 {
 	struct kvmguard_vm *vm = container_of(ref, struct kvmguard_vm, ref);
@@ -55,7 +64,8 @@ static void vm_release(struct kref *ref)
 		kvmguard_policy_put(policy);
 	put_pid(vm->pid);
 	kfree(vm->cgroup);
-	kfree_rcu(vm, rcu);
+	/* The hypercall entry code may still be reading it: see there. */
+	call_rcu_tasks(&vm->rcu, vm_free_rcu_tasks);
 }
 
 void kvmguard_vm_put(struct kvmguard_vm *vm)
@@ -91,7 +101,9 @@ int kvmguard_registry_add(struct kvm *kvm, struct task_struct *task,
 	if (!vm)
 		return -ENOMEM;
 	vm->cgroup = creator_cgroup(task, gfp);
-	if (!vm->cgroup) {
+	if (!vm->cgroup || kvmguard_hc_vm_init(vm, gfp)) {
+		kvmguard_hc_vm_free(vm);
+		kfree(vm->cgroup);
 		kfree(vm);
 		return -ENOMEM;
 	}
@@ -130,17 +142,29 @@ int kvmguard_registry_add(struct kvm *kvm, struct task_struct *task,
 		kvmguard_vm_put(vm);
 		return err;
 	}
+	/* Registered first, so a concurrent policy edit cannot miss it. */
+	kvmguard_hc_apply(vm);
 	kvmguard_notify_vm(vm, KVMGUARD_EVENT_VM_CREATE);
 	return 0;
 }
 
 static void registry_unlink(struct kvmguard_vm *vm)
 {
+	struct kvm *kvm = vm->kvm;
+
 	lockdep_assert_held(&registry_lock);
 	rhashtable_remove_fast(&vms_by_kvm, &vm->node, vm_params);
 	xa_erase(&vms_by_id, vm->id);
+	/* Cleared before it leaves the cache, so it cannot come back. */
 	WRITE_ONCE(vm->kvm, NULL);
+	kvmguard_hc_forget(vm, kvm);
 	atomic_inc(&generation);
+}
+
+/* Caller holds rcu_read_lock(). */
+struct kvmguard_vm *kvmguard_vm_lookup(struct kvm *kvm)
+{
+	return rhashtable_lookup(&vms_by_kvm, &kvm, vm_params);
 }
 
 void kvmguard_registry_remove(struct kvm *kvm)
@@ -249,6 +273,7 @@ void kvmguard_vm_set_policy(struct kvmguard_vm *vm,
 	old = rcu_replace_pointer(vm->policy, policy,
 				  lockdep_is_held(&kvmguard_config_mutex));
 	WRITE_ONCE(vm->bound_by, bound_by);
+	kvmguard_hc_apply(vm);
 	if (old)
 		kvmguard_policy_put(old);
 }
@@ -270,6 +295,21 @@ void kvmguard_registry_rebind(struct kvmguard_policy *gone)
 			if (policy)
 				kvmguard_policy_put(policy);
 		}
+		kvmguard_vm_put(vm);
+	}
+}
+
+/* @policy's rules changed: bring the VMs that use it up to date. */
+void kvmguard_registry_apply(struct kvmguard_policy *policy)
+{
+	struct kvmguard_vm *vm;
+	u64 id = 0;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	while ((vm = kvmguard_vm_get_next(id))) {
+		id = vm->id;
+		if (rcu_access_pointer(vm->policy) == policy)
+			kvmguard_hc_apply(vm);
 		kvmguard_vm_put(vm);
 	}
 }
@@ -397,4 +437,6 @@ void kvmguard_registry_uninit(void)
 	spin_unlock(&registry_lock);
 	rhashtable_destroy(&vms_by_kvm);
 	xa_destroy(&vms_by_id);
+	/* vm_free_rcu_tasks() is module code. */
+	rcu_barrier_tasks();
 }

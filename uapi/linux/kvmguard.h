@@ -149,10 +149,9 @@ enum kvmguard_cmd {
  * @KVMGUARD_A_HC_STAT: nest of HC_NR, HC_ALLOWED, HC_DENIED.
  * @KVMGUARD_A_HC_NR: u32, hypercall number; KVMGUARD_HC_NR_OTHER stands
  *	for every number of 64 or more.
- * @KVMGUARD_A_HC_ALLOWED: u64, calls that went through (audit mode
- *	included).
- * @KVMGUARD_A_HC_DENIED: u64, calls that broke the rule (refused in
- *	enforce mode, let through and reported in audit mode).
+ * @KVMGUARD_A_HC_ALLOWED: u64, calls the policy allows.
+ * @KVMGUARD_A_HC_DENIED: u64, calls it does not allow: refused in enforce
+ *	mode, let through (and reported) in audit mode.
  * @KVMGUARD_A_VM_HV_ALLOWED: u64, Hyper-V hypercalls let through.
  * @KVMGUARD_A_VM_HV_DENIED: u64, Hyper-V hypercalls that broke the rule.
  * @KVMGUARD_A_EVENT_HC_NR: u32, the hypercall number of a HYPERCALL event.

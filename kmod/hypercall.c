@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Restricted hypercalls: which KVM hypercalls, and whether Hyper-V ones, a
+ * VM may make; counted per VM and number, violations reported.
+ *
+ * The hook is the hot path of the whole module, so it is built to cost
+ * next to nothing:
+ *  - It exists only while some policy restricts hypercalls; otherwise KVM
+ *    runs untouched.
+ *  - It is an ftrace direct call to hypercall_entry.S, not an ftrace or
+ *    kprobe handler: no register save area, no handler list.
+ *  - The entry code answers "allowed" by itself for VMs in a small cache
+ *    indexed by the struct kvm address, reading the VM's allow bitmap
+ *    (vm->hc_allow, a copy of its policy's rule kept current under
+ *    hc_lock) and counting in a per-CPU counter. Only a miss or a call the
+ *    bitmap does not allow reaches C (kvmguard_hc_slow()), which reads the
+ *    policy under RCU and decides.
+ * Hyper-V hypercalls are rare and take a kprobe on kvm_hv_hypercall().
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/kprobes.h>
+#include <linux/kvm_host.h>
+#include <linux/percpu.h>
+#include <linux/rcupdate.h>
+#include <asm/hyperv-tlfs.h>
+
+#include "kvmguard.h"
+#include "compat.h"
+
+struct kvmguard_vm *kvmguard_hc_cache[KVMGUARD_HC_CACHE_SLOTS];
+
+/*
+ * Guards cache slots and every vm->hc_allow update. A cached VM is
+ * dropped from the cache before it is freed (kvmguard_hc_forget()), and
+ * freed only after an RCU-tasks grace period (registry.c), so the entry
+ * code never reads a freed VM.
+ */
+static DEFINE_SPINLOCK(hc_lock);
+
+/* Policies that need the hook, and whether it is attached: config mutex. */
+static unsigned int hc_users;
+static bool hc_attached;
+static struct ftrace_ops hc_ops;
+static struct kprobe hv_probe;
+
+/* What the entry code gets back from C, in %rax and %rdx. */
+struct kvmguard_hc_verdict {
+	unsigned long refuse;	/* skip KVM's function ... */
+	unsigned long ret;	/* ... which then returns this */
+};
+
+#ifdef KVMGUARD_HC_INNER
+#define HC_HOOKED_FN	((unsigned long)__kvm_emulate_hypercall)
+#else
+#define HC_HOOKED_FN	((unsigned long)kvm_emulate_hypercall)
+#endif
+
+static unsigned int hc_slot(const struct kvm *kvm)
+{
+	return ((unsigned long)kvm >> KVMGUARD_HC_CACHE_SHIFT) &
+	       (KVMGUARD_HC_CACHE_SLOTS - 1);
+}
+
+static void hc_cache_fill(struct kvmguard_vm *vm, struct kvm *kvm)
+{
+	unsigned int slot = hc_slot(kvm);
+
+	if (READ_ONCE(kvmguard_hc_cache[slot]) == vm)
+		return;
+	spin_lock(&hc_lock);
+	/* Unregistered VMs (vm->kvm cleared) must never enter the cache. */
+	if (READ_ONCE(vm->kvm) == kvm)
+		WRITE_ONCE(kvmguard_hc_cache[slot], vm);
+	spin_unlock(&hc_lock);
+}
+
+/* @vm was unregistered (vm->kvm cleared); @kvm was its VM. */
+void kvmguard_hc_forget(struct kvmguard_vm *vm, struct kvm *kvm)
+{
+	unsigned int slot = hc_slot(kvm);
+
+	spin_lock(&hc_lock);
+	if (kvmguard_hc_cache[slot] == vm)
+		WRITE_ONCE(kvmguard_hc_cache[slot], NULL);
+	spin_unlock(&hc_lock);
+}
+
+static u64 hc_allow_bits(const struct kvmguard_rules *rules)
+{
+	return rules && rules->hc_restrict ? rules->hc_allow : ~0ULL;
+}
+
+/* Bring vm->hc_allow in line with the VM's policy as published now. */
+void kvmguard_hc_apply(struct kvmguard_vm *vm)
+{
+	struct kvmguard_policy *policy;
+
+	spin_lock(&hc_lock);
+	rcu_read_lock();
+	policy = rcu_dereference(vm->policy);
+	WRITE_ONCE(vm->hc_allow,
+		   hc_allow_bits(policy ? rcu_dereference(policy->rules) : NULL));
+	rcu_read_unlock();
+	spin_unlock(&hc_lock);
+}
+
+int kvmguard_hc_vm_init(struct kvmguard_vm *vm, gfp_t gfp)
+{
+	/* Zero until kvmguard_hc_apply(): everything goes to C first. */
+	vm->hc_allow = 0;
+	spin_lock_init(&vm->hc_reports.lock);
+	vm->hc_counts = alloc_percpu_gfp(struct kvmguard_hc_counts, gfp);
+	return vm->hc_counts ? 0 : -ENOMEM;
+}
+
+void kvmguard_hc_vm_free(struct kvmguard_vm *vm)
+{
+	free_percpu(vm->hc_counts);
+}
+
+void kvmguard_hc_sum(const struct kvmguard_vm *vm,
+		     struct kvmguard_hc_counts *sum)
+{
+	const struct kvmguard_hc_counts *c;
+	int cpu, i;
+
+	memset(sum, 0, sizeof(*sum));
+	for_each_possible_cpu(cpu) {
+		c = per_cpu_ptr(vm->hc_counts, cpu);
+		for (i = 0; i < KVMGUARD_HC_SLOTS; i++) {
+			sum->allowed[i] += READ_ONCE(c->allowed[i]);
+			sum->denied[i] += READ_ONCE(c->denied[i]);
+		}
+		sum->hv_allowed += READ_ONCE(c->hv_allowed);
+		sum->hv_denied += READ_ONCE(c->hv_denied);
+	}
+}
+
+/*
+ * Report a violation: at most one event per VM and kind a second, carrying
+ * how many violations it stands for, so a guest looping on a refused call
+ * floods neither netlink nor the kernel log.
+ */
+static void hc_report(struct kvmguard_vm *vm, unsigned int kind, u8 event,
+		      u32 nr, bool audit)
+{
+	struct kvmguard_hc_reports *r = &vm->hc_reports;
+	unsigned long now = jiffies, flags;
+	u64 count;
+
+	spin_lock_irqsave(&r->lock, flags);
+	r->pending[kind]++;
+	if (r->last[kind] && time_before(now, r->last[kind] + HZ)) {
+		spin_unlock_irqrestore(&r->lock, flags);
+		return;
+	}
+	count = r->pending[kind];
+	r->pending[kind] = 0;
+	r->last[kind] = now ?: 1;
+	spin_unlock_irqrestore(&r->lock, flags);
+
+	if (event == KVMGUARD_EVENT_HYPERV)
+		pr_info_ratelimited("VM %llu (pid %d): Hyper-V hypercall %s (%llu)\n",
+				    vm->id, vm->pid_nr,
+				    audit ? "audited" : "denied", count);
+	else
+		pr_info_ratelimited("VM %llu (pid %d): hypercall %u %s (%llu)\n",
+				    vm->id, vm->pid_nr, nr,
+				    audit ? "audited" : "denied", count);
+	kvmguard_notify_violation(vm, event, nr,
+				  audit ? KVMGUARD_ACTION_AUDITED :
+					  KVMGUARD_ACTION_DENIED, count);
+}
+
+/* KVM's is_64_bit_hypercall(), which the kernel does not export. */
+static bool hc_64bit(struct kvm_vcpu *vcpu)
+{
+	int cs_db, cs_l;
+
+	if (vcpu->arch.guest_state_protected)
+		return true;
+	if (!(vcpu->arch.efer & EFER_LMA))
+		return false;
+	static_call(kvm_x86_get_cs_db_l_bits)(vcpu, &cs_db, &cs_l);
+	return cs_l;
+}
+
+static void hc_write_reg(struct kvm_vcpu *vcpu, int reg, unsigned long val)
+{
+	vcpu->arch.regs[reg] = val;
+	__set_bit(reg, (unsigned long *)&vcpu->arch.regs_avail);
+	__set_bit(reg, (unsigned long *)&vcpu->arch.regs_dirty);
+}
+
+static struct kvmguard_hc_verdict hc_refuse(struct kvm_vcpu *vcpu,
+					    bool op_64_bit)
+{
+	struct kvmguard_hc_verdict verdict = { .refuse = 1 };
+	unsigned long ret = -KVM_EPERM;
+
+	if (!op_64_bit)
+		ret = (u32)ret;
+#ifdef KVMGUARD_HC_INNER
+	/* KVM's caller writes RAX and moves RIP past the instruction. */
+	verdict.ret = ret;
+#else
+	/* What kvm_emulate_hypercall() does on its way out. */
+	hc_write_reg(vcpu, VCPU_REGS_RAX, ret);
+	verdict.ret = kvm_skip_emulated_instruction(vcpu);
+#endif
+	return verdict;
+}
+
+static struct kvmguard_hc_verdict hc_decide(struct kvm_vcpu *vcpu,
+					    unsigned long nr, bool op_64_bit)
+{
+	struct kvmguard_hc_verdict verdict = {};
+	const struct kvmguard_rules *rules = NULL;
+	struct kvmguard_policy *policy;
+	struct kvmguard_vm *vm;
+	unsigned int slot;
+	bool audit;
+
+	if (!op_64_bit)
+		nr = (u32)nr;
+	slot = min_t(unsigned long, nr, KVMGUARD_HC_NR_OTHER);
+
+	rcu_read_lock();
+	vm = kvmguard_vm_lookup(vcpu->kvm);
+	if (!vm)
+		goto out;
+	hc_cache_fill(vm, vcpu->kvm);
+	policy = rcu_dereference(vm->policy);
+	if (policy)
+		rules = rcu_dereference(policy->rules);
+	if (nr < 64 ? hc_allow_bits(rules) & BIT_ULL(nr) :
+		      !(rules && rules->hc_restrict)) {
+		this_cpu_inc(vm->hc_counts->allowed[slot]);
+		goto out;
+	}
+	this_cpu_inc(vm->hc_counts->denied[slot]);
+	audit = rules->mode == KVMGUARD_MODE_AUDIT;
+	hc_report(vm, slot, KVMGUARD_EVENT_HYPERCALL, nr, audit);
+	if (!audit)
+		verdict = hc_refuse(vcpu, op_64_bit);
+out:
+	rcu_read_unlock();
+	return verdict;
+}
+
+/* Called from hypercall_entry.S only. */
+#ifdef KVMGUARD_HC_INNER
+__visible struct kvmguard_hc_verdict
+kvmguard_hc_slow(struct kvm_vcpu *vcpu, unsigned long nr, int op_64_bit);
+
+__visible struct kvmguard_hc_verdict
+kvmguard_hc_slow(struct kvm_vcpu *vcpu, unsigned long nr, int op_64_bit)
+{
+	return hc_decide(vcpu, nr, op_64_bit);
+}
+#else
+__visible struct kvmguard_hc_verdict kvmguard_hc_slow(struct kvm_vcpu *vcpu);
+
+__visible struct kvmguard_hc_verdict kvmguard_hc_slow(struct kvm_vcpu *vcpu)
+{
+	struct kvmguard_hc_verdict verdict = {};
+
+	/* These paths start in the same function but are not KVM's. */
+	if (kvmguard_xen_hypercalls(vcpu->kvm) || kvmguard_hv_hypercalls(vcpu))
+		return verdict;
+	return hc_decide(vcpu, vcpu->arch.regs[VCPU_REGS_RAX], hc_64bit(vcpu));
+}
+#endif
+
+/*
+ * Hyper-V hypercalls: a refused one fails with HV_STATUS_ACCESS_DENIED,
+ * written where kvm_hv_hypercall() writes its result, and the probed
+ * function is skipped. The result and RIP are the vCPU's own state; with
+ * next-RIP (SVM) or the exit's instruction length (VMX) the skip does not
+ * sleep.
+ */
+static int hv_hypercall_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	struct kvm_vcpu *vcpu = (struct kvm_vcpu *)regs_get_kernel_argument(regs, 0);
+	const struct kvmguard_rules *rules = NULL;
+	struct kvmguard_policy *policy;
+	struct kvmguard_vm *vm;
+	bool refuse = false;
+
+	rcu_read_lock();
+	vm = kvmguard_vm_lookup(vcpu->kvm);
+	if (!vm)
+		goto out;
+	policy = rcu_dereference(vm->policy);
+	if (policy)
+		rules = rcu_dereference(policy->rules);
+	if (!rules || rules->hyperv == KVMGUARD_HYPERV_ALLOW) {
+		this_cpu_inc(vm->hc_counts->hv_allowed);
+		goto out;
+	}
+	this_cpu_inc(vm->hc_counts->hv_denied);
+	refuse = rules->mode == KVMGUARD_MODE_ENFORCE;
+	hc_report(vm, KVMGUARD_HC_REPORT_HV, KVMGUARD_EVENT_HYPERV, 0, !refuse);
+out:
+	rcu_read_unlock();
+	if (!refuse)
+		return 0;
+	if (hc_64bit(vcpu)) {
+		hc_write_reg(vcpu, VCPU_REGS_RAX, HV_STATUS_ACCESS_DENIED);
+	} else {
+		hc_write_reg(vcpu, VCPU_REGS_RDX, 0);
+		hc_write_reg(vcpu, VCPU_REGS_RAX, HV_STATUS_ACCESS_DENIED);
+	}
+	regs->ax = kvm_skip_emulated_instruction(vcpu);
+	instruction_pointer_set(regs, (unsigned long)kvmguard_return_stub);
+	return 1;
+}
+
+static int hc_attach(void)
+{
+	int err;
+
+	memset(&hv_probe, 0, sizeof(hv_probe));
+	hv_probe.symbol_name = "kvm_hv_hypercall";
+	hv_probe.pre_handler = hv_hypercall_pre;
+	err = register_kprobe(&hv_probe);
+	if (err) {
+		pr_err("cannot attach to the Hyper-V hypercall path: %d\n", err);
+		return err;
+	}
+	memset(&hc_ops, 0, sizeof(hc_ops));
+	err = kvmguard_direct_attach(&hc_ops, HC_HOOKED_FN, kvmguard_hc_entry);
+	if (err) {
+		pr_err("cannot attach to the hypercall path: %d\n", err);
+		unregister_kprobe(&hv_probe);
+		return err;
+	}
+	hc_attached = true;
+	return 0;
+}
+
+static void hc_detach(void)
+{
+	int slot;
+
+	kvmguard_direct_detach(&hc_ops, kvmguard_hc_entry);
+	unregister_kprobe(&hv_probe);
+	/* No task may still be inside the entry code after this. */
+	synchronize_rcu_tasks();
+	spin_lock(&hc_lock);
+	for (slot = 0; slot < KVMGUARD_HC_CACHE_SLOTS; slot++)
+		WRITE_ONCE(kvmguard_hc_cache[slot], NULL);
+	spin_unlock(&hc_lock);
+	hc_attached = false;
+}
+
+static bool hc_needs_hook(const struct kvmguard_rules *rules)
+{
+	return rules &&
+	       (rules->hc_restrict || rules->hyperv == KVMGUARD_HYPERV_DENY);
+}
+
+/*
+ * A policy's rules go from @old to @new (either may be NULL: created,
+ * deleted). Attach the hook for the first policy that needs it, detach it
+ * after the last. On error nothing changed.
+ */
+int kvmguard_hc_rules_changed(const struct kvmguard_rules *old,
+			      const struct kvmguard_rules *new)
+{
+	bool was = hc_needs_hook(old), is = hc_needs_hook(new);
+	int err;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	if (was == is)
+		return 0;
+	if (is) {
+		if (!hc_users) {
+			err = hc_attach();
+			if (err)
+				return err;
+		}
+		hc_users++;
+	} else if (!--hc_users) {
+		hc_detach();
+	}
+	return 0;
+}
+
+void kvmguard_hypercall_uninit(void)
+{
+	mutex_lock(&kvmguard_config_mutex);
+	if (hc_attached)
+		hc_detach();
+	hc_users = 0;
+	mutex_unlock(&kvmguard_config_mutex);
+}

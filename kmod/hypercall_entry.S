@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Entry of the hypercall hook, reached by an ftrace direct call from the
+ * first instruction of KVM's hypercall function (see hypercall.c):
+ *   6.1:  int kvm_emulate_hypercall(struct kvm_vcpu *vcpu)
+ *   6.12: unsigned long __kvm_emulate_hypercall(struct kvm_vcpu *vcpu,
+ *		unsigned long nr, a0, a1, a2, a3, int op_64_bit, int cpl)
+ *
+ * The fast path decides "allowed" for a VM in the lookup cache, counts the
+ * call in a per-CPU counter and returns into KVM. It runs in the vCPU
+ * thread, preemptible, and uses only %rax, %r10 and %r11, which hold
+ * nothing at a function's entry, so it saves nothing. Everything else
+ * (a cache miss, a number of 64 or more, a call the bitmap does not allow,
+ * the Hyper-V path on 6.1) goes to kvmguard_hc_slow() in C, which returns
+ * a verdict in %rax and KVM's return value in %rdx. A refused call returns
+ * to KVM's caller directly, as if KVM's function had returned that value.
+ *
+ * Cached kvmguard_vm entries are freed only after an RCU-tasks grace
+ * period, which waits for any task inside this code.
+ */
+#include <linux/linkage.h>
+#include <asm/nospec-branch.h>
+#include <asm/unwind_hints.h>
+
+#include "compat.h"
+#include "offsets.h"
+
+	.text
+SYM_FUNC_START(kvmguard_hc_entry)
+	KVMGUARD_CALL_DEPTH_ACCOUNT
+	/* vm = cache[(vcpu->kvm >> shift) % slots], if it is vcpu->kvm's */
+	movq	KG_VCPU_KVM(%rdi), %rax
+	movq	%rax, %r10
+	shrq	$KG_HC_CACHE_SHIFT, %r10
+	andl	$(KG_HC_CACHE_SLOTS - 1), %r10d
+	leaq	kvmguard_hc_cache(%rip), %r11
+	movq	(%r11, %r10, 8), %r11
+	testq	%r11, %r11
+	jz	.Lslow
+	cmpq	KG_VM_KVM(%r11), %rax
+	jne	.Lslow
+#ifdef KVMGUARD_HC_INNER
+	/* The number is the second argument, still untruncated. */
+	movq	%rsi, %rax
+#else
+	/* Hyper-V's hypercall path starts here too on 6.1. */
+	cmpb	$0, KG_VCPU_HYPERV_ENABLED(%rdi)
+	jne	.Lslow
+	movq	KG_VCPU_RAX(%rdi), %rax
+#endif
+	/* Unsigned: a set upper half (to be truncated or not) goes slow. */
+	cmpq	$64, %rax
+	jae	.Lslow
+	btq	%rax, KG_VM_HC_ALLOW(%r11)
+	jnc	.Lslow
+	movq	KG_VM_HC_COUNTS(%r11), %r10
+	incq	%gs:(%r10, %rax, 8)
+	RET
+
+.Lslow:
+	pushq	%rbp
+	movq	%rsp, %rbp
+	pushq	%rdi
+	pushq	%rsi
+	pushq	%rdx
+	pushq	%rcx
+	pushq	%r8
+	pushq	%r9
+#ifdef KVMGUARD_HC_INNER
+	/* op_64_bit, the seventh argument, sits above both return addresses. */
+	movl	24(%rbp), %edx
+#endif
+	call	kvmguard_hc_slow
+	movq	%rdx, %r11
+	popq	%r9
+	popq	%r8
+	popq	%rcx
+	popq	%rdx
+	popq	%rsi
+	popq	%rdi
+	popq	%rbp
+	testq	%rax, %rax
+	jnz	.Lrefuse
+	RET
+
+.Lrefuse:
+	/* Skip KVM's function: drop the return address into it. */
+	movq	%r11, %rax
+	addq	$8, %rsp
+	UNWIND_HINT_FUNC
+	RET
+SYM_FUNC_END(kvmguard_hc_entry)
+
+/*
+ * Where a kprobe handler sends a probed function it refuses: returns to
+ * that function's caller with the %rax the handler set.
+ */
+SYM_FUNC_START(kvmguard_return_stub)
+	RET
+SYM_FUNC_END(kvmguard_return_stub)
