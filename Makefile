@@ -7,6 +7,7 @@
 #   make checkpatch       checkpatch.pl --strict on kmod/ and uapi/; any report fails
 #   make check [LANES=..] everything, plus the selftests in QEMU on each kernel lane
 #   make demo             boot the 6.1 test host and show the CLI on a live KVM guest
+#   make bench            instructions per KVM hypercall, without/with kvmguard
 #   make install          module, CLI and man page on this machine
 #
 # The module is built out of tree in $(MODBUILD) so kernels do not clobber each other.
@@ -32,8 +33,8 @@ PREFIX ?= /usr/local
 # kbuild variables must not leak into the userspace/selftests makes.
 unexport KDIR MODBUILD W C
 
-.PHONY: all modules userspace selftests sparse checkpatch shellcheck check demo \
-	install clean distclean ksft FORCE
+.PHONY: all modules userspace selftests sparse checkpatch shellcheck check demo bench \
+	install clean distclean ksft sparse-one FORCE
 
 all: modules userspace selftests
 
@@ -101,6 +102,9 @@ check:
 
 demo:
 	$(TOP)/scripts/demo.sh
+
+bench:
+	$(TOP)/scripts/bench.sh
 
 install: modules userspace
 	@test "$(KREL)" = "$$(uname -r)" || echo "note: installing for $(KREL), running $$(uname -r)" >&2
