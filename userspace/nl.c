@@ -182,6 +182,8 @@ static void report(const char *what, struct req_ctx *ctx)
 		fprintf(stderr, ": %s", ctx->ext_msg);
 	else if (ctx->miss_type >= 0)
 		fprintf(stderr, ": missing attribute %d", ctx->miss_type);
+	else if (ctx->err == EPERM)
+		fputs(" (CAP_NET_ADMIN is required)", stderr);
 	fputc('\n', stderr);
 }
 

@@ -1,0 +1,132 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# kvmguard CLI against the real module, inside the QEMU test host (busybox sh).
+# Loads $KVMGUARD_KO when the module is not loaded; uses $KVM_GUEST (the
+# selftests' kvm_guest) for live VMs when it exists. Prints TAP; exit 1 on a
+# failure. Leaves no policies or bindings behind (it ends with apply /dev/null).
+K=${KVMGUARD_CLI:-kvmguard}
+KO=${KVMGUARD_KO:-/kvmguard/kvmguard.ko}
+KVM_GUEST=${KVM_GUEST:-/kvmguard/selftests/kvm_guest}
+T=$(mktemp -d)
+n=0
+fails=0
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() {
+	n=$((n + 1))
+	fails=$((fails + 1))
+	echo "not ok $n - $1"
+	sed 's/^/# out: /' "$T/out"
+	sed 's/^/# err: /' "$T/err"
+}
+# t WANT_EXIT DESCRIPTION ARGS...: run the CLI, check the exit status
+t() {
+	want=$1 what=$2
+	shift 2
+	"$K" "$@" >"$T/out" 2>"$T/err" </dev/null
+	rc=$?
+	if [ "$rc" = "$want" ]; then ok "$what"; else not_ok "$what (exit $rc, want $want)"; fi
+}
+# has out|err TEXT: the last command printed this exact line
+has() {
+	if grep -qxF -- "$2" "$T/$1"; then ok "  $1: $2"; else not_ok "  $1 lacks: $2"; fi
+}
+
+if ! grep -q '^kvmguard ' /proc/modules; then
+	t 1 "no module: clear message" vm list
+	has err 'kvmguard: the kvmguard module is not loaded (generic netlink family "kvmguard" not found)'
+	insmod "$KO" || { echo "Bail out! insmod $KO failed"; exit 1; }
+	loaded=1
+fi
+
+t 0 "apply /dev/null empties the module" apply /dev/null
+t 0 "policy add" policy add web mode audit domain tenant-a
+t 1 "policy add: EEXIST" policy add web
+grep -q '^kvmguard: cannot add policy web: File exists' "$T/err" && ok "  EEXIST message" || not_ok "  EEXIST message"
+t 0 "policy add db" policy add db
+t 0 "policy set changes only mode" policy set db mode audit
+t 0 "policy show NAME json" -j policy show web
+has out '{"name":"web","mode":"audit","domain":"tenant-a","vms":0,"bindings":0}'
+t 1 "policy set unknown: ENOENT" policy set nope mode audit
+t 0 "bind cgroup (trailing slash)" bind cgroup /machine.slice/ policy web
+t 0 "bind default" bind default policy db
+t 0 "bind pid" bind pid $$ policy db
+t 1 "bind a missing pid" bind pid 999999 policy db
+t 0 "bind show json" -j bind show
+has out "[{\"selector\":\"default\",\"policy\":\"db\"},{\"selector\":\"cgroup\",\"cgroup\":\"/machine.slice\",\"policy\":\"web\"},{\"selector\":\"pid\",\"pid\":$$,\"policy\":\"db\"}]"
+t 1 "policy del while bound: EBUSY" policy del web
+grep -q '^kvmguard: cannot delete policy web: Device or resource busy' "$T/err" && ok "  EBUSY message" || not_ok "  EBUSY message"
+t 0 "dump" dump
+cp "$T/out" "$T/dump"
+has out "policy add db mode audit"
+has out "policy add web mode audit domain tenant-a"
+has out "bind cgroup /machine.slice policy web"
+"$K" -v apply - <"$T/dump" >"$T/out" 2>"$T/err"
+[ $? = 0 ] && [ ! -s "$T/out" ] && ok "dump | apply -v - changes nothing" || not_ok "dump | apply -v - changes nothing"
+
+cat >"$T/a.conf" <<'CONF'
+policy add web mode enforce
+policy add fresh mode audit domain d2
+bind default policy fresh
+bind cgroup /machine.slice policy web
+CONF
+t 0 "apply converges" -v apply "$T/a.conf"
+has out "policy set web mode enforce domain none"
+has out "unbind pid $$"
+has out "policy del db"
+t 0 "apply again sends nothing" -v apply "$T/a.conf"
+[ -s "$T/out" ] && not_ok "  second apply printed changes" || ok "  second apply printed nothing"
+t 0 "policy show" policy show
+has out "fresh  audit    d2      0    1"
+
+if [ -x "$KVM_GUEST" ] && [ -c /dev/kvm ]; then
+	"$K" monitor >"$T/mon" 2>&1 &
+	m1=$!
+	"$K" -j monitor >"$T/monj" 2>&1 &
+	m2=$!
+	sleep 1
+	mkdir -p /sys/fs/cgroup/machine.slice/machine-qemu-9-cli.scope
+	sh -c 'echo $$ >/sys/fs/cgroup/machine.slice/machine-qemu-9-cli.scope/cgroup.procs &&
+		exec "$0" -v 1 -s 100 -m 32' "$KVM_GUEST" >/dev/null &
+	g=$!
+	sleep 4
+	id=$("$K" vm list | awk -v p="$g" '$2 == p { print $1 }')
+	[ -n "$id" ] && ok "vm list shows the guest (id $id)" || not_ok "vm list shows the guest"
+	t 0 "vm show" vm show "$id"
+	has out "cgroup: /machine.slice/machine-qemu-9-cli.scope"
+	has out "policy: web"
+	has out "bound by: cgroup"
+	t 0 "vm set" vm set "$id" policy fresh
+	t 0 "vm show json" -j vm show "$id"
+	grep -q "\"policy\":\"fresh\",\"bound_by\":\"explicit\"" "$T/out" && ok "  explicit" || not_ok "  explicit"
+	kill "$g"
+	wait "$g"
+	sleep 1
+	kill -INT "$m1"
+	kill -TERM "$m2"
+	wait "$m1" && ok "monitor exits 0 on SIGINT" || not_ok "monitor exits 0 on SIGINT"
+	wait "$m2" && ok "monitor -j exits 0 on SIGTERM" || not_ok "monitor -j exits 0 on SIGTERM"
+	grep -q " vm_create id=$id pid=$g comm=kvm_guest policy=web\$" "$T/mon" && ok "monitor: vm_create" || { cat "$T/mon"; not_ok "monitor: vm_create"; }
+	grep -q " vm_destroy id=$id pid=$g comm=kvm_guest policy=fresh\$" "$T/mon" && ok "monitor: vm_destroy" || not_ok "monitor: vm_destroy"
+	grep -q "^{\"event\":\"vm_create\",\"time_ns\":[0-9]*,\"vm\":{\"id\":$id,\"pid\":$g,\"comm\":\"kvm_guest\"},\"policy\":\"web\"}\$" "$T/monj" && ok "monitor -j: vm_create" || { cat "$T/monj"; not_ok "monitor -j: vm_create"; }
+	rmdir /sys/fs/cgroup/machine.slice/machine-qemu-9-cli.scope 2>/dev/null
+else
+	echo "# SKIP live VM checks: no $KVM_GUEST or /dev/kvm"
+fi
+
+if su -s /bin/sh nobody -c true 2>/dev/null; then
+	cp "$(command -v "$K")" "$T/kg" && chmod 755 "$T" "$T/kg"
+	su -s /bin/sh nobody -c "$T/kg vm list" >"$T/out" 2>"$T/err"
+	[ $? = 1 ] && ok "unprivileged: exit 1" || not_ok "unprivileged: exit 1"
+	has err "kvmguard: cannot list VMs: Operation not permitted (CAP_NET_ADMIN is required)"
+	su -s /bin/sh nobody -c "$T/kg monitor" >"$T/out" 2>"$T/err"
+	has err "kvmguard: cannot subscribe to kvmguard events: Operation not permitted (CAP_NET_ADMIN is required)"
+fi
+
+t 0 "apply /dev/null removes everything" apply /dev/null
+t 0 "dump is empty" dump
+[ -s "$T/out" ] && not_ok "  dump not empty" || ok "  dump empty"
+[ -n "${loaded:-}" ] && rmmod kvmguard
+rm -rf "$T"
+echo "1..$n"
+[ "$fails" = 0 ]
