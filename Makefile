@@ -38,14 +38,16 @@ unexport KDIR MODBUILD W C
 
 all: modules userspace selftests
 
-# Copy only the module sources (Kbuild, kmod/, uapi/) into the build directory; cp -a
-# keeps mtimes so kbuild rebuilds only what changed.
+# Mirror the module sources (Kbuild, kmod/, uapi/) into the build directory: old
+# copies go first (Kbuild globs kmod/, so a deleted file must not linger), and cp -a
+# keeps mtimes so kbuild still rebuilds only what changed.
+module-sources = find kmod uapi -type f \( -name '*.[chS]' -o -name Kbuild -o -name Makefile \)
 define sync-module-sources
 	@test -n "$(KDIR)" && test -f "$(KDIR)/Makefile" || \
 		{ echo "no kernel headers at KDIR='$(KDIR)'; run scripts/deps.sh or pass KDIR=" >&2; exit 1; }
 	@mkdir -p $(1)
-	@cd $(TOP) && cp -a --parents Kbuild \
-		$$(find kmod uapi -type f \( -name '*.[ch]' -o -name Kbuild -o -name Makefile \)) $(1)/
+	@cd $(1) && { ! test -d kmod || $(module-sources) -delete; }
+	@cd $(TOP) && cp -a --parents Kbuild $$($(module-sources)) $(1)/
 endef
 
 modules:

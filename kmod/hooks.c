@@ -12,7 +12,7 @@
  *  - kvm_arch_destroy_vm(): called before KVM frees the VM.
  * Both run in process context, but kprobe handlers are atomic.
  */
-#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+#define pr_fmt(fmt) "kvmguard: " fmt
 #include <linux/kprobes.h>
 #include <linux/kvm_host.h>
 #include <linux/ptrace.h>

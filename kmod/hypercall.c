@@ -17,7 +17,7 @@
  *    policy under RCU and decides.
  * Hyper-V hypercalls are rare and take a kprobe on kvm_hv_hypercall().
  */
-#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+#define pr_fmt(fmt) "kvmguard: " fmt
 
 #include <linux/kprobes.h>
 #include <linux/kvm_host.h>

@@ -8,7 +8,7 @@
  * missed in between. Unloading undoes it in reverse; running VMs keep
  * running and are found again on the next load.
  */
-#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+#define pr_fmt(fmt) "kvmguard: " fmt
 #include <linux/module.h>
 #include <net/genetlink.h>
 

@@ -11,7 +11,7 @@
  * before KVM frees the VM, so whoever reads vm->kvm under registry_lock and
  * takes a reference with kvm_get_kvm_safe() holds a live VM.
  */
-#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+#define pr_fmt(fmt) "kvmguard: " fmt
 #include <linux/cgroup.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>

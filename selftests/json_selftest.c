@@ -47,8 +47,9 @@ TEST(refuses_invalid)
 		struct json *j = json_parse(invalid[i], err, sizeof(err));
 
 		EXPECT_EQ(NULL, j) TH_LOG("accepted [%s]", invalid[i]);
-		if (!j)
+		if (!j) {
 			EXPECT_NE(0, err[0]);
+		}
 		json_free(j);
 	}
 }

@@ -56,13 +56,18 @@ void fmt_safe(char *buf, size_t len, const char *s);
 enum {
 	PF_MODE = 1U << 0,
 	PF_DOMAIN = 1U << 1,
+	PF_HC = 1U << 2,
+	PF_HYPERV = 1U << 3,
 };
 
 struct kg_policy {
 	char name[KVMGUARD_NAME_MAX + 1];
-	unsigned int set;		/* PF_* given (requests) or present */
+	unsigned int set;		/* PF_* given (requests) or reported */
 	uint8_t mode;			/* enum kvmguard_mode */
 	char domain[KVMGUARD_NAME_MAX + 1];	/* "" = none */
+	uint8_t hc_restrict;		/* 0: every KVM hypercall allowed */
+	uint64_t hc_allow;		/* bit n: hypercall n, if restricted */
+	uint8_t hyperv;			/* enum kvmguard_hyperv */
 	uint32_t vms, bindings;		/* kernel replies only */
 	int line;			/* apply files: where it was defined */
 };
@@ -172,16 +177,22 @@ struct json;
 struct policy_opt {
 	const char *word;
 	unsigned int flag;		/* PF_* */
-	int attr;			/* KVMGUARD_A_* */
+	int attr;			/* KVMGUARD_A_* the kernel reports it in */
+	/*
+	 * Part of the first ABI: apply's POLICY_SET always sends it. Later
+	 * rules are sent only when they differ or the kernel reported them,
+	 * so that apply keeps working with a kernel that predates them.
+	 */
+	bool base;
+	bool always_dump;		/* dump lines show it even at default */
 	/* consume argv[0..] after the word; returns words used or -1 */
 	int (*parse)(struct kg_policy *p, int argc, char **argv,
 		     char *err, size_t errlen);
 	int (*put)(struct nl_msg *msg, const struct kg_policy *p);
-	void (*get)(struct kg_policy *p, struct nlattr *a);
+	void (*get)(struct kg_policy *p, struct nlattr **tb);
 	bool (*equal)(const struct kg_policy *a, const struct kg_policy *b);
-	/* apply syntax (" mode audit"); nothing when at its default */
-	void (*dump)(FILE *f, const struct kg_policy *p);
-	bool always_dump;		/* dump even at the default */
+	/* " mode audit", in apply syntax, always explicit */
+	void (*print)(FILE *f, const struct kg_policy *p);
 };
 
 extern const struct policy_opt policy_opts[];
@@ -189,6 +200,10 @@ extern const size_t policy_opts_count;
 void policy_defaults(struct kg_policy *p);
 bool policy_equal(const struct kg_policy *a, const struct kg_policy *b);
 void policy_dump_line(FILE *f, const struct kg_policy *p);
+/* KVM hypercall names (kvm_para.h) */
+const char *hc_name(unsigned int nr);
+/* "all", "none" or "kick_cpu,send_ipi,20" */
+void fmt_hypercalls(char *buf, size_t len, const struct kg_policy *p);
 
 /* json.c: a small writer. */
 struct json {
@@ -301,6 +316,7 @@ enum kg_action_type {
 struct kg_action {
 	enum kg_action_type type;
 	const struct kg_policy *policy;	/* POLICY_NEW/SET: from the config */
+	const struct kg_policy *cur;	/* POLICY_SET: the kernel's */
 	const char *name;		/* POLICY_DEL, VM_SET/BIND_NEW policy */
 	const struct kg_selector *sel;	/* BIND_NEW/DEL */
 	uint64_t vm_id;
@@ -316,5 +332,7 @@ int config_parse(FILE *in, const char *name, struct kg_config *c);
 int plan_actions(const struct kg_config *c, const struct kg_state *s,
 		 struct vec *actions);
 void action_print(FILE *f, const struct kg_action *a);
+/* The options POLICY_SET sends for an apply action. */
+unsigned int set_mask(const struct kg_action *a);
 
 #endif /* KG_H */
