@@ -6,13 +6,13 @@ run() {
 	echo "# kvmguard $*"
 	kvmguard "$@" || echo "(exit status $?)"
 }
-first_vm() { kvmguard vm list | awk '$1 ~ /^[0-9]+$/ { print $1; exit }'; }
+last_vm() { kvmguard vm list | awk '$1 ~ /^[0-9]+$/ { id = $1 } END { print id }'; }
 
 echo "# insmod /kvmguard/kvmguard.ko"
 insmod /kvmguard/kvmguard.ko || exit 1
 
 # A guest started before any policy exists: it gets no policy.
-/kvmguard/selftests/kvm_guest -v 2 -s 60 &
+/kvmguard/selftests/kvm_guest -v 2 -s 60 >/dev/null &
 guest1=$!
 sleep 2
 run vm list
@@ -23,12 +23,13 @@ run bind show
 # A guest started the way libvirt does it, inside machine.slice: bound to "web".
 mkdir -p /sys/fs/cgroup/machine.slice/machine-qemu-1-demo.scope
 sh -c 'echo $$ >/sys/fs/cgroup/machine.slice/machine-qemu-1-demo.scope/cgroup.procs &&
-	exec /kvmguard/selftests/kvm_guest -v 1 -s 60' &
+	exec /kvmguard/selftests/kvm_guest -v 1 -s 60 >/dev/null' &
 guest2=$!
 sleep 2
 run vm list
-id=$(first_vm)
+id=$(last_vm)
 [ -z "$id" ] || run vm show "$id"
+run policy show
 run -j vm list
 
 kill "$guest1" "$guest2" 2>/dev/null
