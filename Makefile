@@ -53,7 +53,7 @@ endef
 modules:
 	$(call sync-module-sources,$(MODBUILD))
 	$(MAKE) -C $(KDIR) M=$(MODBUILD) W=$(W) modules
-	@echo "module: $(MODBUILD)/kmod/kvmguard.ko"
+	@echo "module: $(MODBUILD)/kvmguard.ko"
 
 userspace:
 	$(MAKE) -C $(TOP)/userspace all
@@ -110,7 +110,7 @@ bench:
 
 install: modules userspace
 	@test "$(KREL)" = "$$(uname -r)" || echo "note: installing for $(KREL), running $$(uname -r)" >&2
-	install -D -m 644 $(MODBUILD)/kmod/kvmguard.ko $(DESTDIR)/lib/modules/$(KREL)/extra/kvmguard.ko
+	install -D -m 644 $(MODBUILD)/kvmguard.ko $(DESTDIR)/lib/modules/$(KREL)/extra/kvmguard.ko
 	test -n "$(DESTDIR)" || depmod -a $(KREL)
 	$(MAKE) -C $(TOP)/userspace install DESTDIR=$(DESTDIR) PREFIX=$(PREFIX)
 

@@ -148,11 +148,19 @@ kernel_log_check() { # <lane>
 	fi
 }
 
+# The plan and the summary; the summary is always the last line.
+finish() {
+	echo "1..$n"
+	echo "# total $(($(date +%s) - started)) s"
+	echo "$passed passed, $failed failed$([ "$skipped" -eq 0 ] || echo ", $skipped skipped")"
+	[ "$failed" -eq 0 ]
+}
+
 echo "TAP version 13"
 started=$(date +%s)
 
-# Set-up failures are fatal: nothing below can run without them.
-step - "dependencies installed (scripts/deps.sh)" scripts/deps.sh || exit 1
+# Without the packages nothing below can run.
+step - "dependencies installed (scripts/deps.sh)" scripts/deps.sh || { finish; exit 1; }
 ready=()
 for lane in "${lanes[@]}"; do
 	if [ "$lane" = debug ] && ! compgen -G "$(shared_dir)/debug-kernel/linux-image-*.deb" >/dev/null; then
@@ -189,7 +197,4 @@ for lane in "${ready[@]}"; do
 	echo "$lane: ${lpass[$lane]:-0} passed, ${lfail[$lane]:-0} failed${lskip[$lane]:+, ${lskip[$lane]} skipped}"
 done
 
-echo "1..$n"
-echo "# total $(($(date +%s) - started)) s"
-echo "$passed passed, $failed failed$([ "$skipped" -eq 0 ] || echo ", $skipped skipped")"
-[ "$failed" -eq 0 ]
+finish

@@ -17,7 +17,7 @@ load_lane_env "$lane"
 # Loaded by /init in this order (dependencies first).  kvm-amd is the only KVM
 # backend QEMU's TCG can emulate (SVM).
 MODULES="kvm kvm-amd tun tap macvtap vhost vhost_net bridge veth 8021q"
-KO=${KVMGUARD_KO:-$CACHE/build/$lane/kmod/kvmguard.ko}
+KO=${KVMGUARD_KO:-$CACHE/build/$lane/kvmguard.ko}
 
 out="$CACHE/initramfs/$lane-$mode.cpio.gz"
 root="$CACHE/initramfs/$lane-$mode.root"
