@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * binding: how a new VM gets its policy. Policies kgb-pid, kgb-cg,
+ * kgb-cg2, kgb-def; bindings default -> kgb-def, cgroup /kvmguard-bind ->
+ * kgb-cg, /kvmguard-bind/deep -> kgb-cg2, pid of one child -> kgb-pid.
+ * A pid binding beats any cgroup; the longest cgroup prefix by whole
+ * components wins (/kvmguard-bindfoo is not under /kvmguard-bind); the
+ * default catches the rest; no binding means no policy. Also: resolution
+ * happens once at creation, VM_SET overrides (explicit), POLICY_DEL is
+ * EBUSY while a binding names the policy, deleting a policy re-resolves
+ * its VMs, bindings with the same selector replace each other, a trailing
+ * '/' is ignored, the bind dump is ordered, and errors (unknown policy,
+ * VM, binding, process).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "kg.h"
+#include "kid.h"
+
+#define P "kgb-"
+#define CG "/kvmguard-bind"
+#define CG_DEEP CG "/deep"
+#define CG_X CG_DEEP "/x"
+#define CG_OTHER CG "/other"
+#define CG_FOO "/kvmguard-bindfoo"
+
+#define NKIDS 8
+
+FIXTURE(bind) {
+	struct gnl g;
+	struct kid kids[NKIDS];
+	uint64_t max_id;
+	bool had_default;
+	char old_default[KVMGUARD_NAME_MAX + 1];
+};
+
+static void unbind_all(struct gnl *g)
+{
+	kg_bind_del(g, KVMGUARD_BIND_CGROUP, CG, 0);
+	kg_bind_del(g, KVMGUARD_BIND_CGROUP, CG_DEEP, 0);
+	kg_bind_del(g, KVMGUARD_BIND_CGROUP, CG_FOO, 0);
+	kg_cleanup(g, P);
+}
+
+FIXTURE_SETUP(bind)
+{
+	struct kg_bind *b;
+	int n;
+
+	ASSERT_EQ(0, kg_open(&self->g));
+	unbind_all(&self->g);
+	/* Keep whatever default binding the host had, to restore it. */
+	ASSERT_EQ(0, kg_bind_dump(&self->g, &b, &n));
+	for (int i = 0; i < n; i++) {
+		if (b[i].type == KVMGUARD_BIND_DEFAULT) {
+			self->had_default = true;
+			strcpy(self->old_default, b[i].policy);
+		}
+	}
+	free(b);
+	ASSERT_EQ(0, kg_cg_mkdir(CG_X));
+	ASSERT_EQ(0, kg_cg_mkdir(CG_OTHER));
+	ASSERT_EQ(0, kg_cg_mkdir(CG_FOO));
+	ASSERT_EQ(0, kg_policy_new(&self->g, P "pid", -1, NULL));
+	ASSERT_EQ(0, kg_policy_new(&self->g, P "cg", -1, NULL));
+	ASSERT_EQ(0, kg_policy_new(&self->g, P "cg2", KVMGUARD_MODE_AUDIT, NULL));
+	ASSERT_EQ(0, kg_policy_new(&self->g, P "def", -1, NULL));
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_DEFAULT, NULL, 0, P "def"));
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_CGROUP, CG, 0, P "cg"));
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_CGROUP, CG_DEEP, 0, P "cg2"));
+	self->max_id = kg_max_vm_id(&self->g);
+}
+
+FIXTURE_TEARDOWN(bind)
+{
+	for (int i = 0; i < NKIDS; i++)
+		kid_stop(&self->kids[i]);
+	kg_bind_del(&self->g, KVMGUARD_BIND_DEFAULT, NULL, 0);
+	unbind_all(&self->g);
+	if (self->had_default)
+		kg_bind_new(&self->g, KVMGUARD_BIND_DEFAULT, NULL, 0, self->old_default);
+	kg_cg_rmdir(CG_X);
+	kg_cg_rmdir(CG_DEEP);
+	kg_cg_rmdir(CG_OTHER);
+	kg_cg_rmdir(CG);
+	kg_cg_rmdir(CG_FOO);
+	gnl_close(&self->g);
+}
+
+/* Start kid @i in @cg, optionally pid-bind it to @pidpol, make it create
+ * a VM and return that VM. */
+static int kid_vm(FIXTURE_DATA(bind) *self, int i, const char *cg,
+		  const char *pidpol, struct kg_vm *v)
+{
+	int err;
+
+	if (kid_start(&self->kids[i], cg, "kg-bind"))
+		return -ECHILD;
+	if (pidpol) {
+		err = kg_bind_new(&self->g, KVMGUARD_BIND_PID, NULL,
+				  self->kids[i].pid, pidpol);
+		if (err)
+			return err;
+	}
+	if (kid_create_vm(&self->kids[i], 0))
+		return -EIO;
+	return kg_find_new_vm(&self->g, self->kids[i].pid, self->max_id, v);
+}
+
+#define EXPECT_VM(v, pol, by) do {					\
+	if (pol) {							\
+		EXPECT_TRUE((v).has_policy);				\
+		EXPECT_STREQ((pol) ? (pol) : "", (v).policy);		\
+	} else {							\
+		EXPECT_FALSE((v).has_policy) TH_LOG("policy %s", (v).policy); \
+	}								\
+	EXPECT_EQ((by), (v).bound_by);					\
+} while (0)
+
+static uint32_t policy_vms(struct gnl *g, const char *name)
+{
+	struct kg_policy p;
+
+	return kg_policy_get(g, name, &p) ? 0xdead : p.vms;
+}
+
+TEST_F_TIMEOUT(bind, resolution, 120)
+{
+	struct kg_vm a, b, c, d, e, f, again;
+
+	/* pid binding beats the longest cgroup match. */
+	ASSERT_EQ(0, kid_vm(self, 0, CG_X, P "pid", &a));
+	EXPECT_VM(a, P "pid", KVMGUARD_BOUND_PID);
+	EXPECT_STREQ(CG_X, a.cgroup);
+	/* Same cgroup, no pid binding: the deepest cgroup binding. */
+	ASSERT_EQ(0, kid_vm(self, 1, CG_X, NULL, &b));
+	EXPECT_VM(b, P "cg2", KVMGUARD_BOUND_CGROUP);
+	/* A sibling of "deep": the /kvmguard-bind binding. */
+	ASSERT_EQ(0, kid_vm(self, 2, CG_OTHER, NULL, &c));
+	EXPECT_VM(c, P "cg", KVMGUARD_BOUND_CGROUP);
+	/* The bound cgroup itself. */
+	ASSERT_EQ(0, kid_vm(self, 3, CG, NULL, &e));
+	EXPECT_VM(e, P "cg", KVMGUARD_BOUND_CGROUP);
+	/* A string prefix that is not a path prefix: the default. */
+	ASSERT_EQ(0, kid_vm(self, 4, CG_FOO, NULL, &d));
+	EXPECT_VM(d, P "def", KVMGUARD_BOUND_DEFAULT);
+	EXPECT_STREQ(CG_FOO, d.cgroup);
+
+	EXPECT_EQ(1U, policy_vms(&self->g, P "pid"));
+	EXPECT_EQ(1U, policy_vms(&self->g, P "cg2"));
+	EXPECT_EQ(2U, policy_vms(&self->g, P "cg"));
+	EXPECT_EQ(1U, policy_vms(&self->g, P "def"));
+
+	/* No default binding: no policy at all. */
+	ASSERT_EQ(0, kg_bind_del(&self->g, KVMGUARD_BIND_DEFAULT, NULL, 0));
+	ASSERT_EQ(0, kid_vm(self, 5, CG_FOO, NULL, &f));
+	EXPECT_VM(f, NULL, KVMGUARD_BOUND_NONE);
+
+	/* Resolution happened at creation: existing VMs keep their policy. */
+	ASSERT_EQ(0, kg_vm_get(&self->g, d.id, &again));
+	EXPECT_VM(again, P "def", KVMGUARD_BOUND_DEFAULT);
+	EXPECT_EQ(1U, policy_vms(&self->g, P "def"));
+
+	/* A VM's policy follows it out when the VM goes. */
+	ASSERT_EQ(0, kid_stop(&self->kids[1]));
+	EXPECT_EQ(0U, policy_vms(&self->g, P "cg2"));
+	EXPECT_EQ(-ENOENT, kg_vm_get(&self->g, b.id, &again));
+}
+
+TEST_F_TIMEOUT(bind, explicit_and_policy_deletion, 120)
+{
+	struct kg_vm a, b, v;
+	struct kg_policy p;
+
+	ASSERT_EQ(0, kid_vm(self, 0, CG_X, NULL, &a));
+	EXPECT_VM(a, P "cg2", KVMGUARD_BOUND_CGROUP);
+	ASSERT_EQ(0, kid_vm(self, 1, CG_X, NULL, &b));
+
+	/* VM_SET overrides. */
+	ASSERT_EQ(0, kg_vm_set(&self->g, b.id, P "pid"));
+	ASSERT_EQ(0, kg_vm_get(&self->g, b.id, &v));
+	EXPECT_VM(v, P "pid", KVMGUARD_BOUND_EXPLICIT);
+	EXPECT_EQ(1U, policy_vms(&self->g, P "pid"));
+	EXPECT_EQ(1U, policy_vms(&self->g, P "cg2"));
+	EXPECT_EQ(-ENOENT, kg_vm_set(&self->g, b.id, P "nope"));
+	EXPECT_EQ(-ENOENT, kg_vm_set(&self->g, ~0ull, P "pid"));
+	ASSERT_EQ(0, kg_vm_get(&self->g, b.id, &v));
+	EXPECT_VM(v, P "pid", KVMGUARD_BOUND_EXPLICIT);
+
+	/* Deleting a bound policy is refused. */
+	EXPECT_EQ(-EBUSY, kg_policy_del(&self->g, P "cg2"));
+	ASSERT_EQ(0, kg_policy_get(&self->g, P "cg2", &p));
+	EXPECT_EQ(1U, p.bindings);
+
+	/* Unbind it; deleting it now re-resolves the VM that used it
+	 * against the current bindings: /kvmguard-bind -> kgb-cg. */
+	ASSERT_EQ(0, kg_bind_del(&self->g, KVMGUARD_BIND_CGROUP, CG_DEEP, 0));
+	ASSERT_EQ(0, kg_policy_del(&self->g, P "cg2"));
+	ASSERT_EQ(0, kg_vm_get(&self->g, a.id, &v));
+	EXPECT_VM(v, P "cg", KVMGUARD_BOUND_CGROUP);
+
+	/* An explicitly set policy deleted: re-resolved the same way. */
+	ASSERT_EQ(0, kg_policy_del(&self->g, P "pid"));
+	ASSERT_EQ(0, kg_vm_get(&self->g, b.id, &v));
+	EXPECT_VM(v, P "cg", KVMGUARD_BOUND_CGROUP);
+	EXPECT_EQ(2U, policy_vms(&self->g, P "cg"));
+
+	/* Nothing left to match: no policy. */
+	ASSERT_EQ(0, kg_bind_del(&self->g, KVMGUARD_BIND_CGROUP, CG, 0));
+	ASSERT_EQ(0, kg_bind_del(&self->g, KVMGUARD_BIND_DEFAULT, NULL, 0));
+	ASSERT_EQ(0, kg_policy_del(&self->g, P "cg"));
+	ASSERT_EQ(0, kg_vm_get(&self->g, a.id, &v));
+	EXPECT_VM(v, NULL, KVMGUARD_BOUND_NONE);
+}
+
+TEST_F(bind, binding_table)
+{
+	struct kg_bind *b;
+	struct kg_policy p;
+	struct kid k;
+	int n, last_type = 0, ours = 0, seen_cg = 0;
+	uint32_t last_pid = 0;
+	char last_cg[KVMGUARD_CGROUP_MAX + 1] = "";
+
+	ASSERT_EQ(0, kid_start(&k, NULL, NULL));
+	self->kids[0] = k;
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_PID, NULL, getpid(), P "pid"));
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_PID, NULL, k.pid, P "pid"));
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_CGROUP, CG_FOO, 0, P "def"));
+
+	/* Same selector replaces; a trailing '/' is the same selector. */
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_CGROUP, CG "/", 0, P "cg2"));
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_DEFAULT, NULL, 0, P "cg"));
+	ASSERT_EQ(0, kg_policy_get(&self->g, P "cg", &p));
+	EXPECT_EQ(1U, p.bindings);	/* the default only */
+	ASSERT_EQ(0, kg_policy_get(&self->g, P "cg2", &p));
+	EXPECT_EQ(2U, p.bindings);	/* /kvmguard-bind and its deep */
+	ASSERT_EQ(0, kg_policy_get(&self->g, P "def", &p));
+	EXPECT_EQ(1U, p.bindings);	/* /kvmguard-bindfoo */
+	ASSERT_EQ(0, kg_policy_get(&self->g, P "pid", &p));
+	EXPECT_EQ(2U, p.bindings);
+
+	ASSERT_EQ(0, kg_bind_dump(&self->g, &b, &n));
+	for (int i = 0; i < n; i++) {
+		printf("# binding %d %s %u -> %s\n", b[i].type, b[i].cgroup, b[i].pid, b[i].policy);
+		/* default first, then cgroups by path, then pids by pid */
+		EXPECT_LE(last_type, b[i].type);
+		EXPECT_TRUE(b[i].type >= KVMGUARD_BIND_DEFAULT && b[i].type <= KVMGUARD_BIND_PID);
+		if (b[i].type == KVMGUARD_BIND_DEFAULT) {
+			EXPECT_STREQ(P "cg", b[i].policy);
+			EXPECT_FALSE(!!(b[i].present & (1u << KVMGUARD_A_BIND_CGROUP)));
+			EXPECT_FALSE(!!(b[i].present & (1u << KVMGUARD_A_BIND_PID)));
+		}
+		if (b[i].type == KVMGUARD_BIND_CGROUP) {
+			if (last_type == KVMGUARD_BIND_CGROUP) {
+				EXPECT_LT(0, strcmp(b[i].cgroup, last_cg));
+			}
+			strcpy(last_cg, b[i].cgroup);
+			EXPECT_FALSE(!!(b[i].present & (1u << KVMGUARD_A_BIND_PID)));
+			if (!strcmp(b[i].cgroup, CG)) {
+				seen_cg++;
+				EXPECT_STREQ(P "cg2", b[i].policy);
+			}
+			EXPECT_STRNE(CG "/", b[i].cgroup);
+		}
+		if (b[i].type == KVMGUARD_BIND_PID) {
+			if (last_type == KVMGUARD_BIND_PID) {
+				EXPECT_LT(last_pid, b[i].pid);
+			}
+			last_pid = b[i].pid;
+		}
+		last_type = b[i].type;
+		if (!strncmp(b[i].policy, P, strlen(P)))
+			ours++;
+	}
+	free(b);
+	EXPECT_EQ(1, seen_cg);
+	EXPECT_EQ(6, ours);	/* default, 3 cgroups, 2 pids */
+
+	/* Errors. */
+	EXPECT_EQ(-ENOENT, kg_bind_new(&self->g, KVMGUARD_BIND_CGROUP, "/kvmguard-bind/z", 0, P "nope"));
+	EXPECT_EQ(-ENOENT, kg_bind_del(&self->g, KVMGUARD_BIND_CGROUP, "/kvmguard-bind/z", 0));
+	EXPECT_EQ(-ENOENT, kg_bind_del(&self->g, KVMGUARD_BIND_PID, NULL, 1u << 30));
+	EXPECT_NE(0, kg_bind_new(&self->g, KVMGUARD_BIND_PID, NULL, 1u << 30, P "pid"))
+		TH_LOG("pid binding of a process that does not exist");
+	ASSERT_EQ(0, kg_policy_get(&self->g, P "pid", &p));
+	EXPECT_EQ(2U, p.bindings);
+	ASSERT_EQ(0, kg_bind_del(&self->g, KVMGUARD_BIND_PID, NULL, getpid()));
+	ASSERT_EQ(0, kg_bind_del(&self->g, KVMGUARD_BIND_PID, NULL, k.pid));
+	EXPECT_EQ(-ENOENT, kg_bind_del(&self->g, KVMGUARD_BIND_PID, NULL, k.pid));
+	ASSERT_EQ(0, kg_bind_del(&self->g, KVMGUARD_BIND_DEFAULT, NULL, 0));
+	EXPECT_EQ(-ENOENT, kg_bind_del(&self->g, KVMGUARD_BIND_DEFAULT, NULL, 0));
+	ASSERT_EQ(0, kg_policy_get(&self->g, P "pid", &p));
+	EXPECT_EQ(0U, p.bindings);
+}
+
+KG_HARNESS_MAIN(KG_NEED_KVM | KG_NEED_MODULE)
