@@ -199,9 +199,10 @@ int config_parse(FILE *in, const char *name, struct kg_config *c)
 	return errors ? -1 : 0;
 }
 
-static void add_action(struct vec *acts, enum kg_action_type type,
-		       const struct kg_policy *p, const char *name,
-		       const struct kg_selector *sel, uint64_t id)
+static struct kg_action *add_action(struct vec *acts,
+				    enum kg_action_type type,
+				    const struct kg_policy *p, const char *name,
+				    const struct kg_selector *sel, uint64_t id)
 {
 	struct kg_action *a = vec_push(acts);
 
@@ -210,6 +211,7 @@ static void add_action(struct vec *acts, enum kg_action_type type,
 	a->name = name;
 	a->sel = sel;
 	a->vm_id = id;
+	return a;
 }
 
 int plan_actions(const struct kg_config *c, const struct kg_state *s,
@@ -225,7 +227,8 @@ int plan_actions(const struct kg_config *c, const struct kg_state *s,
 		if (!cur)
 			add_action(acts, ACT_POLICY_NEW, p, p->name, NULL, 0);
 		else if (!policy_equal(p, cur))
-			add_action(acts, ACT_POLICY_SET, p, p->name, NULL, 0);
+			add_action(acts, ACT_POLICY_SET, p, p->name, NULL,
+				   0)->cur = cur;
 	}
 	for (i = 0; i < c->binds.n; i++) {
 		const struct kg_bind *b = VEC_AT(&c->binds, struct kg_bind, i);
@@ -278,13 +281,23 @@ static unsigned int new_mask(const struct kg_policy *p)
 	return mask;
 }
 
-static unsigned int all_mask(void)
+/*
+ * POLICY_SET of apply: every option of the first ABI, plus each later rule
+ * that differs or that the kernel reported (a kernel predating a rule would
+ * refuse its attribute, even at the default).
+ */
+unsigned int set_mask(const struct kg_action *a)
 {
 	unsigned int mask = 0;
 	size_t i;
 
-	for (i = 0; i < policy_opts_count; i++)
-		mask |= policy_opts[i].flag;
+	for (i = 0; i < policy_opts_count; i++) {
+		const struct policy_opt *o = &policy_opts[i];
+
+		if (o->base || (a->cur->set & o->flag) ||
+		    !o->equal(a->policy, a->cur))
+			mask |= o->flag;
+	}
 	return mask;
 }
 
@@ -299,9 +312,8 @@ void action_print(FILE *f, const struct kg_action *a)
 	case ACT_POLICY_SET:
 		fprintf(f, "policy set %s", a->policy->name);
 		for (i = 0; i < policy_opts_count; i++)
-			policy_opts[i].dump(f, a->policy);
-		if (!a->policy->domain[0])
-			fputs(" domain none", f);
+			if (set_mask(a) & policy_opts[i].flag)
+				policy_opts[i].print(f, a->policy);
 		fputc('\n', f);
 		return;
 	case ACT_BIND_NEW:
@@ -333,7 +345,7 @@ static int run_action(struct kg_nl *nl, const struct kg_action *a)
 				   new_mask(a->policy));
 	case ACT_POLICY_SET:
 		return send_policy(nl, KVMGUARD_CMD_POLICY_SET, a->policy,
-				   all_mask());
+				   set_mask(a));
 	case ACT_BIND_NEW:
 		return send_bind(nl, a->sel, a->name);
 	case ACT_BIND_DEL:

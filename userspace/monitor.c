@@ -21,6 +21,10 @@ static const char *event_name(uint8_t type)
 		return "vm_create";
 	case KVMGUARD_EVENT_VM_DESTROY:
 		return "vm_destroy";
+	case KVMGUARD_EVENT_HYPERCALL:
+		return "hypercall";
+	case KVMGUARD_EVENT_HYPERV:
+		return "hyperv";
 	}
 	return NULL;
 }
@@ -32,7 +36,15 @@ static int print_event(struct nlattr **tb, void *arg)
 	uint64_t time_ns = tb[KVMGUARD_A_EVENT_TIME_NS] ?
 		nla_get_u64(tb[KVMGUARD_A_EVENT_TIME_NS]) : 0;
 	const char *name = event_name(type);
+	struct nlattr *nr = tb[KVMGUARD_A_EVENT_HC_NR];
+	struct nlattr *action = tb[KVMGUARD_A_EVENT_ACTION];
+	struct nlattr *count = tb[KVMGUARD_A_EVENT_COUNT];
+	const char *act = NULL;
 	struct kg_vm vm = { 0 };
+
+	if (action)
+		act = nla_get_u8(action) == KVMGUARD_ACTION_AUDITED ?
+			"audited" : "denied";
 
 	(void)arg;
 	vm_from_attrs(&vm, tb);
@@ -63,6 +75,18 @@ static int print_event(struct nlattr **tb, void *arg)
 			json_str(&j, vm.policy);
 		else
 			json_null(&j);
+		if (nr) {
+			json_key(&j, "nr");
+			json_u64(&j, nla_get_u32(nr));
+		}
+		if (act) {
+			json_key(&j, "action");
+			json_str(&j, act);
+		}
+		if (count) {
+			json_key(&j, "count");
+			json_u64(&j, nla_get_u64(count));
+		}
 		json_obj_end(&j);
 		putchar('\n');
 	} else {
@@ -74,9 +98,22 @@ static int print_event(struct nlattr **tb, void *arg)
 			printf("%s %s", t, name);
 		else
 			printf("%s unknown(%u)", t, type);
-		printf(" id=%llu pid=%u comm=%s policy=%s\n",
+		printf(" id=%llu pid=%u comm=%s policy=%s",
 		       (unsigned long long)vm.id, vm.pid, comm,
 		       vm.policy[0] ? vm.policy : "-");
+		if (nr) {
+			const char *hc = hc_name(nla_get_u32(nr));
+
+			printf(" nr=%u", nla_get_u32(nr));
+			if (hc)
+				printf(" name=%s", hc);
+		}
+		if (act)
+			printf(" action=%s", act);
+		if (count)
+			printf(" count=%llu",
+			       (unsigned long long)nla_get_u64(count));
+		putchar('\n');
 	}
 	fflush(stdout);
 	kg_vm_free(&vm);

@@ -176,9 +176,9 @@ static int opt_mode_put(struct nl_msg *msg, const struct kg_policy *p)
 	return nla_put_u8(msg, KVMGUARD_A_POLICY_MODE, p->mode);
 }
 
-static void opt_mode_get(struct kg_policy *p, struct nlattr *a)
+static void opt_mode_get(struct kg_policy *p, struct nlattr **tb)
 {
-	p->mode = nla_get_u8(a);
+	p->mode = nla_get_u8(tb[KVMGUARD_A_POLICY_MODE]);
 }
 
 static bool opt_mode_equal(const struct kg_policy *a, const struct kg_policy *b)
@@ -186,7 +186,7 @@ static bool opt_mode_equal(const struct kg_policy *a, const struct kg_policy *b)
 	return a->mode == b->mode;
 }
 
-static void opt_mode_dump(FILE *f, const struct kg_policy *p)
+static void opt_mode_print(FILE *f, const struct kg_policy *p)
 {
 	fprintf(f, " mode %s", mode_name(p->mode));
 }
@@ -211,16 +211,15 @@ static int opt_domain_put(struct nl_msg *msg, const struct kg_policy *p)
 	return nla_put_string(msg, KVMGUARD_A_POLICY_DOMAIN, p->domain);
 }
 
-static void opt_domain_get(struct kg_policy *p, struct nlattr *a)
+static void opt_domain_get(struct kg_policy *p, struct nlattr **tb)
 {
-	size_t len = nla_len(a);
-	const char *s = nla_data(a);
+	struct nlattr *a = tb[KVMGUARD_A_POLICY_DOMAIN];
+	size_t len = strnlen(nla_data(a), nla_len(a));
 
 	if (len > KVMGUARD_NAME_MAX)
 		len = KVMGUARD_NAME_MAX;
-	memcpy(p->domain, s, len);
+	memcpy(p->domain, nla_data(a), len);
 	p->domain[len] = '\0';
-	p->domain[strnlen(p->domain, len)] = '\0';
 }
 
 static bool opt_domain_equal(const struct kg_policy *a,
@@ -229,10 +228,196 @@ static bool opt_domain_equal(const struct kg_policy *a,
 	return !strcmp(a->domain, b->domain);
 }
 
-static void opt_domain_dump(FILE *f, const struct kg_policy *p)
+static void opt_domain_print(FILE *f, const struct kg_policy *p)
 {
-	if (p->domain[0])
-		fprintf(f, " domain %s", p->domain);
+	fprintf(f, " domain %s", p->domain[0] ? p->domain : "none");
+}
+
+/* KVM_HC_* of <linux/kvm_para.h> that x86 guests use */
+static const struct {
+	const char *name;
+	unsigned int nr;
+} hc_names[] = {
+	{ "vapic_poll_irq", 1 },
+	{ "kick_cpu", 5 },
+	{ "clock_pairing", 9 },
+	{ "send_ipi", 10 },
+	{ "sched_yield", 11 },
+	{ "map_gpa_range", 12 },
+};
+
+const char *hc_name(unsigned int nr)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(hc_names); i++)
+		if (hc_names[i].nr == nr)
+			return hc_names[i].name;
+	return NULL;
+}
+
+void fmt_hypercalls(char *buf, size_t len, const struct kg_policy *p)
+{
+	size_t o = 0;
+	unsigned int nr;
+
+	if (!p->hc_restrict) {
+		snprintf(buf, len, "all");
+		return;
+	}
+	if (!p->hc_allow) {
+		snprintf(buf, len, "none");
+		return;
+	}
+	buf[0] = '\0';
+	for (nr = 0; nr < 64 && o < len; nr++) {
+		const char *name = hc_name(nr);
+
+		if (!(p->hc_allow & (1ULL << nr)))
+			continue;
+		if (name)
+			o += snprintf(buf + o, len - o, "%s%s", o ? "," : "", name);
+		else
+			o += snprintf(buf + o, len - o, "%s%u", o ? "," : "", nr);
+	}
+}
+
+/* hypercalls all | none | allow NAME|NR[,NAME|NR...] */
+static int opt_hc_parse(struct kg_policy *p, int argc, char **argv,
+			char *err, size_t errlen)
+{
+	char b[64], *list, *tok, *save = NULL;
+
+	if (argc < 1)
+		return fail(err, errlen,
+			    "'hypercalls' needs a value: all, none or allow LIST");
+	if (!strcmp(argv[0], "all")) {
+		p->hc_restrict = 0;
+		p->hc_allow = 0;
+		return 1;
+	}
+	if (!strcmp(argv[0], "none")) {
+		p->hc_restrict = 1;
+		p->hc_allow = 0;
+		return 1;
+	}
+	if (strcmp(argv[0], "allow"))
+		return fail(err, errlen,
+			    "invalid hypercalls value '%s': expected all, none or allow LIST",
+			    q(argv[0], b, sizeof(b)));
+	if (argc < 2)
+		return fail(err, errlen,
+			    "'hypercalls allow' needs a list such as kick_cpu,send_ipi");
+	p->hc_restrict = 1;
+	p->hc_allow = 0;
+	list = xstrdup(argv[1]);
+	for (tok = strtok_r(list, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		uint64_t nr;
+		size_t i;
+		bool found = false;
+
+		for (i = 0; i < ARRAY_SIZE(hc_names); i++) {
+			if (!strcmp(tok, hc_names[i].name)) {
+				p->hc_allow |= 1ULL << hc_names[i].nr;
+				found = true;
+			}
+		}
+		if (found)
+			continue;
+		if (isdigit((unsigned char)tok[0]) && !strcmp(tok, "0"))
+			nr = 0;
+		else if (parse_u64(tok, 63, &nr)) {
+			fail(err, errlen,
+			     "unknown hypercall '%s': use a name (vapic_poll_irq, kick_cpu, clock_pairing, send_ipi, sched_yield, map_gpa_range) or a number 0..63",
+			     q(tok, b, sizeof(b)));
+			free(list);
+			return -1;
+		}
+		p->hc_allow |= 1ULL << nr;
+	}
+	free(list);
+	if (!p->hc_allow || argv[1][0] == ',' ||
+	    argv[1][strlen(argv[1]) - 1] == ',' || strstr(argv[1], ",,"))
+		return fail(err, errlen, "invalid hypercall list '%s'",
+			    q(argv[1], b, sizeof(b)));
+	return 2;
+}
+
+static int opt_hc_put(struct nl_msg *msg, const struct kg_policy *p)
+{
+	if (nla_put_u8(msg, KVMGUARD_A_POLICY_HC_RESTRICT, p->hc_restrict))
+		return -1;
+	if (!p->hc_restrict)
+		return 0;
+	return nla_put_u64(msg, KVMGUARD_A_POLICY_HC_ALLOW, p->hc_allow);
+}
+
+static void opt_hc_get(struct kg_policy *p, struct nlattr **tb)
+{
+	p->hc_restrict = nla_get_u8(tb[KVMGUARD_A_POLICY_HC_RESTRICT]) ? 1 : 0;
+	p->hc_allow = tb[KVMGUARD_A_POLICY_HC_ALLOW] ?
+		nla_get_u64(tb[KVMGUARD_A_POLICY_HC_ALLOW]) : 0;
+	if (!p->hc_restrict)
+		p->hc_allow = 0;
+}
+
+static bool opt_hc_equal(const struct kg_policy *a, const struct kg_policy *b)
+{
+	if (!a->hc_restrict || !b->hc_restrict)
+		return a->hc_restrict == b->hc_restrict;
+	return a->hc_allow == b->hc_allow;
+}
+
+static void opt_hc_print(FILE *f, const struct kg_policy *p)
+{
+	char b[512];
+
+	fmt_hypercalls(b, sizeof(b), p);
+	if (p->hc_restrict && p->hc_allow)
+		fprintf(f, " hypercalls allow %s", b);
+	else
+		fprintf(f, " hypercalls %s", b);
+}
+
+static int opt_hyperv_parse(struct kg_policy *p, int argc, char **argv,
+			    char *err, size_t errlen)
+{
+	char b[64];
+
+	if (argc < 1)
+		return fail(err, errlen, "'hyperv' needs a value: allow or deny");
+	if (!strcmp(argv[0], "allow"))
+		p->hyperv = KVMGUARD_HYPERV_ALLOW;
+	else if (!strcmp(argv[0], "deny"))
+		p->hyperv = KVMGUARD_HYPERV_DENY;
+	else
+		return fail(err, errlen,
+			    "invalid hyperv value '%s': expected allow or deny",
+			    q(argv[0], b, sizeof(b)));
+	return 1;
+}
+
+static int opt_hyperv_put(struct nl_msg *msg, const struct kg_policy *p)
+{
+	return nla_put_u8(msg, KVMGUARD_A_POLICY_HYPERV, p->hyperv);
+}
+
+static void opt_hyperv_get(struct kg_policy *p, struct nlattr **tb)
+{
+	p->hyperv = nla_get_u8(tb[KVMGUARD_A_POLICY_HYPERV]);
+}
+
+static bool opt_hyperv_equal(const struct kg_policy *a,
+			     const struct kg_policy *b)
+{
+	return a->hyperv == b->hyperv;
+}
+
+static void opt_hyperv_print(FILE *f, const struct kg_policy *p)
+{
+	fprintf(f, " hyperv %s",
+		p->hyperv == KVMGUARD_HYPERV_DENY ? "deny" : "allow");
 }
 
 const struct policy_opt policy_opts[] = {
@@ -240,21 +425,44 @@ const struct policy_opt policy_opts[] = {
 		.word = "mode",
 		.flag = PF_MODE,
 		.attr = KVMGUARD_A_POLICY_MODE,
+		.base = true,
+		.always_dump = true,
 		.parse = opt_mode_parse,
 		.put = opt_mode_put,
 		.get = opt_mode_get,
 		.equal = opt_mode_equal,
-		.dump = opt_mode_dump,
+		.print = opt_mode_print,
 	},
 	{
 		.word = "domain",
 		.flag = PF_DOMAIN,
 		.attr = KVMGUARD_A_POLICY_DOMAIN,
+		.base = true,
 		.parse = opt_domain_parse,
 		.put = opt_domain_put,
 		.get = opt_domain_get,
 		.equal = opt_domain_equal,
-		.dump = opt_domain_dump,
+		.print = opt_domain_print,
+	},
+	{
+		.word = "hypercalls",
+		.flag = PF_HC,
+		.attr = KVMGUARD_A_POLICY_HC_RESTRICT,
+		.parse = opt_hc_parse,
+		.put = opt_hc_put,
+		.get = opt_hc_get,
+		.equal = opt_hc_equal,
+		.print = opt_hc_print,
+	},
+	{
+		.word = "hyperv",
+		.flag = PF_HYPERV,
+		.attr = KVMGUARD_A_POLICY_HYPERV,
+		.parse = opt_hyperv_parse,
+		.put = opt_hyperv_put,
+		.get = opt_hyperv_get,
+		.equal = opt_hyperv_equal,
+		.print = opt_hyperv_print,
 	},
 };
 const size_t policy_opts_count = ARRAY_SIZE(policy_opts);
@@ -264,6 +472,9 @@ void policy_defaults(struct kg_policy *p)
 {
 	p->mode = KVMGUARD_MODE_ENFORCE;
 	p->domain[0] = '\0';
+	p->hc_restrict = 0;
+	p->hc_allow = 0;
+	p->hyperv = KVMGUARD_HYPERV_ALLOW;
 }
 
 bool policy_equal(const struct kg_policy *a, const struct kg_policy *b)
@@ -276,13 +487,17 @@ bool policy_equal(const struct kg_policy *a, const struct kg_policy *b)
 	return true;
 }
 
+/* "policy add NAME ..." with the options that are not at their defaults */
 void policy_dump_line(FILE *f, const struct kg_policy *p)
 {
+	struct kg_policy d = { 0 };
 	size_t i;
 
+	policy_defaults(&d);
 	fprintf(f, "policy add %s", p->name);
 	for (i = 0; i < policy_opts_count; i++)
-		policy_opts[i].dump(f, p);
+		if (policy_opts[i].always_dump || !policy_opts[i].equal(p, &d))
+			policy_opts[i].print(f, p);
 	fputc('\n', f);
 }
 

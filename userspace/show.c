@@ -61,7 +61,7 @@ void policy_from_attrs(struct kg_policy *p, struct nlattr **tb)
 		const struct policy_opt *o = &policy_opts[i];
 
 		if (tb[o->attr]) {
-			o->get(p, tb[o->attr]);
+			o->get(p, tb);
 			p->set |= o->flag;
 		}
 	}
@@ -446,6 +446,20 @@ static void json_policy(struct json *j, const struct kg_policy *p)
 		json_str(j, p->domain);
 	else
 		json_null(j);
+	json_key(j, "hypercalls");
+	if (p->hc_restrict) {
+		unsigned int nr;
+
+		json_arr_begin(j);
+		for (nr = 0; nr < 64; nr++)
+			if (p->hc_allow & (1ULL << nr))
+				json_u64(j, nr);
+		json_arr_end(j);
+	} else {
+		json_null(j);
+	}
+	json_key(j, "hyperv");
+	json_str(j, p->hyperv == KVMGUARD_HYPERV_DENY ? "deny" : "allow");
 	json_key(j, "vms");
 	json_u64(j, p->vms);
 	json_key(j, "bindings");
@@ -490,9 +504,10 @@ int cmd_policy_show(struct kg_nl *nl, const struct kg_request *req)
 		}
 		putchar('\n');
 	} else {
-		struct table t = { .cols = 5, .cells = VEC_INIT(char *) };
+		struct table t = { .cols = 7, .cells = VEC_INIT(char *) };
 		static const char *const hdr[] = {
 			"NAME", "MODE", "DOMAIN", "VMS", "BINDINGS",
+			"HYPERCALLS", "HYPERV",
 		};
 
 		for (i = 0; i < ARRAY_SIZE(hdr); i++)
@@ -500,7 +515,7 @@ int cmd_policy_show(struct kg_nl *nl, const struct kg_request *req)
 		for (i = 0; i < pols.n; i++) {
 			const struct kg_policy *p =
 				VEC_AT(&pols, struct kg_policy, i);
-			char b[32];
+			char b[512];
 
 			table_add(&t, p->name);
 			table_add(&t, mode_name(p->mode));
@@ -509,6 +524,10 @@ int cmd_policy_show(struct kg_nl *nl, const struct kg_request *req)
 			table_add(&t, b);
 			snprintf(b, sizeof(b), "%u", p->bindings);
 			table_add(&t, b);
+			fmt_hypercalls(b, sizeof(b), p);
+			table_add(&t, b);
+			table_add(&t, p->hyperv == KVMGUARD_HYPERV_DENY ?
+				  "deny" : "allow");
 		}
 		table_print(&t);
 	}

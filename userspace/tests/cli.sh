@@ -62,8 +62,8 @@ expect 2 frob
 has err "kvmguard: unknown command 'frob'"
 expect 2 vm show 0
 has err "kvmguard: invalid VM id '0': expected a positive integer"
-expect 2 policy add web hypercalls allow kick_cpu
-has err "kvmguard: unknown policy option 'hypercalls'"
+expect 2 policy add web mem max 4G
+has err "kvmguard: unknown policy option 'mem'"
 expect 2 policy add 'a b'
 has err "kvmguard: invalid policy name 'a b': use 1 to 31 characters of A-Z a-z 0-9 . _ -"
 expect 2 policy set web

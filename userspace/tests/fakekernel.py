@@ -68,8 +68,11 @@ TYPES = {
     "POLICY_NAME": STR, "POLICY_MODE": U8, "POLICY_DOMAIN": STR,
     "POLICY_VMS": U32, "POLICY_BINDINGS": U32, "BIND_TYPE": U8,
     "BIND_CGROUP": STR, "BIND_PID": U32, "EVENT_TYPE": U8,
-    "EVENT_TIME_NS": U64,
+    "EVENT_TIME_NS": U64, "POLICY_HC_RESTRICT": U8, "POLICY_HC_ALLOW": U64,
+    "POLICY_HYPERV": U8, "VM_HV_ALLOWED": U64, "VM_HV_DENIED": U64,
+    "EVENT_HC_NR": U32, "EVENT_ACTION": U8, "EVENT_COUNT": U64,
 }
+RULES = ("POLICY_HC_RESTRICT", "POLICY_HC_ALLOW", "POLICY_HYPERV")
 ANAME = {v: k for k, v in A.items()}
 
 
@@ -114,8 +117,8 @@ NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,31}$")
 TAKES = {
     "VM_GET": ((), ("VM_ID",)),
     "VM_SET": (("VM_ID", "POLICY_NAME"), ()),
-    "POLICY_NEW": (("POLICY_NAME",), ("POLICY_MODE", "POLICY_DOMAIN")),
-    "POLICY_SET": (("POLICY_NAME",), ("POLICY_MODE", "POLICY_DOMAIN")),
+    "POLICY_NEW": (("POLICY_NAME",), ("POLICY_MODE", "POLICY_DOMAIN") + RULES),
+    "POLICY_SET": (("POLICY_NAME",), ("POLICY_MODE", "POLICY_DOMAIN") + RULES),
     "POLICY_GET": ((), ("POLICY_NAME",)),
     "POLICY_DEL": (("POLICY_NAME",), ()),
     "BIND_NEW": (("BIND_TYPE", "POLICY_NAME"), ("BIND_CGROUP", "BIND_PID")),
@@ -137,6 +140,7 @@ class Fake:
         self.log = []        # (cmd, attrs) of every request
         self.intr_dumps = 0  # how many next dumps get NLM_F_DUMP_INTR
         self.per_datagram = 3
+        self.old_abi = False  # a kernel from before the hypercall rules
         self.lock = threading.Lock()
         self.stop = False
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -232,6 +236,8 @@ class Fake:
     def check(self, cmd, attrs):
         req, opt = TAKES[cmd]
         for name in attrs:
+            if self.old_abi and name in RULES:
+                raise Refuse(22, "unknown attribute")
             if name not in req and name not in opt:
                 raise Refuse(22, "attribute %s not valid for this command"
                              % name)
@@ -270,9 +276,15 @@ class Fake:
 
     def policy_attrs(self, name):
         p = self.policies[name]
+        for k, v in (("hc_restrict", 0), ("hc_allow", 0), ("hyperv", 0)):
+            p.setdefault(k, v)
         a = [enc("POLICY_NAME", name), enc("POLICY_MODE", p["mode"])]
         if p["domain"]:
             a.append(enc("POLICY_DOMAIN", p["domain"]))
+        if not self.old_abi:
+            a += [enc("POLICY_HC_RESTRICT", p["hc_restrict"]),
+                  enc("POLICY_HC_ALLOW", p["hc_allow"]),
+                  enc("POLICY_HYPERV", p["hyperv"])]
         vms = sum(1 for v in self.vms.values() if v.get("policy") == name)
         nb = sum(1 for v in self.binds.values() if v == name)
         a += [enc("POLICY_VMS", vms), enc("POLICY_BINDINGS", nb)]
@@ -325,8 +337,12 @@ class Fake:
             n = self.name(attrs)
             if n in self.policies:
                 raise Refuse(17, "policy %s exists" % n)
-            self.policies[n] = {"mode": 0, "domain": ""}
+            self.policies[n] = {"mode": 0, "domain": "", "hc_restrict": 0,
+                                "hc_allow": 0, "hyperv": 0}
             cmd = "POLICY_SET"
+        if cmd == "POLICY_SET" and "POLICY_HC_ALLOW" in attrs and \
+                attrs.get("POLICY_HC_RESTRICT") != b"\x01":
+            raise Refuse(22, "HC_ALLOW needs HC_RESTRICT 1")
         if cmd == "POLICY_SET":
             n = self.name(attrs)
             if n not in self.policies:
@@ -338,6 +354,12 @@ class Fake:
                 p["mode"] = attrs["POLICY_MODE"][0]
             if "POLICY_DOMAIN" in attrs:
                 p["domain"] = self.s(attrs, "POLICY_DOMAIN")
+            if "POLICY_HC_RESTRICT" in attrs:
+                p["hc_restrict"] = attrs["POLICY_HC_RESTRICT"][0]
+                p["hc_allow"] = struct.unpack(
+                    "=Q", attrs.get("POLICY_HC_ALLOW", b"\0" * 8))[0]
+            if "POLICY_HYPERV" in attrs:
+                p["hyperv"] = attrs["POLICY_HYPERV"][0]
             return []
         if cmd == "POLICY_GET":
             if "POLICY_NAME" not in attrs:
@@ -382,12 +404,14 @@ class Fake:
             return []
         raise Refuse(95, None)
 
-    def event(self, port, etype, vm, time_ns):
+    def event(self, port, etype, vm, time_ns, **extra):
         a = [put_attr(A["EVENT_TYPE"], struct.pack("=B", etype)),
              enc("EVENT_TIME_NS", time_ns), enc("VM_ID", vm["id"]),
              enc("VM_PID", vm["pid"]), enc("VM_COMM", vm["comm"])]
         if vm.get("policy"):
             a.append(enc("POLICY_NAME", vm["policy"]))
+        for k, v in extra.items():
+            a.append(enc(k, v))
         self.send(port, [self.genl(C["EVENT"], 0, 0, a)])
 
 
@@ -420,6 +444,61 @@ def check(cond, msg):
         fail(msg)
 
 
+def P(mode, domain, hc_restrict=0, hc_allow=0, hyperv=0):
+    return {"mode": mode, "domain": domain, "hc_restrict": hc_restrict,
+            "hc_allow": hc_allow, "hyperv": hyperv}
+
+
+def test_rules(f, tmp):
+    """The hypercall and Hyper-V rules, on a kernel that knows them and on
+    one that predates them."""
+    f.policies.clear()
+    f.binds.clear()
+    run(f, "policy", "add", "hc", "hypercalls", "allow", "kick_cpu,send_ipi,20",
+        "hyperv", "deny")
+    check(f.policies["hc"] == P(0, "", 1, (1 << 5) | (1 << 10) | (1 << 20),
+                                1), "rules: %r" % f.policies)
+    out, _ = run(f, "-j", "policy", "show", "hc")
+    d = json.loads(out)
+    check(d["hypercalls"] == [5, 10, 20] and d["hyperv"] == "deny",
+          "rules json: %r" % d)
+    out, _ = run(f, "policy", "show")
+    check(out.splitlines()[1].split()[5:] == ["kick_cpu,send_ipi,20", "deny"],
+          "rules table: %r" % out)
+    dump, _ = run(f, "dump")
+    check(dump == "policy add hc mode enforce hypercalls allow "
+          "kick_cpu,send_ipi,20 hyperv deny\n", "rules dump: %r" % dump)
+    f.log.clear()
+    run(f, "apply", "-", stdin=dump.encode())
+    check(f.changes() == [], "rules: dump | apply - changed %r" % f.changes())
+    run(f, "policy", "set", "hc", "hypercalls", "all")
+    check(f.policies["hc"]["hc_restrict"] == 0, "hypercalls all")
+    run(f, "policy", "set", "hc", "hypercalls", "none")
+    check(f.policies["hc"]["hc_restrict"] == 1 and
+          f.policies["hc"]["hc_allow"] == 0, "hypercalls none")
+    conf = os.path.join(tmp, "r.conf")
+    open(conf, "w").write("policy add hc\n")
+    run(f, "apply", conf)
+    check(f.policies["hc"] == P(0, ""), "apply resets rules: %r"
+          % f.policies)
+
+    # a kernel from before the rules: apply must not send them needlessly
+    f.old_abi = True
+    f.policies = {"p": P(0, "")}
+    open(conf, "w").write("policy add p mode audit\npolicy add q\n")
+    f.log.clear()
+    run(f, "apply", conf)
+    check(all(not set(a) & set(RULES) for _, a in f.log),
+          "old kernel got rule attributes: %r" % f.log)
+    check(f.policies["p"]["mode"] == 1 and "q" in f.policies,
+          "old kernel apply: %r" % f.policies)
+    _, err = run(f, "policy", "set", "p", "hyperv", "deny", expect=1)
+    check(err == "kvmguard: cannot change policy p: Invalid argument: "
+          "unknown attribute\n", "old kernel refusal: %r" % err)
+    f.old_abi = False
+    f.policies = {}
+
+
 def vm(i, **kw):
     d = {"id": i, "pid": 1000 + i, "comm": "qemu-system-x86",
          "cgroup": "/machine.slice/machine-qemu-%d.scope" % i,
@@ -432,7 +511,7 @@ def vm(i, **kw):
 
 def test_policy_cli(f):
     run(f, "policy", "add", "web", "mode", "audit", "domain", "tenantA")
-    check(f.policies == {"web": {"mode": 1, "domain": "tenantA"}},
+    check(f.policies == {"web": P(1, "tenantA")},
           "policy add: %r" % f.policies)
     _, err = run(f, "policy", "add", "web", expect=1)
     check(err == "kvmguard: cannot add policy web: File exists: "
@@ -442,7 +521,7 @@ def test_policy_cli(f):
     run(f, "policy", "set", "web", "mode", "enforce")
     check(set(f.log[0][1]) == {"POLICY_NAME", "POLICY_MODE"},
           "policy set sent %r" % f.log[0][1])
-    check(f.policies["web"] == {"mode": 0, "domain": "tenantA"},
+    check(f.policies["web"] == P(0, "tenantA"),
           "policy set: %r" % f.policies)
     run(f, "policy", "set", "web", "domain", "none")
     check(f.policies["web"]["domain"] == "", "domain none must clear")
@@ -452,17 +531,21 @@ def test_policy_cli(f):
     run(f, "policy", "add", "db", "domain", "tenantB")
     out, _ = run(f, "policy", "show")
     lines = out.splitlines()
-    check(lines[0].split() == ["NAME", "MODE", "DOMAIN", "VMS", "BINDINGS"],
+    check(lines[0].split() == ["NAME", "MODE", "DOMAIN", "VMS", "BINDINGS",
+                               "HYPERCALLS", "HYPERV"],
           "policy show header: %r" % out)
-    check(lines[1].split() == ["db", "enforce", "tenantB", "0", "0"] and
-          lines[2].split() == ["web", "enforce", "-", "0", "0"],
+    check(lines[1].split() == ["db", "enforce", "tenantB", "0", "0", "all",
+                               "allow"] and
+          lines[2].split() == ["web", "enforce", "-", "0", "0", "all",
+                               "allow"],
           "policy show rows: %r" % out)
     out, _ = run(f, "-j", "policy", "show")
     check(json.loads(out) == [
-        {"name": "db", "mode": "enforce", "domain": "tenantB", "vms": 0,
-         "bindings": 0},
-        {"name": "web", "mode": "enforce", "domain": None, "vms": 0,
-         "bindings": 0}], "policy show json: %r" % out)
+        {"name": "db", "mode": "enforce", "domain": "tenantB",
+         "hypercalls": None, "hyperv": "allow", "vms": 0, "bindings": 0},
+        {"name": "web", "mode": "enforce", "domain": None,
+         "hypercalls": None, "hyperv": "allow", "vms": 0, "bindings": 0}],
+        "policy show json: %r" % out)
     out, _ = run(f, "-j", "policy", "show", "db")
     check(json.loads(out)["name"] == "db", "policy show NAME json: %r" % out)
     run(f, "policy", "del", "db")
@@ -550,8 +633,7 @@ def test_apply(f, tmp):
         "vm set 5 policy web\n")
     f.log.clear()
     out, _ = run(f, "-v", "apply", conf)
-    check(f.policies == {"web": {"mode": 1, "domain": "tenantA"},
-                         "db": {"mode": 0, "domain": ""}},
+    check(f.policies == {"web": P(1, "tenantA"), "db": P(0, "")},
           "apply policies: %r" % f.policies)
     check(f.binds == {(1, ""): "db", (2, "/machine.slice/with space"): "web",
                       (3, 77): "db"}, "apply binds: %r" % f.binds)
@@ -591,11 +673,11 @@ def test_apply(f, tmp):
                           "BIND_DEL", "BIND_DEL", "POLICY_DEL"],
           "converge order: %r" % f.changes())
     set_attrs = [a for c, a in f.log if c == "POLICY_SET"][0]
-    check(set(set_attrs) == {"POLICY_NAME", "POLICY_MODE", "POLICY_DOMAIN"}
+    check(set(set_attrs) == {"POLICY_NAME", "POLICY_MODE", "POLICY_DOMAIN",
+                             "POLICY_HC_RESTRICT", "POLICY_HYPERV"}
           and set_attrs["POLICY_DOMAIN"] == b"\0",
           "POLICY_SET must carry all fields, domain \"\": %r" % set_attrs)
-    check(f.policies == {"web": {"mode": 0, "domain": ""},
-                         "new": {"mode": 1, "domain": ""}},
+    check(f.policies == {"web": P(0, ""), "new": P(1, "")},
           "converged policies: %r" % f.policies)
     check(f.binds == {(1, ""): "new"}, "converged binds: %r" % f.binds)
 
@@ -677,6 +759,11 @@ def test_monitor(f):
                 1700000000 * 10**9 + 5 * 10**6)
         f.event(port, E["KVMGUARD_EVENT_VM_DESTROY"], vm(8, comm="fc"),
                 1700000001 * 10**9)
+        f.event(port, E["KVMGUARD_EVENT_HYPERCALL"], v, 1700000002 * 10**9,
+                EVENT_HC_NR=10, EVENT_ACTION=E["KVMGUARD_ACTION_DENIED"],
+                EVENT_COUNT=3)
+        f.event(port, E["KVMGUARD_EVENT_HYPERV"], v, 1700000003 * 10**9,
+                EVENT_ACTION=E["KVMGUARD_ACTION_AUDITED"], EVENT_COUNT=1)
     time.sleep(2 if VALGRIND else 0.3)
     p.send_signal(signal.SIGINT)
     pj.send_signal(signal.SIGTERM)
@@ -689,13 +776,23 @@ def test_monitor(f):
         "2023-11-14T22:13:20.005+00:00 vm_create id=7 pid=1007 comm=qemu "
         "policy=web",
         "2023-11-14T22:13:21.000+00:00 vm_destroy id=8 pid=1008 comm=fc "
-        "policy=-"], "monitor: %r" % out)
+        "policy=-",
+        "2023-11-14T22:13:22.000+00:00 hypercall id=7 pid=1007 comm=qemu "
+        "policy=web nr=10 name=send_ipi action=denied count=3",
+        "2023-11-14T22:13:23.000+00:00 hyperv id=7 pid=1007 comm=qemu "
+        "policy=web action=audited count=1"], "monitor: %r" % out)
     lines = [json.loads(l) for l in jout.decode().splitlines()]
     check(lines == [
         {"event": "vm_create", "time_ns": 1700000000005000000,
          "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web"},
         {"event": "vm_destroy", "time_ns": 1700000001000000000,
-         "vm": {"id": 8, "pid": 1008, "comm": "fc"}, "policy": None}],
+         "vm": {"id": 8, "pid": 1008, "comm": "fc"}, "policy": None},
+        {"event": "hypercall", "time_ns": 1700000002000000000,
+         "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
+         "nr": 10, "action": "denied", "count": 3},
+        {"event": "hyperv", "time_ns": 1700000003000000000,
+         "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
+         "action": "audited", "count": 1}],
         "monitor json: %r" % lines)
 
 
@@ -733,7 +830,8 @@ def main():
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         for t in (test_policy_cli, test_bind_cli, test_vm,
-                  lambda f: test_apply(f, tmp), test_dumps, test_monitor):
+                  lambda f: test_apply(f, tmp), lambda f: test_rules(f, tmp),
+                  test_dumps, test_monitor):
             t(f)
     f.stop = True
     f.sock.close()

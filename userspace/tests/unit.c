@@ -130,8 +130,29 @@ static void test_grammar(void)
 		{ "policy add web mode", false, "'mode' needs a value" },
 		{ "policy add web mode strict", false, "invalid mode 'strict'" },
 		{ "policy add web mode audit mode audit", false, "'mode' given twice" },
+		{ "policy add web mem max 4G", false,
+		  "unknown policy option 'mem'" },
+		{ "policy add web hypercalls allow kick_cpu,send_ipi,0,63", false,
+		  NULL },
+		{ "policy add web hypercalls none hyperv deny", false, NULL },
+		{ "policy add web hypercalls all", false, NULL },
 		{ "policy add web hypercalls allow", false,
-		  "unknown policy option 'hypercalls'" },
+		  "'hypercalls allow' needs a list" },
+		{ "policy add web hypercalls allow kick", false,
+		  "unknown hypercall 'kick'" },
+		{ "policy add web hypercalls allow 64", false,
+		  "unknown hypercall '64'" },
+		{ "policy add web hypercalls allow kick_cpu,,send_ipi", false,
+		  "invalid hypercall list" },
+		{ "policy add web hypercalls allow kick_cpu,", false,
+		  "invalid hypercall list" },
+		{ "policy add web hypercalls some", false,
+		  "invalid hypercalls value 'some'" },
+		{ "policy add web hypercalls", false, "'hypercalls' needs a value" },
+		{ "policy add web hyperv maybe", false,
+		  "invalid hyperv value 'maybe'" },
+		{ "policy set web hyperv deny hyperv allow", false,
+		  "'hyperv' given twice" },
 		{ "policy add w/b", false, "invalid policy name 'w/b'" },
 		{ "policy add 0123456789012345678901234567890", false, NULL },
 		{ "policy add 01234567890123456789012345678901", false,
@@ -212,6 +233,17 @@ static void test_values(void)
 	      req.sel.pid == 2147483647U, "pid max");
 	CHECK(parse_str("bind pid 2147483648 policy p", &req, false, err),
 	      "pid beyond pid_t");
+	CHECK(!parse_str("policy set web hypercalls allow send_ipi,kick_cpu,3",
+			 &req, false, err) && req.policy.set == PF_HC &&
+	      req.policy.hc_restrict == 1 &&
+	      req.policy.hc_allow == ((1ULL << 10) | (1ULL << 5) | (1ULL << 3)),
+	      "hypercall mask %llx", (unsigned long long)req.policy.hc_allow);
+	CHECK(!parse_str("policy set web hypercalls none", &req, false, err) &&
+	      req.policy.hc_restrict == 1 && req.policy.hc_allow == 0,
+	      "hypercalls none");
+	CHECK(!parse_str("policy set web hyperv deny", &req, false, err) &&
+	      req.policy.set == PF_HYPERV &&
+	      req.policy.hyperv == KVMGUARD_HYPERV_DENY, "hyperv deny");
 	CHECK(!parse_str("vm set 42 policy p", &req, false, err) &&
 	      req.vm_id == 42 && !strcmp(req.bind_policy, "p"), "vm set");
 }
@@ -482,6 +514,73 @@ static void test_plan(void)
 	config_free(&c);
 }
 
+static void test_dump_line(void)
+{
+	struct kg_policy p = { .name = "web" };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	policy_defaults(&p);
+	policy_dump_line(f, &p);
+	p.mode = KVMGUARD_MODE_AUDIT;
+	strcpy(p.domain, "t");
+	p.hc_restrict = 1;
+	p.hc_allow = (1ULL << 5) | (1ULL << 10) | (1ULL << 40);
+	p.hyperv = KVMGUARD_HYPERV_DENY;
+	policy_dump_line(f, &p);
+	p.hc_allow = 0;
+	policy_dump_line(f, &p);
+	fclose(f);
+	CHECK(!strcmp(buf, "policy add web mode enforce\n"
+		      "policy add web mode audit domain t hypercalls allow kick_cpu,send_ipi,40 hyperv deny\n"
+		      "policy add web mode audit domain t hypercalls none hyperv deny\n"),
+	      "dump lines:\n%s", buf);
+	free(buf);
+}
+
+/* apply against kernels that do or do not report the later rules */
+static void test_plan_rules(void)
+{
+	struct kg_config c;
+	struct kg_state s;
+	struct kg_policy *k;
+	char *errs, *got;
+
+	CHECK(!parse_file("policy add a mode audit\n"
+			  "policy add b hypercalls allow kick_cpu\n", &c, &errs),
+	      "%s", errs);
+	free(errs);
+
+	/* old kernel: reports mode only; a differs in mode, b in hypercalls */
+	state_init(&s);
+	k = add_policy(&s.policies, "a", KVMGUARD_MODE_ENFORCE, "");
+	k->set = PF_MODE;
+	k = add_policy(&s.policies, "b", KVMGUARD_MODE_ENFORCE, "");
+	k->set = PF_MODE;
+	got = plan_text(&c, &s);
+	CHECK(!strcmp(got, "policy set a mode audit domain none\n"
+		      "policy set b mode enforce domain none hypercalls allow kick_cpu\n"),
+	      "old kernel plan:\n%s", got);
+	free(got);
+	state_free(&s);
+
+	/* new kernel: reports every rule, so every rule is sent */
+	state_init(&s);
+	k = add_policy(&s.policies, "a", KVMGUARD_MODE_ENFORCE, "");
+	k->set = PF_MODE | PF_HC | PF_HYPERV;
+	k = add_policy(&s.policies, "b", KVMGUARD_MODE_ENFORCE, "");
+	k->set = PF_MODE | PF_HC | PF_HYPERV;
+	k->hc_restrict = 1;
+	k->hc_allow = 1ULL << 5;
+	got = plan_text(&c, &s);
+	CHECK(!strcmp(got, "policy set a mode audit domain none hypercalls all hyperv allow\n"),
+	      "new kernel plan:\n%s", got);
+	free(got);
+	state_free(&s);
+	config_free(&c);
+}
+
 static void test_format(void)
 {
 	char b[64];
@@ -518,6 +617,8 @@ int main(int argc, char **argv)
 	test_apply_files(argc > 1 ? argv[1] : "tests/apply");
 	test_apply_semantics();
 	test_plan();
+	test_dump_line();
+	test_plan_rules();
 	test_format();
 	printf("unit: %d checks, %d failures\n", checks, failures);
 	return failures ? 1 : 0;
