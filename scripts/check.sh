@@ -58,6 +58,21 @@ build_module() { # <lane>
 	if grep -iE 'warning|error' "$log"; then return 1; fi
 }
 
+# From a failed test's output (stdin), the kselftest cases that failed (from their
+# "RUN" line to their "not ok" line; first 10 and last 5 lines of a longer one) and
+# the last 3 lines; or the last 30 lines when there is no such case.
+failure_context() {
+	awk '/#  RUN / { n = 0 } { b[n++] = $0 }
+	     /^[# ]*not ok [0-9]/ {
+		for (i = 0; i < n; i++)
+			if (n <= 15 || i < 10 || i >= n - 5) print b[i]
+			else if (i == 10) print "# ... (" n - 15 " lines)"
+		found = 1
+	     }
+	     { t[NR % 30] = $0 }
+	     END { s = (found ? 3 : 30); for (i = NR - s + 1; i <= NR; i++) if (i > 0) print t[i % 30] }'
+}
+
 # Parse one lane's console (stdin) into results.
 parse_console() { # <lane>
 	local lane=$1 state=pre plan=0 seen=0 line name st
@@ -87,13 +102,16 @@ parse_console() { # <lane>
 			*"# TODO"*) result ok "$lane" "$lane: $name" ;;
 			*)
 				if [ "$st" = ok ]; then result ok "$lane" "$lane: $name"
-				else result fail "$lane" "$lane: $name" "${recent[@]}"; fi ;;
+				else
+					mapfile -t ctx < <(printf '%s\n' "${recent[@]}" | failure_context)
+					result fail "$lane" "$lane: $name" "${ctx[@]}"
+				fi ;;
 			esac
 			recent=() ;;
 		suite:* | pre:* | post:*)
-			# Context for the next failure: the suite's diagnostics before it.
+			# Context for the next failure: the suite's output before it.
 			recent+=("$line")
-			[ ${#recent[@]} -le 30 ] || recent=("${recent[@]:1}") ;;
+			[ ${#recent[@]} -le 400 ] || recent=("${recent[@]:1}") ;;
 		esac
 	done
 	if [ "$state" != finished ]; then
