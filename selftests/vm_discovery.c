@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vm_discovery: VMs that exist when the module is loaded are found and
+ * flagged KVMGUARD_VM_F_DISCOVERED, with the pid/comm/cgroup of a process
+ * holding them, vCPU and memslot counts, and the load time as created_ns;
+ * that includes a VM kept alive only by a vCPU fd. rmmod works while a
+ * guest runs, the guest keeps making progress with the module unloaded and
+ * after it is loaded again, and it is discovered again. VMs created after
+ * the load are not flagged. The module is left loaded.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+
+#include "kselftest_harness.h"
+#include "kg.h"
+#include "kid.h"
+#include "vm.h"
+
+#define CG_D "/kvmguard-disc"
+
+FIXTURE(disc) {
+	struct gnl g;
+	struct kid kid;
+	char cg[4200];
+};
+
+FIXTURE_SETUP(disc)
+{
+	self->g.fd = -1;
+	ASSERT_EQ(0, kg_ensure_loaded());
+	ASSERT_EQ(0, kg_cg_self(self->cg, sizeof(self->cg)));
+	ASSERT_EQ(0, prctl(PR_SET_NAME, "kg-discovery"));
+}
+
+FIXTURE_TEARDOWN(disc)
+{
+	kid_stop(&self->kid);
+	if (kg_ensure_loaded())
+		TH_LOG("could not load the module again");
+	gnl_close(&self->g);
+	kg_cg_rmdir(CG_D);
+}
+
+static int reload(struct gnl *g, uint64_t *t0, uint64_t *t1)
+{
+	int err;
+
+	gnl_close(g);
+	err = kg_rmmod();
+	if (err)
+		return err;
+	if (kg_module_loaded())
+		return -EBUSY;
+	if (t0)
+		*t0 = kg_now_ns();
+	err = kg_insmod();
+	if (t1)
+		*t1 = kg_now_ns();
+	return err ? err : kg_open(g);
+}
+
+static int find_vm(struct gnl *g, uint32_t pid, int index, struct kg_vm *out)
+{
+	struct kg_vm *v;
+	int n, err = kg_vms_of_pid(g, pid, &v, &n);
+
+	if (!err && index >= n)
+		err = -ENOENT;
+	if (!err)
+		*out = v[index];
+	free(v);
+	return err;
+}
+
+TEST_F_TIMEOUT(disc, existing_vms, 120)
+{
+	struct vm a, c;
+	struct kg_vm v, *mine;
+	uint64_t t0, t1;
+	int n;
+
+	ASSERT_EQ(0, kg_rmmod());
+	ASSERT_FALSE(kg_module_loaded());
+
+	/* Without the module: a VM of ours, and one of a child elsewhere. */
+	ASSERT_EQ(0, vm_create_loop(&a));
+	ASSERT_EQ(0, vm_add_vcpu(&a, 0));
+	ASSERT_EQ(1, vm_add_vcpu(&a, 1));
+	ASSERT_EQ(0, vm_add_slot(&a, 3, 0x100000, 1 << 20));
+	ASSERT_EQ(0, kg_cg_mkdir(CG_D));
+	ASSERT_EQ(0, kid_start(&self->kid, CG_D, "kg-disc-kid"));
+	ASSERT_EQ(0, kid_create_vm(&self->kid, 1));
+
+	t0 = kg_now_ns();
+	ASSERT_EQ(0, kg_insmod());
+	t1 = kg_now_ns();
+	ASSERT_EQ(0, kg_open(&self->g));
+
+	ASSERT_EQ(0, kg_vms_of_pid(&self->g, getpid(), &mine, &n));
+	ASSERT_EQ(1, n);
+	v = mine[0];
+	free(mine);
+	EXPECT_EQ((uint32_t)KVMGUARD_VM_F_DISCOVERED, v.flags);
+	EXPECT_EQ(KG_VM_REQUIRED, v.present & KG_VM_REQUIRED);
+	EXPECT_STREQ("kg-discovery", v.comm);
+	EXPECT_STREQ(self->cg, v.cgroup);
+	EXPECT_LE(t0, v.created_ns);
+	EXPECT_GE(t1, v.created_ns);
+	EXPECT_EQ(2U, v.vcpus);
+	EXPECT_EQ(2U, v.memslots);
+	EXPECT_EQ((uint64_t)VM_SLOT0_SIZE + (1 << 20), v.mem_bytes);
+	EXPECT_NE(0ULL, v.id);
+
+	ASSERT_EQ(0, find_vm(&self->g, self->kid.pid, 0, &v));
+	EXPECT_EQ((uint32_t)KVMGUARD_VM_F_DISCOVERED, v.flags);
+	EXPECT_STREQ("kg-disc-kid", v.comm);
+	EXPECT_STREQ(CG_D, v.cgroup);
+	EXPECT_EQ(1U, v.vcpus);
+
+	/* A VM created now is not "discovered". */
+	uint64_t max = kg_max_vm_id(&self->g);
+	struct kg_vm nv;
+
+	ASSERT_EQ(0, vm_create(&c));
+	ASSERT_EQ(0, kg_find_new_vm(&self->g, getpid(), max, &nv));
+	EXPECT_EQ(0U, nv.flags);
+	vm_destroy(&c);
+
+	/* Discovered VMs leave the registry when they are destroyed. */
+	vm_destroy(&a);
+	ASSERT_EQ(0, kg_vms_of_pid(&self->g, getpid(), &mine, &n));
+	free(mine);
+	EXPECT_EQ(0, n);
+	ASSERT_EQ(0, kid_stop(&self->kid));
+	EXPECT_EQ(-ENOENT, find_vm(&self->g, v.pid, 0, &v));
+}
+
+TEST_F_TIMEOUT(disc, vcpu_fd_only, 120)
+{
+	struct vm b;
+	struct kg_vm v = { 0 }, *mine;
+	int n;
+
+	ASSERT_EQ(0, kg_rmmod());
+	ASSERT_EQ(0, vm_create_loop(&b));
+	ASSERT_EQ(0, vm_add_vcpu(&b, 0));
+	vm_close_vm_fd(&b);	/* only the vCPU fd keeps the VM alive */
+	ASSERT_EQ(KVM_EXIT_IO, vcpu_run(&b.vcpus[0]));
+	ASSERT_EQ(0, kg_insmod());
+	ASSERT_EQ(0, kg_open(&self->g));
+	ASSERT_EQ(0, kg_vms_of_pid(&self->g, getpid(), &mine, &n));
+	if (n == 1)
+		v = mine[0];
+	free(mine);
+	ASSERT_EQ(1, n) TH_LOG("VM held by a vCPU fd only was not discovered");
+	EXPECT_EQ((uint32_t)KVMGUARD_VM_F_DISCOVERED, v.flags);
+	EXPECT_EQ(1U, v.vcpus);
+	EXPECT_EQ(1U, v.memslots);
+	vm_destroy(&b);
+	ASSERT_EQ(0, kg_vms_of_pid(&self->g, getpid(), &mine, &n));
+	free(mine);
+	EXPECT_EQ(0, n);
+}
+
+struct runner {
+	struct vm vm;
+	atomic_ulong exits;
+	atomic_int stop;
+	int err;
+};
+
+static void *run_guest(void *arg)
+{
+	struct runner *r = arg;
+
+	while (!atomic_load(&r->stop)) {
+		int x = vcpu_run(&r->vm.vcpus[0]);
+
+		if (x == -EINTR)
+			continue;
+		if (x != KVM_EXIT_IO || r->vm.vcpus[0].run->io.port != VM_IO_PORT) {
+			r->err = x;
+			break;
+		}
+		atomic_fetch_add(&r->exits, 1);
+	}
+	return NULL;
+}
+
+/* Wait up to 10 s for the guest to make @more exits beyond now. */
+static bool progresses(struct runner *r, unsigned long more)
+{
+	unsigned long start = atomic_load(&r->exits);
+
+	for (int i = 0; i < 1000; i++) {
+		if (atomic_load(&r->exits) >= start + more)
+			return true;
+		if (r->err)
+			return false;
+		usleep(10000);
+	}
+	return false;
+}
+
+TEST_F_TIMEOUT(disc, reload_while_running, 180)
+{
+	static struct runner r;
+	struct kg_vm v;
+	pthread_t th;
+	uint64_t max, t0, t1;
+
+	ASSERT_EQ(0, kg_open(&self->g));
+	max = kg_max_vm_id(&self->g);
+	ASSERT_EQ(0, vm_create_loop(&r.vm));
+	ASSERT_EQ(0, vm_add_vcpu(&r.vm, 0));
+	ASSERT_EQ(0, pthread_create(&th, NULL, run_guest, &r));
+	ASSERT_TRUE(progresses(&r, 50));
+	ASSERT_EQ(0, kg_find_new_vm(&self->g, getpid(), max, &v));
+	EXPECT_EQ(0U, v.flags);
+
+	for (int round = 0; round < 2; round++) {
+		ASSERT_EQ(0, kg_rmmod()) TH_LOG("rmmod while a guest runs");
+		EXPECT_TRUE(progresses(&r, 50)) TH_LOG("guest stalled without the module");
+		t0 = kg_now_ns();
+		ASSERT_EQ(0, kg_insmod());
+		t1 = kg_now_ns();
+		ASSERT_EQ(0, kg_open(&self->g));
+		EXPECT_TRUE(progresses(&r, 50)) TH_LOG("guest stalled after reload");
+		ASSERT_EQ(0, find_vm(&self->g, getpid(), 0, &v)) TH_LOG("not discovered again");
+		EXPECT_EQ((uint32_t)KVMGUARD_VM_F_DISCOVERED, v.flags);
+		EXPECT_EQ(1U, v.vcpus);
+		EXPECT_EQ(1U, v.memslots);
+		EXPECT_LE(t0, v.created_ns);
+		EXPECT_GE(t1, v.created_ns);
+		gnl_close(&self->g);
+	}
+	ASSERT_EQ(0, reload(&self->g, NULL, NULL));
+	EXPECT_TRUE(progresses(&r, 50));
+	atomic_store(&r.stop, 1);
+	pthread_join(th, NULL);
+	EXPECT_EQ(0, r.err);
+	TH_LOG("guest made %lu exits", atomic_load(&r.exits));
+	vm_destroy(&r.vm);
+	EXPECT_EQ(-ENOENT, find_vm(&self->g, getpid(), 0, &v));
+}
+
+KG_HARNESS_MAIN(KG_NEED_KVM | KG_NEED_MODULE)
