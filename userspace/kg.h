@@ -95,6 +95,12 @@ struct kg_vm {
 	uint32_t flags;
 	uint8_t bound_by;
 	char policy[KVMGUARD_NAME_MAX + 1];	/* "" = none */
+	/* counters; index KVMGUARD_HC_NR_OTHER: every number of 64 or more */
+	struct {
+		bool present;
+		uint64_t allowed, denied;
+	} hc[KVMGUARD_HC_NR_OTHER + 1];
+	uint64_t hv_allowed, hv_denied;
 };
 
 void kg_selector_free(struct kg_selector *s);

@@ -32,6 +32,41 @@ static uint64_t get_u64(struct nlattr *a)
 	return a ? nla_get_u64(a) : 0;
 }
 
+static struct nla_policy hc_stat_policy[KVMGUARD_A_MAX + 1] = {
+	[KVMGUARD_A_HC_NR] = { .type = NLA_U32 },
+	[KVMGUARD_A_HC_ALLOWED] = { .type = NLA_U64 },
+	[KVMGUARD_A_HC_DENIED] = { .type = NLA_U64 },
+};
+
+static void vm_stats_from_attrs(struct kg_vm *vm, struct nlattr **tb)
+{
+	struct nlattr *stat;
+	int rem;
+
+	memset(vm->hc, 0, sizeof(vm->hc));
+	vm->hv_allowed = tb[KVMGUARD_A_VM_HV_ALLOWED] ?
+		nla_get_u64(tb[KVMGUARD_A_VM_HV_ALLOWED]) : 0;
+	vm->hv_denied = tb[KVMGUARD_A_VM_HV_DENIED] ?
+		nla_get_u64(tb[KVMGUARD_A_VM_HV_DENIED]) : 0;
+	if (!tb[KVMGUARD_A_VM_HC_STATS])
+		return;
+	nla_for_each_nested(stat, tb[KVMGUARD_A_VM_HC_STATS], rem) {
+		struct nlattr *st[KVMGUARD_A_MAX + 1];
+		uint32_t nr;
+
+		if (nla_type(stat) != KVMGUARD_A_HC_STAT ||
+		    nla_parse_nested(st, KVMGUARD_A_MAX, stat, hc_stat_policy) ||
+		    !st[KVMGUARD_A_HC_NR])
+			continue;
+		nr = nla_get_u32(st[KVMGUARD_A_HC_NR]);
+		if (nr > KVMGUARD_HC_NR_OTHER)
+			nr = KVMGUARD_HC_NR_OTHER;
+		vm->hc[nr].present = true;
+		vm->hc[nr].allowed += get_u64(st[KVMGUARD_A_HC_ALLOWED]);
+		vm->hc[nr].denied += get_u64(st[KVMGUARD_A_HC_DENIED]);
+	}
+}
+
 void vm_from_attrs(struct kg_vm *vm, struct nlattr **tb)
 {
 	vm->id = get_u64(tb[KVMGUARD_A_VM_ID]);
@@ -48,6 +83,7 @@ void vm_from_attrs(struct kg_vm *vm, struct nlattr **tb)
 	vm->bound_by = tb[KVMGUARD_A_VM_BOUND_BY] ?
 		nla_get_u8(tb[KVMGUARD_A_VM_BOUND_BY]) : KVMGUARD_BOUND_NONE;
 	copy_str(vm->policy, sizeof(vm->policy), tb[KVMGUARD_A_POLICY_NAME]);
+	vm_stats_from_attrs(vm, tb);
 }
 
 void policy_from_attrs(struct kg_policy *p, struct nlattr **tb)
@@ -249,6 +285,8 @@ static void table_print(struct table *t)
 
 void json_vm(struct json *j, const struct kg_vm *vm)
 {
+	unsigned int nr;
+
 	json_obj_begin(j);
 	json_key(j, "id");
 	json_u64(j, vm->id);
@@ -275,6 +313,28 @@ void json_vm(struct json *j, const struct kg_vm *vm)
 	json_str(j, bound_by_name(vm->bound_by));
 	json_key(j, "discovered");
 	json_bool(j, vm->flags & KVMGUARD_VM_F_DISCOVERED);
+	json_key(j, "hypercalls");
+	json_arr_begin(j);
+	for (nr = 0; nr <= KVMGUARD_HC_NR_OTHER; nr++) {
+		if (!vm->hc[nr].present)
+			continue;
+		json_obj_begin(j);
+		json_key(j, "nr");
+		json_u64(j, nr);
+		json_key(j, "allowed");
+		json_u64(j, vm->hc[nr].allowed);
+		json_key(j, "denied");
+		json_u64(j, vm->hc[nr].denied);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_key(j, "hyperv");
+	json_obj_begin(j);
+	json_key(j, "allowed");
+	json_u64(j, vm->hv_allowed);
+	json_key(j, "denied");
+	json_u64(j, vm->hv_denied);
+	json_obj_end(j);
 	json_obj_end(j);
 }
 
@@ -336,6 +396,7 @@ int cmd_vm_show(struct kg_nl *nl, const struct kg_request *req)
 {
 	struct kg_vm vm = { 0 };
 	char b[SEL_MAX], t[64];
+	unsigned int nr;
 
 	if (fetch_vm(nl, req->vm_id, &vm)) {
 		kg_vm_free(&vm);
@@ -367,6 +428,24 @@ int cmd_vm_show(struct kg_nl *nl, const struct kg_request *req)
 	printf("bound by: %s\n", bound_by_name(vm.bound_by));
 	printf("flags: %s\n",
 	       vm.flags & KVMGUARD_VM_F_DISCOVERED ? "discovered" : "none");
+	printf("hyperv calls: allowed %llu, denied %llu\n",
+	       (unsigned long long)vm.hv_allowed,
+	       (unsigned long long)vm.hv_denied);
+	for (nr = 0; nr <= KVMGUARD_HC_NR_OTHER; nr++) {
+		const char *name = hc_name(nr);
+
+		if (!vm.hc[nr].present)
+			continue;
+		if (nr == KVMGUARD_HC_NR_OTHER)
+			snprintf(b, sizeof(b), ">= %d", KVMGUARD_HC_NR_OTHER);
+		else if (name)
+			snprintf(b, sizeof(b), "%u %s", nr, name);
+		else
+			snprintf(b, sizeof(b), "%u", nr);
+		printf("hypercall %s: allowed %llu, denied %llu\n", b,
+		       (unsigned long long)vm.hc[nr].allowed,
+		       (unsigned long long)vm.hc[nr].denied);
+	}
 	kg_vm_free(&vm);
 	return EXIT_OK;
 }

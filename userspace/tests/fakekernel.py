@@ -71,6 +71,7 @@ TYPES = {
     "EVENT_TIME_NS": U64, "POLICY_HC_RESTRICT": U8, "POLICY_HC_ALLOW": U64,
     "POLICY_HYPERV": U8, "VM_HV_ALLOWED": U64, "VM_HV_DENIED": U64,
     "EVENT_HC_NR": U32, "EVENT_ACTION": U8, "EVENT_COUNT": U64,
+    "HC_NR": U32, "HC_ALLOWED": U64, "HC_DENIED": U64,
 }
 RULES = ("POLICY_HC_RESTRICT", "POLICY_HC_ALLOW", "POLICY_HYPERV")
 ANAME = {v: k for k, v in A.items()}
@@ -299,6 +300,14 @@ class Fake:
              enc("VM_FLAGS", vm["flags"]), enc("VM_BOUND_BY", vm["bound_by"])]
         if vm.get("policy"):
             a.append(enc("POLICY_NAME", vm["policy"]))
+        if "hc" in vm:
+            stats = b"".join(
+                put_attr(A["HC_STAT"], enc("HC_NR", nr) +
+                         enc("HC_ALLOWED", al) + enc("HC_DENIED", de))
+                for nr, al, de in vm["hc"])
+            a.append(put_attr(A["VM_HC_STATS"] | 0x8000, stats))
+            a += [enc("VM_HV_ALLOWED", vm["hv"][0]),
+                  enc("VM_HV_DENIED", vm["hv"][1])]
         return a
 
     def bind_attrs(self, key, policy):
@@ -579,7 +588,8 @@ def test_bind_cli(f):
 
 
 def test_vm(f):
-    f.vms = {1: vm(1, policy="web", bound_by=E["KVMGUARD_BOUND_CGROUP"]),
+    f.vms = {1: vm(1, policy="web", bound_by=E["KVMGUARD_BOUND_CGROUP"],
+                   hc=[(5, 7, 0), (10, 12, 3), (64, 0, 2)], hv=(4, 1)),
              2: vm(2, comm='we"ird\n\x01\xff', mem_bytes=512 << 20,
                    flags=E["KVMGUARD_VM_F_DISCOVERED"])}
     f.vms[2]["comm"] = b'we"ird\n\x01\xff'.decode("latin-1").encode(
@@ -599,14 +609,26 @@ def test_vm(f):
                       "cgroup": "/machine.slice/machine-qemu-1.scope",
                       "created_ns": 1700000000123456789, "vcpus": 2,
                       "memslots": 3, "mem_bytes": 4 << 30, "policy": "web",
-                      "bound_by": "cgroup", "discovered": False},
+                      "bound_by": "cgroup", "discovered": False,
+                      "hypercalls": [
+                          {"nr": 5, "allowed": 7, "denied": 0},
+                          {"nr": 10, "allowed": 12, "denied": 3},
+                          {"nr": 64, "allowed": 0, "denied": 2}],
+                      "hyperv": {"allowed": 4, "denied": 1}},
           "vm json: %r" % data[0])
+    check(data[1]["hypercalls"] == [] and
+          data[1]["hyperv"] == {"allowed": 0, "denied": 0},
+          "vm json without counters: %r" % data[1])
     check(data[1]["comm"] == 'we"ird\n\x01\ufffd' and data[1]["discovered"]
           and data[1]["policy"] is None, "vm json escaping: %r" % data[1])
     out, _ = run(f, "vm", "show", "1")
     check("created: 2023-11-14T22:13:20+00:00\n" in out and
           "flags: none\n" in out and "bound by: cgroup\n" in out and
-          "cgroup: /machine.slice/machine-qemu-1.scope\n" in out,
+          "cgroup: /machine.slice/machine-qemu-1.scope\n" in out and
+          out.endswith("hyperv calls: allowed 4, denied 1\n"
+                       "hypercall 5 kick_cpu: allowed 7, denied 0\n"
+                       "hypercall 10 send_ipi: allowed 12, denied 3\n"
+                       "hypercall >= 64: allowed 0, denied 2\n"),
           "vm show: %r" % out)
     out, _ = run(f, "-j", "vm", "show", "2")
     check(json.loads(out)["id"] == 2, "vm show json")
