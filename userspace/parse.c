@@ -325,9 +325,9 @@ static int opt_hc_parse(struct kg_policy *p, int argc, char **argv,
 		}
 		if (found)
 			continue;
-		if (isdigit((unsigned char)tok[0]) && !strcmp(tok, "0"))
+		if (!strcmp(tok, "0")) {
 			nr = 0;
-		else if (parse_u64(tok, 63, &nr)) {
+		} else if (parse_u64(tok, 63, &nr)) {
 			fail(err, errlen,
 			     "unknown hypercall '%s': use a name (vapic_poll_irq, kick_cpu, clock_pairing, send_ipi, sched_yield, map_gpa_range) or a number 0..63",
 			     q(tok, b, sizeof(b)));
@@ -695,10 +695,11 @@ static int parse_bind(int argc, char **argv, struct kg_request *req,
 }
 
 static int parse_unbind(int argc, char **argv, struct kg_request *req,
-			char *err, size_t errlen)
+			bool file_mode, char *err, size_t errlen)
 {
 	int used;
 
+	(void)file_mode;
 	req->op = OP_UNBIND;
 	used = parse_selector(argc, argv, &req->sel, err, errlen);
 	if (used < 0)
@@ -706,50 +707,81 @@ static int parse_unbind(int argc, char **argv, struct kg_request *req,
 	return extra(argc, argv, used, err, errlen);
 }
 
+static int parse_monitor(int argc, char **argv, struct kg_request *req,
+			 bool file_mode, char *err, size_t errlen)
+{
+	(void)file_mode;
+	req->op = OP_MONITOR;
+	return extra(argc, argv, 0, err, errlen);
+}
+
+static int parse_apply(int argc, char **argv, struct kg_request *req,
+		       bool file_mode, char *err, size_t errlen)
+{
+	(void)file_mode;
+	req->op = OP_APPLY;
+	if (argc < 1)
+		return fail(err, errlen, "'apply' needs a file name or -");
+	req->file = argv[0];
+	return extra(argc, argv, 1, err, errlen);
+}
+
+static int parse_dump(int argc, char **argv, struct kg_request *req,
+		      bool file_mode, char *err, size_t errlen)
+{
+	(void)file_mode;
+	req->op = OP_DUMP;
+	return extra(argc, argv, 0, err, errlen);
+}
+
+static int parse_help(int argc, char **argv, struct kg_request *req,
+		      bool file_mode, char *err, size_t errlen)
+{
+	(void)file_mode;
+	req->op = OP_HELP;
+	return extra(argc, argv, 0, err, errlen);
+}
+
+/* The first word of a command; in_file: accepted in apply files. */
+static const struct {
+	const char *word;
+	bool in_file;
+	int (*parse)(int argc, char **argv, struct kg_request *req,
+		     bool file_mode, char *err, size_t errlen);
+} commands[] = {
+	{ "vm", true, parse_vm },
+	{ "policy", true, parse_policy },
+	{ "bind", true, parse_bind },
+	{ "unbind", false, parse_unbind },
+	{ "monitor", false, parse_monitor },
+	{ "apply", false, parse_apply },
+	{ "dump", false, parse_dump },
+	{ "help", false, parse_help },
+};
+
 int parse_command(int argc, char **argv, struct kg_request *req,
 		  bool file_mode, char *err, size_t errlen)
 {
 	char b[64];
-	const char *cmd;
+	size_t i;
 	int ret;
 
 	memset(req, 0, sizeof(*req));
 	if (argc < 1)
 		return fail(err, errlen, "missing command");
-	cmd = argv[0];
-	argc--;
-	argv++;
-	if (!strcmp(cmd, "vm"))
-		ret = parse_vm(argc, argv, req, file_mode, err, errlen);
-	else if (!strcmp(cmd, "policy"))
-		ret = parse_policy(argc, argv, req, file_mode, err, errlen);
-	else if (!strcmp(cmd, "bind"))
-		ret = parse_bind(argc, argv, req, file_mode, err, errlen);
-	else if (file_mode)
-		return fail(err, errlen,
-			    "'%s' is not allowed in an apply file (accepted: policy add, policy set, bind, vm set)",
-			    q(cmd, b, sizeof(b)));
-	else if (!strcmp(cmd, "unbind"))
-		ret = parse_unbind(argc, argv, req, err, errlen);
-	else if (!strcmp(cmd, "monitor")) {
-		req->op = OP_MONITOR;
-		ret = extra(argc, argv, 0, err, errlen);
-	} else if (!strcmp(cmd, "apply")) {
-		req->op = OP_APPLY;
-		if (argc < 1)
-			return fail(err, errlen, "'apply' needs a file name or -");
-		req->file = argv[0];
-		ret = extra(argc, argv, 1, err, errlen);
-	} else if (!strcmp(cmd, "dump")) {
-		req->op = OP_DUMP;
-		ret = extra(argc, argv, 0, err, errlen);
-	} else if (!strcmp(cmd, "help")) {
-		req->op = OP_HELP;
-		ret = extra(argc, argv, 0, err, errlen);
-	} else {
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		if (!strcmp(argv[0], commands[i].word))
+			break;
+	if (i == ARRAY_SIZE(commands) || (file_mode && !commands[i].in_file)) {
+		if (file_mode)
+			return fail(err, errlen,
+				    "'%s' is not allowed in an apply file (accepted: policy add, policy set, bind, vm set)",
+				    q(argv[0], b, sizeof(b)));
 		return fail(err, errlen, "unknown command '%s'",
-			    q(cmd, b, sizeof(b)));
+			    q(argv[0], b, sizeof(b)));
 	}
+	ret = commands[i].parse(argc - 1, argv + 1, req, file_mode, err,
+				errlen);
 	if (ret) {
 		kg_request_free(req);
 		req->op = OP_NONE;
