@@ -224,9 +224,13 @@ TEST_F(bind, binding_table)
 	struct kg_policy p;
 	struct kid k;
 	int n, last_type = 0, ours = 0, seen_cg = 0;
-	uint32_t last_pid = 0;
+	uint32_t last_pid = 0, dead;
 	char last_cg[KVMGUARD_CGROUP_MAX + 1] = "";
 
+	/* A pid that existed a moment ago and no longer does. */
+	ASSERT_EQ(0, kid_start(&k, NULL, NULL));
+	dead = k.pid;
+	ASSERT_EQ(0, kid_stop(&k));
 	ASSERT_EQ(0, kid_start(&k, NULL, NULL));
 	self->kids[0] = k;
 	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_PID, NULL, getpid(), P "pid"));
@@ -285,8 +289,8 @@ TEST_F(bind, binding_table)
 	/* Errors. */
 	EXPECT_EQ(-ENOENT, kg_bind_new(&self->g, KVMGUARD_BIND_CGROUP, "/kvmguard-bind/z", 0, P "nope"));
 	EXPECT_EQ(-ENOENT, kg_bind_del(&self->g, KVMGUARD_BIND_CGROUP, "/kvmguard-bind/z", 0));
-	EXPECT_EQ(-ENOENT, kg_bind_del(&self->g, KVMGUARD_BIND_PID, NULL, 1u << 30));
-	EXPECT_NE(0, kg_bind_new(&self->g, KVMGUARD_BIND_PID, NULL, 1u << 30, P "pid"))
+	EXPECT_EQ(-ENOENT, kg_bind_del(&self->g, KVMGUARD_BIND_PID, NULL, dead));
+	EXPECT_NE(0, kg_bind_new(&self->g, KVMGUARD_BIND_PID, NULL, dead, P "pid"))
 		TH_LOG("pid binding of a process that does not exist");
 	ASSERT_EQ(0, kg_policy_get(&self->g, P "pid", &p));
 	EXPECT_EQ(2U, p.bindings);

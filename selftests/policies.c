@@ -54,10 +54,10 @@ TEST_F(pol, new_defaults_and_get)
 	EXPECT_STREQ("dom-1", p.domain);
 
 	/* Longest legal name: 31 bytes of the allowed alphabet. */
-	ASSERT_EQ(0, kg_policy_new(&self->g, P "Az09._-xxxxxxxxxxxxxxxxxxxxx", -1, NULL));
-	ASSERT_EQ(31U, strlen(P "Az09._-xxxxxxxxxxxxxxxxxxxxx"));
-	ASSERT_EQ(0, kg_policy_get(&self->g, P "Az09._-xxxxxxxxxxxxxxxxxxxxx", &p));
-	EXPECT_STREQ(P "Az09._-xxxxxxxxxxxxxxxxxxxxx", p.name);
+	ASSERT_EQ(31U, strlen(P "Az09._-xxxxxxxxxxxxxxxxxxxx"));
+	ASSERT_EQ(0, kg_policy_new(&self->g, P "Az09._-xxxxxxxxxxxxxxxxxxxx", -1, NULL));
+	ASSERT_EQ(0, kg_policy_get(&self->g, P "Az09._-xxxxxxxxxxxxxxxxxxxx", &p));
+	EXPECT_STREQ(P "Az09._-xxxxxxxxxxxxxxxxxxxx", p.name);
 }
 
 TEST_F(pol, new_eexist_keeps_original)
