@@ -117,14 +117,15 @@ TEST_F_TIMEOUT(disc, existing_vms, 120)
 	ASSERT_EQ(0, kg_rmmod());
 	ASSERT_FALSE(kg_module_loaded());
 
-	/* Without the module: a VM of ours, and one of a child elsewhere. */
+	/* Without the module: a VM of a child elsewhere, and one of ours
+	 * (created after the fork, so that only we hold its files). */
+	ASSERT_EQ(0, kg_cg_mkdir(CG_D));
+	ASSERT_EQ(0, kid_start(&self->kid, CG_D, "kg-disc-kid"));
+	ASSERT_EQ(0, kid_create_vm(&self->kid, 1));
 	ASSERT_EQ(0, vm_create_loop(&a));
 	ASSERT_EQ(0, vm_add_vcpu(&a, 0));
 	ASSERT_EQ(1, vm_add_vcpu(&a, 1));
 	ASSERT_EQ(0, vm_add_slot(&a, 3, 0x100000, 1 << 20));
-	ASSERT_EQ(0, kg_cg_mkdir(CG_D));
-	ASSERT_EQ(0, kid_start(&self->kid, CG_D, "kg-disc-kid"));
-	ASSERT_EQ(0, kid_create_vm(&self->kid, 1));
 
 	t0 = kg_now_ns();
 	ASSERT_EQ(0, kg_insmod());
