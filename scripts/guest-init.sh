@@ -63,6 +63,11 @@ echo "KVMGUARD-SUITE-END"
 if [ "$MODE" != smoke ]; then
 	rc=0
 	if grep -q '^kvmguard ' /proc/modules; then
+		# kmemleak prints frames of an unloaded module as bare addresses: record
+		# where its code was (/proc/modules: "kvmguard SIZE REFS DEPS STATE BASE";
+		# module_init code sits apart, in .init.text) so check.sh can tell.
+		echo "KVMGUARD-MODULE $(grep '^kvmguard ' /proc/modules)" \
+			"init=$(cat /sys/module/kvmguard/sections/.init.text 2>/dev/null)"
 		rmmod kvmguard || rc=1
 	fi
 	host_result "$rc" "$LANE: kvmguard unloads after the suite"
