@@ -7,6 +7,7 @@
 K=${KVMGUARD_CLI:-kvmguard}
 KO=${KVMGUARD_KO:-/kvmguard/kvmguard.ko}
 KVM_GUEST=${KVM_GUEST:-/kvmguard/selftests/kvm_guest}
+HCGUEST=${HCGUEST:-/kvmguard/hcguest}
 T=$(mktemp -d)
 n=0
 fails=0
@@ -97,6 +98,49 @@ if [ $? = 0 ]; then
 	t 0 "apply resets the rules" apply "$T/r.conf"
 	t 0 "dump" dump
 	has out "policy add hc mode enforce"
+	if [ -x "$HCGUEST" ] && [ -c /dev/kvm ]; then
+		# a guest calling send_ipi (10) under a policy that allows only kick_cpu
+		t 0 "policy for the hypercall guest" policy set hc hypercalls allow kick_cpu mode enforce
+		mkdir -p /sys/fs/cgroup/kvmguard-hc
+		t 0 "bind its cgroup" bind cgroup /kvmguard-hc policy hc
+		"$K" -j monitor >"$T/hcmon" 2>&1 &
+		m=$!
+		sleep 1
+		sh -c 'echo $$ >/sys/fs/cgroup/kvmguard-hc/cgroup.procs && exec "$0" "$@"' \
+			"$HCGUEST" 10 60 >"$T/hc.out" 2>&1 &
+		g=$!
+		i=0
+		while [ ! -s "$T/hc.out" ] && [ $i -lt 20 ]; do
+			sleep 1
+			i=$((i + 1))
+		done
+		sleep 2
+		hcpid=$(head -n 1 "$T/hc.out")
+		"$K" vm list >"$T/vms"
+		id=$(awk -v p="$hcpid" '$2 == p { print $1 }' "$T/vms")
+		[ -n "$id" ] || { echo "# no VM of pid '$hcpid'"; sed 's/^/# /' "$T/vms"; }
+		t 0 "vm show of the hypercall guest" vm show "$id"
+		grep -qE '^hypercall 10 send_ipi: allowed 0, denied [1-9][0-9]*$' "$T/out" &&
+			ok "  send_ipi denied and counted" || not_ok "  send_ipi denied and counted"
+		t 0 "-j vm show" -j vm show "$id"
+		grep -qE '"hypercalls":\[\{"nr":10,"allowed":0,"denied":[1-9][0-9]*\}\]' "$T/out" &&
+			ok "  json counters" || not_ok "  json counters"
+		kill -TERM "$hcpid"
+		wait "$g"
+		sed 's/^/# hcguest: /' "$T/hc.out"
+		# KVM_EPERM (1): the guest saw the refusal
+		grep -qE '^loops [0-9]+ rax (4294967295|18446744073709551615|-1)$' "$T/hc.out" &&
+			ok "  the guest got -KVM_EPERM" || not_ok "  the guest got -KVM_EPERM"
+		sleep 1
+		kill -INT "$m"
+		wait "$m"
+		grep -qE "^\{\"event\":\"hypercall\",\"time_ns\":[0-9]+,\"vm\":\{\"id\":$id,\"pid\":$hcpid,\"comm\":\"hcguest\"\},\"policy\":\"hc\",\"nr\":10,\"action\":\"denied\",\"count\":[1-9][0-9]*\}\$" "$T/hcmon" &&
+			ok "monitor -j: hypercall event" || { sed 's/^/# /' "$T/hcmon"; not_ok "monitor -j: hypercall event"; }
+		t 0 "unbind its cgroup" unbind cgroup /kvmguard-hc
+		rmdir /sys/fs/cgroup/kvmguard-hc 2>/dev/null
+	else
+		echo "# SKIP hypercall guest: no $HCGUEST or /dev/kvm"
+	fi
 	t 0 "restore" apply "$T/a.conf"
 elif grep -q 'Invalid argument' "$T/err"; then
 	echo "# SKIP rules: this module predates them: $(cat "$T/err")"

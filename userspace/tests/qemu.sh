@@ -5,10 +5,11 @@
 # the lane's test initramfs tree (make check builds it) to a temporary
 # directory, adds this CLI, its libraries and the script, and boots it.
 #   usage: tests/qemu.sh [LANE] [KVMGUARD.KO]    (from userspace/, after make)
+# KVMGUARD.KO defaults to what make builds for the lane.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 lane=${1:-6.1}
-ko=${2:-$top/.cache/build/$lane/kmod/kvmguard.ko}
+ko=${2:-$top/.cache/build/$lane/kvmguard.ko}
 base=$top/.cache/initramfs/$lane-test.root
 [ -d "$base" ] || { echo "no $base: run make check (or scripts/mkinitramfs.sh $lane) once" >&2; exit 1; }
 tmp=$(mktemp -d)
@@ -21,6 +22,8 @@ for lib in $(ldd "$top/userspace/kvmguard" | grep -oE '/[^ ]+'); do
 	cp -L "$lib" "$tmp/root$lib"
 done
 [ -x "$top/selftests/kvm_guest" ] && cp "$top/selftests/kvm_guest" "$tmp/root/kvmguard/selftests/"
+make -s -C "$top/userspace" tests/hcguest
+cp "$top/userspace/tests/hcguest" "$tmp/root/kvmguard/hcguest"
 cp "$top/userspace/tests/guest-cli.sh" "$tmp/root/kvmguard/demo.sh"
 sed -i 's/^MODE=.*/MODE=demo/' "$tmp/root/etc/kvmguard-host"
 (cd "$tmp/root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet) |
