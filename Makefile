@@ -26,7 +26,9 @@ SPARSE_KDIRS ?= $(KDIR)
 KSFT_DIR := $(CACHE)/ksft
 CHECKPATCH := $(CACHE)/checkpatch/checkpatch.pl
 
-KREL = $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
+# The release the module was built for, from its vermagic (Debian's headers say
+# "6.1.192" in kernel.release, but the module directory is 6.1.0-56-amd64).
+KREL = $(firstword $(shell modinfo -F vermagic $(MODBUILD)/kvmguard.ko 2>/dev/null))
 DESTDIR ?=
 PREFIX ?= /usr/local
 
