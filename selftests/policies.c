@@ -214,7 +214,10 @@ TEST_F_TIMEOUT(pol, dump_1000, 200)
 		}
 	}
 	EXPECT_EQ(NPOL, ours);
-	for (int i = 0; i < NPOL; i++) {
+	for (int i = 0, bad = 0; i < NPOL && bad < 10; i++) {
+		if (seen[i] == 1)
+			continue;
+		bad++;
 		EXPECT_EQ(1, seen[i]) TH_LOG("%s seen %d times", names[i], seen[i]);
 	}
 	/* And the expected order is exactly byte order of our names. */
@@ -222,10 +225,14 @@ TEST_F_TIMEOUT(pol, dump_1000, 200)
 		sorted[i] = names[i];
 	qsort(sorted, NPOL, sizeof(sorted[0]), cmp_str);
 	for (int k = 0, i = 0; k < n && i < NPOL; k++) {
-		if (!strncmp(all[k].name, P, strlen(P))) {
+		if (strncmp(all[k].name, P, strlen(P)))
+			continue;
+		if (strcmp(sorted[i], all[k].name)) {
+			/* Report the first difference only. */
 			EXPECT_STREQ(sorted[i], all[k].name);
-			i++;
+			break;
 		}
+		i++;
 	}
 	free(all);
 
