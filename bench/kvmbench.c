@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvmbench: one measurement of `make bench`, run inside the test host.
+ *
+ * Creates a VM straight on /dev/kvm (one 64 KiB memslot, one vCPU in 16-bit
+ * real mode, no in-kernel irqchip) whose code loops ECX times on one exit
+ * and then halts:
+ *   hypercall: mov eax, 1; vmmcall; dec ecx; jnz   (KVM_HC_VAPIC_POLL_IRQ,
+ *              handled inside KVM: no exit to this process)
+ *   pio:       out 0x10, al; dec ecx; jnz          (every out exits to this
+ *              process, which checks it and re-enters with KVM_RUN)
+ * CLOCK_MONOTONIC is read around the whole KVM_RUN sequence of a run. After
+ * a warm-up run (page faults, caches) it times a run of 1 iteration and one
+ * of N and prints, per round trip, (t(N) - t(1)) / (N - 1): the difference
+ * drops the fixed cost of entering and leaving the guest once. Under QEMU
+ * -icount shift=0 a nanosecond is one emulated instruction, so this counts
+ * the instructions of one round trip (host kernel, guest, and for pio the
+ * VMM loop).
+ *
+ *   kvmbench hypercall|pio N
+ * prints: "<per round trip, 2 decimals> <t(N) ns> <t(1) ns> <N>"
+ * Exit status 1 on any failure (including a hypercall that did not return 0,
+ * e.g. one refused by a policy: the bench would then measure the wrong path).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CODE_GPA	0x1000
+#define MEM_SIZE	0x10000
+#define PIO_PORT	0x10
+
+static int vcpu_fd;
+static struct kvm_run *run;
+static int pio;
+
+static void die(const char *what)
+{
+	fprintf(stderr, "kvmbench: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static void fail(const char *what)
+{
+	fprintf(stderr, "kvmbench: %s\n", what);
+	exit(1);
+}
+
+static const uint8_t hc_code[] = {
+	0x66, 0xb8, 0x01, 0x00, 0x00, 0x00,	/* loop: mov eax, 1 */
+	0x0f, 0x01, 0xd9,			/* vmmcall */
+	0x66, 0x49,				/* dec ecx */
+	0x75, 0xf3,				/* jnz loop (-13) */
+	0xf4,					/* hlt */
+};
+
+static const uint8_t pio_code[] = {
+	0xe6, PIO_PORT,				/* loop: out PIO_PORT, al */
+	0x66, 0x49,				/* dec ecx */
+	0x75, 0xfa,				/* jnz loop (-6) */
+	0xf4,					/* hlt */
+};
+
+static void setup(void)
+{
+	struct kvm_userspace_memory_region region = { 0 };
+	struct kvm_sregs sregs;
+	int kvm, vm_fd, run_size;
+	uint8_t *mem;
+
+	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0)
+		die("/dev/kvm");
+	vm_fd = ioctl(kvm, KVM_CREATE_VM, 0);
+	if (vm_fd < 0)
+		die("KVM_CREATE_VM");
+	mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		die("mmap");
+	if (pio)
+		memcpy(mem + CODE_GPA, pio_code, sizeof(pio_code));
+	else
+		memcpy(mem + CODE_GPA, hc_code, sizeof(hc_code));
+	region.memory_size = MEM_SIZE;
+	region.userspace_addr = (uintptr_t)mem;
+	if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+		die("KVM_SET_USER_MEMORY_REGION");
+	vcpu_fd = ioctl(vm_fd, KVM_CREATE_VCPU, 0);
+	if (vcpu_fd < 0)
+		die("KVM_CREATE_VCPU");
+	run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (run_size < 0)
+		die("KVM_GET_VCPU_MMAP_SIZE");
+	run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   vcpu_fd, 0);
+	if (run == MAP_FAILED)
+		die("mmap kvm_run");
+	if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
+		die("KVM_GET_SREGS");
+	sregs.cs.base = 0;
+	sregs.cs.selector = 0;
+	if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
+		die("KVM_SET_SREGS");
+}
+
+/* One run of @n iterations; nanoseconds of CLOCK_MONOTONIC it took. */
+static int64_t run_loop(uint32_t n)
+{
+	struct kvm_regs regs = { .rip = CODE_GPA, .rcx = n, .rflags = 2 };
+	struct timespec t0, t1;
+	uint32_t outs = 0;
+
+	if (ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0)
+		die("KVM_SET_REGS");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (ioctl(vcpu_fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("KVM_RUN");
+		}
+		if (run->exit_reason == KVM_EXIT_HLT)
+			break;
+		if (pio && run->exit_reason == KVM_EXIT_IO &&
+		    run->io.direction == KVM_EXIT_IO_OUT &&
+		    run->io.port == PIO_PORT && run->io.size == 1 &&
+		    run->io.count == 1) {
+			outs++;
+			continue;
+		}
+		fprintf(stderr, "kvmbench: unexpected exit %u\n",
+			run->exit_reason);
+		exit(1);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (ioctl(vcpu_fd, KVM_GET_REGS, &regs) < 0)
+		die("KVM_GET_REGS");
+	if (pio && outs != n)
+		fail("pio: wrong number of exits");
+	/* KVM_HC_VAPIC_POLL_IRQ returns 0; a refused call -KVM_EPERM. */
+	if (!pio && (uint32_t)regs.rax != 0) {
+		fprintf(stderr, "kvmbench: hypercall returned %d\n",
+			(int32_t)regs.rax);
+		exit(1);
+	}
+	return (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 +
+	       (t1.tv_nsec - t0.tv_nsec);
+}
+
+int main(int argc, char **argv)
+{
+	int64_t t1, tn;
+	uint32_t n;
+
+	if (argc != 3 || (strcmp(argv[1], "hypercall") && strcmp(argv[1], "pio"))) {
+		fprintf(stderr, "usage: kvmbench hypercall|pio N\n");
+		return 2;
+	}
+	pio = !strcmp(argv[1], "pio");
+	n = strtoul(argv[2], NULL, 0);
+	if (n < 2) {
+		fprintf(stderr, "kvmbench: N must be at least 2\n");
+		return 2;
+	}
+	setup();
+	run_loop(n / 16 + 1);	/* warm up */
+	t1 = run_loop(1);
+	tn = run_loop(n);
+	printf("%.2f %lld %lld %u\n", (double)(tn - t1) / (n - 1),
+	       (long long)tn, (long long)t1, n);
+	return 0;
+}

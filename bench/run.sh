@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# make bench: what kvmguard costs on KVM's exit paths, in instructions.
+#
+# Boots each lane's test host once in QEMU with -smp 1 -icount shift=0,sleep=off
+# (the host's clock then advances 1 ns per emulated instruction: DESIGN.md,
+# "Measuring overhead") and runs bench/guest.sh there, which alternates, ROUNDS
+# times, (a) kvmguard not loaded, (b) loaded with no policy, (c) loaded with
+# a default-bound policy allowing only vapic_poll_irq, and times two guests of
+# bench/kvmbench.c in each: a hypercall loop (handled in KVM) and an I/O port
+# loop (an exit to the VMM each time). Prints the medians in instructions per
+# round trip, their ratio to (a), and MISSED where a ratio is above its target:
+#   allowlist (c): hypercall <= 1.01x, pio <= 1.001x; loaded (b): <= 1.001x.
+#
+#   usage: bench/run.sh [lane...]        (default: 6.1 6.12)
+# Env: BENCH_ROUNDS (default 5), BENCH_N_HYPERCALL (40000), BENCH_N_PIO (40000),
+#      KVMGUARD_BOOT_TIMEOUT (default here 900 s per lane).
+# Work files and the consoles: .cache/bench-run/ (console: <lane>.log).
+# Exit status: 0 when every number was measured, 1 otherwise (a missed target
+# is not a failure).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/../scripts/lib.sh"
+cd "$TOP"
+
+lanes=("$@")
+[ ${#lanes[@]} -gt 0 ] || lanes=(6.1 6.12)
+ROUNDS=${BENCH_ROUNDS:-5}
+N_HC=${BENCH_N_HYPERCALL:-40000}
+N_PIO=${BENCH_N_PIO:-40000}
+WORK="$CACHE/bench-run"
+mkdir -p "$WORK/bin"
+
+scripts/deps.sh
+scripts/kernels.sh "${lanes[@]}" >/dev/null
+
+# Static: nothing to resolve inside the initramfs.
+gcc -O2 -Wall -Wextra -Werror -static -o "$WORK/bin/kvmbench" bench/kvmbench.c
+# The CLI sets the policy in the test host.
+cli="$TOP/userspace/kvmguard"
+[ -x "$cli" ] || quiet make --no-print-directory userspace
+
+# Copy a file into the overlay, and for an ELF every library ldd lists.
+put() { # <root> <src> <dst>
+	local root=$1 src=$2 dst=$3 lib
+	mkdir -p "$root$(dirname "$dst")"
+	cp -L "$src" "$root$dst"
+	for lib in $(ldd "$src" 2>/dev/null | grep -oE '/[^ ]+' || true); do
+		[ -e "$root$lib" ] || put "$root" "$lib" "$lib"
+	done
+}
+
+# The test host's initramfs: the smoke image (busybox, the lane's KVM
+# modules) and, appended, an archive with our /init and files (the kernel
+# unpacks concatenated archives in order, later files replacing earlier).
+build_initramfs() { # <lane> -> path on stdout
+	local lane=$1 smoke root img
+	smoke=$(scripts/mkinitramfs.sh "$lane" smoke)
+	root="$WORK/$lane.root"
+	img="$WORK/$lane.cpio.gz"
+	rm -rf "$root"
+	mkdir -p "$root/bench"
+	put "$root" bench/guest.sh /init
+	chmod 755 "$root/init"
+	put "$root" "$WORK/bin/kvmbench" /bench/kvmbench
+	put "$root" "$KO" /bench/kvmguard.ko
+	put "$root" "$cli" /usr/sbin/kvmguard
+	printf 'ROUNDS=%s\nN_hypercall=%s\nN_pio=%s\n' "$ROUNDS" "$N_HC" "$N_PIO" \
+		>"$root/bench/bench.conf"
+	{
+		cat "$smoke"
+		(cd "$root" && find . -print0 | LC_ALL=C sort -z |
+			cpio --null -o -H newc --quiet | gzip -1)
+	} >"$img.tmp"
+	mv "$img.tmp" "$img"
+	echo "$img"
+}
+
+# Medians of one lane's console into "lane workload a b c" lines; checks that
+# every round measured every configuration and that the hook was present in
+# (c) only. Problems go to stderr, and the status is 1.
+summarize() { # <lane> <log>
+	awk -v lane="$1" -v rounds="$ROUNDS" '
+	function median(key,   n, i, j, t, v) {
+		n = cnt[key]
+		for (i = 1; i <= n; i++) v[i] = val[key, i]
+		for (i = 2; i <= n; i++)
+			for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+	}
+	$1 == "BENCH" && $2 == lane { key = $3 " " $4; val[key, ++cnt[key]] = $6 }
+	$1 == "BENCH-ERROR" { print "bench: " $0 > "/dev/stderr"; bad = 1 }
+	$1 == "BENCH-HOOK" && $2 == lane {
+		want = $3 == "c" ? "yes" : "no"
+		if ($5 != want && $5 != "unknown") {
+			print "bench: " lane ": config " $3 " round " $4 ": hypercall hook present: " $5 \
+				" (expected " want ")" > "/dev/stderr"
+			bad = 1
+		}
+	}
+	$1 == "BENCH-END" && $2 == lane { ended = 1 }
+	END {
+		if (!ended) { print "bench: " lane ": the test host did not finish" > "/dev/stderr"; bad = 1 }
+		split("hypercall pio", w, " ")
+		for (i = 1; i <= 2; i++) {
+			line = lane " " w[i]
+			for (c = 1; c <= 3; c++) {
+				key = substr("abc", c, 1) " " w[i]
+				if (cnt[key] != rounds) {
+					print "bench: " lane ": " key ": " cnt[key] + 0 " of " rounds " rounds measured" > "/dev/stderr"
+					bad = 1
+				}
+				line = line " " (cnt[key] ? sprintf("%.2f", median(key)) : "-")
+			}
+			print line
+		}
+		exit bad
+	}' "$2"
+}
+
+results=()
+samples=()
+status=0
+for lane in "${lanes[@]}"; do
+	load_lane_env "$lane"
+	# Our own build directory: make check may be building $CACHE/build/<lane>.
+	modbuild="$CACHE/build/bench-$lane"
+	quiet make --no-print-directory modules KDIR="$KDIR" MODBUILD="$modbuild"
+	# Kbuild puts the module at the top of the build directory (older trees:
+	# kmod/); take the newer one.
+	KO=$modbuild/kvmguard.ko
+	[ ! "$modbuild/kmod/kvmguard.ko" -nt "$KO" ] || KO=$modbuild/kmod/kvmguard.ko
+	[ -f "$KO" ] || die "lane $lane: no kvmguard.ko in $modbuild"
+	initrd=$(build_initramfs "$lane")
+	log="$WORK/$lane.log"
+	msg "bench: $lane: booting the test host (-smp 1 -icount shift=0,sleep=off; console: $log)"
+	t0=$(date +%s)
+	KVMGUARD_SMP=1 KVMGUARD_QEMU_EXTRA="-icount shift=0,sleep=off" \
+		KVMGUARD_BOOT_TIMEOUT=${KVMGUARD_BOOT_TIMEOUT:-900} \
+		scripts/boot.sh "$lane" "$initrd" "$log" >/dev/null 2>&1 || true
+	msg "bench: $lane: $(($(date +%s) - t0)) s"
+	out=$(summarize "$lane" "$log") || status=1
+	mapfile -t -O "${#results[@]}" results <<<"$out"
+	mapfile -t -O "${#samples[@]}" samples < <(grep "^BENCH $lane " "$log" || true)
+done
+
+# Instructions per round trip (medians), ratio to (a), MISSED above target.
+echo
+printf '%s\n' "${results[@]}" | awk '
+	function ratio(x, base, max,   r) {
+		if (x == "-" || base == "-" || base == 0) return "-"
+		r = x / base
+		return sprintf("%.3fx%s", r, r > max ? " MISSED" : "")
+	}
+	function num(x) { return x == "-" ? "-" : sprintf("%.0f", x) }
+	BEGIN {
+		printf "%-5s %-10s %-9s %-7s %-14s %-10s %s\n", "lane", "workload", "unloaded",
+			"loaded", "ratio", "allowlist", "ratio"
+	}
+	NF == 5 {
+		printf "%-5s %-10s %-9s %-7s %-14s %-10s %s\n", $1, $2, num($3), num($4),
+			ratio($4, $3, 1.001), num($5), ratio($5, $3, $2 == "hypercall" ? 1.01 : 1.001)
+	}'
+echo
+echo "Targets: loaded <= 1.001x; allowlist: hypercall <= 1.01x, pio <= 1.001x."
+echo "Medians of $ROUNDS interleaved rounds (a b c), instructions per round trip:"
+printf '  %s\n' "${results[@]}"
+echo "Samples (BENCH lane config workload round per-trip t(N)ns t(1)ns N):"
+printf '  %s\n' "${samples[@]}"
+exit "$status"
