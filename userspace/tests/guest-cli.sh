@@ -77,6 +77,17 @@ grep -qxE 'policy set web mode enforce domain none( hypercalls all hyperv allow)
 	ok "  policy set web" || not_ok "  policy set web"
 has out "unbind pid $$"
 has out "policy del db"
+# the root cgroup and a path the CLI normalises
+t 0 "bind cgroup /" bind cgroup / policy web
+t 0 "bind cgroup //a//b/" bind cgroup //a//b/ policy web
+t 0 "bind show" bind show
+grep -qE '^cgroup / +web$' "$T/out" && ok "  cgroup / kept as /" || not_ok "  cgroup / kept as /"
+grep -qE '^cgroup /a/b +web$' "$T/out" && ok "  //a//b/ sent as /a/b" || not_ok "  //a//b/ sent as /a/b"
+"$K" dump | "$K" -v apply - >"$T/out" 2>"$T/err"
+[ $? = 0 ] && [ ! -s "$T/out" ] && ok "  dump | apply - with them changes nothing" ||
+	not_ok "  dump | apply - with them changes nothing"
+t 0 "unbind cgroup /" unbind cgroup /
+t 0 "unbind cgroup /a/b/" unbind cgroup /a/b/
 t 0 "apply again sends nothing" -v apply "$T/a.conf"
 [ -s "$T/out" ] && not_ok "  second apply printed changes" || ok "  second apply printed nothing"
 t 0 "policy show" policy show
