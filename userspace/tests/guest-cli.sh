@@ -4,6 +4,8 @@
 # Loads $KVMGUARD_KO when the module is not loaded; uses $KVM_GUEST (the
 # selftests' kvm_guest) for live VMs when it exists. Prints TAP; exit 1 on a
 # failure. Leaves no policies or bindings behind (it ends with apply /dev/null).
+# ok() never fails, so "test && ok || not_ok" is an if-then-else here.
+# shellcheck disable=SC2015,SC2181
 K=${KVMGUARD_CLI:-kvmguard}
 KO=${KVMGUARD_KO:-/kvmguard/kvmguard.ko}
 KVM_GUEST=${KVM_GUEST:-/kvmguard/selftests/kvm_guest}
