@@ -64,7 +64,9 @@
  * @KVMGUARD_CMD_POLICY_GET: doit: in POLICY_NAME; dumpit: no attributes,
  *	policies by name (byte order). Out: POLICY_NAME, POLICY_MODE,
  *	POLICY_DOMAIN (when set), POLICY_HC_RESTRICT, POLICY_HC_ALLOW,
- *	POLICY_HYPERV, POLICY_VMS, POLICY_BINDINGS.
+ *	POLICY_HYPERV, POLICY_VMS, POLICY_BINDINGS. Every rule attribute the
+ *	module knows is reported, at its default too, so a caller can tell
+ *	which rules a module supports.
  * @KVMGUARD_CMD_POLICY_DEL: in POLICY_NAME. EBUSY while a binding names it.
  *	VMs that used it are resolved again against the current bindings.
  * @KVMGUARD_CMD_BIND_NEW: in BIND_TYPE, BIND_CGROUP (cgroup bindings, an
@@ -128,8 +130,9 @@ enum kvmguard_cmd {
  * @KVMGUARD_A_POLICY_BINDINGS: u32, bindings that name the policy.
  * @KVMGUARD_A_BIND_TYPE: u8, enum kvmguard_bind_type.
  * @KVMGUARD_A_BIND_CGROUP: string, absolute cgroup v2 path, 1..
- *	KVMGUARD_CGROUP_MAX bytes, no "." or ".." component; a trailing '/' is
- *	ignored.
+ *	KVMGUARD_CGROUP_MAX bytes: "/" (the root, matching every VM) or
+ *	components separated by single '/', none empty, "." or "..". One
+ *	trailing '/' is dropped.
  * @KVMGUARD_A_BIND_PID: u32, a thread-group id in the initial pid
  *	namespace.
  * @KVMGUARD_A_EVENT_TYPE: u8, enum kvmguard_event_type.
