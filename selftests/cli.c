@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 
 #include "kselftest_harness.h"
 #include "json.h"
@@ -24,6 +27,7 @@
 
 #define P "kgc-"
 #define CG "/kvmguard-cli"
+#define APPLY_FILE "/tmp/kvmguard-selftest-apply.conf"
 
 static const char *cli;
 
@@ -370,6 +374,7 @@ static char *kernel_state(struct gnl *g)
 TEST_F(cli, dump_apply_roundtrip)
 {
 	char *d1 = NULL, *d2 = NULL, *out = NULL, *err = NULL, *k1, *k2, cmd[4200];
+	struct gnl sub;
 
 	RUN_OK("policy add " P "r1 mode audit domain dx");
 	RUN_OK("policy add " P "r2");
@@ -380,8 +385,13 @@ TEST_F(cli, dump_apply_roundtrip)
 	EXPECT_NE(NULL, strstr(d1, P "r1"));
 	EXPECT_NE(NULL, strstr(d1, CG "/r"));
 
+	/* Subscribe: a no-op apply must not make anything happen. */
+	ASSERT_EQ(0, kg_open(&sub));
+	ASSERT_EQ(0, gnl_join(&sub, gnl_grp_id(&sub, KVMGUARD_MCGRP_EVENTS)));
 	snprintf(cmd, sizeof(cmd), "'%s' dump | '%s' -v apply -", cli, cli);
 	EXPECT_EQ(0, kg_run(cmd, NULL, &out, &err)) TH_LOG("%s", err);
+	EXPECT_EQ(-ETIMEDOUT, gnl_recv(&sub, 300)) TH_LOG("an event during a no-op apply");
+	gnl_close(&sub);
 	EXPECT_STREQ("", out) TH_LOG("dump | apply made changes");
 	free(out);
 	free(err);
@@ -408,6 +418,7 @@ TEST_F(cli, apply_converges_and_is_idempotent)
 	struct kg_bind *b;
 	char *out = NULL, *err = NULL, *k1, *k2;
 	int n, binds = 0;
+	FILE *f;
 
 	RUN_OK("policy add " P "r1 mode audit domain dx");
 	RUN_OK("policy add " P "r2");
@@ -442,8 +453,14 @@ TEST_F(cli, apply_converges_and_is_idempotent)
 	free(all);
 	EXPECT_EQ(2, n);
 
+	/* Again, from a file this time: nothing left to change. */
 	k1 = kernel_state(&self->g);
-	EXPECT_EQ(0, run(&out, &err, file, "-v apply -")) TH_LOG("%s", err);
+	f = fopen(APPLY_FILE, "w");
+	ASSERT_NE(NULL, f);
+	fputs(file, f);
+	fclose(f);
+	EXPECT_EQ(0, run(&out, &err, NULL, "-v apply " APPLY_FILE)) TH_LOG("%s", err);
+	unlink(APPLY_FILE);
 	EXPECT_STREQ("", out) TH_LOG("second apply changed things");
 	k2 = kernel_state(&self->g);
 	EXPECT_STREQ(k1, k2);
@@ -460,6 +477,66 @@ TEST_F(cli, apply_converges_and_is_idempotent)
 	EXPECT_STREQ(k1, k2);
 	free(k1);
 	free(k2);
+}
+
+/* `-j monitor`: one strict JSON object per line, with our VM's events. */
+TEST_F(cli, monitor_json)
+{
+	int fd = memfd_create("kg-monitor", MFD_CLOEXEC), status, creates = 0, destroys = 0;
+	uint64_t max = kg_max_vm_id(&self->g);
+	char *text, *line, *save = NULL, e[128];
+	struct kg_vm v;
+	struct vm vm;
+	pid_t pid;
+	off_t len;
+
+	ASSERT_LE(0, fd);
+	fflush(stdout);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		dup2(fd, 1);
+		execl(cli, cli, "-j", "monitor", (char *)NULL);
+		_exit(127);
+	}
+	usleep(500000);		/* let it subscribe */
+	ASSERT_EQ(0, prctl(PR_SET_NAME, "kg-cli-mon"));
+	ASSERT_EQ(0, vm_create(&vm));
+	ASSERT_EQ(0, kg_find_new_vm(&self->g, getpid(), max, &v));
+	vm_destroy(&vm);
+	usleep(500000);
+	kill(pid, SIGTERM);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("monitor status %#x", status);
+	len = lseek(fd, 0, SEEK_END);
+	text = calloc(1, len + 1);
+	ASSERT_NE(NULL, text);
+	ASSERT_EQ(len, pread(fd, text, len, 0));
+	close(fd);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		struct json *j = json_parse(line, e, sizeof(e));
+		const struct json *jv;
+		const char *ev;
+
+		EXPECT_NE(NULL, j) TH_LOG("not JSON (%s): %s", e, line);
+		if (!j)
+			continue;
+		EXPECT_EQ(JSON_OBJ, (int)j->type);
+		jv = json_get(j, "vm");
+		ev = json_str(json_get(j, "event"));
+		if (jv && u64_of(jv, "id") == v.id && ev) {
+			EXPECT_EQ((uint64_t)getpid(), u64_of(jv, "pid"));
+			EXPECT_STREQ("kg-cli-mon", json_str(json_get(jv, "comm")));
+			EXPECT_NE(0xdeadbeefULL, u64_of(j, "time_ns"));
+			creates += !strcmp(ev, "vm_create");
+			destroys += !strcmp(ev, "vm_destroy");
+		}
+		json_free(j);
+	}
+	free(text);
+	EXPECT_EQ(1, creates);
+	EXPECT_EQ(1, destroys);
 }
 
 int main(int argc, char **argv)
