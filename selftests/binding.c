@@ -44,6 +44,7 @@ static void unbind_all(struct gnl *g)
 	kg_bind_del(g, KVMGUARD_BIND_CGROUP, CG, 0);
 	kg_bind_del(g, KVMGUARD_BIND_CGROUP, CG_DEEP, 0);
 	kg_bind_del(g, KVMGUARD_BIND_CGROUP, CG_FOO, 0);
+	kg_bind_del(g, KVMGUARD_BIND_CGROUP, "/", 0);
 	kg_cleanup(g, P);
 }
 
@@ -160,6 +161,15 @@ TEST_F_TIMEOUT(bind, resolution, 120)
 	ASSERT_EQ(0, kg_bind_del(&self->g, KVMGUARD_BIND_DEFAULT, NULL, 0));
 	ASSERT_EQ(0, kid_vm(self, 5, CG_FOO, NULL, &f));
 	EXPECT_VM(f, NULL, KVMGUARD_BOUND_NONE);
+
+	/* "/" is a cgroup binding that matches every VM, and loses to any
+	 * longer one. */
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_CGROUP, "/", 0, P "pid"));
+	ASSERT_EQ(0, kid_vm(self, 6, CG_FOO, NULL, &f));
+	EXPECT_VM(f, P "pid", KVMGUARD_BOUND_CGROUP);
+	ASSERT_EQ(0, kid_vm(self, 7, CG_OTHER, NULL, &f));
+	EXPECT_VM(f, P "cg", KVMGUARD_BOUND_CGROUP);
+	ASSERT_EQ(0, kg_bind_del(&self->g, KVMGUARD_BIND_CGROUP, "/", 0));
 
 	/* Resolution happened at creation: existing VMs keep their policy. */
 	ASSERT_EQ(0, kg_vm_get(&self->g, d.id, &again));

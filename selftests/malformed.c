@@ -247,7 +247,8 @@ TEST_F(mal, bad_cgroup_paths)
 {
 	static char longpath[KVMGUARD_CGROUP_MAX + 2];
 	static const char *const bad[] = {
-		"machine.slice", "/a/../b", "/a/./b", "/..", "/a/..", "",
+		"machine.slice", "/a/../b", "/a/./b", "/..", "/a/..", "", "/a//b",
+		"/a/b//",
 	};
 	struct kg_policy p;
 

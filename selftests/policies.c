@@ -45,6 +45,10 @@ TEST_F(pol, new_defaults_and_get)
 	EXPECT_TRUE(!!(p.present & (1u << KVMGUARD_A_POLICY_BINDINGS)));
 	EXPECT_EQ(0U, p.vms);
 	EXPECT_EQ(0U, p.bindings);
+	/* Every rule is reported, at its default too. */
+	EXPECT_TRUE(!!(p.present & (1u << KVMGUARD_A_POLICY_HC_RESTRICT)));
+	EXPECT_TRUE(!!(p.present & (1u << KVMGUARD_A_POLICY_HC_ALLOW)));
+	EXPECT_TRUE(!!(p.present & (1u << KVMGUARD_A_POLICY_HYPERV)));
 
 	ASSERT_EQ(0, kg_policy_new(&self->g, P "b", KVMGUARD_MODE_AUDIT, "dom-1"));
 	ASSERT_EQ(0, kg_policy_get(&self->g, P "b", &p));
