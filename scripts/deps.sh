@@ -90,7 +90,8 @@ fi
 
 # Debian 12's own kernel headers (6.1 lane, default KDIR), resolved from the pinned
 # linux-image-amd64 version rather than named here.
-eval "$(resolve_lane_pkgs 6.1)"
+pkgs=$(resolve_lane_pkgs 6.1) || exit 1
+eval "$pkgs"
 PKGS+=("$HEADERS")
 
 missing=()

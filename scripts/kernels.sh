@@ -52,8 +52,9 @@ write_env() {
 }
 
 lane_61() {
-	local dir="$CACHE/kernels/6.1" kver
-	eval "$(resolve_lane_pkgs 6.1)"
+	local dir="$CACHE/kernels/6.1" kver pkgs
+	pkgs=$(resolve_lane_pkgs 6.1) || exit 1
+	eval "$pkgs"
 	kver=${IMAGE#linux-image-}
 	fetch "$dir" "$VERSION" "$IMAGE"
 	unpack "$dir"
@@ -63,8 +64,9 @@ lane_61() {
 }
 
 lane_612() {
-	local dir="$CACHE/kernels/6.12" kver kdir
-	eval "$(resolve_lane_pkgs 6.12)"
+	local dir="$CACHE/kernels/6.12" kver kdir pkgs
+	pkgs=$(resolve_lane_pkgs 6.12) || exit 1
+	eval "$pkgs"
 	kver=${IMAGE#linux-image-}
 	# The headers package depends on the image; installing it would install a kernel
 	# on this machine, so all four packages are only unpacked.

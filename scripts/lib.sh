@@ -40,13 +40,13 @@ apt_best_version() {
 # matters: unpinned, apt-cache depends shows the newest (backports) version.
 apt_dep_of() {
 	apt-cache depends "$1" 2>/dev/null |
-		sed -n 's/^ *|\{0,1\}Depends: //p' | grep -E "$2" | head -n 1
+		sed -n 's/^ *|\{0,1\}Depends: //p' | { grep -E "$2" || true; } | head -n 1
 }
 
 # Resolve the concrete Debian package names for a lane and cache them in
 # $CACHE/kernels/<lane>/pkgs (VERSION, IMAGE, HEADERS, COMMON, KBUILD).
 resolve_lane_pkgs() {
-	local lane=$1 f="$CACHE/kernels/$1/pkgs" ver image headers common kbuild
+	local lane=$1 f="$CACHE/kernels/$1/pkgs" ver="" image="" headers="" common="" kbuild=""
 	if [ -s "$f" ]; then
 		cat "$f"
 		return 0
@@ -59,12 +59,11 @@ resolve_lane_pkgs() {
 	[ -n "$ver" ] || die "lane $lane: no linux-image-amd64 version found (apt-get update?)"
 	image=$(apt_dep_of "linux-image-amd64=$ver" '^linux-image-')
 	headers=$(apt_dep_of "linux-headers-amd64=$ver" '^linux-headers-')
-	if [ -z "$image" ] || [ -z "$headers" ] || [ -z "$common" ]; then
-		die "lane $lane: cannot resolve image/headers for $ver"
-	fi
 	common=$(apt_dep_of "$headers=$ver" '^linux-headers-.*-common$')
-	kbuild=$(apt-cache depends "$headers=$ver" 2>/dev/null |
-		sed -n 's/^ *|\{0,1\}Depends: //p' | grep -E '^linux-kbuild-' | head -n 1)
+	kbuild=$(apt_dep_of "$headers=$ver" '^linux-kbuild-')
+	if [ -z "$image" ] || [ -z "$headers" ] || [ -z "$common" ] || [ -z "$kbuild" ]; then
+		die "lane $lane: cannot resolve image/headers/common/kbuild packages for $ver"
+	fi
 	mkdir -p "${f%/*}"
 	printf 'VERSION=%s\nIMAGE=%s\nHEADERS=%s\nCOMMON=%s\nKBUILD=%s\n' \
 		"$ver" "$image" "$headers" "$common" "$kbuild" >"$f.tmp"
