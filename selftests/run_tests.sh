@@ -59,4 +59,11 @@ for e in $ALL; do
 		insmod "$KVMGUARD_KO" 2>&1 | sed 's/^/# insmod: /'
 	fi
 done
+# Tests clean up after themselves; show anything they left behind.
+if [ -x "$KVMGUARD_CLI" ] && loaded; then
+	"$KVMGUARD_CLI" dump 2>&1 | sed 's/^/# left after the suite: /'
+fi
+for d in /sys/fs/cgroup/kvmguard-*; do
+	[ -d "$d" ] && echo "# left after the suite: cgroup ${d#/sys/fs/cgroup}"
+done
 echo "# kvmguard-selftests: done"
