@@ -67,7 +67,9 @@ struct kg_event {
 	(1u << KVMGUARD_A_VM_COMM) | (1u << KVMGUARD_A_VM_CGROUP) | \
 	(1u << KVMGUARD_A_VM_CREATED_NS) | (1u << KVMGUARD_A_VM_VCPUS) | \
 	(1u << KVMGUARD_A_VM_MEMSLOTS) | (1u << KVMGUARD_A_VM_MEM_BYTES) | \
-	(1u << KVMGUARD_A_VM_FLAGS) | (1u << KVMGUARD_A_VM_BOUND_BY))
+	(1u << KVMGUARD_A_VM_FLAGS) | (1u << KVMGUARD_A_VM_BOUND_BY) | \
+	(1u << KVMGUARD_A_VM_HC_STATS) | (1u << KVMGUARD_A_VM_HV_ALLOWED) | \
+	(1u << KVMGUARD_A_VM_HV_DENIED))
 
 /* Open the kvmguard family; -errno. */
 int kg_open(struct gnl *g);
