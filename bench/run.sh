@@ -13,7 +13,7 @@
 #
 #   usage: bench/run.sh [lane...]        (default: 6.1 6.12)
 # Env: BENCH_ROUNDS (default 5), BENCH_N_HYPERCALL (40000), BENCH_N_PIO (40000),
-#      KVMGUARD_BOOT_TIMEOUT (default here 900 s per lane).
+#      KVMGUARD_BOOT_TIMEOUT (default here 600 s per lane).
 # Work files and the consoles: .cache/bench-run/ (console: <lane>.log).
 # Exit status: 0 when every number was measured, 1 otherwise (a missed target
 # is not a failure).
@@ -52,8 +52,11 @@ put() { # <root> <src> <dst>
 # The test host's initramfs: the smoke image (busybox, the lane's KVM
 # modules) and, appended, an archive with our /init and files (the kernel
 # unpacks concatenated archives in order, later files replacing earlier).
-build_initramfs() { # <lane> -> path on stdout
-	local lane=$1 smoke root img
+build_initramfs() { # <lane> <module build dir> -> path on stdout
+	local lane=$1 ko=$2/kvmguard.ko smoke root img
+	# Kbuild puts the module at the top of its build directory (older trees:
+	# kmod/); take the newer.
+	[ ! "$2/kmod/kvmguard.ko" -nt "$ko" ] || ko=$2/kmod/kvmguard.ko
 	smoke=$(scripts/mkinitramfs.sh "$lane" smoke)
 	root="$WORK/$lane.root"
 	img="$WORK/$lane.cpio.gz"
@@ -62,7 +65,7 @@ build_initramfs() { # <lane> -> path on stdout
 	put "$root" bench/guest.sh /init
 	chmod 755 "$root/init"
 	put "$root" "$WORK/bin/kvmbench" /bench/kvmbench
-	put "$root" "$KO" /bench/kvmguard.ko
+	put "$root" "$ko" /bench/kvmguard.ko
 	put "$root" "$cli" /usr/sbin/kvmguard
 	printf 'ROUNDS=%s\nN_hypercall=%s\nN_pio=%s\n' "$ROUNDS" "$N_HC" "$N_PIO" \
 		>"$root/bench/bench.conf"
@@ -98,6 +101,9 @@ summarize() { # <lane> <log>
 		}
 	}
 	$1 == "BENCH-END" && $2 == lane { ended = 1 }
+	/BUG:|WARNING:|Oops|Call Trace/ && !oops++ {
+		print "bench: " lane ": the kernel log reports a problem: " $0 > "/dev/stderr"
+	}
 	END {
 		if (!ended) { print "bench: " lane ": the test host did not finish" > "/dev/stderr"; bad = 1 }
 		split("hypercall pio", w, " ")
@@ -124,18 +130,17 @@ for lane in "${lanes[@]}"; do
 	load_lane_env "$lane"
 	# Our own build directory: make check may be building $CACHE/build/<lane>.
 	modbuild="$CACHE/build/bench-$lane"
-	quiet make --no-print-directory modules KDIR="$KDIR" MODBUILD="$modbuild"
-	# Kbuild puts the module at the top of the build directory (older trees:
-	# kmod/); take the newer one.
-	KO=$modbuild/kvmguard.ko
-	[ ! "$modbuild/kmod/kvmguard.ko" -nt "$KO" ] || KO=$modbuild/kmod/kvmguard.ko
-	[ -f "$KO" ] || die "lane $lane: no kvmguard.ko in $modbuild"
-	initrd=$(build_initramfs "$lane")
+	if ! quiet make --no-print-directory modules KDIR="$KDIR" MODBUILD="$modbuild" ||
+		! initrd=$(build_initramfs "$lane" "$modbuild"); then
+		msg "bench: $lane: cannot build the module or the initramfs"
+		status=1
+		continue
+	fi
 	log="$WORK/$lane.log"
 	msg "bench: $lane: booting the test host (-smp 1 -icount shift=0,sleep=off; console: $log)"
 	t0=$(date +%s)
 	KVMGUARD_SMP=1 KVMGUARD_QEMU_EXTRA="-icount shift=0,sleep=off" \
-		KVMGUARD_BOOT_TIMEOUT=${KVMGUARD_BOOT_TIMEOUT:-900} \
+		KVMGUARD_BOOT_TIMEOUT=${KVMGUARD_BOOT_TIMEOUT:-600} \
 		scripts/boot.sh "$lane" "$initrd" "$log" >/dev/null 2>&1 || true
 	msg "bench: $lane: $(($(date +%s) - t0)) s"
 	out=$(summarize "$lane" "$log") || status=1
