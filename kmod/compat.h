@@ -38,22 +38,17 @@
 #define kvmguard_nr_as_ids(kvm)	KVM_ADDRESS_SPACE_NUM
 #endif
 
-/* 6.5 renamed the ftrace_ops flavour of the direct-call API. */
-static inline int kvmguard_direct_attach(struct ftrace_ops *ops,
-					 unsigned long ip, void *entry)
+/*
+ * 6.5 renamed the ftrace_ops flavour of the direct-call API. @ops already
+ * has its filter; on error the caller frees it.
+ */
+static inline int kvmguard_direct_attach(struct ftrace_ops *ops, void *entry)
 {
-	int err = ftrace_set_filter_ip(ops, ip, 0, 0);
-
-	if (err)
-		return err;
 #ifdef KVMGUARD_HAVE_FTRACE_DIRECT_MULTI
-	err = register_ftrace_direct_multi(ops, (unsigned long)entry);
+	return register_ftrace_direct_multi(ops, (unsigned long)entry);
 #else
-	err = register_ftrace_direct(ops, (unsigned long)entry);
+	return register_ftrace_direct(ops, (unsigned long)entry);
 #endif
-	if (err)
-		ftrace_free_filter(ops);
-	return err;
 }
 
 static inline void kvmguard_direct_detach(struct ftrace_ops *ops, void *entry)

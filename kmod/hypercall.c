@@ -15,11 +15,11 @@
  *    hc_lock) and counting in a per-CPU counter. Only a miss or a call the
  *    bitmap does not allow reaches C (kvmguard_hc_slow()), which reads the
  *    policy under RCU and decides.
- * Hyper-V hypercalls are rare and take a kprobe on kvm_hv_hypercall().
+ * Hyper-V hypercalls are rare: their entry (kvm_hv_hypercall()) always
+ * goes to C, kvmguard_hv_slow().
  */
 #define pr_fmt(fmt) "kvmguard: " fmt
 
-#include <linux/kprobes.h>
 #include <linux/kvm_host.h>
 #include <linux/percpu.h>
 #include <linux/rcupdate.h>
@@ -42,7 +42,7 @@ static DEFINE_SPINLOCK(hc_lock);
 static unsigned int hc_users;
 static bool hc_attached;
 static struct ftrace_ops hc_ops;
-static struct kprobe hv_probe;
+static struct ftrace_ops hv_ops;
 
 /* What the entry code gets back from C, in %rax and %rdx. */
 struct kvmguard_hc_verdict {
@@ -219,8 +219,8 @@ static struct kvmguard_hc_verdict hc_decide(struct kvm_vcpu *vcpu,
 	const struct kvmguard_rules *rules = NULL;
 	struct kvmguard_policy *policy;
 	struct kvmguard_vm *vm;
+	bool audit, refuse = false;
 	unsigned int slot;
-	bool audit;
 
 	if (!op_64_bit)
 		nr = (u32)nr;
@@ -242,11 +242,11 @@ static struct kvmguard_hc_verdict hc_decide(struct kvm_vcpu *vcpu,
 	this_cpu_inc(vm->hc_counts->denied[slot]);
 	audit = rules->mode == KVMGUARD_MODE_AUDIT;
 	hc_report(vm, slot, KVMGUARD_EVENT_HYPERCALL, nr, audit);
-	if (!audit)
-		verdict = hc_refuse(vcpu, op_64_bit);
+	refuse = !audit;
 out:
 	rcu_read_unlock();
-	return verdict;
+	/* Outside RCU: skipping the instruction may emulate it and sleep. */
+	return refuse ? hc_refuse(vcpu, op_64_bit) : verdict;
 }
 
 /* Called from hypercall_entry.S only. */
@@ -275,14 +275,14 @@ __visible struct kvmguard_hc_verdict kvmguard_hc_slow(struct kvm_vcpu *vcpu)
 
 /*
  * Hyper-V hypercalls: a refused one fails with HV_STATUS_ACCESS_DENIED,
- * written where kvm_hv_hypercall() writes its result, and the probed
- * function is skipped. The result and RIP are the vCPU's own state; with
- * next-RIP (SVM) or the exit's instruction length (VMX) the skip does not
- * sleep.
+ * written where kvm_hv_hypercall() writes its result, and that function is
+ * skipped.
  */
-static int hv_hypercall_pre(struct kprobe *p, struct pt_regs *regs)
+__visible struct kvmguard_hc_verdict kvmguard_hv_slow(struct kvm_vcpu *vcpu);
+
+__visible struct kvmguard_hc_verdict kvmguard_hv_slow(struct kvm_vcpu *vcpu)
 {
-	struct kvm_vcpu *vcpu = (struct kvm_vcpu *)regs_get_kernel_argument(regs, 0);
+	struct kvmguard_hc_verdict verdict = {};
 	const struct kvmguard_rules *rules = NULL;
 	struct kvmguard_policy *policy;
 	struct kvmguard_vm *vm;
@@ -305,35 +305,42 @@ static int hv_hypercall_pre(struct kprobe *p, struct pt_regs *regs)
 out:
 	rcu_read_unlock();
 	if (!refuse)
-		return 0;
+		return verdict;
 	if (hc_64bit(vcpu)) {
 		hc_write_reg(vcpu, VCPU_REGS_RAX, HV_STATUS_ACCESS_DENIED);
 	} else {
 		hc_write_reg(vcpu, VCPU_REGS_RDX, 0);
 		hc_write_reg(vcpu, VCPU_REGS_RAX, HV_STATUS_ACCESS_DENIED);
 	}
-	regs->ax = kvm_skip_emulated_instruction(vcpu);
-	instruction_pointer_set(regs, (unsigned long)kvmguard_return_stub);
-	return 1;
+	verdict.refuse = 1;
+	verdict.ret = kvm_skip_emulated_instruction(vcpu);
+	return verdict;
 }
 
 static int hc_attach(void)
 {
+	char hv_fn[] = "kvm_hv_hypercall";
 	int err;
 
-	memset(&hv_probe, 0, sizeof(hv_probe));
-	hv_probe.symbol_name = "kvm_hv_hypercall";
-	hv_probe.pre_handler = hv_hypercall_pre;
-	err = register_kprobe(&hv_probe);
+	/* kvm_hv_hypercall() is not exported: ftrace finds it by name. */
+	memset(&hv_ops, 0, sizeof(hv_ops));
+	err = ftrace_set_filter(&hv_ops, (unsigned char *)hv_fn,
+				strlen(hv_fn), 0);
+	if (!err)
+		err = kvmguard_direct_attach(&hv_ops, kvmguard_hv_entry);
 	if (err) {
 		pr_err("cannot attach to the Hyper-V hypercall path: %d\n", err);
+		ftrace_free_filter(&hv_ops);
 		return err;
 	}
 	memset(&hc_ops, 0, sizeof(hc_ops));
-	err = kvmguard_direct_attach(&hc_ops, HC_HOOKED_FN, kvmguard_hc_entry);
+	err = ftrace_set_filter_ip(&hc_ops, HC_HOOKED_FN, 0, 0);
+	if (!err)
+		err = kvmguard_direct_attach(&hc_ops, kvmguard_hc_entry);
 	if (err) {
 		pr_err("cannot attach to the hypercall path: %d\n", err);
-		unregister_kprobe(&hv_probe);
+		ftrace_free_filter(&hc_ops);
+		kvmguard_direct_detach(&hv_ops, kvmguard_hv_entry);
 		return err;
 	}
 	hc_attached = true;
@@ -345,7 +352,7 @@ static void hc_detach(void)
 	int slot;
 
 	kvmguard_direct_detach(&hc_ops, kvmguard_hc_entry);
-	unregister_kprobe(&hv_probe);
+	kvmguard_direct_detach(&hv_ops, kvmguard_hv_entry);
 	/* No task may still be inside the entry code after this. */
 	synchronize_rcu_tasks();
 	spin_lock(&hc_lock);

@@ -92,9 +92,26 @@ SYM_FUNC_START(kvmguard_hc_entry)
 SYM_FUNC_END(kvmguard_hc_entry)
 
 /*
- * Where a kprobe handler sends a probed function it refuses: returns to
- * that function's caller with the %rax the handler set.
+ * Entry of the Hyper-V hook, at the first instruction of
+ * int kvm_hv_hypercall(struct kvm_vcpu *vcpu). Rare enough to go to C
+ * every time; same verdict convention as above.
  */
-SYM_FUNC_START(kvmguard_return_stub)
+SYM_FUNC_START(kvmguard_hv_entry)
+	KVMGUARD_CALL_DEPTH_ACCOUNT
+	pushq	%rbp
+	movq	%rsp, %rbp
+	pushq	%rdi
+	call	kvmguard_hv_slow
+	movq	%rdx, %r11
+	popq	%rdi
+	popq	%rbp
+	testq	%rax, %rax
+	jnz	.Lhv_refuse
 	RET
-SYM_FUNC_END(kvmguard_return_stub)
+
+.Lhv_refuse:
+	movq	%r11, %rax
+	addq	$8, %rsp
+	UNWIND_HINT_FUNC
+	RET
+SYM_FUNC_END(kvmguard_hv_entry)

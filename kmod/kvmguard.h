@@ -171,7 +171,7 @@ struct kvmguard_policy *kvmguard_resolve(struct pid *pid, const char *cgroup,
 extern struct kvmguard_vm *kvmguard_hc_cache[KVMGUARD_HC_CACHE_SLOTS];
 /* hypercall_entry.S */
 void kvmguard_hc_entry(void);
-int kvmguard_return_stub(void);
+void kvmguard_hv_entry(void);
 
 void kvmguard_hypercall_uninit(void);
 int kvmguard_hc_vm_init(struct kvmguard_vm *vm, gfp_t gfp);
