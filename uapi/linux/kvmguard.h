@@ -7,8 +7,9 @@
  * Every operation needs CAP_NET_ADMIN in the initial user namespace and is
  * only available in the initial network namespace. Every request is
  * validated strictly against the policy of its command: an attribute the
- * command does not take, a wrong type, length or range is refused with
- * EINVAL and an extended-ack message naming the attribute.
+ * command does not take, a wrong type or length is refused with EINVAL, a
+ * number out of range with ERANGE, each with an extended-ack message and
+ * the offending attribute.
  *
  * Attributes share one flat space (enum kvmguard_attr); each command lists
  * below which ones it takes (in) and which ones its replies carry (out).
@@ -59,8 +60,9 @@
  *	POLICY_HYPERV (default allow). EEXIST if the name is taken.
  * @KVMGUARD_CMD_POLICY_SET: in POLICY_NAME and any of the rules; changes
  *	only the attributes given. ENOENT if unknown. An empty POLICY_DOMAIN
- *	clears the domain. POLICY_HC_ALLOW needs POLICY_HC_RESTRICT set to 1
- *	in the same request.
+ *	clears the domain.
+ *	In POLICY_NEW and POLICY_SET, POLICY_HC_ALLOW needs POLICY_HC_RESTRICT
+ *	set to 1 in the same request.
  * @KVMGUARD_CMD_POLICY_GET: doit: in POLICY_NAME; dumpit: no attributes,
  *	policies by name (byte order). Out: POLICY_NAME, POLICY_MODE,
  *	POLICY_DOMAIN (when set), POLICY_HC_RESTRICT, POLICY_HC_ALLOW,
@@ -161,7 +163,9 @@ enum kvmguard_cmd {
  * @KVMGUARD_A_EVENT_ACTION: u8, enum kvmguard_action.
  * @KVMGUARD_A_EVENT_COUNT: u64, how many violations the event stands for:
  *	at most one event per VM and number is sent per second, and it counts
- *	the repeats since the previous one.
+ *	the repeats since the previous one. Repeats after the last event are
+ *	reported with the next violation of that number (the counters are
+ *	always exact).
  */
 enum kvmguard_attr {
 	KVMGUARD_A_UNSPEC,
@@ -255,8 +259,9 @@ enum kvmguard_bound_by {
 /**
  * enum kvmguard_vm_flags - bits of KVMGUARD_A_VM_FLAGS
  * @KVMGUARD_VM_F_DISCOVERED: the VM existed before the module was loaded;
- *	its pid, comm and cgroup are those of a process holding its file, and
- *	its creation time is when the module found it.
+ *	its pid, comm and cgroup are those of the oldest process holding one
+ *	of its VM or vCPU files, and its creation time is when the module
+ *	found it.
  */
 enum kvmguard_vm_flags {
 	KVMGUARD_VM_F_DISCOVERED = 1U << 0,
