@@ -7,7 +7,7 @@
 #   make checkpatch       checkpatch.pl --strict on kmod/ and uapi/; any report fails
 #   make check [LANES=..] everything, plus the selftests in QEMU on each kernel lane
 #   make demo             boot the 6.1 test host and show the CLI on a live KVM guest
-#   make bench            instructions per KVM hypercall, without/with kvmguard
+#   make bench            instructions per KVM exit without/with kvmguard (bench/run.sh)
 #   make install          module, CLI and man page on this machine
 #
 # The module is built out of tree in $(MODBUILD) so kernels do not clobber each other.
@@ -98,7 +98,7 @@ checkpatch: $(CHECKPATCH)
 	echo "checkpatch: $$(echo $$files | wc -w) files clean"
 
 shellcheck:
-	shellcheck -x $(TOP)/scripts/*.sh $(TOP)/.ci/run
+	shellcheck -x $(TOP)/scripts/*.sh $(TOP)/bench/run.sh $(TOP)/.ci/run
 
 # LANES=... picks kernels (default: 6.1 6.12 debug).
 check:
@@ -108,7 +108,7 @@ demo:
 	$(TOP)/scripts/demo.sh
 
 bench:
-	$(TOP)/scripts/bench.sh
+	$(TOP)/bench/run.sh
 
 install: modules userspace
 	@test "$(KREL)" = "$$(uname -r)" || echo "note: installing for $(KREL), running $$(uname -r)" >&2

@@ -1,6 +1,6 @@
 #!/bin/sh
 # /init of the kvmguard test host (busybox sh inside the QEMU guest).
-# /etc/kvmguard-host sets MODE (test|demo|bench|smoke) and LANE.  Everything the host
+# /etc/kvmguard-host sets MODE (test|demo|smoke) and LANE.  Everything the host
 # checks itself is printed as "host: ok|not ok <what>"; scripts/check.sh turns those
 # and the suite's TAP lines into results.  Markers delimit the suite and dmesg.
 /bin/busybox --install -s
@@ -53,9 +53,6 @@ test)
 	;;
 demo)
 	/kvmguard/demo.sh
-	;;
-bench)
-	/kvmguard/bench.sh
 	;;
 esac
 echo "KVMGUARD-SUITE-END"

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Build the test host's initramfs for one lane: busybox, the lane's KVM/network
 # modules, kvmguard.ko, the CLI, the selftests and scripts/guest-init.sh as /init.
-#   usage: scripts/mkinitramfs.sh <lane> [test|demo|bench|smoke]   (default: test)
-# smoke packs no project files: it only proves kvm_amd loads and /dev/kvm appears.
-# bench packs the module, the CLI and .cache/bench/hcbench (scripts/bench.sh).
+#   usage: scripts/mkinitramfs.sh <lane> [test|demo|smoke]   (default: test)
+# smoke packs no project files: it only proves kvm_amd loads and /dev/kvm appears
+# (bench/run.sh appends its own archive to it).
 # Output: .cache/initramfs/<lane>-<mode>.cpio.gz (path printed on stdout).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-lane=${1:?usage: mkinitramfs.sh <lane> [test|demo|bench|smoke]}
+lane=${1:?usage: mkinitramfs.sh <lane> [test|demo|smoke]}
 mode=${2:-test}
-case "$mode" in test | demo | bench | smoke) ;; *) die "unknown mode $mode" ;; esac
+case "$mode" in test | demo | smoke) ;; *) die "unknown mode $mode" ;; esac
 load_lane_env "$lane"
 
 # Loaded by /init in this order (dependencies first).  kvm-amd is the only KVM
@@ -96,13 +96,6 @@ if [ "$mode" != smoke ]; then
 	put "$KO" /kvmguard/kvmguard.ko
 	[ -x "$TOP/userspace/kvmguard" ] || die "no userspace/kvmguard (make userspace)"
 	put_elf "$TOP/userspace/kvmguard" /usr/sbin/kvmguard
-fi
-if [ "$mode" = bench ]; then
-	put_elf "$CACHE/bench/hcbench" /kvmguard/hcbench
-	put "$TOP/scripts/bench.policy" /kvmguard/bench.policy
-	put "$TOP/scripts/bench-guest.sh" /kvmguard/bench.sh
-	chmod 755 "$root/kvmguard/bench.sh"
-elif [ "$mode" != smoke ]; then
 	# Contract with selftests/Makefile: print-install-files lists what the host needs,
 	# relative to selftests/.
 	files=$(make -s --no-print-directory -C "$TOP/selftests" print-install-files) ||
