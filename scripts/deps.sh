@@ -74,7 +74,7 @@ installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok
 updated=0
 apt_update() {
 	[ "$updated" -eq 1 ] && return 0
-	quiet apt-get update -q
+	quiet apt-get update -q -o DPkg::Lock::Timeout=600
 	updated=1
 }
 
@@ -98,5 +98,6 @@ missing=()
 for p in "${PKGS[@]}"; do installed "$p" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
 	apt_update
-	quiet apt-get install -y -q --no-install-recommends "${missing[@]}"
+	# A fresh machine may still be running unattended-upgrades: wait for its lock.
+	quiet apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}"
 fi
