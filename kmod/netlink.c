@@ -7,6 +7,7 @@
  * off) and take kvmguard_config_mutex around any use of policies and
  * bindings, which the KVM hooks read under RCU.
  */
+#include <linux/delay.h>
 #include <linux/kvm_host.h>
 #include <linux/pid.h>
 #include <linux/threads.h>
@@ -15,6 +16,7 @@
 #include "kvmguard.h"
 
 static struct genl_family kvmguard_family;
+static DEFINE_SPINLOCK(broken_lock);	/* KVMGUARD_BROKEN_SLEEP only */
 
 static struct netlink_range_validation pid_range __ro_after_init = {
 	.min = 1,
@@ -391,6 +393,11 @@ static int policy_get_doit(struct sk_buff *skb, struct genl_info *info)
 
 	if (missing(info, KVMGUARD_A_POLICY_NAME, "missing policy name"))
 		return -EINVAL;
+	if (KVMGUARD_BROKEN_SLEEP) {
+		spin_lock(&broken_lock);
+		msleep(20);
+		spin_unlock(&broken_lock);
+	}
 	msg = genlmsg_new(GENLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
