@@ -3,7 +3,10 @@
 # kvm_amd works in the guest).  The serial console goes to stdout and to the log.
 #   usage: scripts/boot.sh <lane> <initramfs> <logfile>
 # Env: KVMGUARD_BOOT_TIMEOUT (seconds, default 1200), KVMGUARD_QEMU_EXTRA (more args),
-#      KVMGUARD_SMP (default 2), KVMGUARD_MEM (default 3G).
+#      KVMGUARD_SMP (default 2), KVMGUARD_MEM (default 3G),
+#      KVMGUARD_KERNEL_LOG=<file>: the kernel's own console goes to a second serial
+#      port written to <file>, at full verbosity (guest-init.sh then writes to ttyS0),
+#      so the kernel log survives a hung guest and never mixes with the TAP output.
 # Exit status: QEMU's; 124 when the guest hung and was killed.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -17,9 +20,16 @@ mkdir -p "$(dirname "$log")"
 
 # panic=-1 reboots at once on a panic and -no-reboot turns that into a QEMU exit; no
 # panic_on_oops, so an oops is printed and reported instead of hiding the rest.
-append="console=ttyS0 panic=-1 quiet loglevel=4 kvm_amd.nested=1 ${KVMGUARD_APPEND:-}"
+append="panic=-1 kvm_amd.nested=1 ${KVMGUARD_APPEND:-}"
 # shellcheck disable=SC2206 # extra QEMU args are split on purpose
 extra=(${KVMGUARD_QEMU_EXTRA:-})
+if [ -n "${KVMGUARD_KERNEL_LOG:-}" ]; then
+	: >"$KVMGUARD_KERNEL_LOG"
+	extra+=(-serial "file:$KVMGUARD_KERNEL_LOG")
+	append="console=ttyS1 loglevel=7 $append"
+else
+	append="console=ttyS0 quiet loglevel=4 $append"
+fi
 
 set +e
 # stdin from /dev/null: CI has none, and a tty would be put in raw mode.

@@ -4,7 +4,8 @@
 # the selftests.  Prints TAP as results come in, "<lane>: N passed, N failed" per lane
 # and "N passed, N failed" (", N skipped" when any) as the very last line.
 #   usage: scripts/check.sh [lane...]     (default: $KVMGUARD_LANES or 6.1 6.12 debug)
-# Console logs stay in .cache/log/<lane>.log.  KVMGUARD_BOOT_TIMEOUT (seconds) overrides
+# Logs stay in .cache/log/: <lane>.log (the test host's console: TAP, kmemleak) and
+# <lane>.kernel.log (the kernel's own serial console, everything it printed).  KVMGUARD_BOOT_TIMEOUT (seconds) overrides
 # the per-lane limit on one boot (420 s; debug 720 s).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -86,7 +87,8 @@ parse_console() { # <lane>
 		*:KVMGUARD-KMEMLEAK-BEGIN) state=kmemleak; continue ;;
 		*:KVMGUARD-KMEMLEAK-END) state=post; continue ;;
 		*:KVMGUARD-DMESG-BEGIN) state=dmesg; continue ;;
-		*:KVMGUARD-DMESG-END) state=finished; continue ;;
+		*:KVMGUARD-DMESG-END) state=post; continue ;;
+		*:KVMGUARD-HOST-DONE) state=finished; continue ;;
 		esac
 		case "$state:$line" in
 		pre:"host: ok "* | post:"host: ok "*) result ok "$lane" "${line#host: ok }" ;;
@@ -118,7 +120,10 @@ parse_console() { # <lane>
 	if [ "$state" != finished ]; then
 		# Timeout, panic or a hung guest: whatever the suite did not report failed.
 		local missing=$((plan > seen ? plan - seen : 1))
-		mapfile -t recent < <(tail -n 40 "$LOGDIR/$lane.log")
+		# The end of the console, and of the kernel's log (a lockup, a stall).
+		mapfile -t recent < <(tail -n 15 "$LOGDIR/$lane.log"
+			[ ! -s "$LOGDIR/$lane.kernel.log" ] ||
+				{ echo "--- kernel log:"; tail -n 40 "$LOGDIR/$lane.kernel.log" | tr -d '\r'; })
 		result fail "$lane" "$lane: test host finished the suite ($missing tests not reported)" \
 			"${recent[@]}"
 		local i
@@ -132,14 +137,17 @@ parse_console() { # <lane>
 	fi
 }
 
-# The kernel-log verdict for a lane: the dmesg section (the whole console if it is
-# missing, e.g. after a panic) from the suite's start marker on, plus, on the debug
+# The kernel-log verdict for a lane: <lane>.kernel.log (else the dmesg section, else
+# the whole console) from the suite's start marker on, plus, on the debug
 # kernel, kmemleak reports that involve kvmguard.  Reports from before the suite
 # (boot, KVM modules; kvmguard not loaded yet) are shown but do not fail the lane.
 kernel_log_check() { # <lane>
 	local lane=$1 log="$LOGDIR/$1.log" pat=$BAD text
 	[ "$lane" = debug ] && pat="$pat|$BAD_DEBUG"
-	if grep -q '^KVMGUARD-DMESG-END' "$log"; then
+	if [ -s "$LOGDIR/$lane.kernel.log" ]; then
+		# The kernel's own serial port: complete even when the guest hung.
+		text=$(tr -d '\r' <"$LOGDIR/$lane.kernel.log")
+	elif grep -q '^KVMGUARD-DMESG-END' "$log"; then
 		text=$(sed -n '/^KVMGUARD-DMESG-BEGIN/,/^KVMGUARD-DMESG-END/p' "$log")
 	else
 		text=$(cat "$log")
@@ -239,6 +247,7 @@ for lane in "${ready[@]}"; do
 		# and all three together stay under the 30 minutes make check may take.
 		case "$lane" in debug) limit=720 ;; *) limit=420 ;; esac
 		parse_console "$lane" < <(KVMGUARD_BOOT_TIMEOUT=${KVMGUARD_BOOT_TIMEOUT:-$limit} \
+			KVMGUARD_KERNEL_LOG="$LOGDIR/$lane.kernel.log" \
 			scripts/boot.sh "$lane" "$initrd" "$LOGDIR/$lane.log" 2>&1)
 		kernel_log_check "$lane"
 	else
