@@ -69,10 +69,13 @@ failure_context() {
 		for (i = 0; i < n; i++)
 			if (n <= 15 || i < 10 || i >= n - 5) print b[i]
 			else if (i == 10) print "# ... (" n - 15 " lines)"
-		found = 1
+		found = NR
 	     }
 	     { t[NR % 30] = $0 }
-	     END { s = (found ? 3 : 30); for (i = NR - s + 1; i <= NR; i++) if (i > 0) print t[i % 30] }'
+	     END {
+		s = (found ? 3 : 30)
+		for (i = NR - s + 1; i <= NR; i++) if (i > 0 && i > found) print t[i % 30]
+	     }'
 }
 
 # Parse one lane's console (stdin) into results.
