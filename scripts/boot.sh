@@ -31,10 +31,15 @@ else
 	append="console=ttyS0 quiet loglevel=4 $append"
 fi
 
+# One TCG thread for all vCPUs: with one thread per vCPU, QEMU does not always
+# make a code patch by one vCPU visible to another by the time the kernel's
+# text_poke_bp() has synchronised them, and the guest kernel dies on a stale
+# int3 ("Oops: int3" in patched code: static keys at boot, ftrace sites such as
+# __kvm_emulate_hypercall+0x4 on 6.12). Guest-side concurrency is unchanged.
 set +e
 # stdin from /dev/null: CI has none, and a tty would be put in raw mode.
 timeout --kill-after=10 "${KVMGUARD_BOOT_TIMEOUT:-1200}" \
-	qemu-system-x86_64 -machine q35 -accel tcg -cpu max \
+	qemu-system-x86_64 -machine q35 -accel tcg,thread=single -cpu max \
 	-smp "${KVMGUARD_SMP:-2}" -m "${KVMGUARD_MEM:-3G}" \
 	-display none -monitor none -serial stdio -nic none -no-reboot \
 	-kernel "$VMLINUZ" -initrd "$initrd" -append "$append" "${extra[@]}" \
