@@ -126,7 +126,7 @@ static uint64_t call_on(struct vm *vm, uint64_t nr, uint64_t a0, uint64_t a1,
 	return res.regs.rax;
 }
 
-TEST_F_TIMEOUT(fx, kick_cpu, 60)
+TEST_F_TIMEOUT(fx, kick_cpu, 180)
 {
 	struct kvm_mp_state mp;
 	int err;
@@ -183,7 +183,7 @@ static bool page_is(const unsigned char *p, unsigned char c)
 	return true;
 }
 
-TEST_F(fx, clock_pairing)
+TEST_F_TIMEOUT(fx, clock_pairing, 180)
 {
 	unsigned char *page;
 	uint64_t rax;
@@ -235,7 +235,7 @@ static int irr_has(struct vm *vm, int i, int vector)
 	return !!(irr & (1u << (vector % 32)));
 }
 
-TEST_F(fx, send_ipi)
+TEST_F_TIMEOUT(fx, send_ipi, 180)
 {
 	struct kvm_lapic_state l;
 	uint32_t svr;
@@ -267,7 +267,7 @@ TEST_F(fx, send_ipi)
 	EXPECT_EQ(1, irr_has(&self->vm[0], 1, IPI_VECTOR)) TH_LOG("allowed send_ipi not delivered");
 }
 
-TEST_F_TIMEOUT(fx, two_vms_two_policies, 90)
+TEST_F_TIMEOUT(fx, two_vms_two_policies, 180)
 {
 	struct hcg_event ev[64];
 	struct hcg_stats st[2];

@@ -171,7 +171,7 @@ static bool hv_works(FIXTURE_DATA(hv) *self)
 	return hv_call(self, 1) == HV_STATUS_INVALID_HYPERCALL_CODE;
 }
 
-TEST_F_TIMEOUT(hv, deny_allow_audit, 60)
+TEST_F_TIMEOUT(hv, deny_allow_audit, 180)
 {
 	struct hcg_event ev[8];
 	struct hcg_stats st;
@@ -224,7 +224,7 @@ TEST_F_TIMEOUT(hv, deny_allow_audit, 60)
 	EXPECT_EQ(0, st.entries);
 }
 
-TEST_F(hv, kvm_allowlist_leaves_hyperv_alone)
+TEST_F_TIMEOUT(hv, kvm_allowlist_leaves_hyperv_alone, 180)
 {
 	struct hcg_stats st;
 

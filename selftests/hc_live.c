@@ -95,7 +95,7 @@ static struct snap snap(struct vm *vm)
 	return s;
 }
 
-TEST_F_TIMEOUT(live, policy_edit, 90)
+TEST_F_TIMEOUT(live, policy_edit, 180)
 {
 	struct hcg_stats st;
 	struct snap a, b, c;
@@ -145,7 +145,7 @@ TEST_F_TIMEOUT(live, policy_edit, 90)
 	EXPECT_EQ(1, st.entries);
 }
 
-TEST_F_TIMEOUT(live, rmmod_under_a_looping_guest, 120)
+TEST_F_TIMEOUT(live, rmmod_under_a_looping_guest, 180)
 {
 	struct hcg_stats st;
 	struct kg_vm v;

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/time.h>
 
 #include "hcg.h"
 #include "kg.h"
@@ -136,6 +137,11 @@ int hcg_set_mode(struct vm *vm, int i, enum hcg_mode mode)
 	return 0;
 }
 
+static void on_signal(int sig)
+{
+	(void)sig;
+}
+
 int hcg_call(struct vm *vm, int i, const struct hcg_regs *in, struct hcg_result *res)
 {
 	struct vcpu *v = &vm->vcpus[i];
@@ -144,6 +150,10 @@ int hcg_call(struct vm *vm, int i, const struct hcg_regs *in, struct hcg_result 
 		.rsi = in->rsi, .rdi = in->rdi, .r8 = in->r8,
 		.rip = HCG_CALL_GPA, .rflags = 2,
 	};
+	/* no SA_RESTART: the tick ends KVM_RUN with EINTR */
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct itimerval tick = { { 0, 100000 }, { 0, 100000 } }, off = { 0 };
+	uint64_t deadline;
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -151,9 +161,18 @@ int hcg_call(struct vm *vm, int i, const struct hcg_regs *in, struct hcg_result 
 		res->exit = -errno;
 		return -1;
 	}
+	/*
+	 * A guest that never gets past the vmmcall (a refusal that does not
+	 * move RIP makes it call again and again inside KVM_RUN) must fail
+	 * the test, not hang it: give up after HCG_CALL_TIMEOUT_S.
+	 */
+	deadline = hcg_mono_ns() + HCG_CALL_TIMEOUT_S * 1000000000ull;
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &tick, NULL);
 	do {
 		r = vcpu_run(v);
-	} while (r == -EINTR);
+	} while (r == -EINTR && hcg_mono_ns() < deadline);
+	setitimer(ITIMER_REAL, &off, NULL);
 	res->exit = r;
 	if (r == KVM_EXIT_IO)
 		res->port = v->run->io.port;
@@ -306,11 +325,6 @@ int hcg_events(struct gnl *sub, uint64_t vm_id, int ms, struct hcg_event *ev, in
 	return n;
 }
 
-static void on_sigusr1(int sig)
-{
-	(void)sig;
-}
-
 static void *run_thread(void *arg)
 {
 	struct hcg_runner *r = arg;
@@ -349,7 +363,7 @@ static void *run_thread(void *arg)
 
 int hcg_run_start(struct hcg_runner *r, struct vm *vm, int i, uint64_t rip)
 {
-	struct sigaction sa = { .sa_handler = on_sigusr1 };
+	struct sigaction sa = { .sa_handler = on_signal };
 	struct kvm_regs regs = { .rip = rip, .rflags = 2 };
 
 	r->vm = vm;
@@ -437,6 +451,8 @@ static const char *const klog_bad[] = {
 	"Oops", "BUG:", "WARNING:", "general protection", "KASAN", "UBSAN",
 	"lockdep", "circular locking", "Call Trace", "NULL pointer", "RIP:",
 	"stack-protector", "refcount_t", "list_add corruption", "list_del corruption",
+	"suspicious RCU usage", "sleeping function called from invalid context",
+	"inconsistent lock state",
 };
 
 int hcg_klog_problems(struct hcg_klog *k)

@@ -58,8 +58,10 @@ struct hcg_result {
 /*
  * Run vCPU index @i once from the vmmcall at HCG_CALL_GPA with @in, until
  * the next exit; normally the out right after the vmmcall. 0 if the vCPU
- * stopped at that out (RIP = HCG_CALL_GPA + 3), else -1 (see @res).
+ * stopped at that out (RIP = HCG_CALL_GPA + 3), else -1 (see @res; exit
+ * -EINTR: no exit within HCG_CALL_TIMEOUT_S).
  */
+#define HCG_CALL_TIMEOUT_S	3
 int hcg_call(struct vm *vm, int i, const struct hcg_regs *in, struct hcg_result *res);
 
 /* Per-number counters (index KVMGUARD_HC_NR_OTHER: 64 and up). */
