@@ -143,7 +143,7 @@ void kvmguard_hc_sum(const struct kvmguard_vm *vm,
  * floods neither netlink nor the kernel log.
  */
 static void hc_report(struct kvmguard_vm *vm, unsigned int kind, u8 event,
-		      u32 nr, bool audit)
+		      unsigned long nr, bool audit)
 {
 	struct kvmguard_hc_reports *r = &vm->hc_reports;
 	unsigned long now = jiffies, flags;
@@ -165,7 +165,7 @@ static void hc_report(struct kvmguard_vm *vm, unsigned int kind, u8 event,
 				    vm->id, vm->pid_nr,
 				    audit ? "audited" : "denied", count);
 	else
-		pr_info_ratelimited("VM %llu (pid %d): hypercall %u %s (%llu)\n",
+		pr_info_ratelimited("VM %llu (pid %d): hypercall %lu %s (%llu)\n",
 				    vm->id, vm->pid_nr, nr,
 				    audit ? "audited" : "denied", count);
 	kvmguard_notify_violation(vm, event, nr,

@@ -200,7 +200,7 @@ int kvmguard_netlink_init(void);
 void kvmguard_netlink_uninit(void);
 void kvmguard_notify_vm(const struct kvmguard_vm *vm, u8 event);
 void kvmguard_notify_violation(const struct kvmguard_vm *vm, u8 event,
-			       u32 nr, u8 action, u64 count);
+			       u64 nr, u8 action, u64 count);
 
 /* hooks.c */
 int kvmguard_hooks_init(void);

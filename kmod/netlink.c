@@ -720,7 +720,7 @@ void kvmguard_notify_vm(const struct kvmguard_vm *vm, u8 event)
 }
 
 void kvmguard_notify_violation(const struct kvmguard_vm *vm, u8 event,
-			       u32 nr, u8 action, u64 count)
+			       u64 nr, u8 action, u64 count)
 {
 	struct sk_buff *skb;
 	void *hdr;
@@ -729,7 +729,7 @@ void kvmguard_notify_violation(const struct kvmguard_vm *vm, u8 event,
 	if (!skb)
 		return;
 	if ((event == KVMGUARD_EVENT_HYPERCALL &&
-	     nla_put_u32(skb, KVMGUARD_A_EVENT_HC_NR, nr)) ||
+	     nla_put_u64_64bit(skb, KVMGUARD_A_EVENT_HC_NR, nr, KVMGUARD_A_PAD)) ||
 	    nla_put_u8(skb, KVMGUARD_A_EVENT_ACTION, action) ||
 	    nla_put_u64_64bit(skb, KVMGUARD_A_EVENT_COUNT, count,
 			      KVMGUARD_A_PAD)) {

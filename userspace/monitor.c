@@ -77,7 +77,7 @@ static int print_event(struct nlattr **tb, void *arg)
 			json_null(&j);
 		if (nr) {
 			json_key(&j, "nr");
-			json_u64(&j, nla_get_u32(nr));
+			json_u64(&j, nla_get_u64(nr));
 		}
 		if (act) {
 			json_key(&j, "action");
@@ -102,9 +102,10 @@ static int print_event(struct nlattr **tb, void *arg)
 		       (unsigned long long)vm.id, vm.pid, comm,
 		       vm.policy[0] ? vm.policy : "-");
 		if (nr) {
-			const char *hc = hc_name(nla_get_u32(nr));
+			uint64_t n = nla_get_u64(nr);
+			const char *hc = n < 64 ? hc_name(n) : NULL;
 
-			printf(" nr=%u", nla_get_u32(nr));
+			printf(" nr=%llu", (unsigned long long)n);
 			if (hc)
 				printf(" name=%s", hc);
 		}

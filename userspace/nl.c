@@ -71,7 +71,7 @@ static struct nla_policy attr_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_VM_HC_STATS] = { .type = NLA_NESTED },
 	[KVMGUARD_A_VM_HV_ALLOWED] = { .type = NLA_U64 },
 	[KVMGUARD_A_VM_HV_DENIED] = { .type = NLA_U64 },
-	[KVMGUARD_A_EVENT_HC_NR] = { .type = NLA_U32 },
+	[KVMGUARD_A_EVENT_HC_NR] = { .type = NLA_U64 },
 	[KVMGUARD_A_EVENT_ACTION] = { .type = NLA_U8 },
 	[KVMGUARD_A_EVENT_COUNT] = { .type = NLA_U64 },
 };

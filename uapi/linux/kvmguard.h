@@ -159,7 +159,8 @@ enum kvmguard_cmd {
  *	mode, let through (and reported) in audit mode.
  * @KVMGUARD_A_VM_HV_ALLOWED: u64, Hyper-V hypercalls let through.
  * @KVMGUARD_A_VM_HV_DENIED: u64, Hyper-V hypercalls that broke the rule.
- * @KVMGUARD_A_EVENT_HC_NR: u32, the hypercall number of a HYPERCALL event.
+ * @KVMGUARD_A_EVENT_HC_NR: u64, the hypercall number of a HYPERCALL event,
+ *	as KVM reads it (the low 32 bits for a 16- or 32-bit caller).
  * @KVMGUARD_A_EVENT_ACTION: u8, enum kvmguard_action.
  * @KVMGUARD_A_EVENT_COUNT: u64, how many violations the event stands for:
  *	at most one event per VM and number is sent per second, and it counts
