@@ -276,7 +276,9 @@ __visible struct kvmguard_hc_verdict kvmguard_hc_slow(struct kvm_vcpu *vcpu)
 /*
  * Hyper-V hypercalls: a refused one fails with HV_STATUS_ACCESS_DENIED,
  * written where kvm_hv_hypercall() writes its result, and that function is
- * skipped.
+ * skipped. Outside protected mode KVM answers with #UD; that is left to
+ * it. (KVM also raises #UD for a caller at CPL > 0, which the module cannot
+ * read: such a caller gets the refusal status instead.)
  */
 __visible struct kvmguard_hc_verdict kvmguard_hv_slow(struct kvm_vcpu *vcpu);
 
@@ -288,6 +290,9 @@ __visible struct kvmguard_hc_verdict kvmguard_hv_slow(struct kvm_vcpu *vcpu)
 	struct kvmguard_vm *vm;
 	bool refuse = false;
 
+	/* CR0.PE is never guest-owned, so vcpu->arch.cr0 has it right. */
+	if (!(vcpu->arch.cr0 & X86_CR0_PE))
+		return verdict;
 	rcu_read_lock();
 	vm = kvmguard_vm_lookup(vcpu->kvm);
 	if (!vm)
@@ -351,10 +356,13 @@ static void hc_detach(void)
 {
 	int slot;
 
+	/*
+	 * A task may still be inside the entry code; the VMs it can find in
+	 * the cache stay valid for an RCU-tasks grace period (registry.c),
+	 * and the code itself until the module goes.
+	 */
 	kvmguard_direct_detach(&hc_ops, kvmguard_hc_entry);
 	kvmguard_direct_detach(&hv_ops, kvmguard_hv_entry);
-	/* No task may still be inside the entry code after this. */
-	synchronize_rcu_tasks();
 	spin_lock(&hc_lock);
 	for (slot = 0; slot < KVMGUARD_HC_CACHE_SLOTS; slot++)
 		WRITE_ONCE(kvmguard_hc_cache[slot], NULL);
@@ -402,4 +410,6 @@ void kvmguard_hypercall_uninit(void)
 		hc_detach();
 	hc_users = 0;
 	mutex_unlock(&kvmguard_config_mutex);
+	/* The module's text goes next: no task may still be in the entry code. */
+	synchronize_rcu_tasks();
 }

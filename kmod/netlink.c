@@ -268,10 +268,10 @@ static int rules_from_attrs(struct genl_info *info, struct kvmguard_rules *rules
 				    "a hypercall allowlist needs the restriction set in the same request");
 		return -EINVAL;
 	}
-	if (restrict_attr) {
+	if (restrict_attr)
 		rules->hc_restrict = nla_get_u8(restrict_attr);
-		rules->hc_allow = attr ? nla_get_u64(attr) : 0;
-	}
+	if (attr)
+		rules->hc_allow = nla_get_u64(attr);
 	attr = info->attrs[KVMGUARD_A_POLICY_HYPERV];
 	if (attr)
 		rules->hyperv = nla_get_u8(attr);

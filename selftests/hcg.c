@@ -309,7 +309,7 @@ int hcg_events(struct gnl *sub, uint64_t vm_id, int ms, struct hcg_event *ev, in
 			e->type = type;
 			e->vm_id = gnl_get_u64(tb[KVMGUARD_A_VM_ID]);
 			e->nr = tb[KVMGUARD_A_EVENT_HC_NR] ?
-				gnl_get_u32(tb[KVMGUARD_A_EVENT_HC_NR]) : ~0u;
+				gnl_get_u64(tb[KVMGUARD_A_EVENT_HC_NR]) : ~0ull;
 			e->action = tb[KVMGUARD_A_EVENT_ACTION] ?
 				    gnl_get_u8(tb[KVMGUARD_A_EVENT_ACTION]) : 0xff;
 			e->count = tb[KVMGUARD_A_EVENT_COUNT] ?

@@ -87,7 +87,7 @@ int hcg_policy(struct gnl *g, uint8_t cmd, const char *name, int mode,
 struct hcg_event {
 	uint8_t type;
 	uint64_t vm_id;
-	uint32_t nr;		/* ~0u: absent */
+	uint64_t nr;		/* ~0ull: absent */
 	uint8_t action;		/* 0xff: absent */
 	uint64_t count;		/* 0: absent */
 	bool has_policy;

@@ -236,8 +236,7 @@ TEST_F(hc, audit_lets_through_and_counts)
 }
 
 struct hc_event {
-	uint64_t vm_id, count;
-	uint32_t nr;
+	uint64_t vm_id, count, nr;
 	uint8_t type, action;
 };
 
@@ -266,7 +265,7 @@ static int read_hc_events(struct gnl *sub, uint64_t vm_id, int ms, struct hc_eve
 			ev[n].vm_id = vm_id;
 			ev[n].type = KVMGUARD_EVENT_HYPERCALL;
 			ev[n].nr = tb[KVMGUARD_A_EVENT_HC_NR] ?
-				   gnl_get_u32(tb[KVMGUARD_A_EVENT_HC_NR]) : ~0u;
+				   gnl_get_u64(tb[KVMGUARD_A_EVENT_HC_NR]) : ~0ull;
 			ev[n].action = tb[KVMGUARD_A_EVENT_ACTION] ?
 				       gnl_get_u8(tb[KVMGUARD_A_EVENT_ACTION]) : 0xff;
 			ev[n].count = tb[KVMGUARD_A_EVENT_COUNT] ?

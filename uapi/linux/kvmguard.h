@@ -146,7 +146,9 @@ enum kvmguard_cmd {
  *	(KVM_HC_* of <linux/kvm_para.h>, all below 64). Under a restriction a
  *	number of 64 or more is never allowed.
  * @KVMGUARD_A_POLICY_HYPERV: u8, enum kvmguard_hyperv: the Hyper-V
- *	hypercall path that a VMM enabling Hyper-V enlightenments opens.
+ *	hypercall path that a VMM enabling Hyper-V enlightenments opens. A
+ *	refused call from protected mode returns HV_STATUS_ACCESS_DENIED, even
+ *	from CPL > 0 where KVM would raise #UD.
  * @KVMGUARD_A_VM_HC_STATS: nest of KVMGUARD_A_HC_STAT entries, one per
  *	hypercall number that was counted, by increasing number. Counting
  *	happens while any policy restricts hypercalls (the hook is absent
