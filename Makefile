@@ -55,7 +55,8 @@ endef
 modules:
 	$(call sync-module-sources,$(MODBUILD))
 	$(MAKE) -C $(KDIR) M=$(MODBUILD) W=$(W) modules
-	@echo "module: $(MODBUILD)/kvmguard.ko"
+	@cp $(MODBUILD)/kvmguard.ko $(TOP)/kmod/kvmguard.ko
+	@echo "module: kmod/kvmguard.ko (built in $(MODBUILD))"
 
 userspace:
 	$(MAKE) -C $(TOP)/userspace all
@@ -117,7 +118,7 @@ install: modules userspace
 	$(MAKE) -C $(TOP)/userspace install DESTDIR=$(DESTDIR) PREFIX=$(PREFIX)
 
 clean:
-	rm -rf $(CACHE)/build $(CACHE)/initramfs
+	rm -rf $(CACHE)/build $(CACHE)/initramfs $(TOP)/kmod/kvmguard.ko
 	-test ! -f $(TOP)/userspace/Makefile || $(MAKE) -C $(TOP)/userspace clean
 	-test ! -f $(TOP)/selftests/Makefile || $(MAKE) -C $(TOP)/selftests clean
 
