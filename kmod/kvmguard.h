@@ -152,7 +152,6 @@ void kvmguard_registry_rebind(struct kvmguard_policy *gone);
 void kvmguard_registry_apply(struct kvmguard_policy *policy);
 
 /* policy.c */
-int kvmguard_policy_init(void);
 void kvmguard_policy_uninit(void);
 bool kvmguard_name_valid(const char *name, bool allow_empty);
 struct kvmguard_policy *kvmguard_policy_find(const char *name);

@@ -18,12 +18,9 @@ static int __init kvmguard_init(void)
 {
 	int err;
 
-	err = kvmguard_policy_init();
-	if (err)
-		return err;
 	err = kvmguard_registry_init();
 	if (err)
-		goto err_registry;
+		return err;
 	err = kvmguard_netlink_init();
 	if (err)
 		goto err_netlink;
@@ -43,7 +40,6 @@ err_hooks:
 	kvmguard_netlink_uninit();
 err_netlink:
 	kvmguard_registry_uninit();
-err_registry:
 	kvmguard_policy_uninit();
 	return err;
 }

@@ -427,11 +427,6 @@ found:
 	return policy;
 }
 
-int kvmguard_policy_init(void)
-{
-	return 0;
-}
-
 /* Runs after the registry dropped its VMs: nothing else holds a policy. */
 void kvmguard_policy_uninit(void)
 {
