@@ -43,6 +43,8 @@
 #define KVMGUARD_NAME_MAX	31
 /* Longest cgroup path, in bytes, without the terminating NUL. */
 #define KVMGUARD_CGROUP_MAX	4095
+/* POLICY_MEM_MAX and POLICY_MEM_DIRTY_MAX value that sets no limit. */
+#define KVMGUARD_MEM_UNLIMITED	(~(__u64)0)
 
 /**
  * enum kvmguard_cmd - generic netlink commands
@@ -51,26 +53,37 @@
  *	dumpit: no attributes; out one VM message per VM, by increasing id.
  *	A VM message carries VM_ID, VM_PID, VM_COMM, VM_CGROUP, VM_CREATED_NS,
  *	VM_VCPUS, VM_MEMSLOTS, VM_MEM_BYTES, VM_FLAGS, VM_BOUND_BY, VM_HC_STATS,
- *	VM_HV_ALLOWED, VM_HV_DENIED and, when it has one, POLICY_NAME.
+ *	VM_HV_ALLOWED, VM_HV_DENIED, VM_MEM_SHARED_BYTES, VM_MEM_DIRTY_BYTES,
+ *	VM_MEM_LIMIT_DENIED, VM_MEM_SHARED_DENIED, VM_MEM_KSM_DENIED,
+ *	VM_MEM_DIRTY_DENIED and, when it has one, POLICY_NAME.
  * @KVMGUARD_CMD_VM_SET: in VM_ID and POLICY_NAME: the running VM uses that
  *	policy from now on (VM_BOUND_BY becomes KVMGUARD_BOUND_EXPLICIT).
+ *	EBUSY if the policy enforces POLICY_MEM_KSM deny and the VM's process
+ *	has memory marked mergeable (see KVMGUARD_A_POLICY_MEM_KSM).
  * @KVMGUARD_CMD_POLICY_NEW: in POLICY_NAME and optional rules: POLICY_MODE
  *	(default enforce), POLICY_DOMAIN (default none), POLICY_HC_RESTRICT
  *	with POLICY_HC_ALLOW (default: every hypercall allowed),
- *	POLICY_HYPERV (default allow). EEXIST if the name is taken.
+ *	POLICY_HYPERV (default allow), POLICY_MEM_MAX and POLICY_MEM_DIRTY_MAX
+ *	(default KVMGUARD_MEM_UNLIMITED), POLICY_MEM_SHARED and POLICY_MEM_KSM
+ *	(default allow). EEXIST if the name is taken.
  * @KVMGUARD_CMD_POLICY_SET: in POLICY_NAME and any of the rules; changes
  *	only the attributes given. ENOENT if unknown. An empty POLICY_DOMAIN
- *	clears the domain.
+ *	clears the domain. EBUSY, changing nothing, if the edit would make
+ *	POLICY_MEM_KSM deny enforced for a VM whose process has memory marked
+ *	mergeable.
  *	In POLICY_NEW and POLICY_SET, POLICY_HC_ALLOW needs POLICY_HC_RESTRICT
  *	set to 1 in the same request.
  * @KVMGUARD_CMD_POLICY_GET: doit: in POLICY_NAME; dumpit: no attributes,
  *	policies by name (byte order). Out: POLICY_NAME, POLICY_MODE,
  *	POLICY_DOMAIN (when set), POLICY_HC_RESTRICT, POLICY_HC_ALLOW,
- *	POLICY_HYPERV, POLICY_VMS, POLICY_BINDINGS. Every rule attribute the
- *	module knows is reported, at its default too, so a caller can tell
- *	which rules a module supports.
+ *	POLICY_HYPERV, POLICY_MEM_MAX, POLICY_MEM_SHARED, POLICY_MEM_KSM,
+ *	POLICY_MEM_DIRTY_MAX, POLICY_VMS, POLICY_BINDINGS. Every rule
+ *	attribute the module knows is reported, at its default too, so a
+ *	caller can tell which rules a module supports.
  * @KVMGUARD_CMD_POLICY_DEL: in POLICY_NAME. EBUSY while a binding names it.
- *	VMs that used it are resolved again against the current bindings.
+ *	VMs that used it are resolved again against the current bindings;
+ *	EBUSY, changing nothing, if that would put a VM whose process has
+ *	mergeable memory under an enforced POLICY_MEM_KSM deny.
  * @KVMGUARD_CMD_BIND_NEW: in BIND_TYPE, BIND_CGROUP (cgroup bindings, an
  *	absolute path such as "/machine.slice") or BIND_PID (pid bindings; the
  *	process must exist), and POLICY_NAME. A binding with the same selector
@@ -83,7 +96,9 @@
  *	request). Carries EVENT_TYPE, EVENT_TIME_NS and the attributes of its
  *	type: every event carries VM_ID, VM_PID, VM_COMM and POLICY_NAME (when
  *	the VM has one); HYPERCALL adds EVENT_HC_NR, EVENT_ACTION and
- *	EVENT_COUNT; HYPERV adds EVENT_ACTION and EVENT_COUNT.
+ *	EVENT_COUNT; HYPERV adds EVENT_ACTION and EVENT_COUNT; MEMORY adds
+ *	EVENT_MEM_RULE, EVENT_ACTION, EVENT_COUNT, EVENT_MEM_BYTES and, for a
+ *	memslot change, EVENT_MEM_SLOT.
  *
  * Dumps may take several messages; when the state changed between two of
  * them the later message carries NLM_F_DUMP_INTR and the caller should dump
@@ -168,7 +183,47 @@ enum kvmguard_cmd {
  *	at most one event per VM and number is sent per second, and it counts
  *	the repeats since the previous one. Repeats after the last event are
  *	reported with the next violation of that number (the counters are
- *	always exact).
+ *	always exact). MEMORY events are limited the same way per VM and
+ *	rule.
+ *
+ * Memory rules are checked when a user memslot is created, moved or has
+ * its flags changed (KVM_SET_USER_MEMORY_REGION and, on 6.8+,
+ * KVM_SET_USER_MEMORY_REGION2), and, for POLICY_MEM_KSM, when the VM's
+ * process asks for merging. A refused memslot change fails in the ioctl
+ * with the errno of the rule and changes nothing. An edit of a rule
+ * applies to memslot changes made after it; existing memslots stay.
+ * Private memslots KVM makes for itself are neither checked nor counted.
+ *
+ * @KVMGUARD_A_POLICY_MEM_MAX: u64, most bytes of guest memory the VM's user
+ *	memslots may map together, in every address space;
+ *	KVMGUARD_MEM_UNLIMITED for no limit. A memslot change that would
+ *	exceed it fails with EDQUOT.
+ * @KVMGUARD_A_POLICY_MEM_SHARED: u8, enum kvmguard_mem_shared: may a memslot
+ *	be backed by a shared mapping (MAP_SHARED of a file, memfd, shmem,
+ *	hugetlbfs or SysV shm segment). Checked when the memslot is created,
+ *	against the mappings that back it then.
+ * @KVMGUARD_A_POLICY_MEM_KSM: u8, enum kvmguard_ksm.
+ * @KVMGUARD_A_POLICY_MEM_DIRTY_MAX: u64, most bytes of guest memory that may
+ *	be dirty-tracked at once: the memslots with KVM_MEM_LOG_DIRTY_PAGES.
+ *	Every way KVM reports dirty pages (KVM_GET_DIRTY_LOG,
+ *	KVM_CLEAR_DIRTY_LOG, the dirty ring) covers only those memslots. A
+ *	change that would exceed it fails with EDQUOT; 0 forbids tracking;
+ *	KVMGUARD_MEM_UNLIMITED sets no limit.
+ * @KVMGUARD_A_VM_MEM_SHARED_BYTES: u64, bytes of the VM's memslots that were
+ *	backed by shared mappings when the memslots were created.
+ * @KVMGUARD_A_VM_MEM_DIRTY_BYTES: u64, bytes of its memslots now
+ *	dirty-tracked.
+ * @KVMGUARD_A_VM_MEM_LIMIT_DENIED: u64, violations of POLICY_MEM_MAX:
+ *	refused in enforce mode, let through (and reported) in audit mode.
+ * @KVMGUARD_A_VM_MEM_SHARED_DENIED: u64, violations of POLICY_MEM_SHARED.
+ * @KVMGUARD_A_VM_MEM_KSM_DENIED: u64, violations of POLICY_MEM_KSM.
+ * @KVMGUARD_A_VM_MEM_DIRTY_DENIED: u64, violations of POLICY_MEM_DIRTY_MAX.
+ * @KVMGUARD_A_EVENT_MEM_RULE: u8, enum kvmguard_mem_rule.
+ * @KVMGUARD_A_EVENT_MEM_SLOT: u32, the memslot of a MEMORY event as the VMM
+ *	named it: address space in bits 16-31, slot id in bits 0-15.
+ * @KVMGUARD_A_EVENT_MEM_BYTES: u64, for LIMIT and DIRTY_LOG the total the
+ *	change asked for; for SHARED the bytes of the memslot backed by
+ *	shared mappings; for KSM the length of the range.
  */
 enum kvmguard_attr {
 	KVMGUARD_A_UNSPEC,
@@ -206,6 +261,19 @@ enum kvmguard_attr {
 	KVMGUARD_A_EVENT_HC_NR,
 	KVMGUARD_A_EVENT_ACTION,
 	KVMGUARD_A_EVENT_COUNT,
+	KVMGUARD_A_POLICY_MEM_MAX,
+	KVMGUARD_A_POLICY_MEM_SHARED,
+	KVMGUARD_A_POLICY_MEM_KSM,
+	KVMGUARD_A_POLICY_MEM_DIRTY_MAX,
+	KVMGUARD_A_VM_MEM_SHARED_BYTES,
+	KVMGUARD_A_VM_MEM_DIRTY_BYTES,
+	KVMGUARD_A_VM_MEM_LIMIT_DENIED,
+	KVMGUARD_A_VM_MEM_SHARED_DENIED,
+	KVMGUARD_A_VM_MEM_KSM_DENIED,
+	KVMGUARD_A_VM_MEM_DIRTY_DENIED,
+	KVMGUARD_A_EVENT_MEM_RULE,
+	KVMGUARD_A_EVENT_MEM_SLOT,
+	KVMGUARD_A_EVENT_MEM_BYTES,
 	__KVMGUARD_A_MAX
 };
 
@@ -278,6 +346,7 @@ enum kvmguard_vm_flags {
  * @KVMGUARD_EVENT_VM_DESTROY: a VM was destroyed.
  * @KVMGUARD_EVENT_HYPERCALL: a VM made a KVM hypercall its policy forbids.
  * @KVMGUARD_EVENT_HYPERV: a VM made a Hyper-V hypercall its policy forbids.
+ * @KVMGUARD_EVENT_MEMORY: a VM or its process broke a memory rule.
  */
 enum kvmguard_event_type {
 	KVMGUARD_EVENT_UNSPEC,
@@ -285,6 +354,7 @@ enum kvmguard_event_type {
 	KVMGUARD_EVENT_VM_DESTROY,
 	KVMGUARD_EVENT_HYPERCALL,
 	KVMGUARD_EVENT_HYPERV,
+	KVMGUARD_EVENT_MEMORY,
 	__KVMGUARD_EVENT_MAX
 };
 
@@ -318,5 +388,63 @@ enum kvmguard_action {
 };
 
 #define KVMGUARD_ACTION_MAX (__KVMGUARD_ACTION_MAX - 1)
+
+/**
+ * enum kvmguard_mem_shared - KVMGUARD_A_POLICY_MEM_SHARED values
+ * @KVMGUARD_MEM_SHARED_ALLOW: any backing.
+ * @KVMGUARD_MEM_SHARED_DENY: a memslot backed, even in part, by a shared
+ *	mapping fails with EPERM.
+ * @KVMGUARD_MEM_SHARED_DOMAIN: a shared backing object (the file, memfd,
+ *	shmem or hugetlbfs inode) may also back memslots of other VMs only if
+ *	all of them have the same non-empty POLICY_DOMAIN, whichever VM came
+ *	first; otherwise the later memslot fails with EXDEV. Sharing with
+ *	processes that are not VMs (vhost-user back ends, virtiofsd) stays
+ *	allowed. A VM with ALLOW shares freely only with VMs that allow it
+ *	too: the rule of every VM that uses the object is honoured.
+ */
+enum kvmguard_mem_shared {
+	KVMGUARD_MEM_SHARED_ALLOW,
+	KVMGUARD_MEM_SHARED_DENY,
+	KVMGUARD_MEM_SHARED_DOMAIN,
+	__KVMGUARD_MEM_SHARED_MAX
+};
+
+#define KVMGUARD_MEM_SHARED_MAX (__KVMGUARD_MEM_SHARED_MAX - 1)
+
+/**
+ * enum kvmguard_ksm - KVMGUARD_A_POLICY_MEM_KSM values
+ * @KVMGUARD_KSM_ALLOW: the VM's process may have its pages merged.
+ * @KVMGUARD_KSM_DENY: never: madvise(MADV_MERGEABLE) on any range of the
+ *	process and, on 6.4+, prctl(PR_SET_MEMORY_MERGE) fail with EPERM, and
+ *	a memslot over memory already marked mergeable (or in a process with
+ *	PR_SET_MEMORY_MERGE set) fails with EPERM. Turning it on for a running
+ *	VM whose process has mergeable memory is refused with EBUSY (the
+ *	process unmerges with MADV_UNMERGEABLE first).
+ */
+enum kvmguard_ksm {
+	KVMGUARD_KSM_ALLOW,
+	KVMGUARD_KSM_DENY,
+	__KVMGUARD_KSM_MAX
+};
+
+#define KVMGUARD_KSM_MAX (__KVMGUARD_KSM_MAX - 1)
+
+/**
+ * enum kvmguard_mem_rule - KVMGUARD_A_EVENT_MEM_RULE values
+ * @KVMGUARD_MEM_RULE_LIMIT: POLICY_MEM_MAX.
+ * @KVMGUARD_MEM_RULE_SHARED: POLICY_MEM_SHARED.
+ * @KVMGUARD_MEM_RULE_KSM: POLICY_MEM_KSM.
+ * @KVMGUARD_MEM_RULE_DIRTY_LOG: POLICY_MEM_DIRTY_MAX.
+ */
+enum kvmguard_mem_rule {
+	KVMGUARD_MEM_RULE_UNSPEC,
+	KVMGUARD_MEM_RULE_LIMIT,
+	KVMGUARD_MEM_RULE_SHARED,
+	KVMGUARD_MEM_RULE_KSM,
+	KVMGUARD_MEM_RULE_DIRTY_LOG,
+	__KVMGUARD_MEM_RULE_MAX
+};
+
+#define KVMGUARD_MEM_RULE_MAX (__KVMGUARD_MEM_RULE_MAX - 1)
 
 #endif /* _UAPI_LINUX_KVMGUARD_H */
