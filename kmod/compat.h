@@ -61,6 +61,33 @@ static inline void kvmguard_direct_detach(struct ftrace_ops *ops, void *entry)
 #endif
 }
 
+/*
+ * 6.8 added KVM_SET_USER_MEMORY_REGION2: __kvm_set_memory_region() takes
+ * the longer struct (same leading fields) for both ioctls since.
+ */
+#ifdef KVMGUARD_HAVE_MEMORY_REGION2
+#define kvmguard_memory_region	kvm_userspace_memory_region2
+#else
+#define kvmguard_memory_region	kvm_userspace_memory_region
+#endif
+
+/* 6.4 added prctl(PR_SET_MEMORY_MERGE): KSM for all of a process. */
+#ifdef KVMGUARD_HAVE_KSM_MERGE_ANY
+#define KVMGUARD_KSM_MERGE_ANY_SYMBOL	"ksm_enable_merge_any"
+
+static inline bool kvmguard_mm_merge_any(struct mm_struct *mm)
+{
+	return test_bit(MMF_VM_MERGE_ANY, &mm->flags);
+}
+#else
+#define KVMGUARD_KSM_MERGE_ANY_SYMBOL	NULL
+
+static inline bool kvmguard_mm_merge_any(struct mm_struct *mm)
+{
+	return false;
+}
+#endif
+
 /* Does KVM route this VM's hypercalls to its Xen emulation? */
 static inline bool kvmguard_xen_hypercalls(struct kvm *kvm)
 {

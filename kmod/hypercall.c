@@ -137,28 +137,19 @@ void kvmguard_hc_sum(const struct kvmguard_vm *vm,
 	}
 }
 
-/*
- * Report a violation: at most one event per VM and kind a second, carrying
- * how many violations it stands for, so a guest looping on a refused call
- * floods neither netlink nor the kernel log.
- */
+/* Report a violation, rate-limited per VM and kind (kvmguard_report_due()). */
 static void hc_report(struct kvmguard_vm *vm, unsigned int kind, u8 event,
 		      unsigned long nr, bool audit)
 {
 	struct kvmguard_hc_reports *r = &vm->hc_reports;
-	unsigned long now = jiffies, flags;
+	unsigned long flags;
 	u64 count;
 
 	spin_lock_irqsave(&r->lock, flags);
-	r->pending[kind]++;
-	if (r->last[kind] && time_before(now, r->last[kind] + HZ)) {
-		spin_unlock_irqrestore(&r->lock, flags);
-		return;
-	}
-	count = r->pending[kind];
-	r->pending[kind] = 0;
-	r->last[kind] = now ?: 1;
+	count = kvmguard_report_due(&r->kind[kind]);
 	spin_unlock_irqrestore(&r->lock, flags);
+	if (!count)
+		return;
 
 	if (event == KVMGUARD_EVENT_HYPERV)
 		pr_info_ratelimited("VM %llu (pid %d): Hyper-V hypercall %s (%llu)\n",

@@ -60,6 +60,19 @@ struct kvmguard_rules {
 	bool hc_restrict;		/* only hc_allow may be called */
 	u64 hc_allow;			/* bit n: KVM hypercall n */
 	u8 hyperv;			/* enum kvmguard_hyperv */
+	u8 mem_shared;			/* enum kvmguard_mem_shared */
+	u8 ksm;				/* enum kvmguard_ksm */
+	u64 mem_max;			/* bytes; KVMGUARD_MEM_UNLIMITED */
+	u64 dirty_max;			/* bytes; KVMGUARD_MEM_UNLIMITED */
+};
+
+/*
+ * Violation reports: at most one event per VM and kind a second, carrying
+ * how many violations it stands for. The caller serialises.
+ */
+struct kvmguard_report {
+	unsigned long last;		/* jiffies of the last event; 0: none */
+	u64 pending;			/* violations not yet reported */
 };
 
 /* Hypercall numbers with counters of their own; the rest share one. */
@@ -76,9 +89,20 @@ struct kvmguard_hc_counts {
 #define KVMGUARD_HC_REPORT_HV	KVMGUARD_HC_SLOTS
 
 struct kvmguard_hc_reports {
-	spinlock_t lock;		/* the two arrays below */
-	unsigned long last[KVMGUARD_HC_SLOTS + 1];
-	u64 pending[KVMGUARD_HC_SLOTS + 1];
+	spinlock_t lock;		/* the array below */
+	struct kvmguard_report kind[KVMGUARD_HC_SLOTS + 1];
+};
+
+/* Memory rules of one VM; see memory.c. */
+#define KVMGUARD_MEM_RULES	KVMGUARD_MEM_RULE_MAX
+
+struct kvmguard_vm_mem {
+	struct list_head backings;	/* shared backings, under the mem lock */
+	u64 shared_bytes;		/* their bytes, under the mem lock */
+	atomic_t ksm_gate;		/* > 0: KSM refused while a change is checked */
+	atomic64_t denied[KVMGUARD_MEM_RULES];	/* by enum kvmguard_mem_rule - 1 */
+	spinlock_t report_lock;		/* reports */
+	struct kvmguard_report reports[KVMGUARD_MEM_RULES];
 };
 
 struct kvmguard_policy {
@@ -105,6 +129,7 @@ struct kvmguard_vm {
 	struct kref ref;		/* the registry and temporary users */
 	struct rcu_head rcu;
 	struct kvm *kvm;		/* valid while the VM is registered */
+	struct mm_struct *mm;		/* its process's; compared, never followed */
 	u64 id;
 	u64 created_ns;
 	struct pid *pid;		/* creator's thread group */
@@ -123,6 +148,7 @@ struct kvmguard_vm {
 	u64 hc_allow;
 	struct kvmguard_hc_counts __percpu *hc_counts;
 	struct kvmguard_hc_reports hc_reports;
+	struct kvmguard_vm_mem mem;
 };
 
 /* Live figures read from KVM for a dump. */
@@ -130,6 +156,7 @@ struct kvmguard_vm_stats {
 	u32 vcpus;
 	u32 memslots;
 	u64 mem_bytes;
+	u64 dirty_bytes;		/* memslots with dirty logging */
 };
 
 /* registry.c */
@@ -142,7 +169,10 @@ int kvmguard_registry_discover(void);
 struct kvmguard_vm *kvmguard_vm_get_by_id(u64 id);
 struct kvmguard_vm *kvmguard_vm_get_next(u64 after);
 struct kvmguard_vm *kvmguard_vm_lookup(struct kvm *kvm);
+struct kvmguard_vm *kvmguard_vm_get(struct kvm *kvm);
 void kvmguard_vm_put(struct kvmguard_vm *vm);
+struct kvm *kvmguard_vm_kvm_get(struct kvmguard_vm *vm);
+struct kvmguard_vm *kvmguard_vm_find_rcu(unsigned long *id);
 bool kvmguard_vm_stats(struct kvmguard_vm *vm, struct kvmguard_vm_stats *st);
 u32 kvmguard_registry_generation(void);
 unsigned int kvmguard_policy_vm_count(const struct kvmguard_policy *policy);
@@ -161,7 +191,10 @@ struct kvmguard_policy *kvmguard_policy_create(const char *name,
 					       const struct kvmguard_rules *rules,
 					       struct netlink_ext_ack *extack);
 int kvmguard_policy_update(struct kvmguard_policy *policy,
-			   const struct kvmguard_rules *rules);
+			   const struct kvmguard_rules *rules,
+			   struct netlink_ext_ack *extack);
+int kvmguard_vm_assign(struct kvmguard_vm *vm, struct kvmguard_policy *policy,
+		       u8 bound_by, struct netlink_ext_ack *extack);
 int kvmguard_policy_delete(struct kvmguard_policy *policy,
 			   struct netlink_ext_ack *extack);
 struct kvmguard_policy *kvmguard_policy_after(const char *name);
@@ -194,12 +227,26 @@ int kvmguard_hc_rules_changed(const struct kvmguard_rules *old,
 void kvmguard_hc_sum(const struct kvmguard_vm *vm,
 		     struct kvmguard_hc_counts *sum);
 
+/* memory.c */
+int kvmguard_memory_init(void);
+void kvmguard_memory_uninit(void);
+void kvmguard_mem_vm_init(struct kvmguard_vm *vm);
+void kvmguard_mem_vm_gone(struct kvmguard_vm *vm);
+u64 kvmguard_mem_shared_bytes(struct kvmguard_vm *vm);
+bool kvmguard_ksm_turns_on(const struct kvmguard_rules *old,
+			   const struct kvmguard_rules *new);
+int kvmguard_ksm_close(struct kvmguard_vm *vm, struct netlink_ext_ack *extack);
+void kvmguard_ksm_open(struct kvmguard_vm *vm);
+
 /* netlink.c */
 int kvmguard_netlink_init(void);
 void kvmguard_netlink_uninit(void);
+u64 kvmguard_report_due(struct kvmguard_report *r);
 void kvmguard_notify_vm(const struct kvmguard_vm *vm, u8 event);
 void kvmguard_notify_violation(const struct kvmguard_vm *vm, u8 event,
 			       u64 nr, u8 action, u64 count);
+void kvmguard_notify_mem(const struct kvmguard_vm *vm, u8 rule, u8 action,
+			 u64 count, s64 slot, u64 bytes);
 
 /* hooks.c */
 int kvmguard_hooks_init(void);

@@ -27,6 +27,9 @@ static int __init kvmguard_init(void)
 	err = kvmguard_hooks_init();
 	if (err)
 		goto err_hooks;
+	err = kvmguard_memory_init();
+	if (err)
+		goto err_memory;
 	/* Refuse to load rather than leave a running VM without rules. */
 	err = kvmguard_registry_discover();
 	if (err)
@@ -35,6 +38,8 @@ static int __init kvmguard_init(void)
 	return 0;
 
 err_discover:
+	kvmguard_memory_uninit();
+err_memory:
 	kvmguard_hooks_uninit();
 err_hooks:
 	kvmguard_netlink_uninit();
@@ -47,6 +52,7 @@ err_netlink:
 static void __exit kvmguard_exit(void)
 {
 	kvmguard_hypercall_uninit();
+	kvmguard_memory_uninit();
 	kvmguard_hooks_uninit();
 	kvmguard_netlink_uninit();
 	kvmguard_registry_uninit();

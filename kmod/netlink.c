@@ -41,6 +41,10 @@ static const struct nla_policy policy_edit_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_POLICY_HC_RESTRICT]	= NLA_POLICY_MAX(NLA_U8, 1),
 	[KVMGUARD_A_POLICY_HC_ALLOW]	= { .type = NLA_U64 },
 	[KVMGUARD_A_POLICY_HYPERV]	= NLA_POLICY_MAX(NLA_U8, KVMGUARD_HYPERV_MAX),
+	[KVMGUARD_A_POLICY_MEM_MAX]	= { .type = NLA_U64 },
+	[KVMGUARD_A_POLICY_MEM_SHARED]	= NLA_POLICY_MAX(NLA_U8, KVMGUARD_MEM_SHARED_MAX),
+	[KVMGUARD_A_POLICY_MEM_KSM]	= NLA_POLICY_MAX(NLA_U8, KVMGUARD_KSM_MAX),
+	[KVMGUARD_A_POLICY_MEM_DIRTY_MAX] = { .type = NLA_U64 },
 };
 
 static const struct nla_policy policy_name_policy[KVMGUARD_A_MAX + 1] = {
@@ -136,12 +140,21 @@ out:
 	return err;
 }
 
+/* The VM counter of each memory rule, by enum kvmguard_mem_rule - 1. */
+static const int mem_denied_attr[KVMGUARD_MEM_RULES] = {
+	[KVMGUARD_MEM_RULE_LIMIT - 1]		= KVMGUARD_A_VM_MEM_LIMIT_DENIED,
+	[KVMGUARD_MEM_RULE_SHARED - 1]		= KVMGUARD_A_VM_MEM_SHARED_DENIED,
+	[KVMGUARD_MEM_RULE_KSM - 1]		= KVMGUARD_A_VM_MEM_KSM_DENIED,
+	[KVMGUARD_MEM_RULE_DIRTY_LOG - 1]	= KVMGUARD_A_VM_MEM_DIRTY_DENIED,
+};
+
 static int vm_fill(struct sk_buff *skb, struct kvmguard_vm *vm, u32 portid,
 		   u32 seq, int flags, struct netlink_callback *cb)
 {
 	struct kvmguard_policy *policy;
 	struct kvmguard_vm_stats st;
 	void *hdr;
+	int i;
 
 	kvmguard_vm_stats(vm, &st);
 	hdr = genlmsg_put(skb, portid, seq, &kvmguard_family, flags,
@@ -162,8 +175,17 @@ static int vm_fill(struct sk_buff *skb, struct kvmguard_vm *vm, u32 portid,
 			      KVMGUARD_A_PAD) ||
 	    nla_put_u32(skb, KVMGUARD_A_VM_FLAGS, vm->flags) ||
 	    nla_put_u8(skb, KVMGUARD_A_VM_BOUND_BY, READ_ONCE(vm->bound_by)) ||
-	    hc_stats_fill(skb, vm))
+	    hc_stats_fill(skb, vm) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_VM_MEM_SHARED_BYTES,
+			      kvmguard_mem_shared_bytes(vm), KVMGUARD_A_PAD) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_VM_MEM_DIRTY_BYTES, st.dirty_bytes,
+			      KVMGUARD_A_PAD))
 		goto cancel;
+	for (i = 0; i < KVMGUARD_MEM_RULES; i++)
+		if (nla_put_u64_64bit(skb, mem_denied_attr[i],
+				      atomic64_read(&vm->mem.denied[i]),
+				      KVMGUARD_A_PAD))
+			goto cancel;
 	rcu_read_lock();
 	policy = rcu_dereference(vm->policy);
 	if (policy && nla_put_string(skb, KVMGUARD_A_POLICY_NAME, policy->name)) {
@@ -248,7 +270,8 @@ static int vm_set_doit(struct sk_buff *skb, struct genl_info *info)
 	mutex_lock(&kvmguard_config_mutex);
 	policy = policy_from_attr(info);
 	if (policy)
-		kvmguard_vm_set_policy(vm, policy, KVMGUARD_BOUND_EXPLICIT);
+		err = kvmguard_vm_assign(vm, policy, KVMGUARD_BOUND_EXPLICIT,
+					 info->extack);
 	else
 		err = -ENOENT;
 	mutex_unlock(&kvmguard_config_mutex);
@@ -278,6 +301,18 @@ static int rules_from_attrs(struct genl_info *info, struct kvmguard_rules *rules
 	attr = info->attrs[KVMGUARD_A_POLICY_MODE];
 	if (attr)
 		rules->mode = nla_get_u8(attr);
+	attr = info->attrs[KVMGUARD_A_POLICY_MEM_MAX];
+	if (attr)
+		rules->mem_max = nla_get_u64(attr);
+	attr = info->attrs[KVMGUARD_A_POLICY_MEM_SHARED];
+	if (attr)
+		rules->mem_shared = nla_get_u8(attr);
+	attr = info->attrs[KVMGUARD_A_POLICY_MEM_KSM];
+	if (attr)
+		rules->ksm = nla_get_u8(attr);
+	attr = info->attrs[KVMGUARD_A_POLICY_MEM_DIRTY_MAX];
+	if (attr)
+		rules->dirty_max = nla_get_u64(attr);
 	attr = info->attrs[KVMGUARD_A_POLICY_DOMAIN];
 	if (attr) {
 		if (!kvmguard_name_valid(nla_data(attr), true)) {
@@ -305,7 +340,11 @@ static bool policy_name_ok(struct genl_info *info)
 
 static int policy_new_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	struct kvmguard_rules rules = { .mode = KVMGUARD_MODE_ENFORCE };
+	struct kvmguard_rules rules = {
+		.mode = KVMGUARD_MODE_ENFORCE,
+		.mem_max = KVMGUARD_MEM_UNLIMITED,
+		.dirty_max = KVMGUARD_MEM_UNLIMITED,
+	};
 	struct kvmguard_policy *policy;
 	const char *name;
 	int err;
@@ -344,7 +383,8 @@ static int policy_set_doit(struct sk_buff *skb, struct genl_info *info)
 						   lockdep_is_held(&kvmguard_config_mutex));
 		err = rules_from_attrs(info, &rules);
 		if (!err)
-			err = kvmguard_policy_update(policy, &rules);
+			err = kvmguard_policy_update(policy, &rules,
+						     info->extack);
 	}
 	mutex_unlock(&kvmguard_config_mutex);
 	return err;
@@ -374,6 +414,12 @@ static int policy_fill(struct sk_buff *skb, struct kvmguard_policy *policy,
 	    nla_put_u64_64bit(skb, KVMGUARD_A_POLICY_HC_ALLOW, rules->hc_allow,
 			      KVMGUARD_A_PAD) ||
 	    nla_put_u8(skb, KVMGUARD_A_POLICY_HYPERV, rules->hyperv) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_POLICY_MEM_MAX, rules->mem_max,
+			      KVMGUARD_A_PAD) ||
+	    nla_put_u8(skb, KVMGUARD_A_POLICY_MEM_SHARED, rules->mem_shared) ||
+	    nla_put_u8(skb, KVMGUARD_A_POLICY_MEM_KSM, rules->ksm) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_POLICY_MEM_DIRTY_MAX,
+			      rules->dirty_max, KVMGUARD_A_PAD) ||
 	    nla_put_u32(skb, KVMGUARD_A_POLICY_VMS,
 			kvmguard_policy_vm_count(policy)) ||
 	    nla_put_u32(skb, KVMGUARD_A_POLICY_BINDINGS,
@@ -719,6 +765,26 @@ void kvmguard_notify_vm(const struct kvmguard_vm *vm, u8 event)
 		event_send(skb, hdr);
 }
 
+/*
+ * Count a violation in @r and tell whether to report it now: at most once a
+ * second, so a guest looping on a refused operation floods neither netlink
+ * nor the kernel log. Returns how many violations the report stands for
+ * (those held back since the last one included), or 0 to stay quiet.
+ */
+u64 kvmguard_report_due(struct kvmguard_report *r)
+{
+	unsigned long now = jiffies;
+	u64 count;
+
+	r->pending++;
+	if (r->last && time_before(now, r->last + HZ))
+		return 0;
+	count = r->pending;
+	r->pending = 0;
+	r->last = now ?: 1;
+	return count;
+}
+
 void kvmguard_notify_violation(const struct kvmguard_vm *vm, u8 event,
 			       u64 nr, u8 action, u64 count)
 {
@@ -733,6 +799,29 @@ void kvmguard_notify_violation(const struct kvmguard_vm *vm, u8 event,
 	    nla_put_u8(skb, KVMGUARD_A_EVENT_ACTION, action) ||
 	    nla_put_u64_64bit(skb, KVMGUARD_A_EVENT_COUNT, count,
 			      KVMGUARD_A_PAD)) {
+		nlmsg_free(skb);
+		return;
+	}
+	event_send(skb, hdr);
+}
+
+/* @slot < 0: the violation was not a memslot change. */
+void kvmguard_notify_mem(const struct kvmguard_vm *vm, u8 rule, u8 action,
+			 u64 count, s64 slot, u64 bytes)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	skb = event_start(vm, KVMGUARD_EVENT_MEMORY, &hdr);
+	if (!skb)
+		return;
+	if (nla_put_u8(skb, KVMGUARD_A_EVENT_MEM_RULE, rule) ||
+	    nla_put_u8(skb, KVMGUARD_A_EVENT_ACTION, action) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_EVENT_COUNT, count,
+			      KVMGUARD_A_PAD) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_EVENT_MEM_BYTES, bytes,
+			      KVMGUARD_A_PAD) ||
+	    (slot >= 0 && nla_put_u32(skb, KVMGUARD_A_EVENT_MEM_SLOT, slot))) {
 		nlmsg_free(skb);
 		return;
 	}

@@ -140,10 +140,91 @@ struct kvmguard_policy *kvmguard_policy_create(const char *name,
 	return policy;
 }
 
+static const struct kvmguard_rules *rules_of(struct kvmguard_policy *policy)
+{
+	return policy ? rcu_dereference_protected(policy->rules,
+			lockdep_is_held(&kvmguard_config_mutex)) : NULL;
+}
+
+/*
+ * Running VMs about to have KSM deny enforced: their KSM gates are closed
+ * (kvmguard_ksm_close()) for the time of the change and opened after it.
+ */
+struct ksm_gates {
+	struct kvmguard_vm **vms;	/* each with a reference */
+	unsigned int nr;
+};
+
+/* Close @vm's gate; takes over the caller's reference on @vm. */
+static int ksm_gate_close(struct ksm_gates *g, struct kvmguard_vm *vm,
+			  struct netlink_ext_ack *extack)
+{
+	struct kvmguard_vm **vms;
+
+	vms = krealloc_array(g->vms, g->nr + 1, sizeof(*vms), GFP_KERNEL);
+	if (!vms) {
+		kvmguard_vm_put(vm);
+		return -ENOMEM;
+	}
+	g->vms = vms;
+	g->vms[g->nr++] = vm;
+	return kvmguard_ksm_close(vm, extack);
+}
+
+static void ksm_gates_open(struct ksm_gates *g)
+{
+	while (g->nr--) {
+		kvmguard_ksm_open(g->vms[g->nr]);
+		kvmguard_vm_put(g->vms[g->nr]);
+	}
+	kfree(g->vms);
+}
+
+/*
+ * The VMs that use @policy go from @old to @new rules (@new NULL: they
+ * will be resolved again, @policy being deleted). Close the KSM gate of
+ * every one that gets KSM deny enforced by the change.
+ */
+static int ksm_gates_close(struct ksm_gates *g, struct kvmguard_policy *policy,
+			   const struct kvmguard_rules *old,
+			   const struct kvmguard_rules *new,
+			   struct netlink_ext_ack *extack)
+{
+	struct kvmguard_policy *next;
+	struct kvmguard_vm *vm;
+	u64 id = 0;
+	u8 bound_by;
+	bool on;
+	int err;
+
+	if (new && !kvmguard_ksm_turns_on(old, new))
+		return 0;
+	while ((vm = kvmguard_vm_get_next(id))) {
+		id = vm->id;
+		on = rcu_access_pointer(vm->policy) == policy;
+		if (on && !new) {
+			next = kvmguard_resolve(vm->pid, vm->cgroup, &bound_by);
+			on = kvmguard_ksm_turns_on(old, rules_of(next));
+			if (next)
+				kvmguard_policy_put(next);
+		}
+		if (!on) {
+			kvmguard_vm_put(vm);
+			continue;
+		}
+		err = ksm_gate_close(g, vm, extack);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 int kvmguard_policy_update(struct kvmguard_policy *policy,
-			   const struct kvmguard_rules *rules)
+			   const struct kvmguard_rules *rules,
+			   struct netlink_ext_ack *extack)
 {
 	struct kvmguard_rules *copy, *old;
+	struct ksm_gates gates = {};
 	int err;
 
 	lockdep_assert_held(&kvmguard_config_mutex);
@@ -152,8 +233,11 @@ int kvmguard_policy_update(struct kvmguard_policy *policy,
 		return -ENOMEM;
 	old = rcu_dereference_protected(policy->rules,
 					lockdep_is_held(&kvmguard_config_mutex));
-	err = kvmguard_hc_rules_changed(old, copy);
+	err = ksm_gates_close(&gates, policy, old, copy, extack);
+	if (!err)
+		err = kvmguard_hc_rules_changed(old, copy);
 	if (err) {
+		ksm_gates_open(&gates);
 		kfree(copy);
 		return err;
 	}
@@ -162,6 +246,28 @@ int kvmguard_policy_update(struct kvmguard_policy *policy,
 	config_generation++;
 	/* Running VMs see the edit from their next hypercall on. */
 	kvmguard_registry_apply(policy);
+	ksm_gates_open(&gates);
+	return 0;
+}
+
+/* @vm gets @policy (NULL: none) for good, unless KSM deny cannot start. */
+int kvmguard_vm_assign(struct kvmguard_vm *vm, struct kvmguard_policy *policy,
+		       u8 bound_by, struct netlink_ext_ack *extack)
+{
+	struct kvmguard_policy *cur;
+	int err = 0;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	cur = rcu_dereference_protected(vm->policy,
+					lockdep_is_held(&kvmguard_config_mutex));
+	if (kvmguard_ksm_turns_on(rules_of(cur), rules_of(policy))) {
+		err = kvmguard_ksm_close(vm, extack);
+		if (!err)
+			kvmguard_vm_set_policy(vm, policy, bound_by);
+		kvmguard_ksm_open(vm);
+		return err;
+	}
+	kvmguard_vm_set_policy(vm, policy, bound_by);
 	return 0;
 }
 
@@ -180,20 +286,27 @@ unsigned int kvmguard_policy_binding_count(const struct kvmguard_policy *p)
 int kvmguard_policy_delete(struct kvmguard_policy *policy,
 			   struct netlink_ext_ack *extack)
 {
-	const struct kvmguard_rules *rules;
+	const struct kvmguard_rules *rules = rules_of(policy);
+	struct ksm_gates gates = {};
+	int err;
 
 	lockdep_assert_held(&kvmguard_config_mutex);
 	if (kvmguard_policy_binding_count(policy)) {
 		NL_SET_ERR_MSG(extack, "policy is named by a binding; unbind it first");
 		return -EBUSY;
 	}
+	/* No binding names it, so the VMs resolve now as they will below. */
+	err = ksm_gates_close(&gates, policy, rules, NULL, extack);
+	if (err) {
+		ksm_gates_open(&gates);
+		return err;
+	}
 	list_del(&policy->node);
 	nr_policies--;
 	config_generation++;
 	/* VMs that used it fall back to what the bindings say now. */
 	kvmguard_registry_rebind(policy);
-	rules = rcu_dereference_protected(policy->rules,
-					  lockdep_is_held(&kvmguard_config_mutex));
+	ksm_gates_open(&gates);
 	kvmguard_hc_rules_changed(rules, NULL);
 	if (!KVMGUARD_BROKEN_LEAK)
 		kvmguard_policy_put(policy);

@@ -108,7 +108,9 @@ int kvmguard_registry_add(struct kvm *kvm, struct task_struct *task,
 		return -ENOMEM;
 	}
 	kref_init(&vm->ref);
+	kvmguard_mem_vm_init(vm);
 	vm->kvm = kvm;
+	vm->mm = kvm->mm;
 	vm->flags = flags;
 	vm->created_ns = ktime_get_real_ns();
 	vm->pid = get_pid(task_tgid(task));
@@ -167,6 +169,41 @@ struct kvmguard_vm *kvmguard_vm_lookup(struct kvm *kvm)
 	return rhashtable_lookup(&vms_by_kvm, &kvm, vm_params);
 }
 
+/* The entry of @kvm, with a reference; NULL if it has none. */
+struct kvmguard_vm *kvmguard_vm_get(struct kvm *kvm)
+{
+	struct kvmguard_vm *vm;
+
+	rcu_read_lock();
+	vm = kvmguard_vm_lookup(kvm);
+	if (vm && !kref_get_unless_zero(&vm->ref))
+		vm = NULL;
+	rcu_read_unlock();
+	return vm;
+}
+
+/*
+ * The registered VM with the smallest id >= *@id, which is set to it; NULL
+ * if none. Caller holds rcu_read_lock() and takes no reference.
+ */
+struct kvmguard_vm *kvmguard_vm_find_rcu(unsigned long *id)
+{
+	return xa_find(&vms_by_id, id, ULONG_MAX, XA_PRESENT);
+}
+
+/* @vm's struct kvm with a reference (kvm_put_kvm()), or NULL once it is gone. */
+struct kvm *kvmguard_vm_kvm_get(struct kvmguard_vm *vm)
+{
+	struct kvm *kvm;
+
+	spin_lock(&registry_lock);
+	kvm = vm->kvm;
+	if (kvm && !kvm_get_kvm_safe(kvm))
+		kvm = NULL;
+	spin_unlock(&registry_lock);
+	return kvm;
+}
+
 void kvmguard_registry_remove(struct kvm *kvm)
 {
 	struct kvmguard_vm *vm;
@@ -178,6 +215,7 @@ void kvmguard_registry_remove(struct kvm *kvm)
 	spin_unlock(&registry_lock);
 	if (!vm)
 		return;
+	kvmguard_mem_vm_gone(vm);
 	kvmguard_notify_vm(vm, KVMGUARD_EVENT_VM_DESTROY);
 	kvmguard_vm_put(vm);
 }
@@ -223,11 +261,7 @@ bool kvmguard_vm_stats(struct kvmguard_vm *vm, struct kvmguard_vm_stats *st)
 	int as, bkt, idx;
 
 	memset(st, 0, sizeof(*st));
-	spin_lock(&registry_lock);
-	kvm = vm->kvm;
-	if (kvm && !kvm_get_kvm_safe(kvm))
-		kvm = NULL;
-	spin_unlock(&registry_lock);
+	kvm = kvmguard_vm_kvm_get(vm);
 	if (!kvm)
 		return false;
 
@@ -240,6 +274,8 @@ bool kvmguard_vm_stats(struct kvmguard_vm *vm, struct kvmguard_vm_stats *st)
 				continue;
 			st->memslots++;
 			st->mem_bytes += slot->npages << PAGE_SHIFT;
+			if (slot->flags & KVM_MEM_LOG_DIRTY_PAGES)
+				st->dirty_bytes += slot->npages << PAGE_SHIFT;
 		}
 	}
 	srcu_read_unlock(&kvm->srcu, idx);
@@ -432,6 +468,7 @@ void kvmguard_registry_uninit(void)
 	spin_lock(&registry_lock);
 	xa_for_each(&vms_by_id, index, vm) {
 		registry_unlink(vm);
+		kvmguard_mem_vm_gone(vm);
 		kvmguard_vm_put(vm);
 	}
 	spin_unlock(&registry_lock);

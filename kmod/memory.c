@@ -1,0 +1,661 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Memory rules: how much guest memory a VM may map, whether shared mappings
+ * may back it and with whom, whether KSM may merge its process's pages and
+ * how much of it may be dirty-tracked at once.
+ *
+ * Memslots. KVM_SET_USER_MEMORY_REGION(2) ends in __kvm_set_memory_region(),
+ * exported by both kernels and called with kvm->slots_lock held (the ioctl
+ * handler has kvm_set_memory_region() inlined, so only this one can be
+ * hooked). A kprobe at its entry sends every user-memslot change to
+ * memslot_change(), which checks it, calls the original (the probe lets
+ * calls from this module through) and records what it must remember.
+ * slots_lock keeps KVM's memslots still meanwhile, so sizes and dirty-log
+ * flags are read from KVM itself and the accounting is exact whatever
+ * order slots are created, moved, flagged and deleted in.
+ *
+ * Shared backings. The inode of every shared mapping under a memslot is
+ * recorded (with a reference on a file of it, so that the address cannot
+ * be reused by another inode meanwhile) until the slot is deleted or the
+ * VM destroyed. The domain rule looks them up by inode.
+ *
+ * KSM. ksm_madvise() (madvise MADV_MERGEABLE) and, on 6.4+,
+ * ksm_enable_merge_any() (prctl PR_SET_MEMORY_MERGE) are refused for a
+ * process that owns a VM whose policy denies KSM.
+ *
+ * Locking: mem_lock (a spinlock, since VM destruction arrives in atomic
+ * context) guards the backing records and every VM's list of them. It
+ * nests inside the registry lock and takes nothing but RCU inside.
+ */
+#define pr_fmt(fmt) "kvmguard: " fmt
+#include <linux/file.h>
+#include <linux/hashtable.h>
+#include <linux/kprobes.h>
+#include <linux/kvm_host.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/module.h>
+#include <linux/ptrace.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/wait_bit.h>
+#include <net/netlink.h>
+
+#include "kvmguard.h"
+#include "compat.h"
+
+/* One shared object under one memslot of one VM. */
+struct kvmguard_backing {
+	struct hlist_node hash;		/* backings, by inode */
+	struct list_head vm_node;	/* vm->mem.backings */
+	struct kvmguard_vm *vm;		/* records go before their VM does */
+	struct inode *inode;
+	struct file *file;		/* holds a reference; pins the inode */
+	u32 slot;			/* as the VMM named it: as_id << 16 | id */
+	u64 bytes;			/* of the memslot this object backs */
+};
+
+static DEFINE_SPINLOCK(mem_lock);
+static DEFINE_HASHTABLE(backings, 8);
+
+/* memslot_change() calls that may still run module code; see uninit. */
+static atomic_t in_flight = ATOMIC_INIT(0);
+
+/* The memory rules of a VM at one moment. */
+struct mem_rules {
+	u8 mode;
+	u8 shared;
+	u8 ksm;
+	u64 max;
+	u64 dirty_max;
+	char domain[KVMGUARD_NAME_MAX + 1];
+};
+
+/* Caller holds rcu_read_lock(). No policy means nothing is limited. */
+static void mem_rules_of(struct kvmguard_vm *vm, struct mem_rules *mr)
+{
+	struct kvmguard_policy *policy = rcu_dereference(vm->policy);
+	struct kvmguard_rules *rules;
+
+	rules = policy ? rcu_dereference(policy->rules) : NULL;
+	if (!rules) {
+		*mr = (struct mem_rules) {
+			.max = KVMGUARD_MEM_UNLIMITED,
+			.dirty_max = KVMGUARD_MEM_UNLIMITED,
+		};
+		return;
+	}
+	mr->mode = rules->mode;
+	mr->shared = rules->mem_shared;
+	mr->ksm = rules->ksm;
+	mr->max = rules->mem_max;
+	mr->dirty_max = rules->dirty_max;
+	memcpy(mr->domain, rules->domain, sizeof(mr->domain));
+}
+
+void kvmguard_mem_vm_init(struct kvmguard_vm *vm)
+{
+	INIT_LIST_HEAD(&vm->mem.backings);
+	spin_lock_init(&vm->mem.report_lock);
+}
+
+/* Count a violation of @rule and report it; @slot < 0: not a memslot. */
+static void mem_violation(struct kvmguard_vm *vm, u8 rule, bool refused,
+			  s64 slot, u64 bytes)
+{
+	static const char * const names[] = {
+		[KVMGUARD_MEM_RULE_LIMIT] = "memory limit",
+		[KVMGUARD_MEM_RULE_SHARED] = "shared memory",
+		[KVMGUARD_MEM_RULE_KSM] = "KSM",
+		[KVMGUARD_MEM_RULE_DIRTY_LOG] = "dirty-log budget",
+	};
+	unsigned long flags;
+	u64 count;
+
+	atomic64_inc(&vm->mem.denied[rule - 1]);
+	spin_lock_irqsave(&vm->mem.report_lock, flags);
+	count = kvmguard_report_due(&vm->mem.reports[rule - 1]);
+	spin_unlock_irqrestore(&vm->mem.report_lock, flags);
+	if (!count)
+		return;
+	pr_info_ratelimited("VM %llu (pid %d): %s rule %s (%llu)\n",
+			    vm->id, vm->pid_nr, names[rule],
+			    refused ? "denied" : "audited", count);
+	kvmguard_notify_mem(vm, rule, refused ? KVMGUARD_ACTION_DENIED :
+						KVMGUARD_ACTION_AUDITED,
+			    count, slot, bytes);
+}
+
+/* What lies under a memslot's userspace range. */
+struct backing_scan {
+	u64 shared_bytes;
+	bool mergeable;
+	unsigned int nr;		/* distinct shared inodes */
+	struct kvmguard_backing **found;
+};
+
+static int scan_add(struct backing_scan *bs, struct vm_area_struct *vma,
+		    u64 bytes)
+{
+	struct inode *inode = file_inode(vma->vm_file);
+	struct kvmguard_backing **grown, *b;
+	unsigned int i;
+
+	for (i = 0; i < bs->nr; i++) {
+		if (bs->found[i]->inode == inode) {
+			bs->found[i]->bytes += bytes;
+			return 0;
+		}
+	}
+	grown = krealloc_array(bs->found, bs->nr + 1, sizeof(*grown),
+			       GFP_KERNEL_ACCOUNT);
+	if (!grown)
+		return -ENOMEM;
+	bs->found = grown;
+	b = kzalloc(sizeof(*b), GFP_KERNEL_ACCOUNT);
+	if (!b)
+		return -ENOMEM;
+	INIT_LIST_HEAD(&b->vm_node);
+	b->inode = inode;
+	b->file = get_file(vma->vm_file);
+	b->bytes = bytes;
+	bs->found[bs->nr++] = b;
+	return 0;
+}
+
+static void backing_free(struct kvmguard_backing *b)
+{
+	fput(b->file);
+	kfree(b);
+}
+
+static void scan_release(struct backing_scan *bs)
+{
+	unsigned int i;
+
+	for (i = 0; i < bs->nr; i++)
+		if (bs->found[i])
+			backing_free(bs->found[i]);
+	kfree(bs->found);
+}
+
+/* Walk the mappings of [@start, @start + @size) in @mm. */
+static int backing_scan(struct mm_struct *mm, unsigned long start, u64 size,
+			struct backing_scan *bs)
+{
+	unsigned long end = start + size, lo, hi;
+	struct vm_area_struct *vma;
+	struct vma_iterator vmi;
+	int err = 0;
+
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	vma_iter_init(&vmi, mm, start);
+	bs->mergeable = kvmguard_mm_merge_any(mm);
+	for_each_vma_range(vmi, vma, end) {
+		if (vma->vm_flags & VM_MERGEABLE)
+			bs->mergeable = true;
+		if (!(vma->vm_flags & VM_MAYSHARE))
+			continue;
+		lo = max(start, vma->vm_start);
+		hi = min(end, vma->vm_end);
+		bs->shared_bytes += hi - lo;
+		if (vma->vm_file) {
+			err = scan_add(bs, vma, hi - lo);
+			if (err)
+				break;
+		}
+	}
+	mmap_read_unlock(mm);
+	return err;
+}
+
+/* May a VM with rules @a share a backing object with one with rules @b? */
+static bool share_ok(const struct mem_rules *a, const struct mem_rules *b)
+{
+	switch (a->shared) {
+	case KVMGUARD_MEM_SHARED_ALLOW:
+		return true;
+	case KVMGUARD_MEM_SHARED_DOMAIN:
+		return a->domain[0] && !strcmp(a->domain, b->domain);
+	default:
+		return false;
+	}
+}
+
+enum share_verdict {
+	SHARE_OK,
+	SHARE_AUDITED,		/* a rule is broken, none of them enforced */
+	SHARE_REFUSED,
+};
+
+/*
+ * Check the shared objects @bs found for slot @slot of @vm against every
+ * other VM that uses them, in both directions, and record them unless
+ * refused. Recording before KVM commits the slot keeps two VMs that race
+ * for one object from both passing; memslot_unrecord() takes it back if
+ * KVM then fails.
+ */
+static enum share_verdict share_record(struct kvmguard_vm *vm,
+				       const struct mem_rules *mine, u32 slot,
+				       struct backing_scan *bs)
+{
+	enum share_verdict verdict = SHARE_OK;
+	struct kvmguard_backing *b, *other;
+	struct mem_rules theirs;
+	unsigned int i;
+
+	spin_lock(&mem_lock);
+	rcu_read_lock();
+	for (i = 0; i < bs->nr && verdict != SHARE_REFUSED; i++) {
+		b = bs->found[i];
+		hash_for_each_possible(backings, other, hash,
+				       (unsigned long)b->inode) {
+			if (other->inode != b->inode || other->vm == vm)
+				continue;
+			mem_rules_of(other->vm, &theirs);
+			if (!share_ok(mine, &theirs) &&
+			    mine->mode == KVMGUARD_MODE_ENFORCE)
+				verdict = SHARE_REFUSED;
+			else if (!share_ok(&theirs, mine) &&
+				 theirs.mode == KVMGUARD_MODE_ENFORCE)
+				verdict = SHARE_REFUSED;
+			else if (!share_ok(mine, &theirs) ||
+				 !share_ok(&theirs, mine))
+				verdict = SHARE_AUDITED;
+			if (verdict == SHARE_REFUSED)
+				break;
+		}
+	}
+	rcu_read_unlock();
+	if (verdict != SHARE_REFUSED) {
+		for (i = 0; i < bs->nr; i++) {
+			b = bs->found[i];
+			b->vm = vm;
+			b->slot = slot;
+			hash_add(backings, &b->hash, (unsigned long)b->inode);
+			list_add_tail(&b->vm_node, &vm->mem.backings);
+			vm->mem.shared_bytes += b->bytes;
+			bs->found[i] = NULL;	/* owned by the records now */
+		}
+	}
+	spin_unlock(&mem_lock);
+	return verdict;
+}
+
+/* Forget the shared objects of @slot of @vm. */
+static void memslot_unrecord(struct kvmguard_vm *vm, u32 slot)
+{
+	struct kvmguard_backing *b, *tmp;
+	LIST_HEAD(gone);
+
+	spin_lock(&mem_lock);
+	list_for_each_entry_safe(b, tmp, &vm->mem.backings, vm_node) {
+		if (b->slot != slot)
+			continue;
+		hash_del(&b->hash);
+		list_move(&b->vm_node, &gone);
+		vm->mem.shared_bytes -= b->bytes;
+	}
+	spin_unlock(&mem_lock);
+	list_for_each_entry_safe(b, tmp, &gone, vm_node)
+		backing_free(b);
+}
+
+/* @vm left the registry: forget all its objects. Any context. */
+void kvmguard_mem_vm_gone(struct kvmguard_vm *vm)
+{
+	struct kvmguard_backing *b, *tmp;
+	LIST_HEAD(gone);
+
+	spin_lock(&mem_lock);
+	list_for_each_entry_safe(b, tmp, &vm->mem.backings, vm_node) {
+		hash_del(&b->hash);
+		list_move(&b->vm_node, &gone);
+	}
+	vm->mem.shared_bytes = 0;
+	spin_unlock(&mem_lock);
+	/* fput() defers the real work, so atomic context is fine. */
+	list_for_each_entry_safe(b, tmp, &gone, vm_node)
+		backing_free(b);
+}
+
+u64 kvmguard_mem_shared_bytes(struct kvmguard_vm *vm)
+{
+	u64 bytes;
+
+	spin_lock(&mem_lock);
+	bytes = vm->mem.shared_bytes;
+	spin_unlock(&mem_lock);
+	return bytes;
+}
+
+/* The user memslots of @kvm now: bytes mapped and bytes dirty-tracked. */
+static void memslot_totals(struct kvm *kvm, u64 *total, u64 *dirty)
+{
+	struct kvm_memory_slot *slot;
+	int as, bkt;
+
+	*total = 0;
+	*dirty = 0;
+	for (as = 0; as < kvmguard_nr_as_ids(kvm); as++) {
+		kvm_for_each_memslot(slot, bkt, __kvm_memslots(kvm, as)) {
+			if (slot->id >= KVM_USER_MEM_SLOTS)
+				continue;
+			*total += slot->npages << PAGE_SHIFT;
+			if (slot->flags & KVM_MEM_LOG_DIRTY_PAGES)
+				*dirty += slot->npages << PAGE_SHIFT;
+		}
+	}
+}
+
+/*
+ * A user-memslot change of a registered VM, with kvm->slots_lock held.
+ * Returns 0 to let KVM go ahead, or the errno of the enforced rule it
+ * breaks; *@bs holds the shared objects under a new slot.
+ */
+static int memslot_check(struct kvmguard_vm *vm, struct kvm *kvm,
+			 const struct kvmguard_memory_region *mem,
+			 struct backing_scan *bs, bool *recorded)
+{
+	bool enforce, create, flagged = mem->flags & KVM_MEM_LOG_DIRTY_PAGES;
+	u64 total, dirty, new_total, new_dirty;
+	struct kvm_memory_slot *old;
+	int as_id = mem->slot >> 16;
+	struct mem_rules mr;
+	int err = 0;
+
+	rcu_read_lock();
+	mem_rules_of(vm, &mr);
+	rcu_read_unlock();
+	enforce = mr.mode == KVMGUARD_MODE_ENFORCE;
+
+	/* Leave malformed requests to KVM, which refuses them. */
+	if (as_id >= kvmguard_nr_as_ids(kvm) ||
+	    !PAGE_ALIGNED(mem->memory_size) || !PAGE_ALIGNED(mem->userspace_addr))
+		return 0;
+	old = id_to_memslot(__kvm_memslots(kvm, as_id), (u16)mem->slot);
+	create = !old || !old->npages;
+	if (!create && (old->userspace_addr != mem->userspace_addr ||
+			old->npages << PAGE_SHIFT != mem->memory_size))
+		return 0;
+
+	/* Limits hold back growth only: a lowered limit leaves slots be. */
+	memslot_totals(kvm, &total, &dirty);
+	new_total = total - (create ? 0 : mem->memory_size) + mem->memory_size;
+	new_dirty = dirty;
+	if (!create && (old->flags & KVM_MEM_LOG_DIRTY_PAGES))
+		new_dirty -= mem->memory_size;
+	if (flagged)
+		new_dirty += mem->memory_size;
+	if (new_total > total && new_total > mr.max) {
+		mem_violation(vm, KVMGUARD_MEM_RULE_LIMIT, enforce, mem->slot,
+			      new_total);
+		if (enforce)
+			err = -EDQUOT;
+	}
+	if (new_dirty > dirty && new_dirty > mr.dirty_max) {
+		mem_violation(vm, KVMGUARD_MEM_RULE_DIRTY_LOG, enforce,
+			      mem->slot, new_dirty);
+		if (enforce && !err)
+			err = -EDQUOT;
+	}
+	/* What backs a slot is fixed when it is created (KVM_MR_CREATE). */
+	if (!create)
+		return err;
+
+	err = err ?: backing_scan(vm->mm, mem->userspace_addr,
+				  mem->memory_size, bs);
+	if (err)
+		return err;
+	if (bs->mergeable && mr.ksm == KVMGUARD_KSM_DENY) {
+		mem_violation(vm, KVMGUARD_MEM_RULE_KSM, enforce, mem->slot,
+			      mem->memory_size);
+		if (enforce)
+			err = -EPERM;
+	}
+	if (bs->shared_bytes && mr.shared == KVMGUARD_MEM_SHARED_DENY) {
+		mem_violation(vm, KVMGUARD_MEM_RULE_SHARED, enforce, mem->slot,
+			      bs->shared_bytes);
+		if (enforce && !err)
+			err = -EPERM;
+	}
+	if (err || !bs->nr)
+		return err;
+	switch (share_record(vm, &mr, mem->slot, bs)) {
+	case SHARE_REFUSED:
+		mem_violation(vm, KVMGUARD_MEM_RULE_SHARED, true, mem->slot,
+			      bs->shared_bytes);
+		return -EXDEV;
+	case SHARE_AUDITED:
+		mem_violation(vm, KVMGUARD_MEM_RULE_SHARED, false, mem->slot,
+			      bs->shared_bytes);
+		fallthrough;
+	default:
+		*recorded = true;
+		return 0;
+	}
+}
+
+/*
+ * Entered instead of __kvm_set_memory_region() for user memslots (see
+ * memslot_probe()), in the caller's context: it may sleep.
+ */
+static noinline int memslot_change(struct kvm *kvm,
+				   const struct kvmguard_memory_region *mem)
+{
+	struct backing_scan bs = {};
+	struct kvmguard_vm *vm;
+	bool recorded = false;
+	int err = 0;
+
+	lockdep_assert_held(&kvm->slots_lock);
+	vm = kvmguard_vm_get(kvm);
+	if (vm && mem->memory_size)
+		err = memslot_check(vm, kvm, mem, &bs, &recorded);
+	if (!err)
+		err = __kvm_set_memory_region(kvm, mem);
+	if (vm) {
+		/* A deleted slot, or one KVM refused, backs nothing now. */
+		if ((!err && !mem->memory_size) || (err && recorded))
+			memslot_unrecord(vm, mem->slot);
+		kvmguard_vm_put(vm);
+	}
+	scan_release(&bs);
+	/* Last: from here on, kvmguard_memory_uninit() may go ahead. */
+	if (atomic_dec_and_test(&in_flight))
+		wake_up_var(&in_flight);
+	return err;
+}
+
+static int memslot_probe(struct kprobe *p, struct pt_regs *regs)
+{
+	const struct kvmguard_memory_region *mem =
+		(void *)regs_get_kernel_argument(regs, 1);
+
+	/*
+	 * The probe sits at the function's entry, where the stack holds the
+	 * return address: our own call of the original goes through, and
+	 * so do KVM's private slots (x86's APIC access page and the like).
+	 */
+	if (within_module(regs_get_kernel_stack_nth(regs, 0), THIS_MODULE) ||
+	    (u16)mem->slot >= KVM_USER_MEM_SLOTS)
+		return 0;
+	atomic_inc(&in_flight);
+	instruction_pointer_set(regs, (unsigned long)memslot_change);
+	return 1;
+}
+
+/* Entered instead of a KSM request that a policy refuses. */
+static noinline notrace int ksm_refused(void)
+{
+	return -EPERM;
+}
+
+/*
+ * Should @mm's request to merge @bytes be refused? Every VM of the process
+ * has its say. Atomic context.
+ */
+static bool ksm_check(struct mm_struct *mm, u64 bytes)
+{
+	struct kvmguard_vm *vm;
+	struct mem_rules mr;
+	bool refuse = false;
+	unsigned long id;
+	bool gated;
+
+	rcu_read_lock();
+	for (id = 0; (vm = kvmguard_vm_find_rcu(&id)); id++) {
+		if (vm->mm != mm)
+			continue;
+		mem_rules_of(vm, &mr);
+		gated = atomic_read(&vm->mem.ksm_gate);
+		/* A closed gate refuses without counting: see kvmguard_ksm_close(). */
+		if (mr.ksm == KVMGUARD_KSM_DENY)
+			mem_violation(vm, KVMGUARD_MEM_RULE_KSM,
+				      mr.mode == KVMGUARD_MODE_ENFORCE, -1, bytes);
+		if ((mr.ksm == KVMGUARD_KSM_DENY &&
+		     mr.mode == KVMGUARD_MODE_ENFORCE) || gated)
+			refuse = true;
+	}
+	rcu_read_unlock();
+	return refuse;
+}
+
+/* ksm_madvise(vma, start, end, advice, vm_flags) */
+static int ksm_madvise_probe(struct kprobe *p, struct pt_regs *regs)
+{
+	struct vm_area_struct *vma = (void *)regs_get_kernel_argument(regs, 0);
+	unsigned long start = regs_get_kernel_argument(regs, 1);
+	unsigned long end = regs_get_kernel_argument(regs, 2);
+
+	if (regs_get_kernel_argument(regs, 3) != MADV_MERGEABLE ||
+	    !ksm_check(vma->vm_mm, end - start))
+		return 0;
+	instruction_pointer_set(regs, (unsigned long)ksm_refused);
+	return 1;
+}
+
+/* ksm_enable_merge_any(mm) */
+static int ksm_merge_any_probe(struct kprobe *p, struct pt_regs *regs)
+{
+	struct mm_struct *mm = (void *)regs_get_kernel_argument(regs, 0);
+
+	if (!ksm_check(mm, 0))
+		return 0;
+	instruction_pointer_set(regs, (unsigned long)ksm_refused);
+	return 1;
+}
+
+/* Is KSM deny enforced by @rules (NULL: no policy)? */
+static bool ksm_enforced(const struct kvmguard_rules *rules)
+{
+	return rules && rules->ksm == KVMGUARD_KSM_DENY &&
+	       rules->mode == KVMGUARD_MODE_ENFORCE;
+}
+
+bool kvmguard_ksm_turns_on(const struct kvmguard_rules *old,
+			   const struct kvmguard_rules *new)
+{
+	return !ksm_enforced(old) && ksm_enforced(new);
+}
+
+/* Has the process of @vm memory that KSM may merge? Sleeps. */
+static bool vm_mergeable(struct kvmguard_vm *vm)
+{
+	struct vm_area_struct *vma;
+	struct vma_iterator vmi;
+	bool mergeable = false;
+	struct kvm *kvm;
+
+	kvm = kvmguard_vm_kvm_get(vm);
+	if (!kvm)
+		return false;
+	/* The VM holds on to vm->mm; its address space may be gone. */
+	if (mmget_not_zero(vm->mm)) {
+		mmap_read_lock(vm->mm);
+		vma_iter_init(&vmi, vm->mm, 0);
+		mergeable = kvmguard_mm_merge_any(vm->mm);
+		for_each_vma(vmi, vma)
+			if (vma->vm_flags & VM_MERGEABLE)
+				mergeable = true;
+		mmap_read_unlock(vm->mm);
+		mmput(vm->mm);
+	}
+	kvm_put_kvm(kvm);
+	return mergeable;
+}
+
+/*
+ * About to enforce KSM deny on a running VM: close its gate (KSM requests
+ * of its process are refused from now on), then look for memory that was
+ * made mergeable before. A request that found the gate open held mmap_lock
+ * for writing until its VMA was marked, so the search under mmap_lock sees
+ * it. -EBUSY if there is some; either way kvmguard_ksm_open() follows,
+ * once the new rules are in place or abandoned.
+ */
+int kvmguard_ksm_close(struct kvmguard_vm *vm, struct netlink_ext_ack *extack)
+{
+	atomic_inc(&vm->mem.ksm_gate);
+	/* The gate closes before the search below takes mmap_lock. */
+	smp_mb__after_atomic();
+	if (!vm_mergeable(vm))
+		return 0;
+	NL_SET_ERR_MSG(extack,
+		       "KSM deny: a VM's process has mergeable memory; unmerge it (MADV_UNMERGEABLE) first");
+	return -EBUSY;
+}
+
+void kvmguard_ksm_open(struct kvmguard_vm *vm)
+{
+	atomic_dec(&vm->mem.ksm_gate);
+}
+
+static struct kprobe memslot_kprobe = {
+	.symbol_name = "__kvm_set_memory_region",
+	.pre_handler = memslot_probe,
+};
+
+static struct kprobe ksm_madvise_kprobe = {
+	.symbol_name = "ksm_madvise",
+	.pre_handler = ksm_madvise_probe,
+};
+
+static struct kprobe ksm_merge_any_kprobe = {
+	.symbol_name = KVMGUARD_KSM_MERGE_ANY_SYMBOL,
+	.pre_handler = ksm_merge_any_probe,
+};
+
+static struct kprobe *mem_kprobes[] = {
+	&memslot_kprobe,
+	&ksm_madvise_kprobe,
+	&ksm_merge_any_kprobe,
+};
+
+int kvmguard_memory_init(void)
+{
+	int nr = ARRAY_SIZE(mem_kprobes), err;
+
+	if (!KVMGUARD_KSM_MERGE_ANY_SYMBOL)
+		nr--;		/* the kernel has no such prctl */
+	err = register_kprobes(mem_kprobes, nr);
+	if (err)
+		pr_err("cannot attach the memory hooks: %d\n", err);
+	return err;
+}
+
+void kvmguard_memory_uninit(void)
+{
+	int nr = ARRAY_SIZE(mem_kprobes);
+
+	if (!KVMGUARD_KSM_MERGE_ANY_SYMBOL)
+		nr--;
+	unregister_kprobes(mem_kprobes, nr);
+	/*
+	 * No new call enters memslot_change(); wait for those inside (KVM
+	 * may sleep in them), then for their last instructions and those of
+	 * ksm_refused(), which no task leaves by sleeping.
+	 */
+	wait_var_event(&in_flight, !atomic_read(&in_flight));
+	synchronize_rcu_tasks();
+}
