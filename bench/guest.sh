@@ -4,7 +4,8 @@
 # Packed by bench/run.sh over the smoke initramfs of scripts/mkinitramfs.sh,
 # whose /etc/modules.list (KVM modules) and /etc/kvmguard-host (LANE) it uses.
 #
-# ROUNDS times, interleaved, each workload of /bench/kvmbench under
+# ROUNDS times, interleaved, each workload of /bench/kvmbench (hypercall,
+# pio, memslot) under
 #   a: kvmguard not loaded
 #   b: kvmguard loaded, no policy (no hypercall hook by design)
 #   c: kvmguard loaded, default binding to a policy that restricts hypercalls
@@ -16,8 +17,8 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 # shellcheck disable=SC1091 # from the initramfs
 . /etc/kvmguard-host
 # shellcheck disable=SC1091
-. /bench/bench.conf # ROUNDS N_hypercall N_pio
-: "${ROUNDS:?}" "${N_hypercall:?}" "${N_pio:?}"
+. /bench/bench.conf # ROUNDS N_hypercall N_pio N_memslot
+: "${ROUNDS:?}" "${N_hypercall:?}" "${N_pio:?}" "${N_memslot:?}"
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -43,19 +44,22 @@ hooked() {
 	if grep -q '^_*kvm_emulate_hypercall' "$f"; then echo yes; else echo no; fi
 }
 
-set_policy() {
-	out=$(kvmguard policy add bench hypercalls allow vapic_poll_irq 2>&1 &&
-		kvmguard bind default policy bench 2>&1) || {
-		error "kvmguard CLI cannot set the bench policy: $out"
+set_policy() { # <config>
+	case "$1" in
+	c) out=$(kvmguard policy add bench hypercalls allow vapic_poll_irq 2>&1 &&
+		kvmguard bind default policy bench 2>&1) ;;
+	esac || {
+		error "kvmguard CLI cannot set the config $1 policy: $out"
 		return 1
 	}
 }
 
 measure() { # <config>
-	for w in hypercall pio; do
+	for w in hypercall pio memslot; do
 		case "$w" in
 		hypercall) n=$N_hypercall ;;
-		*) n=$N_pio ;;
+		pio) n=$N_pio ;;
+		*) n=$N_memslot ;;
 		esac
 		if out=$(/bench/kvmbench "$w" "$n" 2>&1); then
 			echo "BENCH $LANE $1 $w $round $out"
@@ -72,7 +76,7 @@ while [ "$round" -le "$ROUNDS" ]; do
 	if insmod /bench/kvmguard.ko; then
 		echo "BENCH-HOOK $LANE b $round $(hooked)"
 		measure b
-		if set_policy; then
+		if set_policy c; then
 			echo "BENCH-HOOK $LANE c $round $(hooked)"
 			measure c
 		fi

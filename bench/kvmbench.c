@@ -17,10 +17,18 @@
  * the instructions of one round trip (host kernel, guest, and for pio the
  * VMM loop).
  *
- *   kvmbench hypercall|pio N
+ *   memslot:   the same VM, plus a second memslot of 16 MiB (so it looks
+ *              like a VM with RAM beside its firmware), after its vCPU ran
+ *              once (the MMU is set up); then KVM_SET_USER_MEMORY_REGION
+ *              creates and deletes memslot 2 (2 MiB of anonymous private
+ *              memory, 2 MiB aligned) N times. Same timing scheme, per
+ *              create + delete pair; every ioctl must succeed.
+ *
+ *   kvmbench hypercall|pio|memslot N
  * prints: "<per round trip, 2 decimals> <t(N) ns> <t(1) ns> <N>"
  * Exit status 1 on any failure (including a hypercall that did not return 0,
- * e.g. one refused by a policy: the bench would then measure the wrong path).
+ * or a memslot change that failed, e.g. one refused by a policy: the bench
+ * would then measure the wrong path).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,10 +45,17 @@
 #define CODE_GPA	0x1000
 #define MEM_SIZE	0x10000
 #define PIO_PORT	0x10
+#define RAM_SLOT	1
+#define RAM_GPA		0x100000
+#define RAM_SIZE	(16 << 20)
+#define BENCH_SLOT	2
+#define BENCH_GPA	0x10000000
+#define BENCH_SIZE	(2 << 20)
 
-static int vcpu_fd;
+static int vm_fd, vcpu_fd;
 static struct kvm_run *run;
 static int pio;
+static void *bench_mem;
 
 static void die(const char *what)
 {
@@ -73,7 +88,7 @@ static void setup(void)
 {
 	struct kvm_userspace_memory_region region = { 0 };
 	struct kvm_sregs sregs;
-	int kvm, vm_fd, run_size;
+	int kvm, run_size;
 	uint8_t *mem;
 
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -110,6 +125,12 @@ static void setup(void)
 	sregs.cs.selector = 0;
 	if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
 		die("KVM_SET_SREGS");
+}
+
+static int64_t elapsed_ns(const struct timespec *t0, const struct timespec *t1)
+{
+	return (int64_t)(t1->tv_sec - t0->tv_sec) * 1000000000 +
+	       (t1->tv_nsec - t0->tv_nsec);
 }
 
 /* One run of @n iterations; nanoseconds of CLOCK_MONOTONIC it took. */
@@ -152,17 +173,70 @@ static int64_t run_loop(uint32_t n)
 			(int32_t)regs.rax);
 		exit(1);
 	}
-	return (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 +
-	       (t1.tv_nsec - t0.tv_nsec);
+	return elapsed_ns(&t0, &t1);
+}
+
+static void set_slot(uint32_t slot, uint64_t gpa, uint64_t size, void *mem)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)mem,
+	};
+
+	if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+		die(size ? "KVM_SET_USER_MEMORY_REGION (create)" :
+			   "KVM_SET_USER_MEMORY_REGION (delete)");
+}
+
+/* Anonymous private memory of @size, aligned to @size (a power of 2). */
+static void *map_aligned(size_t size)
+{
+	uint8_t *p;
+	uintptr_t a;
+
+	p = mmap(NULL, 2 * size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		die("mmap");
+	a = ((uintptr_t)p + size - 1) & ~(uintptr_t)(size - 1);
+	return (void *)a;
+}
+
+/* The memslot VM: setup()'s VM after one run, plus a RAM slot. */
+static void memslot_setup(void)
+{
+	setup();
+	run_loop(1);
+	set_slot(RAM_SLOT, RAM_GPA, RAM_SIZE, map_aligned(RAM_SIZE));
+	bench_mem = map_aligned(BENCH_SIZE);
+}
+
+/* @n creates and deletes of the bench memslot; nanoseconds they took. */
+static int64_t memslot_loop(uint32_t n)
+{
+	struct timespec t0, t1;
+	uint32_t i;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < n; i++) {
+		set_slot(BENCH_SLOT, BENCH_GPA, BENCH_SIZE, bench_mem);
+		set_slot(BENCH_SLOT, BENCH_GPA, 0, bench_mem);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return elapsed_ns(&t0, &t1);
 }
 
 int main(int argc, char **argv)
 {
+	int64_t (*loop)(uint32_t) = run_loop;
 	int64_t t1, tn;
 	uint32_t n;
 
-	if (argc != 3 || (strcmp(argv[1], "hypercall") && strcmp(argv[1], "pio"))) {
-		fprintf(stderr, "usage: kvmbench hypercall|pio N\n");
+	if (argc != 3 || (strcmp(argv[1], "hypercall") && strcmp(argv[1], "pio") &&
+			  strcmp(argv[1], "memslot"))) {
+		fprintf(stderr, "usage: kvmbench hypercall|pio|memslot N\n");
 		return 2;
 	}
 	pio = !strcmp(argv[1], "pio");
@@ -171,10 +245,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kvmbench: N must be at least 2\n");
 		return 2;
 	}
-	setup();
-	run_loop(n / 16 + 1);	/* warm up */
-	t1 = run_loop(1);
-	tn = run_loop(n);
+	if (!strcmp(argv[1], "memslot")) {
+		memslot_setup();
+		loop = memslot_loop;
+	} else {
+		setup();
+	}
+	loop(n / 16 + 1);	/* warm up */
+	t1 = loop(1);
+	tn = loop(n);
 	printf("%.2f %lld %lld %u\n", (double)(tn - t1) / (n - 1),
 	       (long long)tn, (long long)t1, n);
 	return 0;
