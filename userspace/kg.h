@@ -47,6 +47,11 @@ void vec_sort(struct vec *v, int (*cmp)(const void *, const void *));
 void fmt_time(char *buf, size_t len, uint64_t ns, bool millis);
 /* "4G", "512M", "1.5G", "123" */
 void fmt_bytes(char *buf, size_t len, uint64_t bytes);
+/*
+ * Exact, in the grammar's SIZE syntax: the largest of T, G, M, K that
+ * divides it ("4G", "1536M", "4097"); "none" for KVMGUARD_MEM_UNLIMITED.
+ */
+void fmt_size(char *buf, size_t len, uint64_t bytes);
 /* Copy for a terminal: control characters become '?'. */
 void fmt_safe(char *buf, size_t len, const char *s);
 
@@ -58,6 +63,10 @@ enum {
 	PF_DOMAIN = 1U << 1,
 	PF_HC = 1U << 2,
 	PF_HYPERV = 1U << 3,
+	PF_MEM_MAX = 1U << 4,
+	PF_MEM_SHARED = 1U << 5,
+	PF_MEM_KSM = 1U << 6,
+	PF_MEM_DIRTY_MAX = 1U << 7,
 };
 
 struct kg_policy {
@@ -68,6 +77,10 @@ struct kg_policy {
 	uint8_t hc_restrict;		/* 0: every KVM hypercall allowed */
 	uint64_t hc_allow;		/* bit n: hypercall n, if restricted */
 	uint8_t hyperv;			/* enum kvmguard_hyperv */
+	uint64_t mem_max;		/* bytes, KVMGUARD_MEM_UNLIMITED */
+	uint8_t mem_shared;		/* enum kvmguard_mem_shared */
+	uint8_t mem_ksm;		/* enum kvmguard_ksm */
+	uint64_t mem_dirty_max;		/* bytes, KVMGUARD_MEM_UNLIMITED */
 	uint32_t vms, bindings;		/* kernel replies only */
 	int line;			/* apply files: where it was defined */
 };
@@ -101,6 +114,9 @@ struct kg_vm {
 		uint64_t allowed, denied;
 	} hc[KVMGUARD_HC_NR_OTHER + 1];
 	uint64_t hv_allowed, hv_denied;
+	uint64_t mem_shared_bytes, mem_dirty_bytes;
+	/* violations of the memory rules, by enum kvmguard_mem_rule */
+	uint64_t mem_denied[KVMGUARD_MEM_RULE_MAX + 1];
 };
 
 void kg_selector_free(struct kg_selector *s);
@@ -114,6 +130,9 @@ void kg_vm_free(struct kg_vm *vm);
 const char *mode_name(uint8_t mode);
 const char *bound_by_name(uint8_t b);
 const char *bind_type_name(uint8_t t);
+const char *mem_shared_name(uint8_t v);	/* allow, deny, domain */
+const char *ksm_name(uint8_t v);		/* allow, deny */
+const char *mem_rule_name(uint8_t rule);	/* limit, ...; NULL if unknown */
 
 /* parse.c: one grammar for argv and apply files. */
 enum kg_op {
@@ -171,6 +190,13 @@ int parse_name(const char *what, const char *s, char *dst, char *err,
 int parse_cgroup(const char *s, char **dst, char *err, size_t errlen);
 int parse_pid(const char *s, uint32_t *pid, char *err, size_t errlen);
 int parse_vm_id(const char *s, uint64_t *id, char *err, size_t errlen);
+/*
+ * SIZE|none of the memory rules: decimal bytes with an optional binary
+ * suffix K, M, G, T (or KiB, MiB, GiB, TiB), at most 2^64 - 1; "none" is
+ * KVMGUARD_MEM_UNLIMITED. what names the rule in messages ("mem max").
+ */
+int parse_mem_size(const char *what, const char *s, uint64_t *out, char *err,
+		   size_t errlen);
 
 /*
  * The policy options, one table entry each (parse.c). A rule of a later ABI
@@ -181,7 +207,7 @@ struct nlattr;
 struct json;
 
 struct policy_opt {
-	const char *word;
+	const char *word;		/* its words, e.g. "mem dirty-log max" */
 	unsigned int flag;		/* PF_* */
 	int attr;			/* KVMGUARD_A_* the kernel reports it in */
 	/*

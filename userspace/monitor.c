@@ -25,6 +25,8 @@ static const char *event_name(uint8_t type)
 		return "hypercall";
 	case KVMGUARD_EVENT_HYPERV:
 		return "hyperv";
+	case KVMGUARD_EVENT_MEMORY:
+		return "memory";
 	}
 	return NULL;
 }
@@ -39,6 +41,10 @@ static int print_event(struct nlattr **tb, void *arg)
 	struct nlattr *nr = tb[KVMGUARD_A_EVENT_HC_NR];
 	struct nlattr *action = tb[KVMGUARD_A_EVENT_ACTION];
 	struct nlattr *count = tb[KVMGUARD_A_EVENT_COUNT];
+	struct nlattr *rule = tb[KVMGUARD_A_EVENT_MEM_RULE];
+	struct nlattr *bytes = tb[KVMGUARD_A_EVENT_MEM_BYTES];
+	struct nlattr *slot = tb[KVMGUARD_A_EVENT_MEM_SLOT];
+	const char *rule_name = rule ? mem_rule_name(nla_get_u8(rule)) : NULL;
 	const char *act = NULL;
 	struct kg_vm vm = { 0 };
 
@@ -79,6 +85,14 @@ static int print_event(struct nlattr **tb, void *arg)
 			json_key(&j, "nr");
 			json_u64(&j, nla_get_u64(nr));
 		}
+		if (rule) {
+			json_key(&j, "rule");
+			json_str(&j, rule_name ? rule_name : "unknown");
+			if (!rule_name) {
+				json_key(&j, "rule_nr");
+				json_u64(&j, nla_get_u8(rule));
+			}
+		}
 		if (act) {
 			json_key(&j, "action");
 			json_str(&j, act);
@@ -86,6 +100,19 @@ static int print_event(struct nlattr **tb, void *arg)
 		if (count) {
 			json_key(&j, "count");
 			json_u64(&j, nla_get_u64(count));
+		}
+		if (bytes) {
+			json_key(&j, "bytes");
+			json_u64(&j, nla_get_u64(bytes));
+		}
+		if (slot) {
+			json_key(&j, "slot");
+			json_obj_begin(&j);
+			json_key(&j, "as_id");
+			json_u64(&j, nla_get_u32(slot) >> 16);
+			json_key(&j, "id");
+			json_u64(&j, nla_get_u32(slot) & 0xffff);
+			json_obj_end(&j);
 		}
 		json_obj_end(&j);
 		putchar('\n');
@@ -109,11 +136,22 @@ static int print_event(struct nlattr **tb, void *arg)
 			if (hc)
 				printf(" name=%s", hc);
 		}
+		if (rule_name)
+			printf(" rule=%s", rule_name);
+		else if (rule)
+			printf(" rule=unknown(%u)", nla_get_u8(rule));
 		if (act)
 			printf(" action=%s", act);
 		if (count)
 			printf(" count=%llu",
 			       (unsigned long long)nla_get_u64(count));
+		if (bytes)
+			printf(" bytes=%llu",
+			       (unsigned long long)nla_get_u64(bytes));
+		/* as the VMM names it: address space / slot id */
+		if (slot)
+			printf(" slot=%u/%u", nla_get_u32(slot) >> 16,
+			       nla_get_u32(slot) & 0xffff);
 		putchar('\n');
 	}
 	fflush(stdout);

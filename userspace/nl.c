@@ -74,6 +74,19 @@ static struct nla_policy attr_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_EVENT_HC_NR] = { .type = NLA_U64 },
 	[KVMGUARD_A_EVENT_ACTION] = { .type = NLA_U8 },
 	[KVMGUARD_A_EVENT_COUNT] = { .type = NLA_U64 },
+	[KVMGUARD_A_POLICY_MEM_MAX] = { .type = NLA_U64 },
+	[KVMGUARD_A_POLICY_MEM_SHARED] = { .type = NLA_U8 },
+	[KVMGUARD_A_POLICY_MEM_KSM] = { .type = NLA_U8 },
+	[KVMGUARD_A_POLICY_MEM_DIRTY_MAX] = { .type = NLA_U64 },
+	[KVMGUARD_A_VM_MEM_SHARED_BYTES] = { .type = NLA_U64 },
+	[KVMGUARD_A_VM_MEM_DIRTY_BYTES] = { .type = NLA_U64 },
+	[KVMGUARD_A_VM_MEM_LIMIT_DENIED] = { .type = NLA_U64 },
+	[KVMGUARD_A_VM_MEM_SHARED_DENIED] = { .type = NLA_U64 },
+	[KVMGUARD_A_VM_MEM_KSM_DENIED] = { .type = NLA_U64 },
+	[KVMGUARD_A_VM_MEM_DIRTY_DENIED] = { .type = NLA_U64 },
+	[KVMGUARD_A_EVENT_MEM_RULE] = { .type = NLA_U8 },
+	[KVMGUARD_A_EVENT_MEM_SLOT] = { .type = NLA_U32 },
+	[KVMGUARD_A_EVENT_MEM_BYTES] = { .type = NLA_U64 },
 };
 
 /*

@@ -151,24 +151,114 @@ int parse_vm_id(const char *s, uint64_t *id, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * SIZE|none of the memory rules: decimal bytes, optionally followed by a
+ * binary unit (K = 1024 bytes ... T = 2^40); KiB, MiB, GiB and TiB are the
+ * same units spelled out. No sign, spaces, fractions or decimal (kB) units.
+ */
+static const struct {
+	const char *suffix;
+	unsigned int shift;
+} size_units[] = {
+	{ "", 0 },
+	{ "K", 10 }, { "KiB", 10 },
+	{ "M", 20 }, { "MiB", 20 },
+	{ "G", 30 }, { "GiB", 30 },
+	{ "T", 40 }, { "TiB", 40 },
+};
+
+int parse_mem_size(const char *what, const char *s, uint64_t *out, char *err,
+		   size_t errlen)
+{
+	char b[64];
+	unsigned long long v;
+	size_t i;
+	char *end;
+
+	if (!strcmp(s, "none")) {
+		*out = KVMGUARD_MEM_UNLIMITED;
+		return 0;
+	}
+	if (s[0] == '-')
+		return fail(err, errlen,
+			    "invalid %s '%s': a size cannot be negative",
+			    what, q(s, b, sizeof(b)));
+	if (!isdigit((unsigned char)s[0]))
+		goto bad;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	for (i = 0; i < ARRAY_SIZE(size_units); i++)
+		if (!strcmp(end, size_units[i].suffix))
+			break;
+	if (i == ARRAY_SIZE(size_units))
+		goto bad;
+	if (errno == ERANGE || v > UINT64_MAX >> size_units[i].shift)
+		return fail(err, errlen,
+			    "invalid %s '%s': more than 2^64 - 1 bytes",
+			    what, q(s, b, sizeof(b)));
+	*out = (uint64_t)v << size_units[i].shift;
+	return 0;
+bad:
+	return fail(err, errlen,
+		    "invalid %s '%s': expected bytes with an optional K, M, G or T suffix (such as 4G), or none",
+		    what, q(s, b, sizeof(b)));
+}
+
 /* ---- policy options: one table entry per option ---- */
+
+/*
+ * A value that is one of names[] (n of them, the index is the value).
+ * Messages: "'OPT' needs a value: a, b or c", "invalid WHAT 'x': expected
+ * a, b or c".
+ */
+static int parse_choice(const char *opt, const char *what, int argc,
+			char **argv, const char *const *names, size_t n,
+			uint8_t *out, char *err, size_t errlen)
+{
+	char b[64], list[128] = "";
+	size_t i, o = 0;
+
+	for (i = 0; i < n && o < sizeof(list); i++)
+		o += snprintf(list + o, sizeof(list) - o, "%s%s",
+			      !i ? "" : i == n - 1 ? " or " : ", ", names[i]);
+	if (argc < 1)
+		return fail(err, errlen, "'%s' needs a value: %s", opt, list);
+	for (i = 0; i < n; i++) {
+		if (!strcmp(argv[0], names[i])) {
+			*out = (uint8_t)i;
+			return 1;
+		}
+	}
+	return fail(err, errlen, "invalid %s '%s': expected %s", what,
+		    q(argv[0], b, sizeof(b)), list);
+}
+
+static const char *const mode_names[] = {
+	[KVMGUARD_MODE_ENFORCE] = "enforce",
+	[KVMGUARD_MODE_AUDIT] = "audit",
+};
+
+static const char *const hyperv_names[] = {
+	[KVMGUARD_HYPERV_ALLOW] = "allow",
+	[KVMGUARD_HYPERV_DENY] = "deny",
+};
+
+static const char *const mem_shared_names[] = {
+	[KVMGUARD_MEM_SHARED_ALLOW] = "allow",
+	[KVMGUARD_MEM_SHARED_DENY] = "deny",
+	[KVMGUARD_MEM_SHARED_DOMAIN] = "domain",
+};
+
+static const char *const ksm_names[] = {
+	[KVMGUARD_KSM_ALLOW] = "allow",
+	[KVMGUARD_KSM_DENY] = "deny",
+};
 
 static int opt_mode_parse(struct kg_policy *p, int argc, char **argv,
 			  char *err, size_t errlen)
 {
-	char b[64];
-
-	if (argc < 1)
-		return fail(err, errlen, "'mode' needs a value: enforce or audit");
-	if (!strcmp(argv[0], "enforce"))
-		p->mode = KVMGUARD_MODE_ENFORCE;
-	else if (!strcmp(argv[0], "audit"))
-		p->mode = KVMGUARD_MODE_AUDIT;
-	else
-		return fail(err, errlen,
-			    "invalid mode '%s': expected enforce or audit",
-			    q(argv[0], b, sizeof(b)));
-	return 1;
+	return parse_choice("mode", "mode", argc, argv, mode_names,
+			    ARRAY_SIZE(mode_names), &p->mode, err, errlen);
 }
 
 static int opt_mode_put(struct nl_msg *msg, const struct kg_policy *p)
@@ -383,19 +473,8 @@ static void opt_hc_print(FILE *f, const struct kg_policy *p)
 static int opt_hyperv_parse(struct kg_policy *p, int argc, char **argv,
 			    char *err, size_t errlen)
 {
-	char b[64];
-
-	if (argc < 1)
-		return fail(err, errlen, "'hyperv' needs a value: allow or deny");
-	if (!strcmp(argv[0], "allow"))
-		p->hyperv = KVMGUARD_HYPERV_ALLOW;
-	else if (!strcmp(argv[0], "deny"))
-		p->hyperv = KVMGUARD_HYPERV_DENY;
-	else
-		return fail(err, errlen,
-			    "invalid hyperv value '%s': expected allow or deny",
-			    q(argv[0], b, sizeof(b)));
-	return 1;
+	return parse_choice("hyperv", "hyperv value", argc, argv, hyperv_names,
+			    ARRAY_SIZE(hyperv_names), &p->hyperv, err, errlen);
 }
 
 static int opt_hyperv_put(struct nl_msg *msg, const struct kg_policy *p)
@@ -418,6 +497,135 @@ static void opt_hyperv_print(FILE *f, const struct kg_policy *p)
 {
 	fprintf(f, " hyperv %s",
 		p->hyperv == KVMGUARD_HYPERV_DENY ? "deny" : "allow");
+}
+
+static int opt_mem_max_parse(struct kg_policy *p, int argc, char **argv,
+			     char *err, size_t errlen)
+{
+	if (argc < 1)
+		return fail(err, errlen,
+			    "'mem max' needs a value: a size such as 4G, or none");
+	if (parse_mem_size("mem max", argv[0], &p->mem_max, err, errlen))
+		return -1;
+	return 1;
+}
+
+static int opt_mem_max_put(struct nl_msg *msg, const struct kg_policy *p)
+{
+	return nla_put_u64(msg, KVMGUARD_A_POLICY_MEM_MAX, p->mem_max);
+}
+
+static void opt_mem_max_get(struct kg_policy *p, struct nlattr **tb)
+{
+	p->mem_max = nla_get_u64(tb[KVMGUARD_A_POLICY_MEM_MAX]);
+}
+
+static bool opt_mem_max_equal(const struct kg_policy *a,
+			      const struct kg_policy *b)
+{
+	return a->mem_max == b->mem_max;
+}
+
+static void opt_mem_max_print(FILE *f, const struct kg_policy *p)
+{
+	char b[32];
+
+	fmt_size(b, sizeof(b), p->mem_max);
+	fprintf(f, " mem max %s", b);
+}
+
+static int opt_mem_shared_parse(struct kg_policy *p, int argc, char **argv,
+				char *err, size_t errlen)
+{
+	return parse_choice("mem shared", "mem shared value", argc, argv,
+			    mem_shared_names, ARRAY_SIZE(mem_shared_names),
+			    &p->mem_shared, err, errlen);
+}
+
+static int opt_mem_shared_put(struct nl_msg *msg, const struct kg_policy *p)
+{
+	return nla_put_u8(msg, KVMGUARD_A_POLICY_MEM_SHARED, p->mem_shared);
+}
+
+static void opt_mem_shared_get(struct kg_policy *p, struct nlattr **tb)
+{
+	p->mem_shared = nla_get_u8(tb[KVMGUARD_A_POLICY_MEM_SHARED]);
+}
+
+static bool opt_mem_shared_equal(const struct kg_policy *a,
+				 const struct kg_policy *b)
+{
+	return a->mem_shared == b->mem_shared;
+}
+
+static void opt_mem_shared_print(FILE *f, const struct kg_policy *p)
+{
+	fprintf(f, " mem shared %s", mem_shared_name(p->mem_shared));
+}
+
+static int opt_mem_ksm_parse(struct kg_policy *p, int argc, char **argv,
+			     char *err, size_t errlen)
+{
+	return parse_choice("mem ksm", "mem ksm value", argc, argv, ksm_names,
+			    ARRAY_SIZE(ksm_names), &p->mem_ksm, err, errlen);
+}
+
+static int opt_mem_ksm_put(struct nl_msg *msg, const struct kg_policy *p)
+{
+	return nla_put_u8(msg, KVMGUARD_A_POLICY_MEM_KSM, p->mem_ksm);
+}
+
+static void opt_mem_ksm_get(struct kg_policy *p, struct nlattr **tb)
+{
+	p->mem_ksm = nla_get_u8(tb[KVMGUARD_A_POLICY_MEM_KSM]);
+}
+
+static bool opt_mem_ksm_equal(const struct kg_policy *a,
+			      const struct kg_policy *b)
+{
+	return a->mem_ksm == b->mem_ksm;
+}
+
+static void opt_mem_ksm_print(FILE *f, const struct kg_policy *p)
+{
+	fprintf(f, " mem ksm %s", ksm_name(p->mem_ksm));
+}
+
+static int opt_mem_dirty_parse(struct kg_policy *p, int argc, char **argv,
+			       char *err, size_t errlen)
+{
+	if (argc < 1)
+		return fail(err, errlen,
+			    "'mem dirty-log max' needs a value: a size such as 16M, or none");
+	if (parse_mem_size("mem dirty-log max", argv[0], &p->mem_dirty_max,
+			   err, errlen))
+		return -1;
+	return 1;
+}
+
+static int opt_mem_dirty_put(struct nl_msg *msg, const struct kg_policy *p)
+{
+	return nla_put_u64(msg, KVMGUARD_A_POLICY_MEM_DIRTY_MAX,
+			   p->mem_dirty_max);
+}
+
+static void opt_mem_dirty_get(struct kg_policy *p, struct nlattr **tb)
+{
+	p->mem_dirty_max = nla_get_u64(tb[KVMGUARD_A_POLICY_MEM_DIRTY_MAX]);
+}
+
+static bool opt_mem_dirty_equal(const struct kg_policy *a,
+				const struct kg_policy *b)
+{
+	return a->mem_dirty_max == b->mem_dirty_max;
+}
+
+static void opt_mem_dirty_print(FILE *f, const struct kg_policy *p)
+{
+	char b[32];
+
+	fmt_size(b, sizeof(b), p->mem_dirty_max);
+	fprintf(f, " mem dirty-log max %s", b);
 }
 
 const struct policy_opt policy_opts[] = {
@@ -464,6 +672,46 @@ const struct policy_opt policy_opts[] = {
 		.equal = opt_hyperv_equal,
 		.print = opt_hyperv_print,
 	},
+	{
+		.word = "mem max",
+		.flag = PF_MEM_MAX,
+		.attr = KVMGUARD_A_POLICY_MEM_MAX,
+		.parse = opt_mem_max_parse,
+		.put = opt_mem_max_put,
+		.get = opt_mem_max_get,
+		.equal = opt_mem_max_equal,
+		.print = opt_mem_max_print,
+	},
+	{
+		.word = "mem shared",
+		.flag = PF_MEM_SHARED,
+		.attr = KVMGUARD_A_POLICY_MEM_SHARED,
+		.parse = opt_mem_shared_parse,
+		.put = opt_mem_shared_put,
+		.get = opt_mem_shared_get,
+		.equal = opt_mem_shared_equal,
+		.print = opt_mem_shared_print,
+	},
+	{
+		.word = "mem ksm",
+		.flag = PF_MEM_KSM,
+		.attr = KVMGUARD_A_POLICY_MEM_KSM,
+		.parse = opt_mem_ksm_parse,
+		.put = opt_mem_ksm_put,
+		.get = opt_mem_ksm_get,
+		.equal = opt_mem_ksm_equal,
+		.print = opt_mem_ksm_print,
+	},
+	{
+		.word = "mem dirty-log max",
+		.flag = PF_MEM_DIRTY_MAX,
+		.attr = KVMGUARD_A_POLICY_MEM_DIRTY_MAX,
+		.parse = opt_mem_dirty_parse,
+		.put = opt_mem_dirty_put,
+		.get = opt_mem_dirty_get,
+		.equal = opt_mem_dirty_equal,
+		.print = opt_mem_dirty_print,
+	},
 };
 const size_t policy_opts_count = ARRAY_SIZE(policy_opts);
 
@@ -475,6 +723,10 @@ void policy_defaults(struct kg_policy *p)
 	p->hc_restrict = 0;
 	p->hc_allow = 0;
 	p->hyperv = KVMGUARD_HYPERV_ALLOW;
+	p->mem_max = KVMGUARD_MEM_UNLIMITED;
+	p->mem_shared = KVMGUARD_MEM_SHARED_ALLOW;
+	p->mem_ksm = KVMGUARD_KSM_ALLOW;
+	p->mem_dirty_max = KVMGUARD_MEM_UNLIMITED;
 }
 
 bool policy_equal(const struct kg_policy *a, const struct kg_policy *b)
@@ -501,30 +753,104 @@ void policy_dump_line(FILE *f, const struct kg_policy *p)
 	fputc('\n', f);
 }
 
+/*
+ * How many words of an option name ("mem dirty-log max") argv starts with,
+ * counting while they match.
+ */
+static int opt_words_matched(const char *name, int argc, char **argv)
+{
+	int n = 0;
+
+	while (n < argc) {
+		size_t len = strcspn(name, " ");
+
+		if (strlen(argv[n]) != len || strncmp(argv[n], name, len))
+			break;
+		n++;
+		name += len;
+		if (!*name)
+			break;
+		name++;
+	}
+	return n;
+}
+
+static int opt_words_count(const char *name)
+{
+	int n = 1;
+
+	for (; *name; name++)
+		n += *name == ' ';
+	return n;
+}
+
+/*
+ * No option matched: name the words that were typed and, when they begin
+ * some options' names ("mem ..."), list those options.
+ */
+static int unknown_opt(int argc, char **argv, char *err, size_t errlen)
+{
+	char b[64], typed[256] = "", list[512] = "";
+	int best = 0, i, n, alternatives = 0;
+	size_t k, o = 0;
+
+	for (k = 0; k < policy_opts_count; k++) {
+		n = opt_words_matched(policy_opts[k].word, argc, argv);
+		if (n > best)
+			best = n;
+	}
+	for (i = 0; i <= best && i < argc; i++)
+		snprintf(typed + strlen(typed), sizeof(typed) - strlen(typed),
+			 "%s%s", i ? " " : "", q(argv[i], b, sizeof(b)));
+	if (!best)
+		return fail(err, errlen, "unknown policy option '%s'", typed);
+	for (k = 0; k < policy_opts_count; k++)
+		if (opt_words_matched(policy_opts[k].word, argc, argv) == best)
+			alternatives++;
+	for (k = 0, i = 0; k < policy_opts_count && o < sizeof(list); k++) {
+		if (opt_words_matched(policy_opts[k].word, argc, argv) != best)
+			continue;
+		i++;
+		o += snprintf(list + o, sizeof(list) - o, "%s%s",
+			      i == 1 ? "" : i == alternatives ? " or " : ", ",
+			      policy_opts[k].word);
+	}
+	if (best == argc)
+		return fail(err, errlen, "'%s' needs more: expected %s", typed,
+			    list);
+	return fail(err, errlen, "unknown policy option '%s': expected %s",
+		    typed, list);
+}
+
 static int parse_policy_opts(struct kg_policy *p, int argc, char **argv,
 			     char *err, size_t errlen)
 {
-	char b[64];
 	int i = 0;
 
 	while (i < argc) {
 		const struct policy_opt *o = NULL;
+		int used, words = 0;
 		size_t k;
-		int used;
 
-		for (k = 0; k < policy_opts_count; k++)
-			if (!strcmp(argv[i], policy_opts[k].word))
+		for (k = 0; k < policy_opts_count; k++) {
+			int n = opt_words_matched(policy_opts[k].word,
+						  argc - i, argv + i);
+
+			if (n == opt_words_count(policy_opts[k].word)) {
 				o = &policy_opts[k];
+				words = n;
+			}
+		}
 		if (!o)
-			return fail(err, errlen, "unknown policy option '%s'",
-				    q(argv[i], b, sizeof(b)));
+			return unknown_opt(argc - i, argv + i, err, errlen);
 		if (p->set & o->flag)
 			return fail(err, errlen, "'%s' given twice", o->word);
-		used = o->parse(p, argc - i - 1, argv + i + 1, err, errlen);
+		used = o->parse(p, argc - i - words, argv + i + words, err,
+				errlen);
 		if (used < 0)
 			return -1;
 		p->set |= o->flag;
-		i += 1 + used;
+		i += words + used;
 	}
 	return 0;
 }

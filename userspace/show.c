@@ -84,6 +84,16 @@ void vm_from_attrs(struct kg_vm *vm, struct nlattr **tb)
 		nla_get_u8(tb[KVMGUARD_A_VM_BOUND_BY]) : KVMGUARD_BOUND_NONE;
 	copy_str(vm->policy, sizeof(vm->policy), tb[KVMGUARD_A_POLICY_NAME]);
 	vm_stats_from_attrs(vm, tb);
+	vm->mem_shared_bytes = get_u64(tb[KVMGUARD_A_VM_MEM_SHARED_BYTES]);
+	vm->mem_dirty_bytes = get_u64(tb[KVMGUARD_A_VM_MEM_DIRTY_BYTES]);
+	vm->mem_denied[KVMGUARD_MEM_RULE_LIMIT] =
+		get_u64(tb[KVMGUARD_A_VM_MEM_LIMIT_DENIED]);
+	vm->mem_denied[KVMGUARD_MEM_RULE_SHARED] =
+		get_u64(tb[KVMGUARD_A_VM_MEM_SHARED_DENIED]);
+	vm->mem_denied[KVMGUARD_MEM_RULE_KSM] =
+		get_u64(tb[KVMGUARD_A_VM_MEM_KSM_DENIED]);
+	vm->mem_denied[KVMGUARD_MEM_RULE_DIRTY_LOG] =
+		get_u64(tb[KVMGUARD_A_VM_MEM_DIRTY_DENIED]);
 }
 
 void policy_from_attrs(struct kg_policy *p, struct nlattr **tb)
@@ -285,7 +295,7 @@ static void table_print(struct table *t)
 
 void json_vm(struct json *j, const struct kg_vm *vm)
 {
-	unsigned int nr;
+	unsigned int nr, rule;
 
 	json_obj_begin(j);
 	json_key(j, "id");
@@ -304,6 +314,10 @@ void json_vm(struct json *j, const struct kg_vm *vm)
 	json_u64(j, vm->memslots);
 	json_key(j, "mem_bytes");
 	json_u64(j, vm->mem_bytes);
+	json_key(j, "mem_shared_bytes");
+	json_u64(j, vm->mem_shared_bytes);
+	json_key(j, "mem_dirty_bytes");
+	json_u64(j, vm->mem_dirty_bytes);
 	json_key(j, "policy");
 	if (vm->policy[0])
 		json_str(j, vm->policy);
@@ -334,6 +348,13 @@ void json_vm(struct json *j, const struct kg_vm *vm)
 	json_u64(j, vm->hv_allowed);
 	json_key(j, "denied");
 	json_u64(j, vm->hv_denied);
+	json_obj_end(j);
+	json_key(j, "mem_denied");
+	json_obj_begin(j);
+	for (rule = 1; rule <= KVMGUARD_MEM_RULE_MAX; rule++) {
+		json_key(j, mem_rule_name(rule));
+		json_u64(j, vm->mem_denied[rule]);
+	}
 	json_obj_end(j);
 	json_obj_end(j);
 }
@@ -396,7 +417,7 @@ int cmd_vm_show(struct kg_nl *nl, const struct kg_request *req)
 {
 	struct kg_vm vm = { 0 };
 	char b[SEL_MAX], t[64];
-	unsigned int nr;
+	unsigned int nr, rule;
 
 	if (fetch_vm(nl, req->vm_id, &vm)) {
 		kg_vm_free(&vm);
@@ -424,6 +445,17 @@ int cmd_vm_show(struct kg_nl *nl, const struct kg_request *req)
 	fmt_bytes(b, sizeof(b), vm.mem_bytes);
 	printf("memory: %s (%llu bytes)\n", b,
 	       (unsigned long long)vm.mem_bytes);
+	fmt_bytes(b, sizeof(b), vm.mem_shared_bytes);
+	printf("memory shared: %s (%llu bytes)\n", b,
+	       (unsigned long long)vm.mem_shared_bytes);
+	fmt_bytes(b, sizeof(b), vm.mem_dirty_bytes);
+	printf("memory dirty-tracked: %s (%llu bytes)\n", b,
+	       (unsigned long long)vm.mem_dirty_bytes);
+	printf("memory denied:");
+	for (rule = 1; rule <= KVMGUARD_MEM_RULE_MAX; rule++)
+		printf("%s %s %llu", rule > 1 ? "," : "", mem_rule_name(rule),
+		       (unsigned long long)vm.mem_denied[rule]);
+	putchar('\n');
 	printf("policy: %s\n", vm.policy[0] ? vm.policy : "none");
 	printf("bound by: %s\n", bound_by_name(vm.bound_by));
 	printf("flags: %s\n",
@@ -513,6 +545,15 @@ int cmd_policy_del(struct kg_nl *nl, const struct kg_request *req)
 	return send_policy_del(nl, req->policy.name) ? EXIT_ERR : EXIT_OK;
 }
 
+/* A byte limit: null for none, like every "no restriction" of a policy. */
+static void json_limit(struct json *j, uint64_t bytes)
+{
+	if (bytes == KVMGUARD_MEM_UNLIMITED)
+		json_null(j);
+	else
+		json_u64(j, bytes);
+}
+
 static void json_policy(struct json *j, const struct kg_policy *p)
 {
 	json_obj_begin(j);
@@ -539,6 +580,17 @@ static void json_policy(struct json *j, const struct kg_policy *p)
 	}
 	json_key(j, "hyperv");
 	json_str(j, p->hyperv == KVMGUARD_HYPERV_DENY ? "deny" : "allow");
+	json_key(j, "mem");
+	json_obj_begin(j);
+	json_key(j, "max");
+	json_limit(j, p->mem_max);
+	json_key(j, "shared");
+	json_str(j, mem_shared_name(p->mem_shared));
+	json_key(j, "ksm");
+	json_str(j, ksm_name(p->mem_ksm));
+	json_key(j, "dirty_log_max");
+	json_limit(j, p->mem_dirty_max);
+	json_obj_end(j);
 	json_key(j, "vms");
 	json_u64(j, p->vms);
 	json_key(j, "bindings");
@@ -583,10 +635,11 @@ int cmd_policy_show(struct kg_nl *nl, const struct kg_request *req)
 		}
 		putchar('\n');
 	} else {
-		struct table t = { .cols = 7, .cells = VEC_INIT(char *) };
+		struct table t = { .cols = 11, .cells = VEC_INIT(char *) };
 		static const char *const hdr[] = {
 			"NAME", "MODE", "DOMAIN", "VMS", "BINDINGS",
-			"HYPERCALLS", "HYPERV",
+			"HYPERCALLS", "HYPERV", "MEM-MAX", "SHARED", "KSM",
+			"DIRTY-LOG-MAX",
 		};
 
 		for (i = 0; i < ARRAY_SIZE(hdr); i++)
@@ -607,6 +660,13 @@ int cmd_policy_show(struct kg_nl *nl, const struct kg_request *req)
 			table_add(&t, b);
 			table_add(&t, p->hyperv == KVMGUARD_HYPERV_DENY ?
 				  "deny" : "allow");
+			/* exact sizes: each cell reads back as a rule value */
+			fmt_size(b, sizeof(b), p->mem_max);
+			table_add(&t, b);
+			table_add(&t, mem_shared_name(p->mem_shared));
+			table_add(&t, ksm_name(p->mem_ksm));
+			fmt_size(b, sizeof(b), p->mem_dirty_max);
+			table_add(&t, b);
 		}
 		table_print(&t);
 	}

@@ -120,6 +120,27 @@ void fmt_bytes(char *buf, size_t len, uint64_t bytes)
 			 units[u]);
 }
 
+void fmt_size(char *buf, size_t len, uint64_t bytes)
+{
+	static const char units[] = "KMGT";
+	int u;
+
+	if (bytes == KVMGUARD_MEM_UNLIMITED) {
+		snprintf(buf, len, "none");
+		return;
+	}
+	for (u = (int)sizeof(units) - 2; u >= 0; u--) {
+		uint64_t unit = 1ULL << (10 * (u + 1));
+
+		if (bytes && bytes % unit == 0) {
+			snprintf(buf, len, "%llu%c",
+				 (unsigned long long)(bytes / unit), units[u]);
+			return;
+		}
+	}
+	snprintf(buf, len, "%llu", (unsigned long long)bytes);
+}
+
 void fmt_safe(char *buf, size_t len, const char *s)
 {
 	size_t i;
@@ -223,6 +244,35 @@ const char *bound_by_name(uint8_t b)
 	};
 
 	return b < ARRAY_SIZE(names) ? names[b] : "unknown";
+}
+
+const char *mem_shared_name(uint8_t v)
+{
+	static const char *const names[] = {
+		[KVMGUARD_MEM_SHARED_ALLOW] = "allow",
+		[KVMGUARD_MEM_SHARED_DENY] = "deny",
+		[KVMGUARD_MEM_SHARED_DOMAIN] = "domain",
+	};
+
+	return v < ARRAY_SIZE(names) ? names[v] : "unknown";
+}
+
+const char *ksm_name(uint8_t v)
+{
+	return v == KVMGUARD_KSM_ALLOW ? "allow" :
+	       v == KVMGUARD_KSM_DENY ? "deny" : "unknown";
+}
+
+const char *mem_rule_name(uint8_t rule)
+{
+	static const char *const names[] = {
+		[KVMGUARD_MEM_RULE_LIMIT] = "limit",
+		[KVMGUARD_MEM_RULE_SHARED] = "shared",
+		[KVMGUARD_MEM_RULE_KSM] = "ksm",
+		[KVMGUARD_MEM_RULE_DIRTY_LOG] = "dirty_log",
+	};
+
+	return rule < ARRAY_SIZE(names) ? names[rule] : NULL;
 }
 
 const char *bind_type_name(uint8_t t)

@@ -62,8 +62,19 @@ expect 2 frob
 has err "kvmguard: unknown command 'frob'"
 expect 2 vm show 0
 has err "kvmguard: invalid VM id '0': expected a positive integer"
-expect 2 policy add web mem max 4G
-has err "kvmguard: unknown policy option 'mem'"
+expect 2 policy add web mem max 4X
+has err "kvmguard: invalid mem max '4X': expected bytes with an optional K, M, G or T suffix (such as 4G), or none"
+empty out
+expect 2 policy set web mem dirty-log max -16M
+has err "kvmguard: invalid mem dirty-log max '-16M': a size cannot be negative"
+expect 2 policy add web mem max 16777216T
+has err "kvmguard: invalid mem max '16777216T': more than 2^64 - 1 bytes"
+expect 2 policy add web mem swap deny
+has err "kvmguard: unknown policy option 'mem swap': expected mem max, mem shared, mem ksm or mem dirty-log max"
+expect 2 policy set web mem shared
+has err "kvmguard: 'mem shared' needs a value: allow, deny or domain"
+expect 2 policy set web mem ksm maybe
+has err "kvmguard: invalid mem ksm value 'maybe': expected allow or deny"
 expect 2 policy add 'a b'
 has err "kvmguard: invalid policy name 'a b': use 1 to 31 characters of A-Z a-z 0-9 . _ -"
 expect 2 policy set web
@@ -91,6 +102,8 @@ else
 	msg='kvmguard: the kvmguard module is not loaded (generic netlink family "kvmguard" not found)'
 	for cmd in "vm list" "-j vm list" "vm show 1" "vm set 1 policy a" \
 		"policy add a" "policy set a mode audit" "policy del a" \
+		"policy add a mem max 4G mem shared deny mem ksm deny" \
+		"policy set a mem dirty-log max 0" \
 		"policy show" "-j policy show a" "bind default policy a" \
 		"unbind pid 3" "bind show" "monitor" "-j monitor" "dump"; do
 		# shellcheck disable=SC2086

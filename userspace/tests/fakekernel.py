@@ -72,8 +72,25 @@ TYPES = {
     "POLICY_HYPERV": U8, "VM_HV_ALLOWED": U64, "VM_HV_DENIED": U64,
     "EVENT_HC_NR": U64, "EVENT_ACTION": U8, "EVENT_COUNT": U64,
     "HC_NR": U32, "HC_ALLOWED": U64, "HC_DENIED": U64,
+    "POLICY_MEM_MAX": U64, "POLICY_MEM_SHARED": U8, "POLICY_MEM_KSM": U8,
+    "POLICY_MEM_DIRTY_MAX": U64, "VM_MEM_SHARED_BYTES": U64,
+    "VM_MEM_DIRTY_BYTES": U64, "VM_MEM_LIMIT_DENIED": U64,
+    "VM_MEM_SHARED_DENIED": U64, "VM_MEM_KSM_DENIED": U64,
+    "VM_MEM_DIRTY_DENIED": U64, "EVENT_MEM_RULE": U8, "EVENT_MEM_SLOT": U32,
+    "EVENT_MEM_BYTES": U64,
 }
-RULES = ("POLICY_HC_RESTRICT", "POLICY_HC_ALLOW", "POLICY_HYPERV")
+MEM_RULES = ("POLICY_MEM_MAX", "POLICY_MEM_SHARED", "POLICY_MEM_KSM",
+             "POLICY_MEM_DIRTY_MAX")
+RULES = ("POLICY_HC_RESTRICT", "POLICY_HC_ALLOW", "POLICY_HYPERV") + MEM_RULES
+UNLIMITED = (1 << 64) - 1
+# policy state keys of the memory rules, their attributes and defaults
+MEM_KEYS = (("mem_max", "POLICY_MEM_MAX", UNLIMITED),
+            ("mem_shared", "POLICY_MEM_SHARED", 0),
+            ("mem_ksm", "POLICY_MEM_KSM", 0),
+            ("mem_dirty_max", "POLICY_MEM_DIRTY_MAX", UNLIMITED))
+VM_MEM_ATTRS = ("VM_MEM_SHARED_BYTES", "VM_MEM_DIRTY_BYTES",
+                "VM_MEM_LIMIT_DENIED", "VM_MEM_SHARED_DENIED",
+                "VM_MEM_KSM_DENIED", "VM_MEM_DIRTY_DENIED")
 ANAME = {v: k for k, v in A.items()}
 
 
@@ -142,6 +159,7 @@ class Fake:
         self.intr_dumps = 0  # how many next dumps get NLM_F_DUMP_INTR
         self.per_datagram = 3
         self.old_abi = False  # a kernel from before the hypercall rules
+        self.old_mem_abi = False  # one from before the memory rules
         self.lock = threading.Lock()
         self.stop = False
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -239,6 +257,8 @@ class Fake:
         for name in attrs:
             if self.old_abi and name in RULES:
                 raise Refuse(22, "unknown attribute")
+            if self.old_mem_abi and name in MEM_RULES:
+                raise Refuse(22, "unknown attribute")
             if name not in req and name not in opt:
                 raise Refuse(22, "attribute %s not valid for this command"
                              % name)
@@ -279,6 +299,8 @@ class Fake:
         p = self.policies[name]
         for k, v in (("hc_restrict", 0), ("hc_allow", 0), ("hyperv", 0)):
             p.setdefault(k, v)
+        for k, _, v in MEM_KEYS:
+            p.setdefault(k, v)
         a = [enc("POLICY_NAME", name), enc("POLICY_MODE", p["mode"])]
         if p["domain"]:
             a.append(enc("POLICY_DOMAIN", p["domain"]))
@@ -286,6 +308,8 @@ class Fake:
             a += [enc("POLICY_HC_RESTRICT", p["hc_restrict"]),
                   enc("POLICY_HC_ALLOW", p["hc_allow"]),
                   enc("POLICY_HYPERV", p["hyperv"])]
+        if not self.old_abi and not self.old_mem_abi:
+            a += [enc(attr, p[k]) for k, attr, _ in MEM_KEYS]
         vms = sum(1 for v in self.vms.values() if v.get("policy") == name)
         nb = sum(1 for v in self.binds.values() if v == name)
         a += [enc("POLICY_VMS", vms), enc("POLICY_BINDINGS", nb)]
@@ -308,6 +332,8 @@ class Fake:
             a.append(put_attr(A["VM_HC_STATS"] | 0x8000, stats))
             a += [enc("VM_HV_ALLOWED", vm["hv"][0]),
                   enc("VM_HV_DENIED", vm["hv"][1])]
+        if "mem" in vm:
+            a += [enc(n, v) for n, v in zip(VM_MEM_ATTRS, vm["mem"])]
         return a
 
     def bind_attrs(self, key, policy):
@@ -346,8 +372,7 @@ class Fake:
             n = self.name(attrs)
             if n in self.policies:
                 raise Refuse(17, "policy %s exists" % n)
-            self.policies[n] = {"mode": 0, "domain": "", "hc_restrict": 0,
-                                "hc_allow": 0, "hyperv": 0}
+            self.policies[n] = P(0, "")
             cmd = "POLICY_SET"
         if cmd == "POLICY_SET" and "POLICY_HC_ALLOW" in attrs and \
                 attrs.get("POLICY_HC_RESTRICT") != b"\x01":
@@ -369,6 +394,17 @@ class Fake:
                     "=Q", attrs.get("POLICY_HC_ALLOW", b"\0" * 8))[0]
             if "POLICY_HYPERV" in attrs:
                 p["hyperv"] = attrs["POLICY_HYPERV"][0]
+            limits = {"POLICY_MEM_SHARED": E["__KVMGUARD_MEM_SHARED_MAX"] - 1,
+                      "POLICY_MEM_KSM": E["__KVMGUARD_KSM_MAX"] - 1}
+            for k, attr, _ in MEM_KEYS:
+                if attr not in attrs:
+                    continue
+                if attr in limits:
+                    if attrs[attr][0] > limits[attr]:
+                        raise Refuse(34, "%s out of range" % attr)
+                    p[k] = attrs[attr][0]
+                else:
+                    p[k] = struct.unpack("=Q", attrs[attr])[0]
             return []
         if cmd == "POLICY_GET":
             if "POLICY_NAME" not in attrs:
@@ -453,9 +489,12 @@ def check(cond, msg):
         fail(msg)
 
 
-def P(mode, domain, hc_restrict=0, hc_allow=0, hyperv=0):
+def P(mode, domain, hc_restrict=0, hc_allow=0, hyperv=0, mem_max=UNLIMITED,
+      mem_shared=0, mem_ksm=0, mem_dirty_max=UNLIMITED):
     return {"mode": mode, "domain": domain, "hc_restrict": hc_restrict,
-            "hc_allow": hc_allow, "hyperv": hyperv}
+            "hc_allow": hc_allow, "hyperv": hyperv, "mem_max": mem_max,
+            "mem_shared": mem_shared, "mem_ksm": mem_ksm,
+            "mem_dirty_max": mem_dirty_max}
 
 
 def test_rules(f, tmp):
@@ -472,7 +511,7 @@ def test_rules(f, tmp):
     check(d["hypercalls"] == [5, 10, 20] and d["hyperv"] == "deny",
           "rules json: %r" % d)
     out, _ = run(f, "policy", "show")
-    check(out.splitlines()[1].split()[5:] == ["kick_cpu,send_ipi,20", "deny"],
+    check(out.splitlines()[1].split()[5:7] == ["kick_cpu,send_ipi,20", "deny"],
           "rules table: %r" % out)
     dump, _ = run(f, "dump")
     check(dump == "policy add hc mode enforce hypercalls allow "
@@ -505,6 +544,118 @@ def test_rules(f, tmp):
     check(err == "kvmguard: cannot change policy p: Invalid argument: "
           "unknown attribute\n", "old kernel refusal: %r" % err)
     f.old_abi = False
+    f.policies = {}
+
+
+def test_mem(f, tmp):
+    """The memory rules: grammar to attributes, show, dump | apply, and a
+    kernel that predates them."""
+    f.policies.clear()
+    f.binds.clear()
+    f.log.clear()
+    run(f, "policy", "add", "m", "mem", "max", "4G", "mem", "shared",
+        "domain", "mem", "ksm", "deny", "mem", "dirty-log", "max", "16MiB",
+        "domain", "t1")
+    check(f.policies["m"] == P(0, "t1", mem_max=4 << 30, mem_shared=2,
+                               mem_ksm=1, mem_dirty_max=16 << 20),
+          "mem rules: %r" % f.policies)
+    check(set(f.log[0][1]) == {"POLICY_NAME", "POLICY_DOMAIN"} |
+          set(MEM_RULES) and
+          f.log[0][1]["POLICY_MEM_MAX"] == struct.pack("=Q", 4 << 30),
+          "policy add sent %r" % f.log[0][1])
+    # set: only what it names; none is the ABI's u64 max; 0 is a limit
+    f.log.clear()
+    run(f, "policy", "set", "m", "mem", "max", "none")
+    check(set(f.log[0][1]) == {"POLICY_NAME", "POLICY_MEM_MAX"} and
+          f.log[0][1]["POLICY_MEM_MAX"] == b"\xff" * 8,
+          "mem max none sent %r" % f.log[0][1])
+    run(f, "policy", "set", "m", "mem", "dirty-log", "max", "0", "mem",
+        "shared", "deny")
+    check(f.policies["m"]["mem_dirty_max"] == 0 and
+          f.policies["m"]["mem_shared"] == 1 and
+          f.policies["m"]["mem_max"] == UNLIMITED,
+          "policy set mem: %r" % f.policies["m"])
+    run(f, "policy", "add", "big", "mem", "max", "16777215T", "mem",
+        "dirty-log", "max", "4097")
+    _, err = run(f, "policy", "set", "m", "mem", "max", "4 G", expect=2)
+    check(err.startswith("kvmguard: invalid mem max '4 G': expected bytes "
+                         "with an optional K, M, G or T suffix (such as 4G)"
+                         ", or none\n"), "bad size message: %r" % err)
+
+    out, _ = run(f, "policy", "show")
+    rows = [l.split() for l in out.splitlines()]
+    check(rows[0][7:] == ["MEM-MAX", "SHARED", "KSM", "DIRTY-LOG-MAX"] and
+          rows[1][0] == "big" and
+          rows[1][7:] == ["16777215T", "allow", "allow", "4097"] and
+          rows[2][0] == "m" and rows[2][7:] == ["none", "deny", "deny", "0"],
+          "policy show mem columns: %r" % out)
+    out, _ = run(f, "-j", "policy", "show")
+    d = json.loads(out)
+    check(d[0]["mem"] == {"max": 16777215 << 40, "shared": "allow",
+                          "ksm": "allow", "dirty_log_max": 4097} and
+          d[1]["mem"] == {"max": None, "shared": "deny", "ksm": "deny",
+                          "dirty_log_max": 0},
+          "policy show mem json: %r" % d)
+    out, _ = run(f, "-j", "policy", "show", "m")
+    check(json.loads(out)["mem"]["shared"] == "deny",
+          "policy show NAME mem json: %r" % out)
+    run(f, "policy", "set", "m", "mem", "shared", "domain", "mem", "max",
+        "1536M")
+    out, _ = run(f, "-j", "policy", "show", "m")
+    check(json.loads(out)["mem"] == {"max": 1536 << 20, "shared": "domain",
+                                     "ksm": "deny", "dirty_log_max": 0},
+          "mem domain json: %r" % out)
+
+    # what show and dump print reads back: dump | apply - changes nothing
+    dump, _ = run(f, "dump")
+    check(dump == "policy add big mode enforce mem max 16777215T "
+          "mem dirty-log max 4097\n"
+          "policy add m mode enforce domain t1 mem max 1536M mem shared "
+          "domain mem ksm deny mem dirty-log max 0\n", "mem dump: %r" % dump)
+    f.log.clear()
+    run(f, "-v", "apply", "-", stdin=dump.encode())
+    check(f.changes() == [], "mem: dump | apply - changed %r" % f.changes())
+    # the table's cells are rule values too
+    out, _ = run(f, "policy", "show", "m")
+    cells = out.splitlines()[1].split()
+    line = "policy add m domain t1 mem max %s mem shared %s mem ksm %s " \
+           "mem dirty-log max %s\npolicy add big mem max 16777215T " \
+           "mem dirty-log max 4097\n" % tuple(cells[7:11])
+    f.log.clear()
+    run(f, "apply", "-", stdin=line.encode())
+    check(f.changes() == [], "policy show cells do not read back: %r %r"
+          % (line, f.changes()))
+
+    # apply puts omitted rules back to their defaults
+    conf = os.path.join(tmp, "m.conf")
+    open(conf, "w").write("policy add m domain t1 mem ksm deny\n")
+    f.log.clear()
+    out, _ = run(f, "-v", "apply", conf)
+    check(f.policies == {"m": P(0, "t1", mem_ksm=1)},
+          "apply mem defaults: %r" % f.policies)
+    check(out == "policy set m mode enforce domain t1 hypercalls all hyperv "
+          "allow mem max none mem shared allow mem ksm deny mem dirty-log "
+          "max none\npolicy del big\n", "apply -v mem: %r" % out)
+
+    # a kernel that knows hypercall rules but not memory ones
+    f.old_mem_abi = True
+    f.policies = {"p": P(0, "")}
+    open(conf, "w").write("policy add p mode audit\npolicy add q\n")
+    f.log.clear()
+    run(f, "apply", conf)
+    check(all(not set(a) & set(MEM_RULES) for _, a in f.log),
+          "old kernel got memory rules: %r" % f.log)
+    check(f.policies["p"]["mode"] == 1 and "q" in f.policies,
+          "old kernel apply: %r" % f.policies)
+    out, _ = run(f, "-j", "policy", "show", "p")
+    check(json.loads(out)["mem"] == {"max": None, "shared": "allow",
+                                     "ksm": "allow", "dirty_log_max": None},
+          "old kernel mem json: %r" % out)
+    open(conf, "w").write("policy add p mode audit mem max 1G\n")
+    _, err = run(f, "apply", conf, expect=1)
+    check(err == "kvmguard: cannot change policy p: Invalid argument: "
+          "unknown attribute\n", "old kernel mem refusal: %r" % err)
+    f.old_mem_abi = False
     f.policies = {}
 
 
@@ -541,19 +692,24 @@ def test_policy_cli(f):
     out, _ = run(f, "policy", "show")
     lines = out.splitlines()
     check(lines[0].split() == ["NAME", "MODE", "DOMAIN", "VMS", "BINDINGS",
-                               "HYPERCALLS", "HYPERV"],
+                               "HYPERCALLS", "HYPERV", "MEM-MAX", "SHARED",
+                               "KSM", "DIRTY-LOG-MAX"],
           "policy show header: %r" % out)
     check(lines[1].split() == ["db", "enforce", "tenantB", "0", "0", "all",
-                               "allow"] and
+                               "allow", "none", "allow", "allow", "none"] and
           lines[2].split() == ["web", "enforce", "-", "0", "0", "all",
-                               "allow"],
+                               "allow", "none", "allow", "allow", "none"],
           "policy show rows: %r" % out)
+    mem = {"max": None, "shared": "allow", "ksm": "allow",
+           "dirty_log_max": None}
     out, _ = run(f, "-j", "policy", "show")
     check(json.loads(out) == [
         {"name": "db", "mode": "enforce", "domain": "tenantB",
-         "hypercalls": None, "hyperv": "allow", "vms": 0, "bindings": 0},
+         "hypercalls": None, "hyperv": "allow", "mem": mem, "vms": 0,
+         "bindings": 0},
         {"name": "web", "mode": "enforce", "domain": None,
-         "hypercalls": None, "hyperv": "allow", "vms": 0, "bindings": 0}],
+         "hypercalls": None, "hyperv": "allow", "mem": mem, "vms": 0,
+         "bindings": 0}],
         "policy show json: %r" % out)
     out, _ = run(f, "-j", "policy", "show", "db")
     check(json.loads(out)["name"] == "db", "policy show NAME json: %r" % out)
@@ -589,7 +745,8 @@ def test_bind_cli(f):
 
 def test_vm(f):
     f.vms = {1: vm(1, policy="web", bound_by=E["KVMGUARD_BOUND_CGROUP"],
-                   hc=[(5, 7, 0), (10, 12, 3), (64, 0, 2)], hv=(4, 1)),
+                   hc=[(5, 7, 0), (10, 12, 3), (64, 0, 2)], hv=(4, 1),
+                   mem=(1 << 30, (16 << 20) + 4096, 2, 3, 5, 1 << 63)),
              2: vm(2, comm='we"ird\n\x01\xff', mem_bytes=512 << 20,
                    flags=E["KVMGUARD_VM_F_DISCOVERED"])}
     f.vms[2]["comm"] = b'we"ird\n\x01\xff'.decode("latin-1").encode(
@@ -608,20 +765,39 @@ def test_vm(f):
     check(data[0] == {"id": 1, "pid": 1001, "comm": "qemu-system-x86",
                       "cgroup": "/machine.slice/machine-qemu-1.scope",
                       "created_ns": 1700000000123456789, "vcpus": 2,
-                      "memslots": 3, "mem_bytes": 4 << 30, "policy": "web",
+                      "memslots": 3, "mem_bytes": 4 << 30,
+                      "mem_shared_bytes": 1 << 30,
+                      "mem_dirty_bytes": (16 << 20) + 4096, "policy": "web",
                       "bound_by": "cgroup", "discovered": False,
                       "hypercalls": [
                           {"nr": 5, "allowed": 7, "denied": 0},
                           {"nr": 10, "allowed": 12, "denied": 3},
                           {"nr": 64, "allowed": 0, "denied": 2}],
-                      "hyperv": {"allowed": 4, "denied": 1}},
+                      "hyperv": {"allowed": 4, "denied": 1},
+                      "mem_denied": {"limit": 2, "shared": 3, "ksm": 5,
+                                     "dirty_log": 1 << 63}},
           "vm json: %r" % data[0])
     check(data[1]["hypercalls"] == [] and
-          data[1]["hyperv"] == {"allowed": 0, "denied": 0},
+          data[1]["hyperv"] == {"allowed": 0, "denied": 0} and
+          data[1]["mem_shared_bytes"] == 0 and
+          data[1]["mem_dirty_bytes"] == 0 and
+          data[1]["mem_denied"] == {"limit": 0, "shared": 0, "ksm": 0,
+                                    "dirty_log": 0},
           "vm json without counters: %r" % data[1])
     check(data[1]["comm"] == 'we"ird\n\x01\ufffd' and data[1]["discovered"]
           and data[1]["policy"] is None, "vm json escaping: %r" % data[1])
     out, _ = run(f, "vm", "show", "1")
+    check("memory: 4G (4294967296 bytes)\n"
+          "memory shared: 1G (1073741824 bytes)\n"
+          "memory dirty-tracked: 16.0M (16781312 bytes)\n"
+          "memory denied: limit 2, shared 3, ksm 5, dirty_log "
+          "9223372036854775808\n" in out, "vm show memory: %r" % out)
+    out2, _ = run(f, "vm", "show", "2")
+    check("memory: 512M (536870912 bytes)\n"
+          "memory shared: 0 (0 bytes)\n"
+          "memory dirty-tracked: 0 (0 bytes)\n"
+          "memory denied: limit 0, shared 0, ksm 0, dirty_log 0\n" in out2,
+          "vm show memory without counters: %r" % out2)
     check("created: 2023-11-14T22:13:20+00:00\n" in out and
           "flags: none\n" in out and "bound by: cgroup\n" in out and
           "cgroup: /machine.slice/machine-qemu-1.scope\n" in out and
@@ -696,7 +872,8 @@ def test_apply(f, tmp):
           "converge order: %r" % f.changes())
     set_attrs = [a for c, a in f.log if c == "POLICY_SET"][0]
     check(set(set_attrs) == {"POLICY_NAME", "POLICY_MODE", "POLICY_DOMAIN",
-                             "POLICY_HC_RESTRICT", "POLICY_HYPERV"}
+                             "POLICY_HC_RESTRICT", "POLICY_HYPERV"} |
+          set(MEM_RULES)
           and set_attrs["POLICY_DOMAIN"] == b"\0",
           "POLICY_SET must carry all fields, domain \"\": %r" % set_attrs)
     check(f.policies == {"web": P(0, ""), "new": P(1, "")},
@@ -786,6 +963,26 @@ def test_monitor(f):
                 EVENT_COUNT=3)
         f.event(port, E["KVMGUARD_EVENT_HYPERV"], v, 1700000003 * 10**9,
                 EVENT_ACTION=E["KVMGUARD_ACTION_AUDITED"], EVENT_COUNT=1)
+        f.event(port, E["KVMGUARD_EVENT_MEMORY"], v, 1700000004 * 10**9,
+                EVENT_MEM_RULE=E["KVMGUARD_MEM_RULE_LIMIT"],
+                EVENT_ACTION=E["KVMGUARD_ACTION_DENIED"], EVENT_COUNT=2,
+                EVENT_MEM_BYTES=(4 << 30) + 4096,
+                EVENT_MEM_SLOT=(1 << 16) | 3)
+        f.event(port, E["KVMGUARD_EVENT_MEMORY"], v, 1700000005 * 10**9,
+                EVENT_MEM_RULE=E["KVMGUARD_MEM_RULE_KSM"],
+                EVENT_ACTION=E["KVMGUARD_ACTION_AUDITED"], EVENT_COUNT=1,
+                EVENT_MEM_BYTES=1 << 63)
+        f.event(port, E["KVMGUARD_EVENT_MEMORY"], v, 1700000006 * 10**9,
+                EVENT_MEM_RULE=E["KVMGUARD_MEM_RULE_SHARED"],
+                EVENT_ACTION=E["KVMGUARD_ACTION_DENIED"], EVENT_COUNT=1,
+                EVENT_MEM_BYTES=2 << 20, EVENT_MEM_SLOT=0xffff)
+        f.event(port, E["KVMGUARD_EVENT_MEMORY"], v, 1700000007 * 10**9,
+                EVENT_MEM_RULE=E["KVMGUARD_MEM_RULE_DIRTY_LOG"],
+                EVENT_ACTION=E["KVMGUARD_ACTION_DENIED"], EVENT_COUNT=1,
+                EVENT_MEM_BYTES=32 << 20, EVENT_MEM_SLOT=0)
+        f.event(port, E["KVMGUARD_EVENT_MEMORY"], v, 1700000008 * 10**9,
+                EVENT_MEM_RULE=99, EVENT_ACTION=E["KVMGUARD_ACTION_DENIED"],
+                EVENT_COUNT=1, EVENT_MEM_BYTES=0)
     time.sleep(2 if VALGRIND else 0.3)
     p.send_signal(signal.SIGINT)
     pj.send_signal(signal.SIGTERM)
@@ -802,7 +999,22 @@ def test_monitor(f):
         "2023-11-14T22:13:22.000+00:00 hypercall id=7 pid=1007 comm=qemu "
         "policy=web nr=10 name=send_ipi action=denied count=3",
         "2023-11-14T22:13:23.000+00:00 hyperv id=7 pid=1007 comm=qemu "
-        "policy=web action=audited count=1"], "monitor: %r" % out)
+        "policy=web action=audited count=1",
+        "2023-11-14T22:13:24.000+00:00 memory id=7 pid=1007 comm=qemu "
+        "policy=web rule=limit action=denied count=2 bytes=4294971392 "
+        "slot=1/3",
+        "2023-11-14T22:13:25.000+00:00 memory id=7 pid=1007 comm=qemu "
+        "policy=web rule=ksm action=audited count=1 "
+        "bytes=9223372036854775808",
+        "2023-11-14T22:13:26.000+00:00 memory id=7 pid=1007 comm=qemu "
+        "policy=web rule=shared action=denied count=1 bytes=2097152 "
+        "slot=0/65535",
+        "2023-11-14T22:13:27.000+00:00 memory id=7 pid=1007 comm=qemu "
+        "policy=web rule=dirty_log action=denied count=1 bytes=33554432 "
+        "slot=0/0",
+        "2023-11-14T22:13:28.000+00:00 memory id=7 pid=1007 comm=qemu "
+        "policy=web rule=unknown(99) action=denied count=1 bytes=0"],
+        "monitor: %r" % out)
     lines = [json.loads(l) for l in jout.decode().splitlines()]
     check(lines == [
         {"event": "vm_create", "time_ns": 1700000000005000000,
@@ -814,7 +1026,26 @@ def test_monitor(f):
          "nr": 10, "action": "denied", "count": 3},
         {"event": "hyperv", "time_ns": 1700000003000000000,
          "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
-         "action": "audited", "count": 1}],
+         "action": "audited", "count": 1},
+        {"event": "memory", "time_ns": 1700000004000000000,
+         "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
+         "rule": "limit", "action": "denied", "count": 2,
+         "bytes": (4 << 30) + 4096, "slot": {"as_id": 1, "id": 3}},
+        {"event": "memory", "time_ns": 1700000005000000000,
+         "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
+         "rule": "ksm", "action": "audited", "count": 1, "bytes": 1 << 63},
+        {"event": "memory", "time_ns": 1700000006000000000,
+         "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
+         "rule": "shared", "action": "denied", "count": 1,
+         "bytes": 2 << 20, "slot": {"as_id": 0, "id": 65535}},
+        {"event": "memory", "time_ns": 1700000007000000000,
+         "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
+         "rule": "dirty_log", "action": "denied", "count": 1,
+         "bytes": 32 << 20, "slot": {"as_id": 0, "id": 0}},
+        {"event": "memory", "time_ns": 1700000008000000000,
+         "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
+         "rule": "unknown", "rule_nr": 99, "action": "denied", "count": 1,
+         "bytes": 0}],
         "monitor json: %r" % lines)
 
 
@@ -853,6 +1084,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for t in (test_policy_cli, test_bind_cli, test_vm,
                   lambda f: test_apply(f, tmp), lambda f: test_rules(f, tmp),
+                  lambda f: test_mem(f, tmp),
                   test_dumps, test_monitor):
             t(f)
     f.stop = True

@@ -49,7 +49,7 @@ grep -q '^kvmguard: cannot add policy web: File exists' "$T/err" && ok "  EEXIST
 t 0 "policy add db" policy add db
 t 0 "policy set changes only mode" policy set db mode audit
 t 0 "policy show NAME json" -j policy show web
-has out '{"name":"web","mode":"audit","domain":"tenant-a","hypercalls":null,"hyperv":"allow","vms":0,"bindings":0}'
+has out '{"name":"web","mode":"audit","domain":"tenant-a","hypercalls":null,"hyperv":"allow","mem":{"max":null,"shared":"allow","ksm":"allow","dirty_log_max":null},"vms":0,"bindings":0}'
 t 1 "policy set unknown: ENOENT" policy set nope mode audit
 t 0 "bind cgroup (trailing slash)" bind cgroup /machine.slice/ policy web
 t 0 "bind default" bind default policy db
@@ -74,8 +74,8 @@ bind default policy fresh
 bind cgroup /machine.slice policy web
 CONF
 t 0 "apply converges" -v apply "$T/a.conf"
-# a module that reports the hypercall rules gets them in POLICY_SET too
-grep -qxE 'policy set web mode enforce domain none( hypercalls all hyperv allow)?' "$T/out" &&
+# a module that reports the hypercall (and memory) rules gets them in POLICY_SET too
+grep -qxE 'policy set web mode enforce domain none( hypercalls all hyperv allow( mem max none mem shared allow mem ksm allow mem dirty-log max none)?)?' "$T/out" &&
 	ok "  policy set web" || not_ok "  policy set web"
 has out "unbind pid $$"
 has out "policy del db"
@@ -103,7 +103,7 @@ if [ $? = 0 ]; then
 	t 0 "dump shows the rules" dump
 	has out "policy add hc mode enforce hypercalls allow kick_cpu,send_ipi hyperv deny"
 	t 0 "-j policy show hc" -j policy show hc
-	has out '{"name":"hc","mode":"enforce","domain":null,"hypercalls":[5,10],"hyperv":"deny","vms":0,"bindings":0}'
+	has out '{"name":"hc","mode":"enforce","domain":null,"hypercalls":[5,10],"hyperv":"deny","mem":{"max":null,"shared":"allow","ksm":"allow","dirty_log_max":null},"vms":0,"bindings":0}'
 	t 0 "policy set hypercalls none" policy set hc hypercalls none
 	t 0 "dump" dump
 	has out "policy add hc mode enforce hypercalls none hyperv deny"
@@ -161,6 +161,28 @@ else
 	not_ok "policy add with rules"
 fi
 
+# the memory rules (older modules refuse them)
+"$K" policy add mem mem max 4G mem shared domain mem ksm deny mem dirty-log max 16MiB domain d1 >"$T/out" 2>"$T/err"
+if [ $? = 0 ]; then
+	ok "policy add with memory rules"
+	t 0 "-j policy show mem" -j policy show mem
+	has out '{"name":"mem","mode":"enforce","domain":"d1","hypercalls":null,"hyperv":"allow","mem":{"max":4294967296,"shared":"domain","ksm":"deny","dirty_log_max":16777216},"vms":0,"bindings":0}'
+	t 0 "policy set mem max none, dirty-log max 0" policy set mem mem max none mem dirty-log max 0
+	t 0 "dump" dump
+	has out "policy add mem mode enforce domain d1 mem shared domain mem ksm deny mem dirty-log max 0"
+	"$K" dump | "$K" -v apply - >"$T/out" 2>"$T/err"
+	[ $? = 0 ] && [ ! -s "$T/out" ] && ok "  dump | apply - with memory rules changes nothing" ||
+		not_ok "  dump | apply - with memory rules changes nothing"
+	t 0 "policy show" policy show
+	awk '$1 == "mem" { print $8, $9, $10, $11 }' "$T/out" >"$T/row"
+	grep -qxF "none domain deny 0" "$T/row" && ok "  memory columns of mem" || not_ok "  memory columns of mem"
+	t 0 "restore" apply "$T/a.conf"
+elif grep -q 'Invalid argument' "$T/err"; then
+	echo "# SKIP memory rules: this module predates them: $(cat "$T/err")"
+else
+	not_ok "policy add with memory rules"
+fi
+
 if [ -x "$KVM_GUEST" ] && [ -c /dev/kvm ]; then
 	"$K" monitor >"$T/mon" 2>&1 &
 	m1=$!
@@ -178,6 +200,8 @@ if [ -x "$KVM_GUEST" ] && [ -c /dev/kvm ]; then
 	has out "cgroup: /machine.slice/machine-qemu-9-cli.scope"
 	has out "policy: web"
 	has out "bound by: cgroup"
+	grep -qE '^memory denied: limit [0-9]+, shared [0-9]+, ksm [0-9]+, dirty_log [0-9]+$' "$T/out" &&
+		ok "  memory denied counters" || not_ok "  memory denied counters"
 	t 0 "vm set" vm set "$id" policy fresh
 	t 0 "vm show json" -j vm show "$id"
 	grep -q "\"policy\":\"fresh\",\"bound_by\":\"explicit\"" "$T/out" && ok "  explicit" || not_ok "  explicit"

@@ -130,8 +130,54 @@ static void test_grammar(void)
 		{ "policy add web mode", false, "'mode' needs a value" },
 		{ "policy add web mode strict", false, "invalid mode 'strict'" },
 		{ "policy add web mode audit mode audit", false, "'mode' given twice" },
-		{ "policy add web mem max 4G", false,
-		  "unknown policy option 'mem'" },
+		{ "policy add web mem max 4G", false, NULL },
+		{ "policy add web mem max none mem shared deny mem ksm deny mem dirty-log max 16M",
+		  false, NULL },
+		{ "policy set web mem shared domain", false, NULL },
+		{ "policy set web mem dirty-log max 0", false, NULL },
+		{ "policy set web mem ksm allow mem shared allow", true, NULL },
+		{ "policy add web mem", false,
+		  "'mem' needs more: expected mem max, mem shared, mem ksm or mem dirty-log max" },
+		{ "policy add web mem limit 4G", false,
+		  "unknown policy option 'mem limit': expected mem max, mem shared, mem ksm or mem dirty-log max" },
+		{ "policy add web mem dirty-log 4G", false,
+		  "unknown policy option 'mem dirty-log 4G': expected mem dirty-log max" },
+		{ "policy add web mem dirty-log", false,
+		  "'mem dirty-log' needs more: expected mem dirty-log max" },
+		{ "policy add web memory max 4G", false,
+		  "unknown policy option 'memory'" },
+		{ "policy add web max 4G", false, "unknown policy option 'max'" },
+		{ "policy add web mem max", false,
+		  "'mem max' needs a value: a size such as 4G, or none" },
+		{ "policy add web mem max 4G mode audit", false, NULL },
+		{ "policy add web mem max mode audit", false,
+		  "invalid mem max 'mode'" },
+		{ "policy add web mem max -4G", false,
+		  "invalid mem max '-4G': a size cannot be negative" },
+		{ "policy add web mem max 4X", false,
+		  "invalid mem max '4X': expected bytes with an optional K, M, G or T suffix (such as 4G), or none" },
+		{ "policy add web mem max 16777216T", false,
+		  "invalid mem max '16777216T': more than 2^64 - 1 bytes" },
+		{ "policy add web mem dirty-log max 99999999999999999999", false,
+		  "invalid mem dirty-log max '99999999999999999999': more than 2^64 - 1 bytes" },
+		{ "policy add web mem dirty-log max", false,
+		  "'mem dirty-log max' needs a value" },
+		{ "policy add web mem max 1G mem max 2G", false,
+		  "'mem max' given twice" },
+		{ "policy add web mem dirty-log max 1G mem dirty-log max none",
+		  false, "'mem dirty-log max' given twice" },
+		{ "policy add web mem shared", false,
+		  "'mem shared' needs a value: allow, deny or domain" },
+		{ "policy add web mem shared tenant", false,
+		  "invalid mem shared value 'tenant': expected allow, deny or domain" },
+		{ "policy add web mem ksm", false,
+		  "'mem ksm' needs a value: allow or deny" },
+		{ "policy add web mem ksm domain", false,
+		  "invalid mem ksm value 'domain': expected allow or deny" },
+		{ "policy add web mem ksm deny mem ksm deny", false,
+		  "'mem ksm' given twice" },
+		{ "policy add web mem max \"4\nG\"", false,
+		  "invalid mem max '4?G'" },
 		{ "policy add web hypercalls allow kick_cpu,send_ipi,0,63", false,
 		  NULL },
 		{ "policy add web hypercalls none hyperv deny", false, NULL },
@@ -244,8 +290,127 @@ static void test_values(void)
 	CHECK(!parse_str("policy set web hyperv deny", &req, false, err) &&
 	      req.policy.set == PF_HYPERV &&
 	      req.policy.hyperv == KVMGUARD_HYPERV_DENY, "hyperv deny");
+	CHECK(!parse_str("policy set web mem max 4G mem dirty-log max 0", &req,
+			 false, err) &&
+	      req.policy.set == (PF_MEM_MAX | PF_MEM_DIRTY_MAX) &&
+	      req.policy.mem_max == 4ULL << 30 && req.policy.mem_dirty_max == 0 &&
+	      req.policy.mem_shared == KVMGUARD_MEM_SHARED_ALLOW &&
+	      req.policy.mem_ksm == KVMGUARD_KSM_ALLOW,
+	      "mem max/dirty-log values: %s", err);
+	CHECK(!parse_str("policy add web mem shared domain mem ksm deny "
+			 "mem max none", &req, false, err) &&
+	      req.policy.set == (PF_MEM_SHARED | PF_MEM_KSM | PF_MEM_MAX) &&
+	      req.policy.mem_shared == KVMGUARD_MEM_SHARED_DOMAIN &&
+	      req.policy.mem_ksm == KVMGUARD_KSM_DENY &&
+	      req.policy.mem_max == KVMGUARD_MEM_UNLIMITED &&
+	      req.policy.mem_dirty_max == KVMGUARD_MEM_UNLIMITED,
+	      "mem shared/ksm values: %s", err);
+	CHECK(!parse_str("policy add web mem shared deny", &req, false, err) &&
+	      req.policy.mem_shared == KVMGUARD_MEM_SHARED_DENY,
+	      "mem shared deny");
 	CHECK(!parse_str("vm set 42 policy p", &req, false, err) &&
 	      req.vm_id == 42 && !strcmp(req.bind_policy, "p"), "vm set");
+}
+
+static void test_sizes(void)
+{
+	static const struct {
+		const char *in;
+		uint64_t want;
+	} good[] = {
+		{ "0", 0 },
+		{ "0G", 0 },
+		{ "1", 1 },
+		{ "4097", 4097 },
+		{ "1K", 1024 },
+		{ "1KiB", 1024 },
+		{ "512M", 512ULL << 20 },
+		{ "512MiB", 512ULL << 20 },
+		{ "4G", 4ULL << 30 },
+		{ "4GiB", 4ULL << 30 },
+		{ "007G", 7ULL << 30 },
+		{ "2T", 2ULL << 40 },
+		{ "2TiB", 2ULL << 40 },
+		{ "16777215T", 16777215ULL << 40 },
+		{ "18446744073709551614", UINT64_MAX - 1 },
+		/* the largest number is the ABI's "no limit" */
+		{ "18446744073709551615", KVMGUARD_MEM_UNLIMITED },
+		{ "none", KVMGUARD_MEM_UNLIMITED },
+	};
+	static const struct {
+		const char *in, *err;
+	} bad[] = {
+		{ "", "invalid w '': expected bytes" },
+		{ "-1", "invalid w '-1': a size cannot be negative" },
+		{ "-0", "cannot be negative" },
+		{ "+1", "invalid w '+1': expected bytes" },
+		{ " 1", "expected bytes" },
+		{ "1 ", "expected bytes" },
+		{ "G", "invalid w 'G': expected bytes" },
+		{ "4g", "invalid w '4g': expected bytes" },
+		{ "4KB", "expected bytes" },
+		{ "4kB", "expected bytes" },
+		{ "4Gi", "expected bytes" },
+		{ "4P", "invalid w '4P': expected bytes" },
+		{ "1.5G", "expected bytes" },
+		{ "0x10", "expected bytes" },
+		{ "1e9", "expected bytes" },
+		{ "4G4", "expected bytes" },
+		{ "unlimited", "invalid w 'unlimited': expected bytes with an optional K, M, G or T suffix (such as 4G), or none" },
+		{ "None", "expected bytes" },
+		{ "18446744073709551616", "more than 2^64 - 1 bytes" },
+		{ "99999999999999999999999", "more than 2^64 - 1 bytes" },
+		{ "16777216T", "invalid w '16777216T': more than 2^64 - 1 bytes" },
+		{ "17179869184G", "more than 2^64 - 1 bytes" },
+		{ "17592186044416M", "more than 2^64 - 1 bytes" },
+		{ "18014398509481984K", "more than 2^64 - 1 bytes" },
+	};
+	static const uint64_t round[] = {
+		0, 1, 1023, 1024, 1025, 4096, 1536ULL << 20, 4ULL << 30,
+		(4ULL << 30) + 1, 3ULL << 40, 16777215ULL << 40,
+		UINT64_MAX - 1, KVMGUARD_MEM_UNLIMITED, 1ULL << 63,
+	};
+	char err[ERRMSG_MAX], b[32];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(good); i++) {
+		uint64_t v = 12345;
+
+		err[0] = '\0';
+		CHECK(!parse_mem_size("w", good[i].in, &v, err, sizeof(err)) &&
+		      v == good[i].want, "size '%s': %llu %s", good[i].in,
+		      (unsigned long long)v, err);
+	}
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		uint64_t v = 12345;
+
+		err[0] = '\0';
+		CHECK(parse_mem_size("w", bad[i].in, &v, err, sizeof(err)) < 0 &&
+		      strstr(err, bad[i].err) && v == 12345,
+		      "size '%s': got '%s', want '%s'", bad[i].in, err,
+		      bad[i].err);
+	}
+	/* what show and dump print reads back as the same number */
+	for (i = 0; i < ARRAY_SIZE(round); i++) {
+		uint64_t v = 12345;
+
+		fmt_size(b, sizeof(b), round[i]);
+		CHECK(!parse_mem_size("w", b, &v, err, sizeof(err)) &&
+		      v == round[i], "round trip %llu -> '%s' -> %llu",
+		      (unsigned long long)round[i], b, (unsigned long long)v);
+	}
+	fmt_size(b, sizeof(b), 0);
+	CHECK(!strcmp(b, "0"), "%s", b);
+	fmt_size(b, sizeof(b), 4ULL << 30);
+	CHECK(!strcmp(b, "4G"), "%s", b);
+	fmt_size(b, sizeof(b), 1536ULL << 20);
+	CHECK(!strcmp(b, "1536M"), "%s", b);
+	fmt_size(b, sizeof(b), 4097);
+	CHECK(!strcmp(b, "4097"), "%s", b);
+	fmt_size(b, sizeof(b), 1ULL << 50);
+	CHECK(!strcmp(b, "1024T"), "%s", b);
+	fmt_size(b, sizeof(b), KVMGUARD_MEM_UNLIMITED);
+	CHECK(!strcmp(b, "none"), "%s", b);
 }
 
 static void test_words(void)
@@ -398,6 +563,8 @@ static struct kg_policy *add_policy(struct vec *v, const char *name,
 {
 	struct kg_policy *p = vec_push(v);
 
+	/* as policy_from_attrs() does: what the kernel omits is at default */
+	policy_defaults(p);
 	strcpy(p->name, name);
 	p->mode = mode;
 	strcpy(p->domain, domain);
@@ -531,17 +698,63 @@ static void test_dump_line(void)
 	policy_dump_line(f, &p);
 	p.hc_allow = 0;
 	policy_dump_line(f, &p);
+	p.mem_max = 4ULL << 30;
+	p.mem_shared = KVMGUARD_MEM_SHARED_DOMAIN;
+	p.mem_ksm = KVMGUARD_KSM_DENY;
+	p.mem_dirty_max = 0;
+	policy_dump_line(f, &p);
+	policy_defaults(&p);
+	p.mem_max = 0;
+	p.mem_dirty_max = (16ULL << 20) + 4096;
+	p.mem_shared = KVMGUARD_MEM_SHARED_DENY;
+	policy_dump_line(f, &p);
 	fclose(f);
 	CHECK(!strcmp(buf, "policy add web mode enforce\n"
 		      "policy add web mode audit domain t hypercalls allow kick_cpu,send_ipi,40 hyperv deny\n"
-		      "policy add web mode audit domain t hypercalls none hyperv deny\n"),
+		      "policy add web mode audit domain t hypercalls none hyperv deny\n"
+		      "policy add web mode audit domain t hypercalls none hyperv deny mem max 4G mem shared domain mem ksm deny mem dirty-log max 0\n"
+		      "policy add web mode enforce mem max 0 mem shared deny mem dirty-log max 16388K\n"),
 	      "dump lines:\n%s", buf);
 	free(buf);
+}
+
+/* A dump line parses back (apply grammar) to the policy it came from. */
+static void test_dump_roundtrip(void)
+{
+	static const uint64_t sizes[] = {
+		0, 1, 4097, 1ULL << 20, 3ULL << 30, (5ULL << 40) + 1024,
+		UINT64_MAX - 1, KVMGUARD_MEM_UNLIMITED,
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(sizes) * 3; i++) {
+		struct kg_policy p = { .name = "rt" };
+		struct kg_config c;
+		char *buf = NULL, *errs;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+
+		policy_defaults(&p);
+		p.mem_max = sizes[i % ARRAY_SIZE(sizes)];
+		p.mem_dirty_max = sizes[(i + 3) % ARRAY_SIZE(sizes)];
+		p.mem_shared = i % 3;
+		p.mem_ksm = i % 2;
+		policy_dump_line(f, &p);
+		fclose(f);
+		CHECK(!parse_file(buf, &c, &errs) && c.policies.n == 1 &&
+		      policy_equal(&p, VEC_AT(&c.policies, struct kg_policy, 0)),
+		      "dump line does not read back: %s%s", buf, errs);
+		config_free(&c);
+		free(errs);
+		free(buf);
+	}
 }
 
 /* apply against kernels that do or do not report the later rules */
 static void test_plan_rules(void)
 {
+	const unsigned int all = PF_MODE | PF_HC | PF_HYPERV | PF_MEM_MAX |
+		PF_MEM_SHARED | PF_MEM_KSM | PF_MEM_DIRTY_MAX;
 	struct kg_config c;
 	struct kg_state s;
 	struct kg_policy *k;
@@ -579,6 +792,44 @@ static void test_plan_rules(void)
 	free(got);
 	state_free(&s);
 	config_free(&c);
+
+	/* memory rules: sent when they differ or the kernel reports them */
+	CHECK(!parse_file("policy add a mem max 4G\n"
+			  "policy add b mode audit\n"
+			  "policy add n mem ksm deny mem dirty-log max 16M\n",
+			  &c, &errs), "%s", errs);
+	free(errs);
+	state_init(&s);
+	/* a kernel without them: only a's limit differs */
+	k = add_policy(&s.policies, "a", KVMGUARD_MODE_ENFORCE, "");
+	k->set = PF_MODE | PF_HC | PF_HYPERV;
+	k = add_policy(&s.policies, "b", KVMGUARD_MODE_ENFORCE, "");
+	k->set = PF_MODE | PF_HC | PF_HYPERV;
+	got = plan_text(&c, &s);
+	CHECK(!strcmp(got, "policy set a mode enforce domain none hypercalls all hyperv allow mem max 4G\n"
+		      "policy set b mode audit domain none hypercalls all hyperv allow\n"
+		      "policy add n mode enforce mem ksm deny mem dirty-log max 16M\n"),
+	      "mem rules, old kernel plan:\n%s", got);
+	free(got);
+	state_free(&s);
+	/* a kernel with them: every rule, and a kernel that matches: none */
+	state_init(&s);
+	k = add_policy(&s.policies, "a", KVMGUARD_MODE_ENFORCE, "");
+	k->set = all;
+	k->mem_max = 4ULL << 30;
+	k->mem_shared = KVMGUARD_MEM_SHARED_DENY;
+	k = add_policy(&s.policies, "b", KVMGUARD_MODE_AUDIT, "");
+	k->set = all;
+	k = add_policy(&s.policies, "n", KVMGUARD_MODE_ENFORCE, "");
+	k->set = all;
+	k->mem_ksm = KVMGUARD_KSM_DENY;
+	k->mem_dirty_max = 16ULL << 20;
+	got = plan_text(&c, &s);
+	CHECK(!strcmp(got, "policy set a mode enforce domain none hypercalls all hyperv allow mem max 4G mem shared allow mem ksm allow mem dirty-log max none\n"),
+	      "mem rules, new kernel plan:\n%s", got);
+	free(got);
+	state_free(&s);
+	config_free(&c);
 }
 
 static void test_format(void)
@@ -613,11 +864,13 @@ int main(int argc, char **argv)
 	test_json_writer();
 	test_grammar();
 	test_values();
+	test_sizes();
 	test_words();
 	test_apply_files(argc > 1 ? argv[1] : "tests/apply");
 	test_apply_semantics();
 	test_plan();
 	test_dump_line();
+	test_dump_roundtrip();
 	test_plan_rules();
 	test_format();
 	printf("unit: %d checks, %d failures\n", checks, failures);
