@@ -232,6 +232,7 @@ int kvmguard_memory_init(void);
 void kvmguard_memory_uninit(void);
 void kvmguard_mem_vm_init(struct kvmguard_vm *vm);
 void kvmguard_mem_vm_gone(struct kvmguard_vm *vm);
+int kvmguard_mem_vm_found(struct kvm *kvm);
 u64 kvmguard_mem_shared_bytes(struct kvmguard_vm *vm);
 bool kvmguard_ksm_turns_on(const struct kvmguard_rules *old,
 			   const struct kvmguard_rules *new);

@@ -232,9 +232,9 @@ enum share_verdict {
 /*
  * Check the shared objects @bs found for slot @slot of @vm against every
  * other VM that uses them, in both directions, and record them unless
- * refused. Recording before KVM commits the slot keeps two VMs that race
- * for one object from both passing; memslot_unrecord() takes it back if
- * KVM then fails.
+ * refused (@mine NULL: record without a check). Recording before KVM
+ * commits the slot keeps two VMs that race for one object from both
+ * passing; memslot_unrecord() takes it back if KVM then fails.
  */
 static enum share_verdict share_record(struct kvmguard_vm *vm,
 				       const struct mem_rules *mine, u32 slot,
@@ -247,7 +247,7 @@ static enum share_verdict share_record(struct kvmguard_vm *vm,
 
 	spin_lock(&mem_lock);
 	rcu_read_lock();
-	for (i = 0; i < bs->nr && verdict != SHARE_REFUSED; i++) {
+	for (i = 0; mine && i < bs->nr && verdict != SHARE_REFUSED; i++) {
 		b = bs->found[i];
 		hash_for_each_possible(backings, other, hash,
 				       (unsigned long)b->inode) {
@@ -318,6 +318,59 @@ void kvmguard_mem_vm_gone(struct kvmguard_vm *vm)
 	/* fput() defers the real work, so atomic context is fine. */
 	list_for_each_entry_safe(b, tmp, &gone, vm_node)
 		backing_free(b);
+}
+
+static bool memslot_recorded(struct kvmguard_vm *vm, u32 slot)
+{
+	struct kvmguard_backing *b;
+	bool found = false;
+
+	spin_lock(&mem_lock);
+	list_for_each_entry(b, &vm->mem.backings, vm_node)
+		if (b->slot == slot)
+			found = true;
+	spin_unlock(&mem_lock);
+	return found;
+}
+
+/*
+ * @kvm existed before the module was loaded: record what backs its slots
+ * now, so that the domain rule knows whom it shares with.
+ */
+int kvmguard_mem_vm_found(struct kvm *kvm)
+{
+	struct kvm_memory_slot *slot;
+	struct backing_scan bs;
+	struct kvmguard_vm *vm;
+	int as, bkt, err = 0;
+	u32 id;
+
+	vm = kvmguard_vm_get(kvm);
+	if (!vm)
+		return 0;
+	if (!mmget_not_zero(kvm->mm))
+		goto out;
+	mutex_lock(&kvm->slots_lock);
+	for (as = 0; as < kvmguard_nr_as_ids(kvm) && !err; as++) {
+		kvm_for_each_memslot(slot, bkt, __kvm_memslots(kvm, as)) {
+			id = as << 16 | slot->id;
+			/* The memslot hook may have been first. */
+			if (err || slot->id >= KVM_USER_MEM_SLOTS ||
+			    memslot_recorded(vm, id))
+				continue;
+			memset(&bs, 0, sizeof(bs));
+			err = backing_scan(kvm->mm, slot->userspace_addr,
+					   slot->npages << PAGE_SHIFT, &bs);
+			if (!err)
+				share_record(vm, NULL, id, &bs);
+			scan_release(&bs);
+		}
+	}
+	mutex_unlock(&kvm->slots_lock);
+	mmput(kvm->mm);
+out:
+	kvmguard_vm_put(vm);
+	return err;
 }
 
 u64 kvmguard_mem_shared_bytes(struct kvmguard_vm *vm)
