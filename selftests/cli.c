@@ -6,8 +6,13 @@
  * strict JSON with the kernel's values; `dump | apply -` changes nothing;
  * apply converges (what the file lacks is removed) and a second apply
  * changes nothing; exit codes 0/1/2; a refused request prints the kernel's
- * extack message on stderr. The host's policies and bindings are saved
- * with `dump` first and applied back at the end.
+ * extack message on stderr. The memory rules: `policy add/set ... mem ...`
+ * reach the kernel exactly (sizes, none, 0), bad sizes change nothing,
+ * policy show (text, -j) and dump | apply carry them; vm show (text, -j)
+ * reports the shared, dirty-tracked bytes and violation counters that a VM
+ * of known memslots must have, and monitor (text, -j) its MEMORY events.
+ * The host's policies and bindings are saved with `dump` first and
+ * applied back at the end.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -16,9 +21,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <linux/kvm.h>
 
 #include "kselftest_harness.h"
 #include "json.h"
@@ -134,6 +141,72 @@ static const char *bound_by_name(int b)
 	static const char *const n[] = { "none", "default", "cgroup", "pid", "explicit" };
 
 	return b >= 0 && b <= KVMGUARD_BOUND_MAX ? n[b] : "?";
+}
+
+/* The memory rules of a policy as the kernel reports them (raw netlink). */
+struct mem_rules {
+	uint64_t max, dirty_max;
+	uint8_t shared, ksm;
+};
+
+static int mem_rules_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	const struct nlattr *tb[KVMGUARD_A_MAX + 1];
+	struct mem_rules *r = arg;
+
+	if (gnl_parse(nlh, tb, KVMGUARD_A_MAX, NULL) ||
+	    !tb[KVMGUARD_A_POLICY_MEM_MAX] || !tb[KVMGUARD_A_POLICY_MEM_SHARED] ||
+	    !tb[KVMGUARD_A_POLICY_MEM_KSM] || !tb[KVMGUARD_A_POLICY_MEM_DIRTY_MAX])
+		return -EBADMSG;
+	r->max = gnl_get_u64(tb[KVMGUARD_A_POLICY_MEM_MAX]);
+	r->shared = gnl_get_u8(tb[KVMGUARD_A_POLICY_MEM_SHARED]);
+	r->ksm = gnl_get_u8(tb[KVMGUARD_A_POLICY_MEM_KSM]);
+	r->dirty_max = gnl_get_u64(tb[KVMGUARD_A_POLICY_MEM_DIRTY_MAX]);
+	return 0;
+}
+
+static int kernel_mem_rules(struct gnl *g, const char *name, struct mem_rules *r)
+{
+	static struct gnl_msg m;
+
+	memset(r, 0xa5, sizeof(*r));
+	kg_req(g, &m, KVMGUARD_CMD_POLICY_GET, false);
+	gnl_put_str(&m, KVMGUARD_A_POLICY_NAME, name);
+	return gnl_transact(g, &m, mem_rules_cb, r);
+}
+
+/* A VM's memory counters as the kernel reports them, in this order. */
+static const int vm_mem_attrs[] = {
+	KVMGUARD_A_VM_MEM_BYTES, KVMGUARD_A_VM_MEM_SHARED_BYTES,
+	KVMGUARD_A_VM_MEM_DIRTY_BYTES, KVMGUARD_A_VM_MEM_LIMIT_DENIED,
+	KVMGUARD_A_VM_MEM_SHARED_DENIED, KVMGUARD_A_VM_MEM_KSM_DENIED,
+	KVMGUARD_A_VM_MEM_DIRTY_DENIED,
+};
+
+#define N_VM_MEM ((int)(sizeof(vm_mem_attrs) / sizeof(vm_mem_attrs[0])))
+
+static int vm_mem_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	const struct nlattr *tb[KVMGUARD_A_MAX + 1];
+	uint64_t *v = arg;
+
+	if (gnl_parse(nlh, tb, KVMGUARD_A_MAX, NULL))
+		return -EBADMSG;
+	for (int i = 0; i < N_VM_MEM; i++) {
+		if (!tb[vm_mem_attrs[i]])
+			return -EBADMSG;
+		v[i] = gnl_get_u64(tb[vm_mem_attrs[i]]);
+	}
+	return 0;
+}
+
+static int kernel_vm_mem(struct gnl *g, uint64_t id, uint64_t v[N_VM_MEM])
+{
+	static struct gnl_msg m;
+
+	kg_req(g, &m, KVMGUARD_CMD_VM_GET, false);
+	gnl_put_u64(&m, KVMGUARD_A_VM_ID, id);
+	return gnl_transact(g, &m, vm_mem_cb, v);
 }
 
 TEST_F(cli, policy_and_bind_commands)
@@ -356,11 +429,21 @@ static char *kernel_state(struct gnl *g)
 	FILE *f = open_memstream(&s, &size);
 	int n;
 
-	if (!kg_policy_dump(g, &p, &n))
-		for (int i = 0; i < n; i++)
+	if (!kg_policy_dump(g, &p, &n)) {
+		for (int i = 0; i < n; i++) {
+			struct mem_rules r;
+
 			fprintf(f, "policy %s %d %d:%s vms %u bindings %u\n", p[i].name,
 				p[i].mode, p[i].has_domain, p[i].domain, p[i].vms,
 				p[i].bindings);
+			if (!kernel_mem_rules(g, p[i].name, &r))
+				fprintf(f, "  mem %llu %u %u %llu\n",
+					(unsigned long long)r.max, r.shared, r.ksm,
+					(unsigned long long)r.dirty_max);
+			else
+				fprintf(f, "  mem unreadable\n");
+		}
+	}
 	free(p);
 	if (!kg_bind_dump(g, &b, &n))
 		for (int i = 0; i < n; i++)
@@ -377,13 +460,21 @@ TEST_F(cli, dump_apply_roundtrip)
 	struct gnl sub;
 
 	RUN_OK("policy add " P "r1 mode audit domain dx");
-	RUN_OK("policy add " P "r2");
+	RUN_OK("policy add " P "r2 mem max 1536M mem shared domain mem ksm deny"
+	       " mem dirty-log max 4097");
+	RUN_OK("policy add " P "r3 mem max 0 mem dirty-log max 0 mem shared deny");
 	RUN_OK("bind cgroup " CG "/r policy " P "r2");
 	RUN_OK("bind pid %d policy " P "r2", getpid());
 	k1 = kernel_state(&self->g);
 	ASSERT_EQ(0, run(&d1, NULL, NULL, "%s", "dump"));
 	EXPECT_NE(NULL, strstr(d1, P "r1"));
 	EXPECT_NE(NULL, strstr(d1, CG "/r"));
+	EXPECT_NE(NULL, strstr(d1, "policy add " P "r2 mode enforce mem max 1536M "
+			       "mem shared domain mem ksm deny mem dirty-log max 4097\n"))
+		TH_LOG("%s", d1);
+	EXPECT_NE(NULL, strstr(d1, "policy add " P "r3 mode enforce mem max 0 "
+			       "mem shared deny mem dirty-log max 0\n"))
+		TH_LOG("%s", d1);
 
 	/* Subscribe: a no-op apply must not make anything happen. */
 	ASSERT_EQ(0, kg_open(&sub));
@@ -479,51 +570,80 @@ TEST_F(cli, apply_converges_and_is_idempotent)
 	free(k2);
 }
 
-/* `-j monitor`: one strict JSON object per line, with our VM's events. */
-TEST_F(cli, monitor_json)
+/*
+ * Start `kvmguard [-j] monitor` with its stdout in @fd; returns its pid once
+ * it has printed something (it is subscribed then), or -1. On a slow
+ * (debug) kernel the CLI may take seconds to start, so probe with
+ * throwaway VMs.
+ */
+static pid_t monitor_start(int fd, bool json)
 {
-	int fd = memfd_create("kg-monitor", MFD_CLOEXEC), status, creates = 0, destroys = 0;
-	uint64_t max = kg_max_vm_id(&self->g);
-	char *text, *line, *save = NULL, e[128];
-	struct kg_vm v;
 	struct vm vm;
 	pid_t pid;
-	off_t len;
 
-	ASSERT_LE(0, fd);
 	fflush(stdout);
 	pid = fork();
-	ASSERT_LE(0, pid);
+	if (pid < 0)
+		return -1;
 	if (pid == 0) {
 		dup2(fd, 1);
-		execl(cli, cli, "-j", "monitor", (char *)NULL);
+		if (json)
+			execl(cli, cli, "-j", "monitor", (char *)NULL);
+		else
+			execl(cli, cli, "monitor", (char *)NULL);
 		_exit(127);
 	}
-	/*
-	 * Subscribed once it reports a VM: on a slow (debug) kernel the CLI
-	 * may take seconds to start, so probe with throwaway VMs.
-	 */
 	for (int tries = 0; lseek(fd, 0, SEEK_END) == 0; tries++) {
-		ASSERT_GT(100, tries) TH_LOG("monitor printed nothing in 20 s");
-		ASSERT_EQ(0, vm_create(&vm));
+		if (tries == 100 || vm_create(&vm)) {
+			printf("# monitor printed nothing in 20 s\n");
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			return -1;
+		}
 		vm_destroy(&vm);
 		usleep(200000);
 	}
+	return pid;
+}
+
+/* SIGTERM, wait; its exit status (-1 if not a normal exit), output in *text. */
+static int monitor_stop(pid_t pid, int fd, char **text)
+{
+	int status;
+	off_t len;
+
+	kill(pid, SIGTERM);
+	if (waitpid(pid, &status, 0) != pid)
+		status = -1;
+	len = lseek(fd, 0, SEEK_END);
+	*text = calloc(1, len + 1);
+	if (*text && pread(fd, *text, len, 0) != len)
+		(*text)[0] = 0;
+	close(fd);
+	return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* `-j monitor`: one strict JSON object per line, with our VM's events. */
+TEST_F(cli, monitor_json)
+{
+	int fd = memfd_create("kg-monitor", MFD_CLOEXEC), creates = 0, destroys = 0;
+	char *text, *line, *save = NULL, e[128];
+	struct kg_vm v;
+	struct vm vm;
+	uint64_t max;
+	pid_t pid;
+
+	ASSERT_LE(0, fd);
+	pid = monitor_start(fd, true);
+	ASSERT_LT(0, pid);
 	max = kg_max_vm_id(&self->g);
 	ASSERT_EQ(0, prctl(PR_SET_NAME, "kg-cli-mon"));
 	ASSERT_EQ(0, vm_create(&vm));
 	ASSERT_EQ(0, kg_find_new_vm(&self->g, getpid(), max, &v));
 	vm_destroy(&vm);
 	usleep(500000);
-	kill(pid, SIGTERM);
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		TH_LOG("monitor status %#x", status);
-	len = lseek(fd, 0, SEEK_END);
-	text = calloc(1, len + 1);
+	EXPECT_EQ(0, monitor_stop(pid, fd, &text));
 	ASSERT_NE(NULL, text);
-	ASSERT_EQ(len, pread(fd, text, len, 0));
-	close(fd);
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		struct json *j = json_parse(line, e, sizeof(e));
 		const struct json *jv;
@@ -547,6 +667,299 @@ TEST_F(cli, monitor_json)
 	free(text);
 	EXPECT_EQ(1, creates);
 	EXPECT_EQ(1, destroys);
+}
+
+/* The memory rules from the command line to the kernel and back. */
+TEST_F(cli, mem_policy_rules)
+{
+	static const char *const bad[] = {
+		"4X", "-1", "16777216T", "18446744073709551616", "1.5G", "4g", "4GB", "",
+	};
+	struct mem_rules r, r2;
+	struct json *j;
+	const struct json *m;
+	char *out = NULL, *err = NULL, *line, cells[4][64];
+
+	RUN_OK("policy add " P "m mem max 4G mem shared domain mem ksm deny"
+	       " mem dirty-log max 16MiB domain dm");
+	ASSERT_EQ(0, kernel_mem_rules(&self->g, P "m", &r));
+	EXPECT_EQ(4ULL << 30, r.max);
+	EXPECT_EQ(KVMGUARD_MEM_SHARED_DOMAIN, r.shared);
+	EXPECT_EQ(KVMGUARD_KSM_DENY, r.ksm);
+	EXPECT_EQ(16ULL << 20, r.dirty_max);
+
+	/* set changes what it names; none is no limit, 0 is a limit */
+	RUN_OK("policy set " P "m mem max none mem dirty-log max 0 mem shared deny");
+	ASSERT_EQ(0, kernel_mem_rules(&self->g, P "m", &r));
+	EXPECT_EQ(KVMGUARD_MEM_UNLIMITED, r.max);
+	EXPECT_EQ(KVMGUARD_MEM_SHARED_DENY, r.shared);
+	EXPECT_EQ(KVMGUARD_KSM_DENY, r.ksm);
+	EXPECT_EQ(0ULL, r.dirty_max);
+
+	/* bad sizes are usage errors naming the word, and change nothing */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char want[96];
+
+		snprintf(want, sizeof(want), "kvmguard: invalid mem max '%s': ", bad[i]);
+		EXPECT_EQ(2, run(NULL, &err, NULL, "policy set " P "m mem max '%s'", bad[i]));
+		EXPECT_NE(NULL, err && strstr(err, want) ? err : NULL)
+			TH_LOG("stderr [%s] lacks [%s]", err ? err : "", want);
+		free(err);
+		err = NULL;
+	}
+	ASSERT_EQ(0, kernel_mem_rules(&self->g, P "m", &r2));
+	EXPECT_EQ(0, memcmp(&r, &r2, sizeof(r)));
+
+	/* the largest size the grammar has, and one that is no multiple of 1K */
+	RUN_OK("policy set " P "m mem max 16777215T mem dirty-log max 4097");
+	ASSERT_EQ(0, kernel_mem_rules(&self->g, P "m", &r));
+	EXPECT_EQ(16777215ULL << 40, r.max);
+	EXPECT_EQ(4097ULL, r.dirty_max);
+
+	/* -j: exact bytes, null for no limit */
+	RUN_OK("policy set " P "m mem max 1536M mem dirty-log max none");
+	j = run_json(&err, "-j policy show %s", P "m");
+	ASSERT_NE(NULL, j) TH_LOG("%s", err);
+	m = json_get(j, "mem");
+	ASSERT_NE(NULL, m);
+	EXPECT_EQ(1536ULL << 20, u64_of(m, "max"));
+	ASSERT_NE(NULL, json_get(m, "dirty_log_max"));
+	EXPECT_EQ(JSON_NULL, (int)json_get(m, "dirty_log_max")->type);
+	EXPECT_STREQ("deny", json_str(json_get(m, "shared")));
+	EXPECT_STREQ("deny", json_str(json_get(m, "ksm")));
+	json_free(j);
+
+	/* the table's memory cells, given back as rule values, change nothing */
+	ASSERT_EQ(0, run(&out, &err, NULL, "policy show %s", P "m")) TH_LOG("%s", err);
+	line = out ? strstr(out, "\n" P "m ") : NULL;
+	ASSERT_NE(NULL, line) TH_LOG("%s", out);
+	ASSERT_EQ(4, sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %63s %63s %63s %63s",
+			    cells[0], cells[1], cells[2], cells[3])) TH_LOG("%s", out);
+	EXPECT_STREQ("1536M", cells[0]);
+	EXPECT_STREQ("deny", cells[1]);
+	EXPECT_STREQ("deny", cells[2]);
+	EXPECT_STREQ("none", cells[3]);
+	ASSERT_EQ(0, kernel_mem_rules(&self->g, P "m", &r));
+	RUN_OK("policy set " P "m mem max %s mem shared %s mem ksm %s mem dirty-log max %s",
+	       cells[0], cells[1], cells[2], cells[3]);
+	ASSERT_EQ(0, kernel_mem_rules(&self->g, P "m", &r2));
+	EXPECT_EQ(0, memcmp(&r, &r2, sizeof(r)));
+	free(out);
+	free(err);
+	out = err = NULL;
+
+	/* apply: rules the file leaves out go back to their defaults */
+	EXPECT_EQ(0, run(NULL, &err, "policy add " P "m domain dm\n", "apply -")) TH_LOG("%s", err);
+	ASSERT_EQ(0, kernel_mem_rules(&self->g, P "m", &r));
+	EXPECT_EQ(KVMGUARD_MEM_UNLIMITED, r.max);
+	EXPECT_EQ(KVMGUARD_MEM_SHARED_ALLOW, r.shared);
+	EXPECT_EQ(KVMGUARD_KSM_ALLOW, r.ksm);
+	EXPECT_EQ(KVMGUARD_MEM_UNLIMITED, r.dirty_max);
+	free(err);
+}
+
+static int region(struct vm *vm, uint32_t slot, uint32_t flags, uint64_t gpa,
+		  uint64_t size, void *hva)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot, .flags = flags, .guest_phys_addr = gpa,
+		.memory_size = size, .userspace_addr = (uintptr_t)hva,
+	};
+
+	return ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r) ? -errno : 0;
+}
+
+#define SHARED_SZ	(64ULL << 10)
+#define DIRTY_SZ	(128ULL << 10)
+#define BIG_SZ		(1ULL << 20)
+#define SMALL_SZ	(64ULL << 10)
+#define ANON_SZ		(2ULL << 20)
+
+/* What a MEMORY event of monitor -j must say, by rule. */
+struct want_event {
+	const char *rule;
+	uint64_t bytes;
+	int slot;	/* -1: none */
+	int seen;
+};
+
+static void check_mem_event(struct __test_metadata *_metadata,
+			    const struct json *j, struct want_event *w, int n)
+{
+	const struct json *slot = json_get(j, "slot");
+	const char *rule = json_str(json_get(j, "rule"));
+
+	for (int i = 0; i < n; i++) {
+		if (!rule || strcmp(rule, w[i].rule))
+			continue;
+		w[i].seen++;
+		EXPECT_STREQ("denied", json_str(json_get(j, "action")));
+		EXPECT_EQ(1ULL, u64_of(j, "count"));
+		EXPECT_EQ(w[i].bytes, u64_of(j, "bytes")) TH_LOG("rule %s", rule);
+		if (w[i].slot < 0) {
+			EXPECT_EQ(NULL, slot) TH_LOG("rule %s", rule);
+		} else {
+			ASSERT_NE(NULL, slot) TH_LOG("rule %s", rule);
+			EXPECT_EQ(0ULL, u64_of(slot, "as_id"));
+			EXPECT_EQ((uint64_t)w[i].slot, u64_of(slot, "id"));
+		}
+	}
+}
+
+/*
+ * A VM of known memslots under memory rules: every refusal reaches the
+ * ioctl, vm show (text, -j) reports the bytes and counters it must have,
+ * both monitors print the MEMORY events, and turning KSM deny on while the
+ * process has mergeable memory fails with the kernel's message.
+ */
+TEST_F(cli, mem_vm_show_and_monitor)
+{
+	int mfd = memfd_create("kg-cli-shared", MFD_CLOEXEC);
+	int tfd = memfd_create("kg-monitor", MFD_CLOEXEC);
+	int jfd = memfd_create("kg-monitor-j", MFD_CLOEXEC);
+	struct want_event want[] = {
+		{ "limit", SHARED_SZ + DIRTY_SZ + BIG_SZ, 2, 0 },
+		{ "dirty_log", DIRTY_SZ + SMALL_SZ, 3, 0 },
+		{ "shared", SHARED_SZ, 4, 0 },
+		{ "ksm", SMALL_SZ, -1, 0 },
+	};
+	char *out = NULL, *err = NULL, *text = NULL, *jtext = NULL, *line, *save = NULL;
+	char id[32], e[128], buf[256];
+	uint64_t kv[N_VM_MEM], max;
+	const struct json *d;
+	pid_t tpid, jpid;
+	struct kg_vm v;
+	struct json *j;
+	unsigned char *shared, *anon;
+	struct vm vm;
+
+	ASSERT_LE(0, mfd);
+	ASSERT_LE(0, tfd);
+	ASSERT_LE(0, jfd);
+	ASSERT_EQ(0, ftruncate(mfd, 2 * SHARED_SZ));
+	shared = mmap(NULL, 2 * SHARED_SZ, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	ASSERT_NE(MAP_FAILED, shared);
+	anon = mmap(NULL, ANON_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, anon);
+
+	RUN_OK("policy add " P "vm mem max 1M mem dirty-log max 128K");
+	RUN_OK("bind pid %d policy " P "vm", getpid());
+	tpid = monitor_start(tfd, false);
+	ASSERT_LT(0, tpid);
+	jpid = monitor_start(jfd, true);
+	ASSERT_LT(0, jpid);
+
+	ASSERT_EQ(0, prctl(PR_SET_NAME, "kg-cli-mem"));
+	max = kg_max_vm_id(&self->g);
+	ASSERT_EQ(0, vm_create(&vm));
+	ASSERT_EQ(0, kg_find_new_vm(&self->g, getpid(), max, &v));
+	EXPECT_STREQ(P "vm", v.policy);
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)v.id);
+
+	/* 64K of a memfd (shared) and 128K dirty-tracked: within the rules */
+	ASSERT_EQ(0, region(&vm, 0, 0, 0, SHARED_SZ, shared));
+	ASSERT_EQ(0, region(&vm, 1, KVM_MEM_LOG_DIRTY_PAGES, 1 << 20, DIRTY_SZ, anon));
+	/* 1M more is over mem max 1M; 64K more dirty-tracked over 128K */
+	EXPECT_EQ(-EDQUOT, region(&vm, 2, 0, 4 << 20, BIG_SZ, anon + DIRTY_SZ));
+	EXPECT_EQ(-EDQUOT, region(&vm, 3, KVM_MEM_LOG_DIRTY_PAGES, 8 << 20, SMALL_SZ,
+				  anon + DIRTY_SZ + BIG_SZ));
+	RUN_OK("policy set " P "vm mem shared deny mem ksm deny");
+	EXPECT_EQ(-EPERM, region(&vm, 4, 0, 16 << 20, SHARED_SZ, shared + SHARED_SZ));
+	EXPECT_EQ(-1, madvise(anon + DIRTY_SZ + BIG_SZ, SMALL_SZ, MADV_MERGEABLE));
+	EXPECT_EQ(EPERM, errno);
+
+	/* -j vm show: what this VM must have, and what the kernel says */
+	ASSERT_EQ(0, kernel_vm_mem(&self->g, v.id, kv));
+	j = run_json(&err, "-j vm show %s", id);
+	ASSERT_NE(NULL, j) TH_LOG("%s", err);
+	EXPECT_EQ(2ULL, u64_of(j, "memslots"));
+	EXPECT_EQ(SHARED_SZ + DIRTY_SZ, u64_of(j, "mem_bytes"));
+	EXPECT_EQ(SHARED_SZ, u64_of(j, "mem_shared_bytes"));
+	EXPECT_EQ(DIRTY_SZ, u64_of(j, "mem_dirty_bytes"));
+	d = json_get(j, "mem_denied");
+	ASSERT_NE(NULL, d);
+	EXPECT_EQ(1ULL, u64_of(d, "limit"));
+	EXPECT_EQ(1ULL, u64_of(d, "shared"));
+	EXPECT_EQ(1ULL, u64_of(d, "ksm"));
+	EXPECT_EQ(1ULL, u64_of(d, "dirty_log"));
+	EXPECT_EQ(kv[0], u64_of(j, "mem_bytes"));
+	EXPECT_EQ(kv[1], u64_of(j, "mem_shared_bytes"));
+	EXPECT_EQ(kv[2], u64_of(j, "mem_dirty_bytes"));
+	EXPECT_EQ(kv[3], u64_of(d, "limit"));
+	EXPECT_EQ(kv[4], u64_of(d, "shared"));
+	EXPECT_EQ(kv[5], u64_of(d, "ksm"));
+	EXPECT_EQ(kv[6], u64_of(d, "dirty_log"));
+	json_free(j);
+
+	/* text */
+	ASSERT_EQ(0, run(&out, &err, NULL, "vm show %s", id)) TH_LOG("%s", err);
+	EXPECT_NE(NULL, strstr(out, "\nmemory: 192K (196608 bytes)\n"
+			       "memory shared: 64K (65536 bytes)\n"
+			       "memory dirty-tracked: 128K (131072 bytes)\n"
+			       "memory denied: limit 1, shared 1, ksm 1, dirty_log 1\n"))
+		TH_LOG("%s", out);
+	free(out);
+	free(err);
+	out = err = NULL;
+
+	/* KSM deny cannot be turned on over mergeable memory: the kernel says why */
+	RUN_OK("policy set " P "vm mem ksm allow");
+	ASSERT_EQ(0, madvise(anon + DIRTY_SZ + BIG_SZ, SMALL_SZ, MADV_MERGEABLE));
+	EXPECT_EQ(1, run(NULL, &err, NULL, "policy set " P "vm mem ksm deny"));
+	EXPECT_NE(NULL, err && strstr(err, "kvmguard: cannot change policy " P "vm: "
+				      "Device or resource busy: ") ? err : NULL)
+		TH_LOG("stderr: %s", err ? err : "");
+	free(err);
+	err = NULL;
+	ASSERT_EQ(0, madvise(anon + DIRTY_SZ + BIG_SZ, SMALL_SZ, MADV_UNMERGEABLE));
+	RUN_OK("policy set " P "vm mem ksm deny");
+
+	usleep(500000);
+	EXPECT_EQ(0, monitor_stop(tpid, tfd, &text));
+	EXPECT_EQ(0, monitor_stop(jpid, jfd, &jtext));
+	ASSERT_NE(NULL, text);
+	ASSERT_NE(NULL, jtext);
+
+	/* text events: rule, action, count, bytes and the slot as as_id/id */
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		int o = snprintf(buf, sizeof(buf),
+				 " memory id=%s pid=%d comm=kg-cli-mem policy=" P "vm"
+				 " rule=%s action=denied count=1 bytes=%llu",
+				 id, getpid(), want[i].rule,
+				 (unsigned long long)want[i].bytes);
+
+		if (want[i].slot >= 0)
+			snprintf(buf + o, sizeof(buf) - o, " slot=0/%d\n", want[i].slot);
+		else
+			snprintf(buf + o, sizeof(buf) - o, "\n");
+		EXPECT_NE(NULL, strstr(text, buf)) TH_LOG("no [%s] in:\n%s", buf, text);
+	}
+
+	/* -j events */
+	for (line = strtok_r(jtext, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		const char *ev;
+
+		j = json_parse(line, e, sizeof(e));
+		EXPECT_NE(NULL, j) TH_LOG("not JSON (%s): %s", e, line);
+		if (!j)
+			continue;
+		ev = json_str(json_get(j, "event"));
+		if (ev && !strcmp(ev, "memory") && u64_of(json_get(j, "vm"), "id") == v.id) {
+			EXPECT_STREQ(P "vm", json_str(json_get(j, "policy")));
+			check_mem_event(_metadata, j, want, sizeof(want) / sizeof(want[0]));
+		}
+		json_free(j);
+	}
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		EXPECT_EQ(1, want[i].seen) TH_LOG("monitor -j: %d %s events", want[i].seen,
+						  want[i].rule);
+	}
+	free(text);
+	free(jtext);
+	vm_destroy(&vm);
+	munmap(shared, 2 * SHARED_SZ);
+	munmap(anon, ANON_SZ);
+	close(mfd);
 }
 
 int main(int argc, char **argv)
