@@ -10,6 +10,9 @@
 #   b: kvmguard loaded, no policy (no hypercall hook by design)
 #   c: kvmguard loaded, default binding to a policy that restricts hypercalls
 #      to vapic_poll_irq (nr 1), the call the hypercall workload makes
+#   d: kvmguard loaded, default binding to a policy that sets every memory
+#      rule so that the bench VM's memslots are allowed: mem max 1G, shared
+#      backing only within its domain, KSM denied, dirty-log max 32M
 # and prints "BENCH <lane> <config> <workload> <round> <kvmbench output>".
 # Anything that keeps a number from being measured prints "BENCH-ERROR ...".
 /bin/busybox --install -s
@@ -48,6 +51,13 @@ set_policy() { # <config>
 	case "$1" in
 	c) out=$(kvmguard policy add bench hypercalls allow vapic_poll_irq 2>&1 &&
 		kvmguard bind default policy bench 2>&1) ;;
+	# c's policy goes: while any policy restricts hypercalls, the hook is on
+	d) out=$(kvmguard policy add benchmem domain bench mem max 1G \
+		mem shared domain mem ksm deny mem dirty-log max 32M 2>&1 &&
+		kvmguard bind default policy benchmem 2>&1 &&
+		kvmguard policy del bench 2>&1 &&
+		kvmguard policy show benchmem 2>&1) &&
+		echo "BENCH-POLICY $LANE d $round $(echo "$out" | tr '\n' ' ')" ;;
 	esac || {
 		error "kvmguard CLI cannot set the config $1 policy: $out"
 		return 1
@@ -76,10 +86,12 @@ while [ "$round" -le "$ROUNDS" ]; do
 	if insmod /bench/kvmguard.ko; then
 		echo "BENCH-HOOK $LANE b $round $(hooked)"
 		measure b
-		if set_policy c; then
-			echo "BENCH-HOOK $LANE c $round $(hooked)"
-			measure c
-		fi
+		for c in c d; do
+			if set_policy "$c"; then
+				echo "BENCH-HOOK $LANE $c $round $(hooked)"
+				measure "$c"
+			fi
+		done
 		rmmod kvmguard || { error "rmmod kvmguard failed"; break; }
 	else
 		error "insmod kvmguard.ko failed"

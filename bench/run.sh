@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# make bench: what kvmguard costs on KVM's exit paths, in instructions.
+# make bench: what kvmguard costs on KVM's exit paths and on memslot changes,
+# in instructions.
 #
 # Boots each lane's test host once in QEMU with -smp 1 -icount shift=0,sleep=off
 # (the host's clock then advances 1 ns per emulated instruction: DESIGN.md,
 # "Measuring overhead") and runs bench/guest.sh there, which alternates, ROUNDS
 # times, (a) kvmguard not loaded, (b) loaded with no policy, (c) loaded with
-# a default-bound policy allowing only vapic_poll_irq, and times three
-# workloads of bench/kvmbench.c in each: a hypercall loop (handled in KVM),
-# an I/O port loop (an exit to the VMM each time) and a memslot create +
-# delete loop (KVM_SET_USER_MEMORY_REGION). Prints the
-# medians in instructions per round trip (per create + delete pair), their
-# ratio to (a), and MISSED where a ratio is above its target:
+# a default-bound policy allowing only vapic_poll_irq, (d) loaded with a
+# default-bound policy setting every memory rule (so that they allow the
+# bench VM), and times three workloads of bench/kvmbench.c in each: a
+# hypercall loop (handled in KVM), an I/O port loop (an exit to the VMM each
+# time) and a memslot create + delete loop (KVM_SET_USER_MEMORY_REGION).
+# Prints the medians in instructions per round trip (memslot: per create +
+# delete pair), their ratio to (a), and MISSED where a ratio is above its
+# target:
 #   loaded (b): <= 1.001x; allowlist (c): hypercall, memslot <= 1.01x,
+#   pio <= 1.001x; memory rules (d): memslot <= 1.01x, hypercall and
 #   pio <= 1.001x.
 #
 #   usage: bench/run.sh [lane...]        (default: 6.1 6.12)
@@ -83,7 +87,7 @@ build_initramfs() { # <lane> <module build dir> -> path on stdout
 	echo "$img"
 }
 
-# Medians of one lane's console into "lane workload a b c" lines; checks that
+# Medians of one lane's console into "lane workload a b c d" lines; checks that
 # every round measured every configuration and that the hook was present in
 # (c) only. Problems go to stderr, and the status is 1.
 summarize() { # <lane> <log>
@@ -114,8 +118,8 @@ summarize() { # <lane> <log>
 		split("hypercall pio memslot", w, " ")
 		for (i = 1; i <= 3; i++) {
 			line = lane " " w[i]
-			for (c = 1; c <= 3; c++) {
-				key = substr("abc", c, 1) " " w[i]
+			for (c = 1; c <= 4; c++) {
+				key = substr("abcd", c, 1) " " w[i]
 				if (cnt[key] != rounds) {
 					print "bench: " lane ": " key ": " cnt[key] + 0 " of " rounds " rounds measured" > "/dev/stderr"
 					bad = 1
@@ -162,17 +166,22 @@ printf '%s\n' "${results[@]}" | awk '
 		return sprintf("%.3fx%s", r, r > max ? " MISSED" : "")
 	}
 	function num(x) { return x == "-" ? "-" : sprintf("%.0f", x) }
-	function row(a, b, c, d, e, f, g) {
-		printf "%-5s %-10s %-9s %-7s %-14s %-10s %s\n", a, b, c, d, e, f, g
+	function row(a, b, c, d, e, f, g, h, i) {
+		printf "%-5s %-10s %-9s %-7s %-14s %-10s %-14s %-9s %s\n", a, b, c, d, e, f, g, h, i
 	}
-	BEGIN { row("lane", "workload", "unloaded", "loaded", "ratio", "allowlist", "ratio") }
-	NF == 5 {
+	BEGIN {
+		row("lane", "workload", "unloaded", "loaded", "ratio", "allowlist", "ratio",
+			"memrules", "ratio")
+	}
+	NF == 6 {
 		row($1, $2, num($3), num($4), ratio($4, $3, 1.001),
-			num($5), ratio($5, $3, $2 == "pio" ? 1.001 : 1.01))
+			num($5), ratio($5, $3, $2 == "pio" ? 1.001 : 1.01),
+			num($6), ratio($6, $3, $2 == "memslot" ? 1.01 : 1.001))
 	}'
 echo
-echo "Targets: loaded <= 1.001x; allowlist: hypercall, memslot <= 1.01x, pio <= 1.001x."
-echo "Medians of $ROUNDS interleaved rounds (a b c), instructions per round trip"
+echo "Targets: loaded <= 1.001x; allowlist: hypercall, memslot <= 1.01x, pio <= 1.001x;"
+echo "memrules: memslot <= 1.01x, hypercall and pio <= 1.001x."
+echo "Medians of $ROUNDS interleaved rounds (a b c d), instructions per round trip"
 echo "(memslot: per create + delete pair):"
 printf '  %s\n' "${results[@]}"
 echo "Samples (BENCH lane config workload round per-trip t(N)ns t(1)ns N):"
