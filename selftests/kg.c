@@ -43,13 +43,13 @@ static void copy_str(char *dst, size_t size, const struct nlattr *a)
 	dst[len] = 0;
 }
 
-static uint32_t present(const struct nlattr **tb, int max)
+static uint64_t present(const struct nlattr **tb, int max)
 {
-	uint32_t p = 0;
+	uint64_t p = 0;
 
-	for (int i = 1; i <= max && i < 32; i++)
+	for (int i = 1; i <= max && i < 64; i++)
 		if (tb[i])
-			p |= 1u << i;
+			p |= KG_BIT(i);
 	return p;
 }
 
@@ -59,13 +59,13 @@ static uint32_t present(const struct nlattr **tb, int max)
 	if ((tb)[t] && gnl_alen((tb)[t]) == (bits) / 8)			\
 		var = gnl_get_u##bits((tb)[t]);				\
 	else if ((tb)[t])						\
-		p &= ~(1u << (t));					\
+		p &= ~KG_BIT(t);					\
 } while (0)
 
 int kg_parse_vm(const struct nlmsghdr *nlh, struct kg_vm *vm)
 {
 	const struct nlattr *tb[KVMGUARD_A_MAX + 1];
-	uint32_t p;
+	uint64_t p;
 
 	memset(vm, 0, sizeof(*vm));
 	vm->bound_by = 0xff;
@@ -80,6 +80,12 @@ int kg_parse_vm(const struct nlmsghdr *nlh, struct kg_vm *vm)
 	GET(tb, KVMGUARD_A_VM_MEM_BYTES, vm->mem_bytes, 64);
 	GET(tb, KVMGUARD_A_VM_FLAGS, vm->flags, 32);
 	GET(tb, KVMGUARD_A_VM_BOUND_BY, vm->bound_by, 8);
+	GET(tb, KVMGUARD_A_VM_MEM_SHARED_BYTES, vm->mem_shared_bytes, 64);
+	GET(tb, KVMGUARD_A_VM_MEM_DIRTY_BYTES, vm->mem_dirty_bytes, 64);
+	GET(tb, KVMGUARD_A_VM_MEM_LIMIT_DENIED, vm->mem_limit_denied, 64);
+	GET(tb, KVMGUARD_A_VM_MEM_SHARED_DENIED, vm->mem_shared_denied, 64);
+	GET(tb, KVMGUARD_A_VM_MEM_KSM_DENIED, vm->mem_ksm_denied, 64);
+	GET(tb, KVMGUARD_A_VM_MEM_DIRTY_DENIED, vm->mem_dirty_denied, 64);
 	if (tb[KVMGUARD_A_VM_COMM])
 		copy_str(vm->comm, sizeof(vm->comm), tb[KVMGUARD_A_VM_COMM]);
 	if (tb[KVMGUARD_A_VM_CGROUP])
@@ -95,16 +101,21 @@ int kg_parse_vm(const struct nlmsghdr *nlh, struct kg_vm *vm)
 int kg_parse_policy(const struct nlmsghdr *nlh, struct kg_policy *pol)
 {
 	const struct nlattr *tb[KVMGUARD_A_MAX + 1];
-	uint32_t p;
+	uint64_t p;
 
 	memset(pol, 0, sizeof(*pol));
 	pol->mode = 0xff;
+	pol->mem_shared = pol->mem_ksm = 0xff;
 	if (gnl_parse(nlh, tb, KVMGUARD_A_MAX, NULL))
 		return -EINVAL;
 	p = present(tb, KVMGUARD_A_MAX);
 	GET(tb, KVMGUARD_A_POLICY_MODE, pol->mode, 8);
 	GET(tb, KVMGUARD_A_POLICY_VMS, pol->vms, 32);
 	GET(tb, KVMGUARD_A_POLICY_BINDINGS, pol->bindings, 32);
+	GET(tb, KVMGUARD_A_POLICY_MEM_MAX, pol->mem_max, 64);
+	GET(tb, KVMGUARD_A_POLICY_MEM_SHARED, pol->mem_shared, 8);
+	GET(tb, KVMGUARD_A_POLICY_MEM_KSM, pol->mem_ksm, 8);
+	GET(tb, KVMGUARD_A_POLICY_MEM_DIRTY_MAX, pol->mem_dirty_max, 64);
 	if (tb[KVMGUARD_A_POLICY_NAME])
 		copy_str(pol->name, sizeof(pol->name), tb[KVMGUARD_A_POLICY_NAME]);
 	if (tb[KVMGUARD_A_POLICY_DOMAIN]) {
@@ -118,7 +129,7 @@ int kg_parse_policy(const struct nlmsghdr *nlh, struct kg_policy *pol)
 int kg_parse_bind(const struct nlmsghdr *nlh, struct kg_bind *b)
 {
 	const struct nlattr *tb[KVMGUARD_A_MAX + 1];
-	uint32_t p;
+	uint64_t p;
 
 	memset(b, 0, sizeof(*b));
 	if (gnl_parse(nlh, tb, KVMGUARD_A_MAX, NULL))
@@ -137,13 +148,20 @@ int kg_parse_bind(const struct nlmsghdr *nlh, struct kg_bind *b)
 int kg_parse_event(const struct nlmsghdr *nlh, struct kg_event *e)
 {
 	const struct nlattr *tb[KVMGUARD_A_MAX + 1];
-	uint32_t p;
+	uint64_t p;
 
 	memset(e, 0, sizeof(*e));
+	e->action = e->mem_rule = 0xff;
 	if (gnl_parse(nlh, tb, KVMGUARD_A_MAX, NULL))
 		return -EINVAL;
 	p = present(tb, KVMGUARD_A_MAX);
 	GET(tb, KVMGUARD_A_EVENT_TYPE, e->type, 8);
+	GET(tb, KVMGUARD_A_EVENT_ACTION, e->action, 8);
+	GET(tb, KVMGUARD_A_EVENT_COUNT, e->count, 64);
+	GET(tb, KVMGUARD_A_EVENT_HC_NR, e->hc_nr, 64);
+	GET(tb, KVMGUARD_A_EVENT_MEM_RULE, e->mem_rule, 8);
+	GET(tb, KVMGUARD_A_EVENT_MEM_SLOT, e->mem_slot, 32);
+	GET(tb, KVMGUARD_A_EVENT_MEM_BYTES, e->mem_bytes, 64);
 	GET(tb, KVMGUARD_A_EVENT_TIME_NS, e->time_ns, 64);
 	GET(tb, KVMGUARD_A_VM_ID, e->vm_id, 64);
 	GET(tb, KVMGUARD_A_VM_PID, e->pid, 32);

@@ -29,7 +29,13 @@ struct kg_vm {
 	uint8_t bound_by;
 	bool has_policy;
 	char policy[KVMGUARD_NAME_MAX + 1];
-	uint32_t present;	/* bit n: attribute n was present */
+	uint64_t mem_shared_bytes;
+	uint64_t mem_dirty_bytes;
+	uint64_t mem_limit_denied;
+	uint64_t mem_shared_denied;
+	uint64_t mem_ksm_denied;
+	uint64_t mem_dirty_denied;
+	uint64_t present;	/* bit n: attribute n was present */
 	int unknown;		/* attributes outside the ABI */
 };
 
@@ -40,7 +46,11 @@ struct kg_policy {
 	char domain[KVMGUARD_NAME_MAX + 1];
 	uint32_t vms;
 	uint32_t bindings;
-	uint32_t present;
+	uint64_t mem_max;
+	uint8_t mem_shared;
+	uint8_t mem_ksm;
+	uint64_t mem_dirty_max;
+	uint64_t present;
 };
 
 struct kg_bind {
@@ -48,7 +58,7 @@ struct kg_bind {
 	char cgroup[KVMGUARD_CGROUP_MAX + 1];
 	uint32_t pid;
 	char policy[KVMGUARD_NAME_MAX + 1];
-	uint32_t present;
+	uint64_t present;
 };
 
 struct kg_event {
@@ -59,17 +69,35 @@ struct kg_event {
 	char comm[32];
 	bool has_policy;
 	char policy[KVMGUARD_NAME_MAX + 1];
-	uint32_t present;
+	uint8_t action;		/* HYPERCALL, HYPERV, MEMORY */
+	uint64_t count;
+	uint64_t hc_nr;		/* HYPERCALL */
+	uint8_t mem_rule;	/* MEMORY */
+	uint32_t mem_slot;
+	uint64_t mem_bytes;
+	uint64_t present;
 };
 
+/* Bit of attribute @a in a present mask. */
+#define KG_BIT(a) (1ull << (a))
+_Static_assert(KVMGUARD_A_MAX < 64, "present masks hold attributes 0..63");
+
 /* The VM fields every VM message must carry. */
-#define KG_VM_REQUIRED ((1u << KVMGUARD_A_VM_ID) | (1u << KVMGUARD_A_VM_PID) | \
-	(1u << KVMGUARD_A_VM_COMM) | (1u << KVMGUARD_A_VM_CGROUP) | \
-	(1u << KVMGUARD_A_VM_CREATED_NS) | (1u << KVMGUARD_A_VM_VCPUS) | \
-	(1u << KVMGUARD_A_VM_MEMSLOTS) | (1u << KVMGUARD_A_VM_MEM_BYTES) | \
-	(1u << KVMGUARD_A_VM_FLAGS) | (1u << KVMGUARD_A_VM_BOUND_BY) | \
-	(1u << KVMGUARD_A_VM_HC_STATS) | (1u << KVMGUARD_A_VM_HV_ALLOWED) | \
-	(1u << KVMGUARD_A_VM_HV_DENIED))
+#define KG_VM_REQUIRED (KG_BIT(KVMGUARD_A_VM_ID) | KG_BIT(KVMGUARD_A_VM_PID) | \
+	KG_BIT(KVMGUARD_A_VM_COMM) | KG_BIT(KVMGUARD_A_VM_CGROUP) | \
+	KG_BIT(KVMGUARD_A_VM_CREATED_NS) | KG_BIT(KVMGUARD_A_VM_VCPUS) | \
+	KG_BIT(KVMGUARD_A_VM_MEMSLOTS) | KG_BIT(KVMGUARD_A_VM_MEM_BYTES) | \
+	KG_BIT(KVMGUARD_A_VM_FLAGS) | KG_BIT(KVMGUARD_A_VM_BOUND_BY) | \
+	KG_BIT(KVMGUARD_A_VM_HC_STATS) | KG_BIT(KVMGUARD_A_VM_HV_ALLOWED) | \
+	KG_BIT(KVMGUARD_A_VM_HV_DENIED) | KG_BIT(KVMGUARD_A_VM_MEM_SHARED_BYTES) | \
+	KG_BIT(KVMGUARD_A_VM_MEM_DIRTY_BYTES) | KG_BIT(KVMGUARD_A_VM_MEM_LIMIT_DENIED) | \
+	KG_BIT(KVMGUARD_A_VM_MEM_SHARED_DENIED) | KG_BIT(KVMGUARD_A_VM_MEM_KSM_DENIED) | \
+	KG_BIT(KVMGUARD_A_VM_MEM_DIRTY_DENIED))
+
+/* The memory rules every policy message must carry. */
+#define KG_POLICY_MEM (KG_BIT(KVMGUARD_A_POLICY_MEM_MAX) | \
+	KG_BIT(KVMGUARD_A_POLICY_MEM_SHARED) | KG_BIT(KVMGUARD_A_POLICY_MEM_KSM) | \
+	KG_BIT(KVMGUARD_A_POLICY_MEM_DIRTY_MAX))
 
 /* Open the kvmguard family; -errno. */
 int kg_open(struct gnl *g);

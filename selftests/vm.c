@@ -97,6 +97,17 @@ int vm_add_slot(struct vm *vm, uint32_t slot, uint64_t gpa, size_t size)
 	return 0;
 }
 
+int vm_region(struct vm *vm, uint32_t slot, uint32_t flags, uint64_t gpa,
+	      uint64_t size, const void *hva)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot, .flags = flags, .guest_phys_addr = gpa,
+		.memory_size = size, .userspace_addr = (uintptr_t)hva,
+	};
+
+	return ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r) ? -errno : 0;
+}
+
 int vm_del_slot(struct vm *vm, uint32_t slot)
 {
 	struct kvm_userspace_memory_region r = { .slot = slot };

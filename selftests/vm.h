@@ -47,6 +47,13 @@ int vm_create(struct vm *vm);
 int vm_create_loop(struct vm *vm);
 /* Back [gpa, gpa+size) with an anonymous mapping as user slot @slot. */
 int vm_add_slot(struct vm *vm, uint32_t slot, uint64_t gpa, size_t size);
+/*
+ * KVM_SET_USER_MEMORY_REGION as given, bypassing vm->slots (for tests that
+ * manage their own backing, flags and slot ids, address space 1 too):
+ * 0 or -errno. A size of 0 deletes the slot.
+ */
+int vm_region(struct vm *vm, uint32_t slot, uint32_t flags, uint64_t gpa,
+	      uint64_t size, const void *hva);
 /* Delete user slot @slot (memory_size 0) and unmap it. */
 int vm_del_slot(struct vm *vm, uint32_t slot);
 /* Add vCPU @id starting in real mode at VM_CODE_GPA. Returns index or -errno. */
