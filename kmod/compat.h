@@ -38,6 +38,13 @@
 #define kvmguard_nr_as_ids(kvm)	KVM_ADDRESS_SPACE_NUM
 #endif
 
+/* 6.12 made struct ftrace_regs opaque; on x86 it holds a struct pt_regs. */
+#ifdef arch_ftrace_regs
+#define kvmguard_ftrace_regs(fregs)	(&arch_ftrace_regs(fregs)->regs)
+#else
+#define kvmguard_ftrace_regs(fregs)	(&(fregs)->regs)
+#endif
+
 /*
  * 6.5 renamed the ftrace_ops flavour of the direct-call API. @ops already
  * has its filter; on error the caller frees it.

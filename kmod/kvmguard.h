@@ -100,6 +100,7 @@ struct kvmguard_vm_mem {
 	struct list_head backings;	/* shared backings, under the mem lock */
 	u64 shared_bytes;		/* their bytes, under the mem lock */
 	atomic_t ksm_gate;		/* > 0: KSM refused while a change is checked */
+	struct task_struct *setter;	/* in KVM's memslot code for us */
 	atomic64_t denied[KVMGUARD_MEM_RULES];	/* by enum kvmguard_mem_rule - 1 */
 	spinlock_t report_lock;		/* reports */
 	struct kvmguard_report reports[KVMGUARD_MEM_RULES];
@@ -232,7 +233,8 @@ int kvmguard_memory_init(void);
 void kvmguard_memory_uninit(void);
 void kvmguard_mem_vm_init(struct kvmguard_vm *vm);
 void kvmguard_mem_vm_gone(struct kvmguard_vm *vm);
-int kvmguard_mem_vm_found(struct kvm *kvm);
+int kvmguard_mem_rules_changed(const struct kvmguard_rules *old,
+			       const struct kvmguard_rules *new);
 u64 kvmguard_mem_shared_bytes(struct kvmguard_vm *vm);
 bool kvmguard_ksm_turns_on(const struct kvmguard_rules *old,
 			   const struct kvmguard_rules *new);

@@ -7,12 +7,13 @@
  * Memslots. KVM_SET_USER_MEMORY_REGION(2) ends in __kvm_set_memory_region(),
  * exported by both kernels and called with kvm->slots_lock held (the ioctl
  * handler has kvm_set_memory_region() inlined, so only this one can be
- * hooked). A kprobe at its entry sends every user-memslot change to
- * memslot_change(), which checks it, calls the original (the probe lets
- * calls from this module through) and records what it must remember.
- * slots_lock keeps KVM's memslots still meanwhile, so sizes and dirty-log
- * flags are read from KVM itself and the accounting is exact whatever
- * order slots are created, moved, flagged and deleted in.
+ * hooked). While some policy has a memory rule, an ftrace handler at its
+ * entry sends the user-memslot changes of registered VMs to
+ * memslot_change(), which checks them, calls the original (marked in the
+ * VM, so the handler lets that call through) and records what it must
+ * remember. slots_lock keeps KVM's memslots still meanwhile, so sizes and
+ * dirty-log flags are read from KVM itself and the accounting is exact
+ * whatever order slots are created, moved, flagged and deleted in.
  *
  * Shared backings. The inode of every shared mapping under a memslot is
  * recorded (with a reference on a file of it, so that the address cannot
@@ -25,7 +26,8 @@
  *
  * Locking: mem_lock (a spinlock, since VM destruction arrives in atomic
  * context) guards the backing records and every VM's list of them. It
- * nests inside the registry lock and takes nothing but RCU inside.
+ * nests inside the registry lock and takes nothing but RCU inside. The
+ * memslot hook is attached and detached under kvmguard_config_mutex.
  */
 #define pr_fmt(fmt) "kvmguard: " fmt
 #include <linux/file.h>
@@ -58,8 +60,11 @@ struct kvmguard_backing {
 static DEFINE_SPINLOCK(mem_lock);
 static DEFINE_HASHTABLE(backings, 8);
 
-/* memslot_change() calls that may still run module code; see uninit. */
+/* memslot_change() calls that may still run module code; see detach. */
 static atomic_t in_flight = ATOMIC_INIT(0);
+
+/* Policies with a memory rule; the memslot hook is attached while > 0. */
+static unsigned int mem_users;
 
 /* The memory rules of a VM at one moment. */
 struct mem_rules {
@@ -334,19 +339,20 @@ static bool memslot_recorded(struct kvmguard_vm *vm, u32 slot)
 }
 
 /*
- * @kvm existed before the module was loaded: record what backs its slots
- * now, so that the domain rule knows whom it shares with.
+ * Record what backs the slots of @vm now (the memslot hook was attached
+ * after they were made), so that the domain rule knows whom it shares
+ * with.
  */
-int kvmguard_mem_vm_found(struct kvm *kvm)
+static int mem_vm_found(struct kvmguard_vm *vm)
 {
 	struct kvm_memory_slot *slot;
 	struct backing_scan bs;
-	struct kvmguard_vm *vm;
 	int as, bkt, err = 0;
+	struct kvm *kvm;
 	u32 id;
 
-	vm = kvmguard_vm_get(kvm);
-	if (!vm)
+	kvm = kvmguard_vm_kvm_get(vm);
+	if (!kvm)
 		return 0;
 	if (!mmget_not_zero(kvm->mm))
 		goto out;
@@ -369,7 +375,7 @@ int kvmguard_mem_vm_found(struct kvm *kvm)
 	mutex_unlock(&kvm->slots_lock);
 	mmput(kvm->mm);
 out:
-	kvmguard_vm_put(vm);
+	kvm_put_kvm(kvm);
 	return err;
 }
 
@@ -383,23 +389,34 @@ u64 kvmguard_mem_shared_bytes(struct kvmguard_vm *vm)
 	return bytes;
 }
 
-/* The user memslots of @kvm now: bytes mapped and bytes dirty-tracked. */
-static void memslot_totals(struct kvm *kvm, u64 *total, u64 *dirty)
+/* Bytes the user memslots of @kvm map now: KVM counts pages of all slots. */
+static u64 memslot_total(struct kvm *kvm)
 {
 	struct kvm_memory_slot *slot;
+	u64 pages = kvm->nr_memslot_pages;
+	int id;
+
+	for (id = KVM_USER_MEM_SLOTS; id < KVM_MEM_SLOTS_NUM; id++) {
+		slot = id_to_memslot(__kvm_memslots(kvm, 0), id);
+		if (slot)
+			pages -= slot->npages;
+	}
+	return pages << PAGE_SHIFT;
+}
+
+/* Bytes of the user memslots of @kvm that are dirty-tracked now. */
+static u64 memslot_dirty(struct kvm *kvm)
+{
+	struct kvm_memory_slot *slot;
+	u64 bytes = 0;
 	int as, bkt;
 
-	*total = 0;
-	*dirty = 0;
-	for (as = 0; as < kvmguard_nr_as_ids(kvm); as++) {
-		kvm_for_each_memslot(slot, bkt, __kvm_memslots(kvm, as)) {
-			if (slot->id >= KVM_USER_MEM_SLOTS)
-				continue;
-			*total += slot->npages << PAGE_SHIFT;
-			if (slot->flags & KVM_MEM_LOG_DIRTY_PAGES)
-				*dirty += slot->npages << PAGE_SHIFT;
-		}
-	}
+	for (as = 0; as < kvmguard_nr_as_ids(kvm); as++)
+		kvm_for_each_memslot(slot, bkt, __kvm_memslots(kvm, as))
+			if (slot->id < KVM_USER_MEM_SLOTS &&
+			    (slot->flags & KVM_MEM_LOG_DIRTY_PAGES))
+				bytes += slot->npages << PAGE_SHIFT;
+	return bytes;
 }
 
 /*
@@ -412,8 +429,8 @@ static int memslot_check(struct kvmguard_vm *vm, struct kvm *kvm,
 			 struct backing_scan *bs, bool *recorded)
 {
 	bool enforce, create, flagged = mem->flags & KVM_MEM_LOG_DIRTY_PAGES;
-	u64 total, dirty, new_total, new_dirty;
 	struct kvm_memory_slot *old;
+	u64 total, dirty;
 	int as_id = mem->slot >> 16;
 	struct mem_rules mr;
 	int err = 0;
@@ -433,25 +450,28 @@ static int memslot_check(struct kvmguard_vm *vm, struct kvm *kvm,
 			old->npages << PAGE_SHIFT != mem->memory_size))
 		return 0;
 
-	/* Limits hold back growth only: a lowered limit leaves slots be. */
-	memslot_totals(kvm, &total, &dirty);
-	new_total = total - (create ? 0 : mem->memory_size) + mem->memory_size;
-	new_dirty = dirty;
-	if (!create && (old->flags & KVM_MEM_LOG_DIRTY_PAGES))
-		new_dirty -= mem->memory_size;
-	if (flagged)
-		new_dirty += mem->memory_size;
-	if (new_total > total && new_total > mr.max) {
-		mem_violation(vm, KVMGUARD_MEM_RULE_LIMIT, enforce, mem->slot,
-			      new_total);
-		if (enforce)
-			err = -EDQUOT;
+	/*
+	 * Limits hold back growth only (a new slot, a slot newly tracked): a
+	 * lowered limit leaves existing slots be.
+	 */
+	if (create && mr.max != KVMGUARD_MEM_UNLIMITED) {
+		total = memslot_total(kvm) + mem->memory_size;
+		if (total > mr.max) {
+			mem_violation(vm, KVMGUARD_MEM_RULE_LIMIT, enforce,
+				      mem->slot, total);
+			if (enforce)
+				err = -EDQUOT;
+		}
 	}
-	if (new_dirty > dirty && new_dirty > mr.dirty_max) {
-		mem_violation(vm, KVMGUARD_MEM_RULE_DIRTY_LOG, enforce,
-			      mem->slot, new_dirty);
-		if (enforce && !err)
-			err = -EDQUOT;
+	if (flagged && (create || !(old->flags & KVM_MEM_LOG_DIRTY_PAGES)) &&
+	    mr.dirty_max != KVMGUARD_MEM_UNLIMITED) {
+		dirty = memslot_dirty(kvm) + mem->memory_size;
+		if (dirty > mr.dirty_max) {
+			mem_violation(vm, KVMGUARD_MEM_RULE_DIRTY_LOG, enforce,
+				      mem->slot, dirty);
+			if (enforce && !err)
+				err = -EDQUOT;
+		}
 	}
 	/* What backs a slot is fixed when it is created (KVM_MR_CREATE). */
 	if (!create)
@@ -491,52 +511,162 @@ static int memslot_check(struct kvmguard_vm *vm, struct kvm *kvm,
 }
 
 /*
- * Entered instead of __kvm_set_memory_region() for user memslots (see
- * memslot_probe()), in the caller's context: it may sleep.
+ * Entered instead of __kvm_set_memory_region() for a user memslot of @vm
+ * (see memslot_hook()), in the caller's context: it may sleep. Holds the
+ * reference on @vm the hook took.
  */
 static noinline int memslot_change(struct kvm *kvm,
-				   const struct kvmguard_memory_region *mem)
+				   const struct kvmguard_memory_region *mem,
+				   struct kvmguard_vm *vm)
 {
 	struct backing_scan bs = {};
-	struct kvmguard_vm *vm;
 	bool recorded = false;
 	int err = 0;
 
 	lockdep_assert_held(&kvm->slots_lock);
-	vm = kvmguard_vm_get(kvm);
-	if (vm && mem->memory_size)
+	if (mem->memory_size)
 		err = memslot_check(vm, kvm, mem, &bs, &recorded);
-	if (!err)
+	if (!err) {
+		/* slots_lock makes us the only setter of this VM's slots. */
+		WRITE_ONCE(vm->mem.setter, current);
 		err = __kvm_set_memory_region(kvm, mem);
-	if (vm) {
-		/* A deleted slot, or one KVM refused, backs nothing now. */
-		if ((!err && !mem->memory_size) || (err && recorded))
-			memslot_unrecord(vm, mem->slot);
-		kvmguard_vm_put(vm);
+		WRITE_ONCE(vm->mem.setter, NULL);
 	}
+	/* A deleted slot, or one KVM refused, backs nothing now. */
+	if ((!err && !mem->memory_size) || (err && recorded))
+		memslot_unrecord(vm, mem->slot);
+	kvmguard_vm_put(vm);
 	scan_release(&bs);
-	/* Last: from here on, kvmguard_memory_uninit() may go ahead. */
+	/* Last: from here on, memslot_detach() may go ahead. */
 	if (atomic_dec_and_test(&in_flight))
 		wake_up_var(&in_flight);
 	return err;
 }
 
-static int memslot_probe(struct kprobe *p, struct pt_regs *regs)
+/*
+ * ftrace handler at the entry of __kvm_set_memory_region(kvm, mem): the
+ * call goes on in memslot_change(kvm, mem, vm) instead (x86-64 passes the
+ * third argument in rdx, which the original does not use). KVM's private
+ * slots (x86's APIC access page and the like), VMs unknown to the registry
+ * and the call memslot_change() makes itself go through.
+ */
+static void notrace memslot_hook(unsigned long ip, unsigned long parent_ip,
+				 struct ftrace_ops *op, struct ftrace_regs *fregs)
 {
-	const struct kvmguard_memory_region *mem =
-		(void *)regs_get_kernel_argument(regs, 1);
+	struct pt_regs *regs = kvmguard_ftrace_regs(fregs);
+	const struct kvmguard_memory_region *mem;
+	struct kvmguard_vm *vm;
+	struct kvm *kvm;
 
-	/*
-	 * The probe sits at the function's entry, where the stack holds the
-	 * return address: our own call of the original goes through, and
-	 * so do KVM's private slots (x86's APIC access page and the like).
-	 */
-	if (within_module(regs_get_kernel_stack_nth(regs, 0), THIS_MODULE) ||
-	    (u16)mem->slot >= KVM_USER_MEM_SLOTS)
-		return 0;
+	kvm = (struct kvm *)regs_get_kernel_argument(regs, 0);
+	mem = (void *)regs_get_kernel_argument(regs, 1);
+	if ((u16)mem->slot >= KVM_USER_MEM_SLOTS)
+		return;
+	rcu_read_lock();
+	vm = kvmguard_vm_lookup(kvm);
+	if (vm && (READ_ONCE(vm->mem.setter) == current ||
+		   !kref_get_unless_zero(&vm->ref)))
+		vm = NULL;
+	rcu_read_unlock();
+	if (!vm)
+		return;
 	atomic_inc(&in_flight);
-	instruction_pointer_set(regs, (unsigned long)memslot_change);
-	return 1;
+	regs->dx = (unsigned long)vm;
+	regs->ip = (unsigned long)memslot_change;
+}
+
+static struct ftrace_ops memslot_ops = {
+	.func = memslot_hook,
+	.flags = FTRACE_OPS_FL_IPMODIFY,
+};
+
+static bool memslot_attached;
+
+static int memslot_attach(void)
+{
+	struct kvmguard_vm *vm;
+	u64 id = 0;
+	int err;
+
+	err = ftrace_set_filter(&memslot_ops, "__kvm_set_memory_region",
+				strlen("__kvm_set_memory_region"), 1);
+	if (!err)
+		err = register_ftrace_function(&memslot_ops);
+	if (err) {
+		ftrace_free_filter(&memslot_ops);
+		pr_err("cannot attach the memslot hook: %d\n", err);
+		return err;
+	}
+	memslot_attached = true;
+	/* From now on changes are recorded; catch up on the slots before. */
+	while (!err && (vm = kvmguard_vm_get_next(id))) {
+		id = vm->id;
+		err = mem_vm_found(vm);
+		kvmguard_vm_put(vm);
+	}
+	return err;
+}
+
+static void memslot_detach(void)
+{
+	struct kvmguard_vm *vm;
+	u64 id = 0;
+
+	unregister_ftrace_function(&memslot_ops);
+	ftrace_free_filter(&memslot_ops);
+	memslot_attached = false;
+	/*
+	 * No new call enters memslot_change(); wait for those inside (KVM
+	 * may sleep in them), then for their last instructions, which no task
+	 * leaves by sleeping.
+	 */
+	wait_var_event(&in_flight, !atomic_read(&in_flight));
+	synchronize_rcu_tasks();
+	/* Unhooked, the records would go stale. */
+	while ((vm = kvmguard_vm_get_next(id))) {
+		id = vm->id;
+		kvmguard_mem_vm_gone(vm);
+		kvmguard_vm_put(vm);
+	}
+}
+
+static bool has_mem_rules(const struct kvmguard_rules *rules)
+{
+	return rules && (rules->mem_max != KVMGUARD_MEM_UNLIMITED ||
+			 rules->dirty_max != KVMGUARD_MEM_UNLIMITED ||
+			 rules->mem_shared != KVMGUARD_MEM_SHARED_ALLOW ||
+			 rules->ksm != KVMGUARD_KSM_ALLOW);
+}
+
+/*
+ * A policy's rules go from @old to @new (either may be NULL: created,
+ * deleted). The memslot hook is attached for the first policy with a
+ * memory rule, before its rules apply, and detached after the last. On
+ * error nothing changed.
+ */
+int kvmguard_mem_rules_changed(const struct kvmguard_rules *old,
+			       const struct kvmguard_rules *new)
+{
+	bool was = has_mem_rules(old), is = has_mem_rules(new);
+	int err;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	if (was == is)
+		return 0;
+	if (is) {
+		if (!mem_users) {
+			err = memslot_attach();
+			if (err) {
+				if (memslot_attached)
+					memslot_detach();
+				return err;
+			}
+		}
+		mem_users++;
+	} else if (!--mem_users) {
+		memslot_detach();
+	}
+	return 0;
 }
 
 /* Entered instead of a KSM request that a policy refuses. */
@@ -664,11 +794,6 @@ void kvmguard_ksm_open(struct kvmguard_vm *vm)
 	atomic_dec(&vm->mem.ksm_gate);
 }
 
-static struct kprobe memslot_kprobe = {
-	.symbol_name = "__kvm_set_memory_region",
-	.pre_handler = memslot_probe,
-};
-
 static struct kprobe ksm_madvise_kprobe = {
 	.symbol_name = "ksm_madvise",
 	.pre_handler = ksm_madvise_probe,
@@ -679,36 +804,36 @@ static struct kprobe ksm_merge_any_kprobe = {
 	.pre_handler = ksm_merge_any_probe,
 };
 
-static struct kprobe *mem_kprobes[] = {
-	&memslot_kprobe,
+static struct kprobe *ksm_kprobes[] = {
 	&ksm_madvise_kprobe,
 	&ksm_merge_any_kprobe,
 };
 
+/* The KSM hooks stay attached: they cost nothing until a process asks. */
 int kvmguard_memory_init(void)
 {
-	int nr = ARRAY_SIZE(mem_kprobes), err;
+	int nr = ARRAY_SIZE(ksm_kprobes), err;
 
 	if (!KVMGUARD_KSM_MERGE_ANY_SYMBOL)
 		nr--;		/* the kernel has no such prctl */
-	err = register_kprobes(mem_kprobes, nr);
+	err = register_kprobes(ksm_kprobes, nr);
 	if (err)
-		pr_err("cannot attach the memory hooks: %d\n", err);
+		pr_err("cannot attach the KSM hooks: %d\n", err);
 	return err;
 }
 
 void kvmguard_memory_uninit(void)
 {
-	int nr = ARRAY_SIZE(mem_kprobes);
+	int nr = ARRAY_SIZE(ksm_kprobes);
 
 	if (!KVMGUARD_KSM_MERGE_ANY_SYMBOL)
 		nr--;
-	unregister_kprobes(mem_kprobes, nr);
-	/*
-	 * No new call enters memslot_change(); wait for those inside (KVM
-	 * may sleep in them), then for their last instructions and those of
-	 * ksm_refused(), which no task leaves by sleeping.
-	 */
-	wait_var_event(&in_flight, !atomic_read(&in_flight));
+	unregister_kprobes(ksm_kprobes, nr);
+	mutex_lock(&kvmguard_config_mutex);
+	if (memslot_attached)
+		memslot_detach();
+	mem_users = 0;
+	mutex_unlock(&kvmguard_config_mutex);
+	/* ksm_refused() is module code too (memslot_detach() may not run). */
 	synchronize_rcu_tasks();
 }

@@ -126,6 +126,14 @@ struct kvmguard_policy *kvmguard_policy_create(const char *name,
 		kfree(copy);
 		return ERR_PTR(err);
 	}
+	err = kvmguard_mem_rules_changed(NULL, copy);
+	if (err) {
+		NL_SET_ERR_MSG(extack, "cannot attach the memslot hook");
+		kvmguard_hc_rules_changed(copy, NULL);
+		kfree(policy);
+		kfree(copy);
+		return ERR_PTR(err);
+	}
 	kref_init(&policy->ref);
 	strscpy(policy->name, name, sizeof(policy->name));
 	RCU_INIT_POINTER(policy->rules, copy);
@@ -234,8 +242,19 @@ int kvmguard_policy_update(struct kvmguard_policy *policy,
 	old = rcu_dereference_protected(policy->rules,
 					lockdep_is_held(&kvmguard_config_mutex));
 	err = ksm_gates_close(&gates, policy, old, copy, extack);
-	if (!err)
+	if (!err) {
 		err = kvmguard_hc_rules_changed(old, copy);
+		if (err)
+			NL_SET_ERR_MSG(extack, "cannot attach the hypercall hook");
+	}
+	if (!err) {
+		err = kvmguard_mem_rules_changed(old, copy);
+		if (err) {
+			NL_SET_ERR_MSG(extack, "cannot attach the memslot hook");
+			/* Back to where it was, which worked before. */
+			kvmguard_hc_rules_changed(copy, old);
+		}
+	}
 	if (err) {
 		ksm_gates_open(&gates);
 		kfree(copy);
@@ -308,6 +327,7 @@ int kvmguard_policy_delete(struct kvmguard_policy *policy,
 	kvmguard_registry_rebind(policy);
 	ksm_gates_open(&gates);
 	kvmguard_hc_rules_changed(rules, NULL);
+	kvmguard_mem_rules_changed(rules, NULL);
 	if (!KVMGUARD_BROKEN_LEAK)
 		kvmguard_policy_put(policy);
 	return 0;

@@ -442,8 +442,6 @@ int kvmguard_registry_discover(void)
 	list_for_each_entry_safe(d, tmp, &ctx->found, node) {
 		ret = kvmguard_registry_add(d->kvm, d->task,
 					    KVMGUARD_VM_F_DISCOVERED, GFP_KERNEL);
-		if (!ret)
-			ret = kvmguard_mem_vm_found(d->kvm);
 		if (ret)
 			err = ret;
 		put_task_struct(d->task);
