@@ -575,11 +575,7 @@ static void notrace memslot_hook(unsigned long ip, unsigned long parent_ip,
 	regs->ip = (unsigned long)memslot_change;
 }
 
-static struct ftrace_ops memslot_ops = {
-	.func = memslot_hook,
-	.flags = FTRACE_OPS_FL_IPMODIFY,
-};
-
+static struct ftrace_ops memslot_ops;
 static bool memslot_attached;
 
 static int memslot_attach(void)
@@ -588,6 +584,10 @@ static int memslot_attach(void)
 	u64 id = 0;
 	int err;
 
+	/* Afresh each time: ftrace_free_filter() leaves stale hash pointers. */
+	memset(&memslot_ops, 0, sizeof(memslot_ops));
+	memslot_ops.func = memslot_hook;
+	memslot_ops.flags = FTRACE_OPS_FL_IPMODIFY;
 	err = ftrace_set_filter(&memslot_ops, "__kvm_set_memory_region",
 				strlen("__kvm_set_memory_region"), 1);
 	if (!err)
