@@ -62,6 +62,7 @@ static DEFINE_HASHTABLE(backings, 8);
 
 /* memslot_change() calls that may still run module code; see detach. */
 static atomic_t in_flight = ATOMIC_INIT(0);
+static bool memslot_detaching;	/* wake memslot_detach() at 0 */
 
 /* Policies with a memory rule; the memslot hook is attached while > 0. */
 static unsigned int mem_users;
@@ -200,16 +201,16 @@ static int backing_scan(struct mm_struct *mm, unsigned long start, u64 size,
 	for_each_vma_range(vmi, vma, end) {
 		if (vma->vm_flags & VM_MERGEABLE)
 			bs->mergeable = true;
-		if (!(vma->vm_flags & VM_MAYSHARE))
-			continue;
-		lo = max(start, vma->vm_start);
-		hi = min(end, vma->vm_end);
-		bs->shared_bytes += hi - lo;
-		if (vma->vm_file) {
-			err = scan_add(bs, vma, hi - lo);
-			if (err)
-				break;
+		if (vma->vm_flags & VM_MAYSHARE) {
+			lo = max(start, vma->vm_start);
+			hi = min(end, vma->vm_end);
+			bs->shared_bytes += hi - lo;
+			if (vma->vm_file)
+				err = scan_add(bs, vma, hi - lo);
 		}
+		/* Most often one mapping covers it all: no look further. */
+		if (err || vma->vm_end >= end)
+			break;
 	}
 	mmap_read_unlock(mm);
 	return err;
@@ -538,7 +539,7 @@ static noinline int memslot_change(struct kvm *kvm,
 	kvmguard_vm_put(vm);
 	scan_release(&bs);
 	/* Last: from here on, memslot_detach() may go ahead. */
-	if (atomic_dec_and_test(&in_flight))
+	if (atomic_dec_and_test(&in_flight) && READ_ONCE(memslot_detaching))
 		wake_up_var(&in_flight);
 	return err;
 }
@@ -620,7 +621,11 @@ static void memslot_detach(void)
 	 * may sleep in them), then for their last instructions, which no task
 	 * leaves by sleeping.
 	 */
+	WRITE_ONCE(memslot_detaching, true);
+	/* Pairs with the barrier of atomic_dec_and_test() there. */
+	smp_mb();
 	wait_var_event(&in_flight, !atomic_read(&in_flight));
+	WRITE_ONCE(memslot_detaching, false);
 	synchronize_rcu_tasks();
 	/* Unhooked, the records would go stale. */
 	while ((vm = kvmguard_vm_get_next(id))) {
