@@ -565,7 +565,12 @@ static void notrace memslot_hook(unsigned long ip, unsigned long parent_ip,
 		return;
 	rcu_read_lock();
 	vm = kvmguard_vm_lookup(kvm);
+	/*
+	 * A delete is checked against nothing; it only matters when the VM
+	 * has records (which change only under slots_lock, held here).
+	 */
 	if (vm && (READ_ONCE(vm->mem.setter) == current ||
+		   (!mem->memory_size && list_empty(&vm->mem.backings)) ||
 		   !kref_get_unless_zero(&vm->ref)))
 		vm = NULL;
 	rcu_read_unlock();
