@@ -59,6 +59,7 @@ struct kvmguard_backing {
 
 static DEFINE_SPINLOCK(mem_lock);
 static DEFINE_HASHTABLE(backings, 8);
+static unsigned long nr_backings;	/* written under mem_lock */
 
 /* memslot_change() calls that may still run module code; see detach. */
 static atomic_t in_flight = ATOMIC_INIT(0);
@@ -280,6 +281,7 @@ static enum share_verdict share_record(struct kvmguard_vm *vm,
 			b->vm = vm;
 			b->slot = slot;
 			hash_add(backings, &b->hash, (unsigned long)b->inode);
+			WRITE_ONCE(nr_backings, nr_backings + 1);
 			list_add_tail(&b->vm_node, &vm->mem.backings);
 			vm->mem.shared_bytes += b->bytes;
 			bs->found[i] = NULL;	/* owned by the records now */
@@ -300,6 +302,7 @@ static void memslot_unrecord(struct kvmguard_vm *vm, u32 slot)
 		if (b->slot != slot)
 			continue;
 		hash_del(&b->hash);
+		WRITE_ONCE(nr_backings, nr_backings - 1);
 		list_move(&b->vm_node, &gone);
 		vm->mem.shared_bytes -= b->bytes;
 	}
@@ -317,6 +320,7 @@ void kvmguard_mem_vm_gone(struct kvmguard_vm *vm)
 	spin_lock(&mem_lock);
 	list_for_each_entry_safe(b, tmp, &vm->mem.backings, vm_node) {
 		hash_del(&b->hash);
+		WRITE_ONCE(nr_backings, nr_backings - 1);
 		list_move(&b->vm_node, &gone);
 	}
 	vm->mem.shared_bytes = 0;
@@ -513,8 +517,9 @@ static int memslot_check(struct kvmguard_vm *vm, struct kvm *kvm,
 
 /*
  * Entered instead of __kvm_set_memory_region() for a user memslot of @vm
- * (see memslot_hook()), in the caller's context: it may sleep. Holds the
- * reference on @vm the hook took.
+ * (see memslot_hook()), in the caller's context: it may sleep. @vm stays
+ * registered meanwhile without a reference: the ioctl holds the VM's file,
+ * so KVM cannot destroy it, and memslot_detach() waits for us.
  */
 static noinline int memslot_change(struct kvm *kvm,
 				   const struct kvmguard_memory_region *mem,
@@ -536,7 +541,6 @@ static noinline int memslot_change(struct kvm *kvm,
 	/* A deleted slot, or one KVM refused, backs nothing now. */
 	if ((!err && !mem->memory_size) || (err && recorded))
 		memslot_unrecord(vm, mem->slot);
-	kvmguard_vm_put(vm);
 	scan_release(&bs);
 	/* Last: from here on, memslot_detach() may go ahead. */
 	if (atomic_dec_and_test(&in_flight) && READ_ONCE(memslot_detaching))
@@ -549,7 +553,9 @@ static noinline int memslot_change(struct kvm *kvm,
  * call goes on in memslot_change(kvm, mem, vm) instead (x86-64 passes the
  * third argument in rdx, which the original does not use). KVM's private
  * slots (x86's APIC access page and the like), VMs unknown to the registry
- * and the call memslot_change() makes itself go through.
+ * and the call memslot_change() makes itself go through. ftrace reads
+ * @parent_ip before any handler runs, so a tracer that rewrites return
+ * addresses cannot hide our own call; the VM's setter mark backs that up.
  */
 static void notrace memslot_hook(unsigned long ip, unsigned long parent_ip,
 				 struct ftrace_ops *op, struct ftrace_regs *fregs)
@@ -559,19 +565,22 @@ static void notrace memslot_hook(unsigned long ip, unsigned long parent_ip,
 	struct kvmguard_vm *vm;
 	struct kvm *kvm;
 
+	if (within_module(parent_ip, THIS_MODULE))
+		return;
 	kvm = (struct kvm *)regs_get_kernel_argument(regs, 0);
 	mem = (void *)regs_get_kernel_argument(regs, 1);
-	if ((u16)mem->slot >= KVM_USER_MEM_SLOTS)
+	/*
+	 * A delete is checked against nothing: it only matters to the
+	 * records of shared backings (which change only under slots_lock,
+	 * held here).
+	 */
+	if ((u16)mem->slot >= KVM_USER_MEM_SLOTS ||
+	    (!mem->memory_size && !READ_ONCE(nr_backings)))
 		return;
 	rcu_read_lock();
 	vm = kvmguard_vm_lookup(kvm);
-	/*
-	 * A delete is checked against nothing; it only matters when the VM
-	 * has records (which change only under slots_lock, held here).
-	 */
 	if (vm && (READ_ONCE(vm->mem.setter) == current ||
-		   (!mem->memory_size && list_empty(&vm->mem.backings)) ||
-		   !kref_get_unless_zero(&vm->ref)))
+		   (!mem->memory_size && list_empty(&vm->mem.backings))))
 		vm = NULL;
 	rcu_read_unlock();
 	if (!vm)
