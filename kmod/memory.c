@@ -447,7 +447,8 @@ static int memslot_check(struct kvmguard_vm *vm, struct kvm *kvm,
 
 	/* Leave malformed requests to KVM, which refuses them. */
 	if (as_id >= kvmguard_nr_as_ids(kvm) ||
-	    !PAGE_ALIGNED(mem->memory_size) || !PAGE_ALIGNED(mem->userspace_addr))
+	    !PAGE_ALIGNED(mem->memory_size) || !PAGE_ALIGNED(mem->userspace_addr) ||
+	    mem->memory_size >> PAGE_SHIFT > KVM_MEM_MAX_NR_PAGES)
 		return 0;
 	old = id_to_memslot(__kvm_memslots(kvm, as_id), (u16)mem->slot);
 	create = !old || !old->npages;
