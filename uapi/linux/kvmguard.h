@@ -210,7 +210,10 @@ enum kvmguard_cmd {
  *	change that would exceed it fails with EDQUOT; 0 forbids tracking;
  *	KVMGUARD_MEM_UNLIMITED sets no limit.
  * @KVMGUARD_A_VM_MEM_SHARED_BYTES: u64, bytes of the VM's memslots that were
- *	backed by shared mappings when the memslots were created.
+ *	backed by shared mappings when the memslots were created (or, for
+ *	memslots older than the memory hook, when it was attached). Known
+ *	while some policy has a memory rule: the hook is absent otherwise,
+ *	and this is 0.
  * @KVMGUARD_A_VM_MEM_DIRTY_BYTES: u64, bytes of its memslots now
  *	dirty-tracked.
  * @KVMGUARD_A_VM_MEM_LIMIT_DENIED: u64, violations of POLICY_MEM_MAX:
