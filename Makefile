@@ -7,7 +7,8 @@
 #   make checkpatch       checkpatch.pl --strict on kmod/ and uapi/; any report fails
 #   make check [LANES=..] everything, plus the selftests in QEMU on each kernel lane
 #   make demo             boot the 6.1 test host and show the CLI on a live KVM guest
-#   make bench            instructions per KVM exit without/with kvmguard (bench/run.sh)
+#   make bench            instructions per KVM exit and memslot change, without/with kvmguard
+#                         (bench/run.sh)
 #   make install          module, CLI and man page on this machine
 #
 # The module is built out of tree in $(MODBUILD) so kernels do not clobber each other.
