@@ -14,9 +14,11 @@
  * no policy, domain mode with an empty domain), fails with EXDEV, whichever
  * came first. Processes that are not VMs share freely. A VM's record of
  * the object goes with its memslot and with the VM.
- * VM_MEM_SHARED_BYTES counts the shared memslots (with or without a
- * policy), VM_MEM_SHARED_DENIED every refusal; refused memslots are not in
- * KVM.
+ * VM_MEM_SHARED_BYTES counts the shared part of memslots (with or without a
+ * policy) while some policy has a memory rule (slots made before the first
+ * rule, and by VMs from before the module load, included), 0 when none has;
+ * VM_MEM_SHARED_DENIED counts every refusal; refused memslots are not in
+ * KVM, and neither are their records.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -592,6 +594,60 @@ TEST_F_TIMEOUT(sh, vm_from_before_the_module_load, 60)
 		TH_LOG("a VM of another domain shares an object with a VM from before the load");
 	vm_destroy(&old);
 	EXPECT_EQ(0, REGION(0, 1, 0x100000, SZ, a));
+	close(fd);
+}
+
+/* Does any policy on the host have a memory rule? */
+static bool any_memory_rule(struct gnl *g)
+{
+	struct kg_policy *p;
+	bool any = false;
+	int n;
+
+	if (kg_policy_dump(g, &p, &n))
+		return true;
+	for (int i = 0; i < n; i++)
+		any |= p[i].mem_max != KVMGUARD_MEM_UNLIMITED ||
+		       p[i].mem_dirty_max != KVMGUARD_MEM_UNLIMITED ||
+		       p[i].mem_shared != KVMGUARD_MEM_SHARED_ALLOW ||
+		       p[i].mem_ksm != KVMGUARD_KSM_ALLOW;
+	free(p);
+	return any;
+}
+
+TEST_F(sh, shared_bytes_known_while_a_rule_exists)
+{
+	char *a;
+	int fd;
+	struct kg_vm v;
+
+	kg_cleanup(&self->g, P);
+	if (any_memory_rule(&self->g))
+		SKIP(return, "a policy other than this test's has a memory rule");
+	a = shared_memfd(&fd);
+	ASSERT_NE(NULL, a);
+	NEWVM(0, NULL);
+	ASSERT_EQ(0, REGION(0, 0, 0, SZ, a));
+	VMGET(0, v);
+	EXPECT_EQ(0ULL, v.mem_shared_bytes);
+
+	/* The first rule attaches the hook, which finds the slot made before. */
+	ASSERT_EQ(0, memg_new(&self->g, P "hook", NULL, MEMG_MAX(1ull << 40)));
+	VMGET(0, v);
+	EXPECT_EQ(SZ, v.mem_shared_bytes);
+	ASSERT_EQ(0, memg_new(&self->g, pol[RED1], "red",
+			      MEMG_SHARED(KVMGUARD_MEM_SHARED_DOMAIN)));
+	NEWVM(1, pol[RED1]);
+	EXPECT_EQ(-EXDEV, REGION(1, 0, 0, SZ, a));
+
+	/* While one rule is left the hook stays; the last one gone, it goes. */
+	vm_destroy(&self->vm[1]);
+	ASSERT_EQ(0, kg_policy_del(&self->g, P "hook"));
+	VMGET(0, v);
+	EXPECT_EQ(SZ, v.mem_shared_bytes);
+	ASSERT_EQ(0, kg_policy_del(&self->g, pol[RED1]));
+	VMGET(0, v);
+	EXPECT_EQ(0ULL, v.mem_shared_bytes);
 	close(fd);
 }
 
