@@ -711,8 +711,14 @@ static bool ksm_check(struct mm_struct *mm, u64 bytes)
 	for (id = 0; (vm = kvmguard_vm_find_rcu(&id)); id++) {
 		if (vm->mm != mm)
 			continue;
-		mem_rules_of(vm, &mr);
+		/*
+		 * The gate first: a change publishes its rules before it opens
+		 * the gate, so an open gate means the rules read next are new
+		 * enough (kvmguard_ksm_close()).
+		 */
 		gated = atomic_read(&vm->mem.ksm_gate);
+		smp_rmb();
+		mem_rules_of(vm, &mr);
 		/* A closed gate refuses without counting: see kvmguard_ksm_close(). */
 		if (mr.ksm == KVMGUARD_KSM_DENY)
 			mem_violation(vm, KVMGUARD_MEM_RULE_KSM,
@@ -792,10 +798,12 @@ static bool vm_mergeable(struct kvmguard_vm *vm)
 /*
  * About to enforce KSM deny on a running VM: close its gate (KSM requests
  * of its process are refused from now on), then look for memory that was
- * made mergeable before. A request that found the gate open held mmap_lock
- * for writing until its VMA was marked, so the search under mmap_lock sees
- * it. -EBUSY if there is some; either way kvmguard_ksm_open() follows,
- * once the new rules are in place or abandoned.
+ * made mergeable before. A request that found the gate open before it
+ * closed held mmap_lock for writing until its VMA was marked, so the
+ * search under mmap_lock sees it; one that finds it open after it opens
+ * again sees the rules published before. -EBUSY if there is some; either
+ * way kvmguard_ksm_open() follows, once the new rules are in place or
+ * abandoned.
  */
 int kvmguard_ksm_close(struct kvmguard_vm *vm, struct netlink_ext_ack *extack)
 {
@@ -811,6 +819,8 @@ int kvmguard_ksm_close(struct kvmguard_vm *vm, struct netlink_ext_ack *extack)
 
 void kvmguard_ksm_open(struct kvmguard_vm *vm)
 {
+	/* The new rules are visible before the gate opens: see ksm_check(). */
+	smp_mb__before_atomic();
 	atomic_dec(&vm->mem.ksm_gate);
 }
 
