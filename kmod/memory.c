@@ -711,12 +711,12 @@ static bool ksm_check(struct mm_struct *mm, u64 bytes)
 	for (id = 0; (vm = kvmguard_vm_find_rcu(&id)); id++) {
 		if (vm->mm != mm)
 			continue;
-		/*
-		 * The gate first: a change publishes its rules before it opens
-		 * the gate, so an open gate means the rules read next are new
-		 * enough (kvmguard_ksm_close()).
-		 */
 		gated = atomic_read(&vm->mem.ksm_gate);
+		/*
+		 * The gate before the rules: a change publishes its rules
+		 * before it opens the gate, so an open gate means the rules
+		 * read next are new enough (kvmguard_ksm_close()).
+		 */
 		smp_rmb();
 		mem_rules_of(vm, &mr);
 		/* A closed gate refuses without counting: see kvmguard_ksm_close(). */
