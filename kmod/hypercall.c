@@ -23,6 +23,7 @@
 #include <linux/kvm_host.h>
 #include <linux/percpu.h>
 #include <linux/rcupdate.h>
+#include <linux/workqueue.h>
 #include <asm/hyperv-tlfs.h>
 
 #include "kvmguard.h"
@@ -105,12 +106,74 @@ void kvmguard_hc_apply(struct kvmguard_vm *vm)
 	spin_unlock(&hc_lock);
 }
 
+/*
+ * VMs are registered from KVM's creation path in atomic context, where a
+ * per-CPU allocation comes from the percpu allocator's small atomic pool:
+ * a burst of VM creations can empty it (seen: one of 32 VMs created at
+ * once refused). Their counters come from a reserve filled in process
+ * context instead; they are fresh allocations, so they start at zero.
+ */
+#define HC_RESERVE	64
+static struct kvmguard_hc_counts __percpu *hc_reserve[HC_RESERVE];
+static unsigned int hc_reserved;	/* under hc_reserve_lock */
+static DEFINE_SPINLOCK(hc_reserve_lock);
+
+static void hc_reserve_fill(struct work_struct *work)
+{
+	struct kvmguard_hc_counts __percpu *c;
+	bool full;
+
+	do {
+		c = alloc_percpu(struct kvmguard_hc_counts);
+		if (!c)
+			return;
+		spin_lock(&hc_reserve_lock);
+		full = hc_reserved == HC_RESERVE;
+		if (!full)
+			hc_reserve[hc_reserved++] = c;
+		spin_unlock(&hc_reserve_lock);
+	} while (!full);
+	free_percpu(c);
+}
+
+static DECLARE_WORK(hc_reserve_work, hc_reserve_fill);
+
+void kvmguard_hc_reserve_init(void)
+{
+	hc_reserve_fill(NULL);
+}
+
+/* Once no VM can be created any more (the hooks are gone). */
+void kvmguard_hc_reserve_uninit(void)
+{
+	cancel_work_sync(&hc_reserve_work);
+	while (hc_reserved)
+		free_percpu(hc_reserve[--hc_reserved]);
+}
+
+static struct kvmguard_hc_counts __percpu *hc_counts_alloc(gfp_t gfp)
+{
+	struct kvmguard_hc_counts __percpu *c = NULL;
+	unsigned int left;
+
+	if (gfpflags_allow_blocking(gfp))
+		return alloc_percpu_gfp(struct kvmguard_hc_counts, gfp);
+	spin_lock(&hc_reserve_lock);
+	if (hc_reserved)
+		c = hc_reserve[--hc_reserved];
+	left = hc_reserved;
+	spin_unlock(&hc_reserve_lock);
+	if (left < HC_RESERVE / 2)
+		schedule_work(&hc_reserve_work);
+	return c ?: alloc_percpu_gfp(struct kvmguard_hc_counts, gfp);
+}
+
 int kvmguard_hc_vm_init(struct kvmguard_vm *vm, gfp_t gfp)
 {
 	/* Zero until kvmguard_hc_apply(): everything goes to C first. */
 	vm->hc_allow = 0;
 	spin_lock_init(&vm->hc_reports.lock);
-	vm->hc_counts = alloc_percpu_gfp(struct kvmguard_hc_counts, gfp);
+	vm->hc_counts = hc_counts_alloc(gfp);
 	return vm->hc_counts ? 0 : -ENOMEM;
 }
 

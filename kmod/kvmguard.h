@@ -219,6 +219,8 @@ void kvmguard_hc_entry(void);
 void kvmguard_hv_entry(void);
 
 void kvmguard_hypercall_uninit(void);
+void kvmguard_hc_reserve_init(void);
+void kvmguard_hc_reserve_uninit(void);
 int kvmguard_hc_vm_init(struct kvmguard_vm *vm, gfp_t gfp);
 void kvmguard_hc_vm_free(struct kvmguard_vm *vm);
 void kvmguard_hc_forget(struct kvmguard_vm *vm, struct kvm *kvm);

@@ -18,9 +18,11 @@ static int __init kvmguard_init(void)
 {
 	int err;
 
+	/* Best effort: VM creation falls back to atomic allocations. */
+	kvmguard_hc_reserve_init();
 	err = kvmguard_registry_init();
 	if (err)
-		return err;
+		goto err_registry;
 	err = kvmguard_netlink_init();
 	if (err)
 		goto err_netlink;
@@ -46,6 +48,8 @@ err_hooks:
 err_netlink:
 	kvmguard_registry_uninit();
 	kvmguard_policy_uninit();
+err_registry:
+	kvmguard_hc_reserve_uninit();
 	return err;
 }
 
@@ -57,6 +61,7 @@ static void __exit kvmguard_exit(void)
 	kvmguard_netlink_uninit();
 	kvmguard_registry_uninit();
 	kvmguard_policy_uninit();
+	kvmguard_hc_reserve_uninit();
 	pr_info("unloaded\n");
 }
 
