@@ -32,10 +32,17 @@ static struct rhashtable vms_by_kvm;
 static u64 last_id;			/* under registry_lock */
 static atomic_t generation = ATOMIC_INIT(0);
 
+/*
+ * Insertions happen in atomic context, where a table that must grow at once
+ * is allocated with GFP_ATOMIC and a failure refuses the VM. Starting (and
+ * shrinking no lower than) 256 buckets leaves the growing to the table's
+ * worker until far more VMs than one host burst creates.
+ */
 static const struct rhashtable_params vm_params = {
 	.key_len = sizeof(struct kvm *),
 	.key_offset = offsetof(struct kvmguard_vm, kvm),
 	.head_offset = offsetof(struct kvmguard_vm, node),
+	.min_size = 256,
 	.automatic_shrinking = true,
 };
 
