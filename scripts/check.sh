@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# make check: install dependencies, fetch the kernels, run checkpatch and sparse, then
-# for each lane build the module (W=1, warning-free), boot the QEMU test host and run
-# the selftests.  Prints TAP as results come in, "<lane>: N passed, N failed" per lane
+# make check: install dependencies, fetch the kernels, run checkpatch and sparse, build
+# the CLI and selftests and run the CLI's own tests (under valgrind), then for each lane
+# build the module (W=1, warning-free), boot the QEMU test host and run the selftests.  Prints TAP as results come in, "<lane>: N passed, N failed" per lane
 # and "N passed, N failed" (", N skipped" when any) as the very last line.
 #   usage: scripts/check.sh [lane...]     (default: $KVMGUARD_LANES or 6.1 6.12 debug)
 # Logs stay in .cache/log/: <lane>.log (the test host's console: TAP, kmemleak) and
@@ -239,8 +239,10 @@ step - "sparse C=2 against ${#sparse_kdirs[@]} kernels" \
 	make --no-print-directory sparse SPARSE_KDIRS="${sparse_kdirs[*]}" || true
 built=0
 step - "build userspace CLI and selftests" make --no-print-directory userspace selftests && built=1
+[ "$built" -eq 0 ] || step - "CLI tests: unit, fake kernel, valgrind (make -C userspace test)" \
+	make --no-print-directory -C userspace test || true
 
-# Hung guests are killed: 420 s for 6.1/6.12 (a run takes ~75 s), 1200 s for debug.
+# Hung guests are killed: 420 s for 6.1/6.12 (a run takes ~140 s), 1200 s for debug.
 boot_limit() { case "$1" in debug) echo 1200 ;; *) echo 420 ;; esac; }
 boot_lane() { # <lane> <initramfs>: the test host's console on stdout
 	KVMGUARD_BOOT_TIMEOUT=${KVMGUARD_BOOT_TIMEOUT:-$(boot_limit "$1")} \

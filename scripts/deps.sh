@@ -16,7 +16,7 @@ PKGS=(
 	libnl-3-dev libnl-genl-3-dev pkg-config  # the CLI and the selftests
 	qemu-system-x86 busybox-static          # the test host
 	linux-source-6.1                        # checkpatch.pl and the kselftest headers
-	valgrind shellcheck
+	valgrind shellcheck python3             # the CLI's own tests (userspace/tests)
 )
 
 # The mirror and keyring of the machine's own bookworm source (deb822 *.sources or a
