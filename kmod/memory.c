@@ -550,13 +550,63 @@ static noinline int memslot_change(struct kvm *kvm,
 }
 
 /*
- * ftrace handler at the entry of __kvm_set_memory_region(kvm, mem): the
- * call goes on in memslot_change(kvm, mem, vm) instead (x86-64 passes the
- * third argument in rdx, which the original does not use). KVM's private
- * slots (x86's APIC access page and the like), VMs unknown to the registry
- * and the call memslot_change() makes itself go through. ftrace reads
- * @parent_ip before any handler runs, so a tracer that rewrites return
- * addresses cannot hide our own call; the VM's setter mark backs that up.
+ * Can KVM go ahead with @mem without memslot_change()? True when the change
+ * breaks no rule and leaves nothing to record or forget: the common case,
+ * decided here without sleeping (mmap_lock only if it is free) so that it
+ * costs no detour. Anything else, or any doubt, is false: memslot_change()
+ * then checks it all again, reports and records. Caller holds
+ * rcu_read_lock() and, as KVM's caller does, kvm->slots_lock.
+ */
+static bool memslot_quick(struct kvmguard_vm *vm, struct kvm *kvm,
+			  const struct kvmguard_memory_region *mem)
+{
+	struct kvmguard_policy *policy = rcu_dereference(vm->policy);
+	struct kvmguard_rules *rules = policy ? rcu_dereference(policy->rules) : NULL;
+	u64 max = rules ? rules->mem_max : KVMGUARD_MEM_UNLIMITED;
+	u64 dirty_max = rules ? rules->dirty_max : KVMGUARD_MEM_UNLIMITED;
+	unsigned long start = mem->userspace_addr, end = start + mem->memory_size;
+	struct kvm_memory_slot *old;
+	struct vm_area_struct *vma;
+	int as_id = mem->slot >> 16;
+	bool create, quick;
+
+	if (!mem->memory_size)
+		return list_empty(&vm->mem.backings);
+	if (as_id >= kvmguard_nr_as_ids(kvm) ||
+	    !PAGE_ALIGNED(mem->memory_size) || !PAGE_ALIGNED(start) ||
+	    mem->memory_size >> PAGE_SHIFT > KVM_MEM_MAX_NR_PAGES)
+		return true;		/* KVM refuses it */
+	old = id_to_memslot(__kvm_memslots(kvm, as_id), (u16)mem->slot);
+	create = !old || !old->npages;
+	if (create && max != KVMGUARD_MEM_UNLIMITED &&
+	    memslot_total(kvm) + mem->memory_size > max)
+		return false;
+	if ((mem->flags & KVM_MEM_LOG_DIRTY_PAGES) &&
+	    (create || !(old->flags & KVM_MEM_LOG_DIRTY_PAGES)) &&
+	    dirty_max != KVMGUARD_MEM_UNLIMITED)
+		return false;
+	if (!create)
+		return true;		/* its backing was checked at creation */
+	/* One private, unmergeable mapping under it all needs no record. */
+	if (!mmap_read_trylock(vm->mm))
+		return false;
+	vma = find_vma(vm->mm, start);
+	quick = vma && vma->vm_start <= start && vma->vm_end >= end &&
+		!(vma->vm_flags & (VM_MAYSHARE | VM_MERGEABLE)) &&
+		!kvmguard_mm_merge_any(vm->mm);
+	mmap_read_unlock(vm->mm);
+	return quick;
+}
+
+/*
+ * ftrace handler at the entry of __kvm_set_memory_region(kvm, mem). Unless
+ * memslot_quick() lets it through, the call goes on in
+ * memslot_change(kvm, mem, vm) instead (x86-64 passes the third argument
+ * in rdx, which the original does not use). KVM's private slots (x86's
+ * APIC access page and the like), VMs unknown to the registry and the call
+ * memslot_change() makes itself go through. ftrace reads @parent_ip before
+ * any handler runs, so a tracer that rewrites return addresses cannot hide
+ * our own call; the VM's setter mark backs that up.
  */
 static void notrace memslot_hook(unsigned long ip, unsigned long parent_ip,
 				 struct ftrace_ops *op, struct ftrace_regs *fregs)
@@ -570,18 +620,14 @@ static void notrace memslot_hook(unsigned long ip, unsigned long parent_ip,
 		return;
 	kvm = (struct kvm *)regs_get_kernel_argument(regs, 0);
 	mem = (void *)regs_get_kernel_argument(regs, 1);
-	/*
-	 * A delete is checked against nothing: it only matters to the
-	 * records of shared backings (which change only under slots_lock,
-	 * held here).
-	 */
+	/* A delete only matters to the records of shared backings. */
 	if ((u16)mem->slot >= KVM_USER_MEM_SLOTS ||
 	    (!mem->memory_size && !READ_ONCE(nr_backings)))
 		return;
 	rcu_read_lock();
 	vm = kvmguard_vm_lookup(kvm);
 	if (vm && (READ_ONCE(vm->mem.setter) == current ||
-		   (!mem->memory_size && list_empty(&vm->mem.backings))))
+		   memslot_quick(vm, kvm, mem)))
 		vm = NULL;
 	rcu_read_unlock();
 	if (!vm)
