@@ -76,6 +76,23 @@ static void hc_cache_fill(struct kvmguard_vm *vm, struct kvm *kvm)
 	spin_unlock(&hc_lock);
 }
 
+/*
+ * The registered entry of @kvm, through the cache the entry code uses when
+ * it is there, so that other hot hooks skip the hash table too. Caller
+ * holds rcu_read_lock().
+ */
+struct kvmguard_vm *kvmguard_vm_lookup_cached(struct kvm *kvm)
+{
+	struct kvmguard_vm *vm = READ_ONCE(kvmguard_hc_cache[hc_slot(kvm)]);
+
+	if (vm && READ_ONCE(vm->kvm) == kvm)
+		return vm;
+	vm = kvmguard_vm_lookup(kvm);
+	if (vm)
+		hc_cache_fill(vm, kvm);
+	return vm;
+}
+
 /* @vm was unregistered (vm->kvm cleared); @kvm was its VM. */
 void kvmguard_hc_forget(struct kvmguard_vm *vm, struct kvm *kvm)
 {

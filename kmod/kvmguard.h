@@ -219,6 +219,7 @@ void kvmguard_hc_entry(void);
 void kvmguard_hv_entry(void);
 
 void kvmguard_hypercall_uninit(void);
+struct kvmguard_vm *kvmguard_vm_lookup_cached(struct kvm *kvm);
 void kvmguard_hc_reserve_init(void);
 void kvmguard_hc_reserve_uninit(void);
 int kvmguard_hc_vm_init(struct kvmguard_vm *vm, gfp_t gfp);

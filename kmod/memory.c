@@ -578,7 +578,9 @@ static bool memslot_quick(struct kvmguard_vm *vm, struct kvm *kvm,
 		return true;		/* KVM refuses it */
 	old = id_to_memslot(__kvm_memslots(kvm, as_id), (u16)mem->slot);
 	create = !old || !old->npages;
+	/* KVM's count includes its private slots: exact only if in doubt. */
 	if (create && max != KVMGUARD_MEM_UNLIMITED &&
+	    ((u64)kvm->nr_memslot_pages << PAGE_SHIFT) + mem->memory_size > max &&
 	    memslot_total(kvm) + mem->memory_size > max)
 		return false;
 	if ((mem->flags & KVM_MEM_LOG_DIRTY_PAGES) &&
@@ -625,7 +627,7 @@ static void notrace memslot_hook(unsigned long ip, unsigned long parent_ip,
 	    (!mem->memory_size && !READ_ONCE(nr_backings)))
 		return;
 	rcu_read_lock();
-	vm = kvmguard_vm_lookup(kvm);
+	vm = kvmguard_vm_lookup_cached(kvm);
 	if (vm && (READ_ONCE(vm->mem.setter) == current ||
 		   memslot_quick(vm, kvm, mem)))
 		vm = NULL;
