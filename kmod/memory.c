@@ -565,30 +565,27 @@ static bool memslot_quick(struct kvmguard_vm *vm, struct kvm *kvm,
 	u64 max = rules ? rules->mem_max : KVMGUARD_MEM_UNLIMITED;
 	u64 dirty_max = rules ? rules->dirty_max : KVMGUARD_MEM_UNLIMITED;
 	unsigned long start = mem->userspace_addr, end = start + mem->memory_size;
-	struct kvm_memory_slot *old;
 	struct vm_area_struct *vma;
-	int as_id = mem->slot >> 16;
-	bool create, quick;
+	bool quick;
 
 	if (!mem->memory_size)
 		return list_empty(&vm->mem.backings);
-	if (as_id >= kvmguard_nr_as_ids(kvm) ||
+	if (mem->slot >> 16 >= kvmguard_nr_as_ids(kvm) ||
 	    !PAGE_ALIGNED(mem->memory_size) || !PAGE_ALIGNED(start) ||
 	    mem->memory_size >> PAGE_SHIFT > KVM_MEM_MAX_NR_PAGES)
 		return true;		/* KVM refuses it */
-	old = id_to_memslot(__kvm_memslots(kvm, as_id), (u16)mem->slot);
-	create = !old || !old->npages;
-	/* KVM's count includes its private slots: exact only if in doubt. */
-	if (create && max != KVMGUARD_MEM_UNLIMITED &&
+	/*
+	 * Taken as a new slot: a move or a flags change that passes as one
+	 * passes (it adds nothing). KVM's page count includes its private
+	 * slots, so it takes the exact sum to refuse.
+	 */
+	if (max != KVMGUARD_MEM_UNLIMITED &&
 	    ((u64)kvm->nr_memslot_pages << PAGE_SHIFT) + mem->memory_size > max &&
 	    memslot_total(kvm) + mem->memory_size > max)
 		return false;
 	if ((mem->flags & KVM_MEM_LOG_DIRTY_PAGES) &&
-	    (create || !(old->flags & KVM_MEM_LOG_DIRTY_PAGES)) &&
 	    dirty_max != KVMGUARD_MEM_UNLIMITED)
 		return false;
-	if (!create)
-		return true;		/* its backing was checked at creation */
 	/* One private, unmergeable mapping under it all needs no record. */
 	if (!mmap_read_trylock(vm->mm))
 		return false;
@@ -606,9 +603,8 @@ static bool memslot_quick(struct kvmguard_vm *vm, struct kvm *kvm,
  * memslot_change(kvm, mem, vm) instead (x86-64 passes the third argument
  * in rdx, which the original does not use). KVM's private slots (x86's
  * APIC access page and the like), VMs unknown to the registry and the call
- * memslot_change() makes itself go through. ftrace reads @parent_ip before
- * any handler runs, so a tracer that rewrites return addresses cannot hide
- * our own call; the VM's setter mark backs that up.
+ * memslot_change() makes itself go through, the last known by the VM's
+ * setter mark (not by the return address, which tracers may rewrite).
  */
 static void notrace memslot_hook(unsigned long ip, unsigned long parent_ip,
 				 struct ftrace_ops *op, struct ftrace_regs *fregs)
@@ -618,8 +614,6 @@ static void notrace memslot_hook(unsigned long ip, unsigned long parent_ip,
 	struct kvmguard_vm *vm;
 	struct kvm *kvm;
 
-	if (within_module(parent_ip, THIS_MODULE))
-		return;
 	kvm = (struct kvm *)regs_get_kernel_argument(regs, 0);
 	mem = (void *)regs_get_kernel_argument(regs, 1);
 	/* A delete only matters to the records of shared backings. */
