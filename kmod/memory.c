@@ -8,8 +8,9 @@
  * exported by both kernels and called with kvm->slots_lock held (the ioctl
  * handler has kvm_set_memory_region() inlined, so only this one can be
  * hooked). While some policy has a memory rule, an ftrace handler at its
- * entry sends the user-memslot changes of registered VMs to
- * memslot_change(), which checks them, calls the original (marked in the
+ * entry lets the common user-memslot change through by itself
+ * (memslot_quick(): no rule broken, nothing to record) and sends any other
+ * to memslot_change(), which checks it, calls the original (marked in the
  * VM, so the handler lets that call through) and records what it must
  * remember. slots_lock keeps KVM's memslots still meanwhile, so sizes and
  * dirty-log flags are read from KVM itself and the accounting is exact
