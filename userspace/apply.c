@@ -276,7 +276,7 @@ static unsigned int new_mask(const struct kg_policy *p)
 
 	policy_defaults(&d);
 	for (i = 0; i < policy_opts_count; i++)
-		if (!policy_opts[i].equal(p, &d))
+		if (!policy_opt_equal(&policy_opts[i], p, &d))
 			mask |= policy_opts[i].flag;
 	return mask;
 }
@@ -295,7 +295,7 @@ unsigned int set_mask(const struct kg_action *a)
 		const struct policy_opt *o = &policy_opts[i];
 
 		if (o->base || (a->cur->set & o->flag) ||
-		    !o->equal(a->policy, a->cur))
+		    !policy_opt_equal(o, a->policy, a->cur))
 			mask |= o->flag;
 	}
 	return mask;
@@ -313,7 +313,7 @@ void action_print(FILE *f, const struct kg_action *a)
 		fprintf(f, "policy set %s", a->policy->name);
 		for (i = 0; i < policy_opts_count; i++)
 			if (set_mask(a) & policy_opts[i].flag)
-				policy_opts[i].print(f, a->policy);
+				policy_opt_print(&policy_opts[i], f, a->policy);
 		fputc('\n', f);
 		return;
 	case ACT_BIND_NEW:

@@ -217,6 +217,14 @@ struct policy_opt {
 	 */
 	bool base;
 	bool always_dump;		/* dump lines show it even at default */
+	/*
+	 * A field of struct kg_policy (OPT_CHOICE: u8 index of names[];
+	 * OPT_SIZE: u64 bytes) needs no callbacks; others set them all.
+	 */
+	enum { OPT_CUSTOM, OPT_CHOICE, OPT_SIZE } kind;
+	size_t field;			/* offsetof(struct kg_policy, ...) */
+	const char *const *names;
+	size_t n_names;
 	/* consume argv[0..] after the word; returns words used or -1 */
 	int (*parse)(struct kg_policy *p, int argc, char **argv,
 		     char *err, size_t errlen);
@@ -228,6 +236,17 @@ struct policy_opt {
 };
 
 extern const struct policy_opt policy_opts[];
+/* The callbacks of an option, or what its field kind implies. */
+int policy_opt_parse(const struct policy_opt *o, struct kg_policy *p,
+		     int argc, char **argv, char *err, size_t errlen);
+int policy_opt_put(const struct policy_opt *o, struct nl_msg *msg,
+		   const struct kg_policy *p);
+void policy_opt_get(const struct policy_opt *o, struct kg_policy *p,
+		    struct nlattr **tb);
+bool policy_opt_equal(const struct policy_opt *o, const struct kg_policy *a,
+		      const struct kg_policy *b);
+void policy_opt_print(const struct policy_opt *o, FILE *f,
+		      const struct kg_policy *p);
 extern const size_t policy_opts_count;
 void policy_defaults(struct kg_policy *p);
 bool policy_equal(const struct kg_policy *a, const struct kg_policy *b);

@@ -470,162 +470,95 @@ static void opt_hc_print(FILE *f, const struct kg_policy *p)
 		fprintf(f, " hypercalls %s", b);
 }
 
-static int opt_hyperv_parse(struct kg_policy *p, int argc, char **argv,
-			    char *err, size_t errlen)
-{
-	return parse_choice("hyperv", "hyperv value", argc, argv, hyperv_names,
-			    ARRAY_SIZE(hyperv_names), &p->hyperv, err, errlen);
-}
+/*
+ * Options that are one field of struct kg_policy: a choice among names
+ * (u8 attribute) or a SIZE (u64 attribute). The table says which field,
+ * and these do the rest (policy_opt_*() below pick them).
+ */
+#define OPT_U8(p, o)	((uint8_t *)((char *)(p) + (o)->field))
+#define OPT_U64(p, o)	((uint64_t *)((char *)(p) + (o)->field))
 
-static int opt_hyperv_put(struct nl_msg *msg, const struct kg_policy *p)
+static int opt_field_parse(const struct policy_opt *o, struct kg_policy *p,
+			   int argc, char **argv, char *err, size_t errlen)
 {
-	return nla_put_u8(msg, KVMGUARD_A_POLICY_HYPERV, p->hyperv);
-}
+	char what[64];
 
-static void opt_hyperv_get(struct kg_policy *p, struct nlattr **tb)
-{
-	p->hyperv = nla_get_u8(tb[KVMGUARD_A_POLICY_HYPERV]);
-}
-
-static bool opt_hyperv_equal(const struct kg_policy *a,
-			     const struct kg_policy *b)
-{
-	return a->hyperv == b->hyperv;
-}
-
-static void opt_hyperv_print(FILE *f, const struct kg_policy *p)
-{
-	fprintf(f, " hyperv %s",
-		p->hyperv == KVMGUARD_HYPERV_DENY ? "deny" : "allow");
-}
-
-static int opt_mem_max_parse(struct kg_policy *p, int argc, char **argv,
-			     char *err, size_t errlen)
-{
+	if (o->kind == OPT_CHOICE) {
+		snprintf(what, sizeof(what), "%s value", o->word);
+		return parse_choice(o->word, what, argc, argv, o->names,
+				    o->n_names, OPT_U8(p, o), err, errlen);
+	}
 	if (argc < 1)
 		return fail(err, errlen,
-			    "'mem max' needs a value: a size such as 4G, or none");
-	if (parse_mem_size("mem max", argv[0], &p->mem_max, err, errlen))
+			    "'%s' needs a value: a size such as 4G, or none",
+			    o->word);
+	if (parse_mem_size(o->word, argv[0], OPT_U64(p, o), err, errlen))
 		return -1;
 	return 1;
 }
 
-static int opt_mem_max_put(struct nl_msg *msg, const struct kg_policy *p)
+static void opt_field_print(const struct policy_opt *o, FILE *f,
+			    const struct kg_policy *p)
 {
-	return nla_put_u64(msg, KVMGUARD_A_POLICY_MEM_MAX, p->mem_max);
-}
-
-static void opt_mem_max_get(struct kg_policy *p, struct nlattr **tb)
-{
-	p->mem_max = nla_get_u64(tb[KVMGUARD_A_POLICY_MEM_MAX]);
-}
-
-static bool opt_mem_max_equal(const struct kg_policy *a,
-			      const struct kg_policy *b)
-{
-	return a->mem_max == b->mem_max;
-}
-
-static void opt_mem_max_print(FILE *f, const struct kg_policy *p)
-{
+	uint8_t v;
 	char b[32];
 
-	fmt_size(b, sizeof(b), p->mem_max);
-	fprintf(f, " mem max %s", b);
+	if (o->kind == OPT_CHOICE) {
+		v = *OPT_U8(p, o);
+		fprintf(f, " %s %s", o->word,
+			v < o->n_names ? o->names[v] : "unknown");
+		return;
+	}
+	fmt_size(b, sizeof(b), *OPT_U64(p, o));
+	fprintf(f, " %s %s", o->word, b);
 }
 
-static int opt_mem_shared_parse(struct kg_policy *p, int argc, char **argv,
-				char *err, size_t errlen)
+int policy_opt_parse(const struct policy_opt *o, struct kg_policy *p,
+		     int argc, char **argv, char *err, size_t errlen)
 {
-	return parse_choice("mem shared", "mem shared value", argc, argv,
-			    mem_shared_names, ARRAY_SIZE(mem_shared_names),
-			    &p->mem_shared, err, errlen);
+	if (o->parse)
+		return o->parse(p, argc, argv, err, errlen);
+	return opt_field_parse(o, p, argc, argv, err, errlen);
 }
 
-static int opt_mem_shared_put(struct nl_msg *msg, const struct kg_policy *p)
+int policy_opt_put(const struct policy_opt *o, struct nl_msg *msg,
+		   const struct kg_policy *p)
 {
-	return nla_put_u8(msg, KVMGUARD_A_POLICY_MEM_SHARED, p->mem_shared);
+	if (o->put)
+		return o->put(msg, p);
+	if (o->kind == OPT_CHOICE)
+		return nla_put_u8(msg, o->attr, *OPT_U8(p, o));
+	return nla_put_u64(msg, o->attr, *OPT_U64(p, o));
 }
 
-static void opt_mem_shared_get(struct kg_policy *p, struct nlattr **tb)
+void policy_opt_get(const struct policy_opt *o, struct kg_policy *p,
+		    struct nlattr **tb)
 {
-	p->mem_shared = nla_get_u8(tb[KVMGUARD_A_POLICY_MEM_SHARED]);
+	if (o->get)
+		o->get(p, tb);
+	else if (o->kind == OPT_CHOICE)
+		*OPT_U8(p, o) = nla_get_u8(tb[o->attr]);
+	else
+		*OPT_U64(p, o) = nla_get_u64(tb[o->attr]);
 }
 
-static bool opt_mem_shared_equal(const struct kg_policy *a,
-				 const struct kg_policy *b)
+bool policy_opt_equal(const struct policy_opt *o, const struct kg_policy *a,
+		      const struct kg_policy *b)
 {
-	return a->mem_shared == b->mem_shared;
+	if (o->equal)
+		return o->equal(a, b);
+	if (o->kind == OPT_CHOICE)
+		return *OPT_U8(a, o) == *OPT_U8(b, o);
+	return *OPT_U64(a, o) == *OPT_U64(b, o);
 }
 
-static void opt_mem_shared_print(FILE *f, const struct kg_policy *p)
+void policy_opt_print(const struct policy_opt *o, FILE *f,
+		      const struct kg_policy *p)
 {
-	fprintf(f, " mem shared %s", mem_shared_name(p->mem_shared));
-}
-
-static int opt_mem_ksm_parse(struct kg_policy *p, int argc, char **argv,
-			     char *err, size_t errlen)
-{
-	return parse_choice("mem ksm", "mem ksm value", argc, argv, ksm_names,
-			    ARRAY_SIZE(ksm_names), &p->mem_ksm, err, errlen);
-}
-
-static int opt_mem_ksm_put(struct nl_msg *msg, const struct kg_policy *p)
-{
-	return nla_put_u8(msg, KVMGUARD_A_POLICY_MEM_KSM, p->mem_ksm);
-}
-
-static void opt_mem_ksm_get(struct kg_policy *p, struct nlattr **tb)
-{
-	p->mem_ksm = nla_get_u8(tb[KVMGUARD_A_POLICY_MEM_KSM]);
-}
-
-static bool opt_mem_ksm_equal(const struct kg_policy *a,
-			      const struct kg_policy *b)
-{
-	return a->mem_ksm == b->mem_ksm;
-}
-
-static void opt_mem_ksm_print(FILE *f, const struct kg_policy *p)
-{
-	fprintf(f, " mem ksm %s", ksm_name(p->mem_ksm));
-}
-
-static int opt_mem_dirty_parse(struct kg_policy *p, int argc, char **argv,
-			       char *err, size_t errlen)
-{
-	if (argc < 1)
-		return fail(err, errlen,
-			    "'mem dirty-log max' needs a value: a size such as 16M, or none");
-	if (parse_mem_size("mem dirty-log max", argv[0], &p->mem_dirty_max,
-			   err, errlen))
-		return -1;
-	return 1;
-}
-
-static int opt_mem_dirty_put(struct nl_msg *msg, const struct kg_policy *p)
-{
-	return nla_put_u64(msg, KVMGUARD_A_POLICY_MEM_DIRTY_MAX,
-			   p->mem_dirty_max);
-}
-
-static void opt_mem_dirty_get(struct kg_policy *p, struct nlattr **tb)
-{
-	p->mem_dirty_max = nla_get_u64(tb[KVMGUARD_A_POLICY_MEM_DIRTY_MAX]);
-}
-
-static bool opt_mem_dirty_equal(const struct kg_policy *a,
-				const struct kg_policy *b)
-{
-	return a->mem_dirty_max == b->mem_dirty_max;
-}
-
-static void opt_mem_dirty_print(FILE *f, const struct kg_policy *p)
-{
-	char b[32];
-
-	fmt_size(b, sizeof(b), p->mem_dirty_max);
-	fprintf(f, " mem dirty-log max %s", b);
+	if (o->print)
+		o->print(f, p);
+	else
+		opt_field_print(o, f, p);
 }
 
 const struct policy_opt policy_opts[] = {
@@ -666,51 +599,42 @@ const struct policy_opt policy_opts[] = {
 		.word = "hyperv",
 		.flag = PF_HYPERV,
 		.attr = KVMGUARD_A_POLICY_HYPERV,
-		.parse = opt_hyperv_parse,
-		.put = opt_hyperv_put,
-		.get = opt_hyperv_get,
-		.equal = opt_hyperv_equal,
-		.print = opt_hyperv_print,
+		.kind = OPT_CHOICE,
+		.field = offsetof(struct kg_policy, hyperv),
+		.names = hyperv_names,
+		.n_names = ARRAY_SIZE(hyperv_names),
 	},
 	{
 		.word = "mem max",
 		.flag = PF_MEM_MAX,
 		.attr = KVMGUARD_A_POLICY_MEM_MAX,
-		.parse = opt_mem_max_parse,
-		.put = opt_mem_max_put,
-		.get = opt_mem_max_get,
-		.equal = opt_mem_max_equal,
-		.print = opt_mem_max_print,
+		.kind = OPT_SIZE,
+		.field = offsetof(struct kg_policy, mem_max),
 	},
 	{
 		.word = "mem shared",
 		.flag = PF_MEM_SHARED,
 		.attr = KVMGUARD_A_POLICY_MEM_SHARED,
-		.parse = opt_mem_shared_parse,
-		.put = opt_mem_shared_put,
-		.get = opt_mem_shared_get,
-		.equal = opt_mem_shared_equal,
-		.print = opt_mem_shared_print,
+		.kind = OPT_CHOICE,
+		.field = offsetof(struct kg_policy, mem_shared),
+		.names = mem_shared_names,
+		.n_names = ARRAY_SIZE(mem_shared_names),
 	},
 	{
 		.word = "mem ksm",
 		.flag = PF_MEM_KSM,
 		.attr = KVMGUARD_A_POLICY_MEM_KSM,
-		.parse = opt_mem_ksm_parse,
-		.put = opt_mem_ksm_put,
-		.get = opt_mem_ksm_get,
-		.equal = opt_mem_ksm_equal,
-		.print = opt_mem_ksm_print,
+		.kind = OPT_CHOICE,
+		.field = offsetof(struct kg_policy, mem_ksm),
+		.names = ksm_names,
+		.n_names = ARRAY_SIZE(ksm_names),
 	},
 	{
 		.word = "mem dirty-log max",
 		.flag = PF_MEM_DIRTY_MAX,
 		.attr = KVMGUARD_A_POLICY_MEM_DIRTY_MAX,
-		.parse = opt_mem_dirty_parse,
-		.put = opt_mem_dirty_put,
-		.get = opt_mem_dirty_get,
-		.equal = opt_mem_dirty_equal,
-		.print = opt_mem_dirty_print,
+		.kind = OPT_SIZE,
+		.field = offsetof(struct kg_policy, mem_dirty_max),
 	},
 };
 const size_t policy_opts_count = ARRAY_SIZE(policy_opts);
@@ -734,7 +658,7 @@ bool policy_equal(const struct kg_policy *a, const struct kg_policy *b)
 	size_t i;
 
 	for (i = 0; i < policy_opts_count; i++)
-		if (!policy_opts[i].equal(a, b))
+		if (!policy_opt_equal(&policy_opts[i], a, b))
 			return false;
 	return true;
 }
@@ -748,8 +672,9 @@ void policy_dump_line(FILE *f, const struct kg_policy *p)
 	policy_defaults(&d);
 	fprintf(f, "policy add %s", p->name);
 	for (i = 0; i < policy_opts_count; i++)
-		if (policy_opts[i].always_dump || !policy_opts[i].equal(p, &d))
-			policy_opts[i].print(f, p);
+		if (policy_opts[i].always_dump ||
+		    !policy_opt_equal(&policy_opts[i], p, &d))
+			policy_opt_print(&policy_opts[i], f, p);
 	fputc('\n', f);
 }
 
@@ -845,7 +770,7 @@ static int parse_policy_opts(struct kg_policy *p, int argc, char **argv,
 			return unknown_opt(argc - i, argv + i, err, errlen);
 		if (p->set & o->flag)
 			return fail(err, errlen, "'%s' given twice", o->word);
-		used = o->parse(p, argc - i - words, argv + i + words, err,
+		used = policy_opt_parse(o, p, argc - i - words, argv + i + words, err,
 				errlen);
 		if (used < 0)
 			return -1;

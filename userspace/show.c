@@ -107,7 +107,7 @@ void policy_from_attrs(struct kg_policy *p, struct nlattr **tb)
 		const struct policy_opt *o = &policy_opts[i];
 
 		if (tb[o->attr]) {
-			o->get(p, tb);
+			policy_opt_get(o, p, tb);
 			p->set |= o->flag;
 		}
 	}
@@ -514,7 +514,7 @@ int send_policy(struct kg_nl *nl, uint8_t cmd, const struct kg_policy *p,
 	nla_put_string(msg, KVMGUARD_A_POLICY_NAME, p->name);
 	for (i = 0; i < policy_opts_count; i++)
 		if (mask & policy_opts[i].flag)
-			policy_opts[i].put(msg, p);
+			policy_opt_put(&policy_opts[i], msg, p);
 	return kg_nl_request(nl, msg, NULL, NULL, what);
 }
 
