@@ -25,8 +25,10 @@
 #include <linux/kvmguard.h>
 
 struct kvm;
+struct net_device;
 struct netlink_ext_ack;
 struct pid;
+struct sk_buff;
 
 /* Cap on objects an administrator can create, so a runaway script cannot
  * exhaust kernel memory.
@@ -64,7 +66,25 @@ struct kvmguard_rules {
 	u8 ksm;				/* enum kvmguard_ksm */
 	u64 mem_max;			/* bytes; KVMGUARD_MEM_UNLIMITED */
 	u64 dirty_max;			/* bytes; KVMGUARD_MEM_UNLIMITED */
+	u16 net_tag;			/* access VID; 0: none */
+	bool net_isolate;
+	bool net_trunk_any;		/* some VID is set in net_trunk */
+	u8 net_trunk[KVMGUARD_NET_TRUNK_BYTES];	/* uapi bit order */
 };
+
+/* Does @rules allow VID @vid on a trunk? */
+static inline bool kvmguard_trunk_has(const struct kvmguard_rules *rules,
+				      u16 vid)
+{
+	return rules->net_trunk[vid >> 3] & (1 << (vid & 7));
+}
+
+/* Has @rules (NULL: no policy) any network rule? */
+static inline bool kvmguard_net_rules(const struct kvmguard_rules *rules)
+{
+	return rules && (rules->net_tag || rules->net_trunk_any ||
+			 rules->net_isolate);
+}
 
 /*
  * Violation reports: at most one event per VM and kind a second, carrying
@@ -104,6 +124,15 @@ struct kvmguard_vm_mem {
 	atomic64_t denied[KVMGUARD_MEM_RULES];	/* by enum kvmguard_mem_rule - 1 */
 	spinlock_t report_lock;		/* reports */
 	struct kvmguard_report reports[KVMGUARD_MEM_RULES];
+};
+
+/* Network ports of one VM; see net.c. */
+#define KVMGUARD_NET_RULES	KVMGUARD_NET_RULE_MAX
+
+struct kvmguard_vm_net {
+	struct list_head ports;		/* its bound devices; see net.c */
+	spinlock_t report_lock;		/* reports */
+	struct kvmguard_report reports[KVMGUARD_NET_RULES];
 };
 
 struct kvmguard_policy {
@@ -150,6 +179,7 @@ struct kvmguard_vm {
 	struct kvmguard_hc_counts __percpu *hc_counts;
 	struct kvmguard_hc_reports hc_reports;
 	struct kvmguard_vm_mem mem;
+	struct kvmguard_vm_net net;
 };
 
 /* Live figures read from KVM for a dump. */
@@ -174,6 +204,7 @@ struct kvmguard_vm *kvmguard_vm_get(struct kvm *kvm);
 void kvmguard_vm_put(struct kvmguard_vm *vm);
 struct kvm *kvmguard_vm_kvm_get(struct kvmguard_vm *vm);
 struct kvmguard_vm *kvmguard_vm_find_rcu(unsigned long *id);
+struct kvmguard_vm *kvmguard_vm_get_by_mm(struct mm_struct *mm);
 bool kvmguard_vm_stats(struct kvmguard_vm *vm, struct kvmguard_vm_stats *st);
 u32 kvmguard_registry_generation(void);
 unsigned int kvmguard_policy_vm_count(const struct kvmguard_policy *policy);
@@ -244,6 +275,41 @@ bool kvmguard_ksm_turns_on(const struct kvmguard_rules *old,
 int kvmguard_ksm_close(struct kvmguard_vm *vm, struct netlink_ext_ack *extack);
 void kvmguard_ksm_open(struct kvmguard_vm *vm);
 
+/*
+ * net.c: devices bound to VMs and the 802.1Q rules on them.
+ * Lock order: kvmguard_config_mutex, then rtnl_lock(), then net.c's own.
+ * The netdev notifier runs under rtnl and never takes the config mutex.
+ */
+int kvmguard_net_init(void);
+void kvmguard_net_uninit(void);
+void kvmguard_net_vm_init(struct kvmguard_vm *vm);
+/* The VM was destroyed (atomic context): its bindings end. */
+void kvmguard_net_vm_gone(struct kvmguard_vm *vm);
+/* @vm's rules may have changed (config mutex held): hooks follow them. */
+void kvmguard_net_apply(struct kvmguard_vm *vm);
+/*
+ * Caller holds rtnl_lock(). 0 (also when @vm has it already), -EBUSY (bound
+ * to another VM), -EOPNOTSUPP (not a tap or macvtap), -ENOMEM.
+ */
+int kvmguard_net_bind(struct kvmguard_vm *vm, struct net_device *dev,
+		      u8 bound_by, struct netlink_ext_ack *extack);
+/* Caller holds rtnl_lock(). Ends @vm's binding of @dev made by @bound_by. */
+void kvmguard_net_unbind(struct kvmguard_vm *vm, struct net_device *dev,
+			 u8 bound_by);
+/* CMD_NET_BIND / CMD_NET_UNBIND, with the config mutex held. */
+int kvmguard_net_bind_request(u64 vm_id, const char *ifname, u32 ifindex,
+			      struct netlink_ext_ack *extack);
+int kvmguard_net_unbind_request(const char *ifname, u32 ifindex,
+				struct netlink_ext_ack *extack);
+/* KVMGUARD_A_VM_NET_DEVS of @vm. */
+int kvmguard_net_fill(struct sk_buff *skb, struct kvmguard_vm *vm);
+
+/* vhost.c: vhost-net backends of VM processes become their ports. */
+int kvmguard_vhost_init(void);
+void kvmguard_vhost_uninit(void);
+/* After kvmguard_registry_discover(): bind the backends already open. */
+void kvmguard_vhost_discover(void);
+
 /* netlink.c */
 int kvmguard_netlink_init(void);
 void kvmguard_netlink_uninit(void);
@@ -253,6 +319,10 @@ void kvmguard_notify_violation(const struct kvmguard_vm *vm, u8 event,
 			       u64 nr, u8 action, u64 count);
 void kvmguard_notify_mem(const struct kvmguard_vm *vm, u8 rule, u8 action,
 			 u64 count, s64 slot, u64 bytes);
+/* @vid < 0: the frame was untagged. */
+void kvmguard_notify_net(const struct kvmguard_vm *vm, u8 rule, u8 dir,
+			 u8 action, u64 count, const struct net_device *dev,
+			 int vid);
 
 /* hooks.c */
 int kvmguard_hooks_init(void);

@@ -45,6 +45,10 @@
 #define KVMGUARD_CGROUP_MAX	4095
 /* POLICY_MEM_MAX and POLICY_MEM_DIRTY_MAX value that sets no limit. */
 #define KVMGUARD_MEM_UNLIMITED	(~(__u64)0)
+/* Highest 802.1Q VID a rule may name (0 and 4095 are reserved). */
+#define KVMGUARD_NET_VID_MAX	4094
+/* Bytes of a POLICY_NET_TRUNK bitmap: one bit per VID 0..4095. */
+#define KVMGUARD_NET_TRUNK_BYTES	512
 
 /**
  * enum kvmguard_cmd - generic netlink commands
@@ -55,7 +59,7 @@
  *	VM_VCPUS, VM_MEMSLOTS, VM_MEM_BYTES, VM_FLAGS, VM_BOUND_BY, VM_HC_STATS,
  *	VM_HV_ALLOWED, VM_HV_DENIED, VM_MEM_SHARED_BYTES, VM_MEM_DIRTY_BYTES,
  *	VM_MEM_LIMIT_DENIED, VM_MEM_SHARED_DENIED, VM_MEM_KSM_DENIED,
- *	VM_MEM_DIRTY_DENIED and, when it has one, POLICY_NAME.
+ *	VM_MEM_DIRTY_DENIED, VM_NET_DEVS and, when it has one, POLICY_NAME.
  * @KVMGUARD_CMD_VM_SET: in VM_ID and POLICY_NAME: the running VM uses that
  *	policy from now on (VM_BOUND_BY becomes KVMGUARD_BOUND_EXPLICIT).
  *	EBUSY if the policy enforces POLICY_MEM_KSM deny and the VM's process
@@ -65,7 +69,9 @@
  *	with POLICY_HC_ALLOW (default: every hypercall allowed),
  *	POLICY_HYPERV (default allow), POLICY_MEM_MAX and POLICY_MEM_DIRTY_MAX
  *	(default KVMGUARD_MEM_UNLIMITED), POLICY_MEM_SHARED and POLICY_MEM_KSM
- *	(default allow). EEXIST if the name is taken.
+ *	(default allow), POLICY_NET_TAG (default 0: none), POLICY_NET_TRUNK
+ *	(default empty), POLICY_NET_ISOLATE (default 0). EEXIST if the name
+ *	is taken.
  * @KVMGUARD_CMD_POLICY_SET: in POLICY_NAME and any of the rules; changes
  *	only the attributes given. ENOENT if unknown. An empty POLICY_DOMAIN
  *	clears the domain. EBUSY, changing nothing, if the edit would make
@@ -77,7 +83,8 @@
  *	policies by name (byte order). Out: POLICY_NAME, POLICY_MODE,
  *	POLICY_DOMAIN (when set), POLICY_HC_RESTRICT, POLICY_HC_ALLOW,
  *	POLICY_HYPERV, POLICY_MEM_MAX, POLICY_MEM_SHARED, POLICY_MEM_KSM,
- *	POLICY_MEM_DIRTY_MAX, POLICY_VMS, POLICY_BINDINGS. Every rule
+ *	POLICY_MEM_DIRTY_MAX, POLICY_NET_TAG, POLICY_NET_TRUNK,
+ *	POLICY_NET_ISOLATE, POLICY_VMS, POLICY_BINDINGS. Every rule
  *	attribute the module knows is reported, at its default too, so a
  *	caller can tell which rules a module supports.
  * @KVMGUARD_CMD_POLICY_DEL: in POLICY_NAME. EBUSY while a binding names it.
@@ -98,7 +105,19 @@
  *	the VM has one); HYPERCALL adds EVENT_HC_NR, EVENT_ACTION and
  *	EVENT_COUNT; HYPERV adds EVENT_ACTION and EVENT_COUNT; MEMORY adds
  *	EVENT_MEM_RULE, EVENT_ACTION, EVENT_COUNT, EVENT_MEM_BYTES and, for a
- *	memslot change, EVENT_MEM_SLOT.
+ *	memslot change, EVENT_MEM_SLOT; NET adds EVENT_NET_RULE, EVENT_NET_DIR,
+ *	EVENT_ACTION, EVENT_COUNT, NET_IFINDEX, NET_IFNAME and, for a tagged
+ *	frame, EVENT_NET_VID (its outer VID).
+ * @KVMGUARD_CMD_NET_BIND: in VM_ID and NET_IFNAME or NET_IFINDEX (a device
+ *	of the initial network namespace): the device is the VM's network
+ *	port from now on, for VMMs that do virtio-net in userspace. The
+ *	device must be a tap (tun in IFF_TAP mode) or a macvtap. ENOENT: no
+ *	such VM; ENODEV: no such device; EOPNOTSUPP: another kind of device;
+ *	EBUSY: it is bound to another VM. Binding it again to the same VM
+ *	changes nothing. Devices a VMM attaches as a vhost-net backend
+ *	(VHOST_NET_SET_BACKEND) are bound without this.
+ * @KVMGUARD_CMD_NET_UNBIND: in NET_IFNAME or NET_IFINDEX. ENODEV: no such
+ *	device; ENOENT: it is not bound.
  *
  * Dumps may take several messages; when the state changed between two of
  * them the later message carries NLM_F_DUMP_INTR and the caller should dump
@@ -116,6 +135,8 @@ enum kvmguard_cmd {
 	KVMGUARD_CMD_BIND_DEL,
 	KVMGUARD_CMD_BIND_GET,
 	KVMGUARD_CMD_EVENT,
+	KVMGUARD_CMD_NET_BIND,
+	KVMGUARD_CMD_NET_UNBIND,
 	__KVMGUARD_CMD_MAX
 };
 
@@ -227,6 +248,56 @@ enum kvmguard_cmd {
  * @KVMGUARD_A_EVENT_MEM_BYTES: u64, for LIMIT and DIRTY_LOG the total the
  *	change asked for; for SHARED the bytes of the memslot backed by
  *	shared mappings; for KSM the length of the range.
+ *
+ * Network rules hold on the VM's network ports: the tap or macvtap devices
+ * bound to it (KVMGUARD_CMD_NET_BIND, or attached by its process as a
+ * vhost-net backend). A binding ends when the device is deleted or moves
+ * to another network namespace, when the backend is detached, or when the
+ * VM is destroyed; a device is bound to at most one VM. Frames are checked
+ * where they enter the host from the guest and where they leave the host
+ * toward it, whatever bridge or switch the port is on; every port of a
+ * segment must be bound for the segment to hold. A VM whose policy has no
+ * network rule costs its ports nothing. In audit mode tags are still
+ * added and removed, and violations are let through and counted.
+ *
+ * @KVMGUARD_A_POLICY_NET_TAG: u16, access VID (1..KVMGUARD_NET_VID_MAX), 0
+ *	for none. Untagged frames from the guest get this VID; frames toward
+ *	the guest are delivered only if tagged with it, untagged. Any frame
+ *	from the guest with an 802.1Q or 802.1ad header (single, double or a
+ *	VID 0 priority tag) breaks the rule, unless POLICY_NET_TRUNK allows it.
+ * @KVMGUARD_A_POLICY_NET_TRUNK: binary, KVMGUARD_NET_TRUNK_BYTES bytes, bit
+ *	v (byte v / 8, bit v % 8) allows VID v: the guest may send and receive
+ *	single 802.1Q frames tagged with those VIDs, nothing else; untagged
+ *	frames only if POLICY_NET_TAG is set (the native VID). VIDs 0 and 4095
+ *	are refused with ERANGE. All zero: no trunk.
+ * @KVMGUARD_A_POLICY_NET_ISOLATE: u8, 1: private-VLAN isolation; the VM's
+ *	frames reach the other ports of its segment (the uplink, the host)
+ *	but not VMs that are isolated too.
+ * @KVMGUARD_A_VM_NET_DEVS: nest of KVMGUARD_A_NET_DEV, one per device bound
+ *	to the VM.
+ * @KVMGUARD_A_NET_DEV: nest of NET_IFINDEX, NET_IFNAME, NET_BOUND_BY and the
+ *	counters NET_TAGGED, NET_FORWARDED, NET_DELIVERED, NET_TAG_DENIED,
+ *	NET_SEGMENT_DENIED, NET_ISOLATE_DENIED (frames, since the binding).
+ * @KVMGUARD_A_NET_IFINDEX: u32, interface index (in the device's network
+ *	namespace).
+ * @KVMGUARD_A_NET_IFNAME: string, interface name, < 16 bytes.
+ * @KVMGUARD_A_NET_BOUND_BY: u8, enum kvmguard_net_bound_by.
+ * @KVMGUARD_A_NET_TAGGED: u64, frames from the guest given the access VID.
+ * @KVMGUARD_A_NET_FORWARDED: u64, frames from the guest let through.
+ * @KVMGUARD_A_NET_DELIVERED: u64, frames toward the guest let through.
+ * @KVMGUARD_A_NET_TAG_DENIED: u64, frames from the guest with a tag its
+ *	rules do not allow: dropped in enforce mode, passed in audit mode.
+ * @KVMGUARD_A_NET_SEGMENT_DENIED: u64, frames outside the VM's segment:
+ *	toward the guest with another VID (or none, without a native VID),
+ *	from the guest untagged without a native VID.
+ * @KVMGUARD_A_NET_ISOLATE_DENIED: u64, frames between two isolated VMs,
+ *	counted at the receiving VM's port.
+ * @KVMGUARD_A_EVENT_NET_RULE: u8, enum kvmguard_net_rule.
+ * @KVMGUARD_A_EVENT_NET_DIR: u8, enum kvmguard_net_dir.
+ * @KVMGUARD_A_EVENT_NET_VID: u16, outer VID of the frame (0 for a
+ *	priority tag); absent for an untagged frame.
+ *
+ * NET events are rate-limited like the others, per VM and rule.
  */
 enum kvmguard_attr {
 	KVMGUARD_A_UNSPEC,
@@ -277,6 +348,23 @@ enum kvmguard_attr {
 	KVMGUARD_A_EVENT_MEM_RULE,
 	KVMGUARD_A_EVENT_MEM_SLOT,
 	KVMGUARD_A_EVENT_MEM_BYTES,
+	KVMGUARD_A_POLICY_NET_TAG,
+	KVMGUARD_A_POLICY_NET_TRUNK,
+	KVMGUARD_A_POLICY_NET_ISOLATE,
+	KVMGUARD_A_VM_NET_DEVS,
+	KVMGUARD_A_NET_DEV,
+	KVMGUARD_A_NET_IFINDEX,
+	KVMGUARD_A_NET_IFNAME,
+	KVMGUARD_A_NET_BOUND_BY,
+	KVMGUARD_A_NET_TAGGED,
+	KVMGUARD_A_NET_FORWARDED,
+	KVMGUARD_A_NET_DELIVERED,
+	KVMGUARD_A_NET_TAG_DENIED,
+	KVMGUARD_A_NET_SEGMENT_DENIED,
+	KVMGUARD_A_NET_ISOLATE_DENIED,
+	KVMGUARD_A_EVENT_NET_RULE,
+	KVMGUARD_A_EVENT_NET_DIR,
+	KVMGUARD_A_EVENT_NET_VID,
 	__KVMGUARD_A_MAX
 };
 
@@ -350,6 +438,7 @@ enum kvmguard_vm_flags {
  * @KVMGUARD_EVENT_HYPERCALL: a VM made a KVM hypercall its policy forbids.
  * @KVMGUARD_EVENT_HYPERV: a VM made a Hyper-V hypercall its policy forbids.
  * @KVMGUARD_EVENT_MEMORY: a VM or its process broke a memory rule.
+ * @KVMGUARD_EVENT_NET: a frame on a VM's port broke a network rule.
  */
 enum kvmguard_event_type {
 	KVMGUARD_EVENT_UNSPEC,
@@ -358,6 +447,7 @@ enum kvmguard_event_type {
 	KVMGUARD_EVENT_HYPERCALL,
 	KVMGUARD_EVENT_HYPERV,
 	KVMGUARD_EVENT_MEMORY,
+	KVMGUARD_EVENT_NET,
 	__KVMGUARD_EVENT_MAX
 };
 
@@ -449,5 +539,53 @@ enum kvmguard_mem_rule {
 };
 
 #define KVMGUARD_MEM_RULE_MAX (__KVMGUARD_MEM_RULE_MAX - 1)
+
+/**
+ * enum kvmguard_net_bound_by - KVMGUARD_A_NET_BOUND_BY values
+ * @KVMGUARD_NET_BOUND_VHOST: the VM's process attached it as a vhost-net
+ *	backend.
+ * @KVMGUARD_NET_BOUND_MANUAL: KVMGUARD_CMD_NET_BIND.
+ * @KVMGUARD_NET_BOUND_FOUND: found at module load, open in the process of
+ *	a VM that uses vhost-net.
+ */
+enum kvmguard_net_bound_by {
+	KVMGUARD_NET_BOUND_VHOST,
+	KVMGUARD_NET_BOUND_MANUAL,
+	KVMGUARD_NET_BOUND_FOUND,
+	__KVMGUARD_NET_BOUND_MAX
+};
+
+#define KVMGUARD_NET_BOUND_MAX (__KVMGUARD_NET_BOUND_MAX - 1)
+
+/**
+ * enum kvmguard_net_rule - KVMGUARD_A_EVENT_NET_RULE values
+ * @KVMGUARD_NET_RULE_TAG: a tag the guest may not use (NET_TAG_DENIED).
+ * @KVMGUARD_NET_RULE_SEGMENT: a frame of another segment
+ *	(NET_SEGMENT_DENIED).
+ * @KVMGUARD_NET_RULE_ISOLATE: a frame between isolated VMs
+ *	(NET_ISOLATE_DENIED).
+ */
+enum kvmguard_net_rule {
+	KVMGUARD_NET_RULE_UNSPEC,
+	KVMGUARD_NET_RULE_TAG,
+	KVMGUARD_NET_RULE_SEGMENT,
+	KVMGUARD_NET_RULE_ISOLATE,
+	__KVMGUARD_NET_RULE_MAX
+};
+
+#define KVMGUARD_NET_RULE_MAX (__KVMGUARD_NET_RULE_MAX - 1)
+
+/**
+ * enum kvmguard_net_dir - KVMGUARD_A_EVENT_NET_DIR values
+ * @KVMGUARD_NET_FROM_GUEST: the guest sent the frame.
+ * @KVMGUARD_NET_TO_GUEST: the frame was on its way to the guest.
+ */
+enum kvmguard_net_dir {
+	KVMGUARD_NET_FROM_GUEST,
+	KVMGUARD_NET_TO_GUEST,
+	__KVMGUARD_NET_DIR_MAX
+};
+
+#define KVMGUARD_NET_DIR_MAX (__KVMGUARD_NET_DIR_MAX - 1)
 
 #endif /* _UAPI_LINUX_KVMGUARD_H */
