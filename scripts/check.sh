@@ -8,6 +8,7 @@
 # <lane>.kernel.log (the kernel's own serial console, everything it printed).
 # KVMGUARD_BOOT_TIMEOUT (seconds) overrides the per-lane limit on one boot (420 s;
 # debug 1200 s).
+# KVMGUARD_TESTS="name ..." runs only those selftests (for iterating on a few).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"

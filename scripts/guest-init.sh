@@ -54,8 +54,9 @@ smoke)
 	cat /sys/module/kvm_amd/parameters/nested 2>/dev/null
 	;;
 test)
+	# shellcheck disable=SC2086 # TESTS is a list of names
 	KVMGUARD_KO=/kvmguard/kvmguard.ko KVMGUARD_CLI=/usr/sbin/kvmguard \
-		/kvmguard/selftests/run_tests.sh
+		/kvmguard/selftests/run_tests.sh $TESTS
 	echo "# run_tests.sh exit $?"
 	;;
 demo)

@@ -89,7 +89,9 @@ chmod 755 "$root/init"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
 	>"$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
-printf 'MODE=%s\nLANE=%s\nKVER=%s\n' "$mode" "$lane" "$KVER" >"$root/etc/kvmguard-host"
+# KVMGUARD_TESTS (names, space-separated) runs only those selftests.
+printf 'MODE=%s\nLANE=%s\nKVER=%s\nTESTS="%s"\n' "$mode" "$lane" "$KVER" \
+	"${KVMGUARD_TESTS:-}" >"$root/etc/kvmguard-host"
 
 if [ "$mode" != smoke ]; then
 	[ -f "$KO" ] || die "no $KO (build the module for lane $lane first)"
