@@ -277,8 +277,8 @@ static unsigned int port_from_guest(void *priv, struct sk_buff *skb,
  * On a bridge, skb_iif is still the source port's ifindex at the egress of
  * the destination (the bridge forwards without receiving the frame again).
  */
-static bool from_isolated_port(const struct kvmguard_port *port,
-			       const struct sk_buff *skb)
+static noinline bool from_isolated_port(const struct kvmguard_port *port,
+					const struct sk_buff *skb)
 {
 	const struct kvmguard_rules *rules;
 	const struct kvmguard_port *src;
@@ -294,9 +294,9 @@ static bool from_isolated_port(const struct kvmguard_port *port,
 }
 
 /* Delivery toward the guest, after the tag rules let the frame in. */
-static unsigned int to_guest_deliver(struct kvmguard_port *port,
-				     const struct kvmguard_rules *rules,
-				     struct sk_buff *skb, bool pop, int vid)
+static __always_inline unsigned int
+to_guest_deliver(struct kvmguard_port *port, const struct kvmguard_rules *rules,
+		 struct sk_buff *skb, bool pop, int vid)
 {
 	if (unlikely(rules->net_isolate) && from_isolated_port(port, skb) &&
 	    port_violation(port, rules, KVMGUARD_NET_RULE_ISOLATE,
@@ -627,14 +627,15 @@ void kvmguard_net_apply(struct kvmguard_vm *vm)
 
 void kvmguard_net_vm_gone(struct kvmguard_vm *vm)
 {
-	bool has_ports;
-
+	/*
+	 * Queued under ports_lock: kvmguard_net_uninit() either removes the
+	 * ports first (nothing to queue) or cancels this work afterwards.
+	 */
 	spin_lock(&ports_lock);
 	WRITE_ONCE(vm->net.gone, true);
-	has_ports = !list_empty(&vm->net.ports);
-	spin_unlock(&ports_lock);
-	if (has_ports)
+	if (!list_empty(&vm->net.ports))
 		schedule_work(&gone_work);
+	spin_unlock(&ports_lock);
 }
 
 static void ports_gone_work(struct work_struct *work)
