@@ -328,8 +328,8 @@ static noinline unsigned int to_guest_other(struct kvmguard_port *port,
 		return to_guest_deliver(port, rules, skb, false, vid);
 	/*
 	 * Untagged, another VID, a double or 802.1ad tag, or the access VID
-	 * inline (which cannot be removed without moving data; the host side
-	 * hands frames over untagged by the stack in practice).
+	 * inline (which could not be removed without moving data; the stack
+	 * hands the host side's frames over with the tag in the metadata).
 	 */
 	if (port_violation(port, rules, KVMGUARD_NET_RULE_SEGMENT,
 			   KVMGUARD_NET_TO_GUEST, vid))
