@@ -23,6 +23,11 @@
  * inline by tun/macvtap, or by the stack for a device without tag offload.
  * Without a network rule a port has no hook and costs nothing.
  *
+ * Isolation finds a frame's source port by skb->skb_iif, which a bridge
+ * leaves at the source tap's ifindex. Frames between macvtaps of one lower
+ * device (macvlan bridge mode) enter the stack again and lose it: isolated
+ * macvtaps need macvlan mode private or vepa.
+ *
  * Locking, from outermost to innermost:
  *  - kvmguard_config_mutex (netlink requests, policy changes:
  *    kvmguard_net_apply() and the bind/unbind requests);
