@@ -9,7 +9,9 @@
  * (drivers/vhost/net.c, alike in both supported kernels):
  *  - vhost_net_ioctl(): VHOST_NET_SET_BACKEND and VHOST_RESET_OWNER are
  *    redirected to vhost_ioctl(), which opens an "operation" of the calling
- *    task, runs the original and records the outcome;
+ *    task (on its stack: no table to run out of), runs the original and
+ *    records the outcome. Not a kretprobe: one that ran out of instances
+ *    would miss calls, and an attach it missed would stay unbound;
  *  - vhost_vq_access_ok(): SET_BACKEND passes it the virtqueue;
  *  - tun_get_socket() and tap_get_socket(): SET_BACKEND passes them the
  *    backend file. Within an operation they are redirected to stand-ins
