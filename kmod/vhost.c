@@ -144,7 +144,10 @@ static bool port_held(const struct kvmguard_vm *vm,
 	return false;
 }
 
-/* Is @dev the port of some VM through a vhost-net backend? */
+/*
+ * Is @dev the port of some VM through a vhost-net backend? Bindings made
+ * otherwise (NET_BIND, discovery) are net.c's alone and not seen here.
+ */
 static bool port_claimed(const struct net_device *dev)
 {
 	struct vhost_pair *p;
