@@ -261,7 +261,7 @@ static int kernel_vm_mem(struct gnl *g, uint64_t id, uint64_t v[N_VM_MEM])
 	return gnl_transact(g, &m, vm_mem_cb, v);
 }
 
-TEST_F(cli, policy_and_bind_commands)
+TEST_F_TIMEOUT(cli, policy_and_bind_commands, 120)
 {
 	struct kg_policy p;
 	struct kg_bind *b;
@@ -363,7 +363,7 @@ TEST_F(cli, policy_and_bind_commands)
 	free(err);
 }
 
-TEST_F(cli, vm_json)
+TEST_F_TIMEOUT(cli, vm_json, 120)
 {
 	struct kg_vm v;
 	struct vm vm;
@@ -432,7 +432,7 @@ TEST_F(cli, vm_json)
 	free(err);
 }
 
-TEST_F(cli, exit_codes_and_extack)
+TEST_F_TIMEOUT(cli, exit_codes_and_extack, 120)
 {
 	char *out = NULL, *err = NULL;
 	const char *msg;
@@ -517,7 +517,7 @@ static char *kernel_state(struct gnl *g)
 	return s;
 }
 
-TEST_F(cli, dump_apply_roundtrip)
+TEST_F_TIMEOUT(cli, dump_apply_roundtrip, 120)
 {
 	char *d1 = NULL, *d2 = NULL, *out = NULL, *err = NULL, *k1, *k2, cmd[4200];
 	struct gnl sub;
@@ -563,7 +563,7 @@ TEST_F(cli, dump_apply_roundtrip)
 	free(d2);
 }
 
-TEST_F(cli, apply_converges_and_is_idempotent)
+TEST_F_TIMEOUT(cli, apply_converges_and_is_idempotent, 120)
 {
 	static const char file[] =
 		"# kvmguard selftest\n"
@@ -691,7 +691,7 @@ static int monitor_stop(pid_t pid, int fd, char **text)
 }
 
 /* `-j monitor`: one strict JSON object per line, with our VM's events. */
-TEST_F(cli, monitor_json)
+TEST_F_TIMEOUT(cli, monitor_json, 120)
 {
 	int fd = memfd_create("kg-monitor", MFD_CLOEXEC), creates = 0, destroys = 0;
 	char *text, *line, *save = NULL, e[128];
@@ -737,7 +737,7 @@ TEST_F(cli, monitor_json)
 }
 
 /* The memory rules from the command line to the kernel and back. */
-TEST_F(cli, mem_policy_rules)
+TEST_F_TIMEOUT(cli, mem_policy_rules, 120)
 {
 	static const char *const bad[] = {
 		"4X", "-1", "16777216T", "18446744073709551616", "1.5G", "4g", "4GB", "",
@@ -907,7 +907,7 @@ static void check_mem_event(struct __test_metadata *_metadata,
  * both monitors print the MEMORY events, and turning KSM deny on while the
  * process has mergeable memory fails with the kernel's message.
  */
-TEST_F(cli, mem_vm_show_and_monitor)
+TEST_F_TIMEOUT(cli, mem_vm_show_and_monitor, 120)
 {
 	int mfd = memfd_create("kg-cli-shared", MFD_CLOEXEC);
 	int tfd = memfd_create("kg-monitor", MFD_CLOEXEC);
@@ -1050,13 +1050,13 @@ TEST_F(cli, mem_vm_show_and_monitor)
 }
 
 /* The network rules from the command line to the kernel and back. */
-TEST_F(cli, net_policy_rules)
+TEST_F_TIMEOUT(cli, net_policy_rules, 120)
 {
+	/* a few of each kind (the unit tests have them all) */
 	static const char *const bad_trunk[] = {
-		"0", "4095", "0-5", "4000-4095", "4096", "1,,2", ",1", "1,", "5-3",
-		"1,1", "1-10,5", "01", "1 ,2", "x", "",
+		"0", "4000-4095", "4096", "1,,2", "5-3", "1-10,5", "",
 	};
-	static const char *const bad_tag[] = { "0", "4095", "4096", "1,2", "x", "" };
+	static const char *const bad_tag[] = { "0", "4095" };
 	struct net_rules r, r2;
 	uint8_t want[KVMGUARD_NET_TRUNK_BYTES] = { 0 };
 	struct json *j;
@@ -1255,7 +1255,7 @@ static int kernel_net_dev(struct gnl *g, uint64_t id, struct net_dev_find *f)
 #define TAP P "tap0"
 
 /* net bind / unbind of a tap, vm show listing it, and the refusals. */
-TEST_F(cli, net_bind_and_vm_show)
+TEST_F_TIMEOUT(cli, net_bind_and_vm_show, 120)
 {
 	struct net_dev_find f = { .name = TAP };
 	struct kg_vm v, v2;
@@ -1401,7 +1401,7 @@ static int if_up(const char *name)
  * host at the tap's ingress. An 802.1Q frame breaks net tag (a NET event,
  * the tag-denied counter); an untagged one gets the VID (tagged).
  */
-TEST_F(cli, net_monitor_and_counters)
+TEST_F_TIMEOUT(cli, net_monitor_and_counters, 120)
 {
 	static const char *const keys[] = {
 		"tagged", "forwarded", "delivered", "tag", "segment", "isolate",
