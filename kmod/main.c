@@ -32,6 +32,9 @@ static int __init kvmguard_init(void)
 	err = kvmguard_memory_init();
 	if (err)
 		goto err_memory;
+	err = kvmguard_net_init();
+	if (err)
+		goto err_net;
 	/* Refuse to load rather than leave a running VM without rules. */
 	err = kvmguard_registry_discover();
 	if (err)
@@ -40,6 +43,8 @@ static int __init kvmguard_init(void)
 	return 0;
 
 err_discover:
+	kvmguard_net_uninit();
+err_net:
 	kvmguard_memory_uninit();
 err_memory:
 	kvmguard_hooks_uninit();
@@ -56,6 +61,7 @@ err_registry:
 static void __exit kvmguard_exit(void)
 {
 	kvmguard_hypercall_uninit();
+	kvmguard_net_uninit();
 	kvmguard_memory_uninit();
 	kvmguard_hooks_uninit();
 	kvmguard_netlink_uninit();

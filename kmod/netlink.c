@@ -9,6 +9,7 @@
  */
 #include <linux/delay.h>
 #include <linux/kvm_host.h>
+#include <linux/netdevice.h>
 #include <linux/pid.h>
 #include <linux/threads.h>
 #include <net/genetlink.h>
@@ -45,6 +46,9 @@ static const struct nla_policy policy_edit_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_POLICY_MEM_SHARED]	= NLA_POLICY_MAX(NLA_U8, KVMGUARD_MEM_SHARED_MAX),
 	[KVMGUARD_A_POLICY_MEM_KSM]	= NLA_POLICY_MAX(NLA_U8, KVMGUARD_KSM_MAX),
 	[KVMGUARD_A_POLICY_MEM_DIRTY_MAX] = { .type = NLA_U64 },
+	[KVMGUARD_A_POLICY_NET_TAG]	= NLA_POLICY_MAX(NLA_U16, KVMGUARD_NET_VID_MAX),
+	[KVMGUARD_A_POLICY_NET_TRUNK]	= NLA_POLICY_EXACT_LEN(KVMGUARD_NET_TRUNK_BYTES),
+	[KVMGUARD_A_POLICY_NET_ISOLATE]	= NLA_POLICY_MAX(NLA_U8, 1),
 };
 
 static const struct nla_policy policy_name_policy[KVMGUARD_A_MAX + 1] = {
@@ -66,6 +70,19 @@ static const struct nla_policy bind_del_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_BIND_CGROUP]	= { .type = NLA_NUL_STRING,
 					    .len = KVMGUARD_CGROUP_MAX },
 	[KVMGUARD_A_BIND_PID]		= NLA_POLICY_FULL_RANGE(NLA_U32, &pid_range),
+};
+
+#define IFNAME_POLICY { .type = NLA_NUL_STRING, .len = IFNAMSIZ - 1 }
+
+static const struct nla_policy net_bind_policy[KVMGUARD_A_MAX + 1] = {
+	[KVMGUARD_A_VM_ID]		= NLA_POLICY_MIN(NLA_U64, 1),
+	[KVMGUARD_A_NET_IFNAME]		= IFNAME_POLICY,
+	[KVMGUARD_A_NET_IFINDEX]	= NLA_POLICY_MIN(NLA_U32, 1),
+};
+
+static const struct nla_policy net_unbind_policy[KVMGUARD_A_MAX + 1] = {
+	[KVMGUARD_A_NET_IFNAME]		= IFNAME_POLICY,
+	[KVMGUARD_A_NET_IFINDEX]	= NLA_POLICY_MIN(NLA_U32, 1),
 };
 
 /* Takes no attribute at all. */
@@ -186,6 +203,8 @@ static int vm_fill(struct sk_buff *skb, struct kvmguard_vm *vm, u32 portid,
 				      atomic64_read(&vm->mem.denied[i]),
 				      KVMGUARD_A_PAD))
 			goto cancel;
+	if (kvmguard_net_fill(skb, vm))
+		goto cancel;
 	rcu_read_lock();
 	policy = rcu_dereference(vm->policy);
 	if (policy && nla_put_string(skb, KVMGUARD_A_POLICY_NAME, policy->name)) {
@@ -313,6 +332,25 @@ static int rules_from_attrs(struct genl_info *info, struct kvmguard_rules *rules
 	attr = info->attrs[KVMGUARD_A_POLICY_MEM_DIRTY_MAX];
 	if (attr)
 		rules->dirty_max = nla_get_u64(attr);
+	attr = info->attrs[KVMGUARD_A_POLICY_NET_TAG];
+	if (attr)
+		rules->net_tag = nla_get_u16(attr);
+	attr = info->attrs[KVMGUARD_A_POLICY_NET_ISOLATE];
+	if (attr)
+		rules->net_isolate = nla_get_u8(attr);
+	attr = info->attrs[KVMGUARD_A_POLICY_NET_TRUNK];
+	if (attr) {
+		const u8 *bits = nla_data(attr);
+
+		/* VID 0 is a priority tag and 4095 is reserved: never a segment. */
+		if ((bits[0] & 1) || (bits[KVMGUARD_NET_TRUNK_BYTES - 1] & 0x80)) {
+			NL_SET_ERR_MSG_ATTR(info->extack, attr,
+					    "trunk VIDs must be 1..4094");
+			return -ERANGE;
+		}
+		memcpy(rules->net_trunk, bits, sizeof(rules->net_trunk));
+		rules->net_trunk_any = memchr_inv(bits, 0, sizeof(rules->net_trunk));
+	}
 	attr = info->attrs[KVMGUARD_A_POLICY_DOMAIN];
 	if (attr) {
 		if (!kvmguard_name_valid(nla_data(attr), true)) {
@@ -420,6 +458,10 @@ static int policy_fill(struct sk_buff *skb, struct kvmguard_policy *policy,
 	    nla_put_u8(skb, KVMGUARD_A_POLICY_MEM_KSM, rules->ksm) ||
 	    nla_put_u64_64bit(skb, KVMGUARD_A_POLICY_MEM_DIRTY_MAX,
 			      rules->dirty_max, KVMGUARD_A_PAD) ||
+	    nla_put_u16(skb, KVMGUARD_A_POLICY_NET_TAG, rules->net_tag) ||
+	    nla_put(skb, KVMGUARD_A_POLICY_NET_TRUNK, sizeof(rules->net_trunk),
+		    rules->net_trunk) ||
+	    nla_put_u8(skb, KVMGUARD_A_POLICY_NET_ISOLATE, rules->net_isolate) ||
 	    nla_put_u32(skb, KVMGUARD_A_POLICY_VMS,
 			kvmguard_policy_vm_count(policy)) ||
 	    nla_put_u32(skb, KVMGUARD_A_POLICY_BINDINGS,
@@ -623,6 +665,56 @@ static int bind_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 	return skb->len;
 }
 
+/* The device of a NET_BIND/NET_UNBIND request: by name or by index. */
+static int net_dev_selector(struct genl_info *info, const char **ifname,
+			    u32 *ifindex)
+{
+	struct nlattr *name = info->attrs[KVMGUARD_A_NET_IFNAME];
+	struct nlattr *index = info->attrs[KVMGUARD_A_NET_IFINDEX];
+
+	if (!name == !index) {
+		NL_SET_ERR_MSG(info->extack,
+			       "give the device by name or by index, not both");
+		return -EINVAL;
+	}
+	*ifname = name ? nla_data(name) : NULL;
+	*ifindex = index ? nla_get_u32(index) : 0;
+	return 0;
+}
+
+static int net_bind_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	const char *ifname;
+	u32 ifindex;
+	int err;
+
+	if (missing(info, KVMGUARD_A_VM_ID, "missing VM id"))
+		return -EINVAL;
+	err = net_dev_selector(info, &ifname, &ifindex);
+	if (err)
+		return err;
+	mutex_lock(&kvmguard_config_mutex);
+	err = kvmguard_net_bind_request(nla_get_u64(info->attrs[KVMGUARD_A_VM_ID]),
+					ifname, ifindex, info->extack);
+	mutex_unlock(&kvmguard_config_mutex);
+	return err;
+}
+
+static int net_unbind_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	const char *ifname;
+	u32 ifindex;
+	int err;
+
+	err = net_dev_selector(info, &ifname, &ifindex);
+	if (err)
+		return err;
+	mutex_lock(&kvmguard_config_mutex);
+	err = kvmguard_net_unbind_request(ifname, ifindex, info->extack);
+	mutex_unlock(&kvmguard_config_mutex);
+	return err;
+}
+
 static const struct genl_ops kvmguard_ops[] = {
 	{
 		.cmd = KVMGUARD_CMD_VM_GET,
@@ -678,6 +770,18 @@ static const struct genl_ops kvmguard_ops[] = {
 		.cmd = KVMGUARD_CMD_BIND_GET,
 		.dumpit = bind_get_dumpit,
 		.policy = empty_policy,
+		.maxattr = KVMGUARD_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		.cmd = KVMGUARD_CMD_NET_BIND,
+		.doit = net_bind_doit,
+		.policy = net_bind_policy,
+		.maxattr = KVMGUARD_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		.cmd = KVMGUARD_CMD_NET_UNBIND,
+		.doit = net_unbind_doit,
+		.policy = net_unbind_policy,
 		.maxattr = KVMGUARD_A_MAX,
 		.flags = GENL_ADMIN_PERM,
 	},
@@ -822,6 +926,30 @@ void kvmguard_notify_mem(const struct kvmguard_vm *vm, u8 rule, u8 action,
 	    nla_put_u64_64bit(skb, KVMGUARD_A_EVENT_MEM_BYTES, bytes,
 			      KVMGUARD_A_PAD) ||
 	    (slot >= 0 && nla_put_u32(skb, KVMGUARD_A_EVENT_MEM_SLOT, slot))) {
+		nlmsg_free(skb);
+		return;
+	}
+	event_send(skb, hdr);
+}
+
+void kvmguard_notify_net(const struct kvmguard_vm *vm, u8 rule, u8 dir,
+			 u8 action, u64 count, const struct net_device *dev,
+			 int vid)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	skb = event_start(vm, KVMGUARD_EVENT_NET, &hdr);
+	if (!skb)
+		return;
+	if (nla_put_u8(skb, KVMGUARD_A_EVENT_NET_RULE, rule) ||
+	    nla_put_u8(skb, KVMGUARD_A_EVENT_NET_DIR, dir) ||
+	    nla_put_u8(skb, KVMGUARD_A_EVENT_ACTION, action) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_EVENT_COUNT, count,
+			      KVMGUARD_A_PAD) ||
+	    nla_put_u32(skb, KVMGUARD_A_NET_IFINDEX, dev->ifindex) ||
+	    nla_put_string(skb, KVMGUARD_A_NET_IFNAME, dev->name) ||
+	    (vid >= 0 && nla_put_u16(skb, KVMGUARD_A_EVENT_NET_VID, vid))) {
 		nlmsg_free(skb);
 		return;
 	}

@@ -116,6 +116,7 @@ int kvmguard_registry_add(struct kvm *kvm, struct task_struct *task,
 	}
 	kref_init(&vm->ref);
 	kvmguard_mem_vm_init(vm);
+	kvmguard_net_vm_init(vm);
 	vm->kvm = kvm;
 	vm->mm = kvm->mm;
 	vm->flags = flags;
@@ -198,6 +199,36 @@ struct kvmguard_vm *kvmguard_vm_find_rcu(unsigned long *id)
 	return xa_find(&vms_by_id, id, ULONG_MAX, XA_PRESENT);
 }
 
+/*
+ * The VM of the process whose address space is @mm, with a reference, for
+ * devices its VMM attaches (KVM ties a VM to its creator's mm). A process
+ * with several VMs gets its newest one, but only if all of them use the
+ * same policy: otherwise which rules a device should get is ambiguous and
+ * the answer is NULL, as for a process without a VM.
+ */
+struct kvmguard_vm *kvmguard_vm_get_by_mm(struct mm_struct *mm)
+{
+	struct kvmguard_policy *policy = NULL;
+	struct kvmguard_vm *vm, *found = NULL;
+	unsigned long id;
+
+	rcu_read_lock();
+	xa_for_each(&vms_by_id, id, vm) {
+		if (vm->mm != mm || !READ_ONCE(vm->kvm))
+			continue;
+		if (found && rcu_access_pointer(vm->policy) != policy) {
+			found = NULL;
+			break;
+		}
+		found = vm;		/* ids increase: the newest is last */
+		policy = rcu_access_pointer(vm->policy);
+	}
+	if (found && !kref_get_unless_zero(&found->ref))
+		found = NULL;
+	rcu_read_unlock();
+	return found;
+}
+
 /* @vm's struct kvm with a reference (kvm_put_kvm()), or NULL once it is gone. */
 struct kvm *kvmguard_vm_kvm_get(struct kvmguard_vm *vm)
 {
@@ -223,6 +254,7 @@ void kvmguard_registry_remove(struct kvm *kvm)
 	if (!vm)
 		return;
 	kvmguard_mem_vm_gone(vm);
+	kvmguard_net_vm_gone(vm);
 	kvmguard_notify_vm(vm, KVMGUARD_EVENT_VM_DESTROY);
 	kvmguard_vm_put(vm);
 }
@@ -317,6 +349,7 @@ void kvmguard_vm_set_policy(struct kvmguard_vm *vm,
 				  lockdep_is_held(&kvmguard_config_mutex));
 	WRITE_ONCE(vm->bound_by, bound_by);
 	kvmguard_hc_apply(vm);
+	kvmguard_net_apply(vm);
 	if (old)
 		kvmguard_policy_put(old);
 }
@@ -351,8 +384,10 @@ void kvmguard_registry_apply(struct kvmguard_policy *policy)
 	lockdep_assert_held(&kvmguard_config_mutex);
 	while ((vm = kvmguard_vm_get_next(id))) {
 		id = vm->id;
-		if (rcu_access_pointer(vm->policy) == policy)
+		if (rcu_access_pointer(vm->policy) == policy) {
 			kvmguard_hc_apply(vm);
+			kvmguard_net_apply(vm);
+		}
 		kvmguard_vm_put(vm);
 	}
 }

@@ -43,11 +43,11 @@ static void copy_str(char *dst, size_t size, const struct nlattr *a)
 	dst[len] = 0;
 }
 
-static uint64_t present(const struct nlattr **tb, int max)
+static kg_mask_t present(const struct nlattr **tb, int max)
 {
-	uint64_t p = 0;
+	kg_mask_t p = 0;
 
-	for (int i = 1; i <= max && i < 64; i++)
+	for (int i = 1; i <= max && i < 128; i++)
 		if (tb[i])
 			p |= KG_BIT(i);
 	return p;
@@ -65,7 +65,7 @@ static uint64_t present(const struct nlattr **tb, int max)
 int kg_parse_vm(const struct nlmsghdr *nlh, struct kg_vm *vm)
 {
 	const struct nlattr *tb[KVMGUARD_A_MAX + 1];
-	uint64_t p;
+	kg_mask_t p;
 
 	memset(vm, 0, sizeof(*vm));
 	vm->bound_by = 0xff;
@@ -101,7 +101,7 @@ int kg_parse_vm(const struct nlmsghdr *nlh, struct kg_vm *vm)
 int kg_parse_policy(const struct nlmsghdr *nlh, struct kg_policy *pol)
 {
 	const struct nlattr *tb[KVMGUARD_A_MAX + 1];
-	uint64_t p;
+	kg_mask_t p;
 
 	memset(pol, 0, sizeof(*pol));
 	pol->mode = 0xff;
@@ -129,7 +129,7 @@ int kg_parse_policy(const struct nlmsghdr *nlh, struct kg_policy *pol)
 int kg_parse_bind(const struct nlmsghdr *nlh, struct kg_bind *b)
 {
 	const struct nlattr *tb[KVMGUARD_A_MAX + 1];
-	uint64_t p;
+	kg_mask_t p;
 
 	memset(b, 0, sizeof(*b));
 	if (gnl_parse(nlh, tb, KVMGUARD_A_MAX, NULL))
@@ -148,7 +148,7 @@ int kg_parse_bind(const struct nlmsghdr *nlh, struct kg_bind *b)
 int kg_parse_event(const struct nlmsghdr *nlh, struct kg_event *e)
 {
 	const struct nlattr *tb[KVMGUARD_A_MAX + 1];
-	uint64_t p;
+	kg_mask_t p;
 
 	memset(e, 0, sizeof(*e));
 	e->action = e->mem_rule = 0xff;

@@ -16,6 +16,9 @@
 
 #define KG_CGROOT "/sys/fs/cgroup"
 
+/* A set of attribute numbers, for the present masks below. */
+typedef unsigned __int128 kg_mask_t;
+
 struct kg_vm {
 	uint64_t id;
 	uint32_t pid;
@@ -35,7 +38,7 @@ struct kg_vm {
 	uint64_t mem_shared_denied;
 	uint64_t mem_ksm_denied;
 	uint64_t mem_dirty_denied;
-	uint64_t present;	/* bit n: attribute n was present */
+	kg_mask_t present;	/* bit n: attribute n was present */
 	int unknown;		/* attributes outside the ABI */
 };
 
@@ -50,7 +53,7 @@ struct kg_policy {
 	uint8_t mem_shared;
 	uint8_t mem_ksm;
 	uint64_t mem_dirty_max;
-	uint64_t present;
+	kg_mask_t present;
 };
 
 struct kg_bind {
@@ -58,7 +61,7 @@ struct kg_bind {
 	char cgroup[KVMGUARD_CGROUP_MAX + 1];
 	uint32_t pid;
 	char policy[KVMGUARD_NAME_MAX + 1];
-	uint64_t present;
+	kg_mask_t present;
 };
 
 struct kg_event {
@@ -75,12 +78,12 @@ struct kg_event {
 	uint8_t mem_rule;	/* MEMORY */
 	uint32_t mem_slot;
 	uint64_t mem_bytes;
-	uint64_t present;
+	kg_mask_t present;
 };
 
 /* Bit of attribute @a in a present mask. */
-#define KG_BIT(a) (1ull << (a))
-_Static_assert(KVMGUARD_A_MAX < 64, "present masks hold attributes 0..63");
+#define KG_BIT(a) ((kg_mask_t)1 << (a))
+_Static_assert(KVMGUARD_A_MAX < 128, "present masks hold attributes 0..127");
 
 /* The VM fields every VM message must carry. */
 #define KG_VM_REQUIRED (KG_BIT(KVMGUARD_A_VM_ID) | KG_BIT(KVMGUARD_A_VM_PID) | \
