@@ -30,7 +30,6 @@
 #include "netg.h"
 
 #define POS_MS	3000
-#define NEG_MS	150
 #define A	0
 #define B	1
 
@@ -57,7 +56,7 @@ FIXTURE_TEARDOWN(lc)
 #define G (&self->l.g)
 #define PORT(i) (&self->l.t.port[i])
 #define UP(k) (self->l.t.up[NETG_UP_##k])
-#define GOT(fd, want) netg_collect(fd, want, (want) ? POS_MS : NEG_MS, self->pk, 16)
+#define GOT(fd, want) netg_collect(fd, want, (want) ? POS_MS : 0, self->pk, 16)
 
 /* A frame from A reaches the uplink with VID @vid (0: untagged). */
 static void uplink_sees(struct __test_metadata *_metadata, FIXTURE_DATA(lc) *self, int vid)

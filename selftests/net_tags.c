@@ -35,7 +35,7 @@
 
 #define N	5	/* frames per direction */
 #define POS_MS	3000	/* wait for frames that must come (returns early) */
-#define NEG_MS	150	/* and for frames that must not, once the others came */
+#define NEG_MS	150	/* for frames that must not come */
 #define A	0
 #define B	1
 #define C	2
@@ -73,8 +73,17 @@ FIXTURE_TEARDOWN(tags)
 #define PORT(i) (&self->l.t.port[i])
 #define PFD(i) (self->l.t.port[i].fd)
 #define UP(k) (self->l.t.up[NETG_UP_##k])
-/* Our frames on @fd: @want of them (waiting for them), or none (0). */
-#define GOT(fd, want) netg_collect(fd, want, (want) ? POS_MS : NEG_MS, self->pk, 64)
+/*
+ * Frames of another segment that reach a port's egress (and are dropped
+ * there by kvmguard): on the filtering bridge they never get that far.
+ */
+#define CROSS(n) ((variant->flags & NETG_FILTERING) ? 0 : (n))
+/*
+ * Our frames on @fd: @want of them (waiting for them), or none (0: what
+ * is there now; frames toward the uplink cross a backlog, so a check for
+ * none there comes after frames of the same send were seen or NEG_MS).
+ */
+#define GOT(fd, want) netg_collect(fd, want, (want) ? POS_MS : 0, self->pk, 64)
 
 static void bind_all(struct __test_metadata *_metadata, FIXTURE_DATA(tags) *self)
 {
@@ -146,12 +155,13 @@ TEST_F(tags, same_segment)
 	send_n(_metadata, self, B, mac_a, N);
 	EXPECT_EQ(N, GOT(PFD(A), N));
 	EXPECT_UNTAGGED(N);
+	usleep(NEG_MS * 1000);
 	EXPECT_EQ(0, GOT(UP(ALL), 0));
 	EXPECT_EQ(0, GOT(PFD(C), 0));
 
 	NETG_EXPECT_CTRS(L, A, N, N, N, 0, 0, 0);
 	NETG_EXPECT_CTRS(L, B, N, N, N, 0, 0, 0);
-	NETG_EXPECT_CTRS(L, C, 0, 0, 0, 0, N, 0);
+	NETG_EXPECT_CTRS(L, C, 0, 0, 0, 0, CROSS(N), 0);
 }
 
 TEST_F(tags, other_segment)
@@ -167,7 +177,11 @@ TEST_F(tags, other_segment)
 	EXPECT_EQ(0, GOT(PFD(C), 0));
 
 	/* One SEGMENT event at C's port at once (more are rate-limited). */
-	n = netg_events(&L->sub, L->id[C], 1, 2000, ev, 8);
+	n = netg_events(&L->sub, L->id[C], 1, CROSS(1800) + 200, ev, 8);
+	if (variant->flags & NETG_FILTERING) {
+		EXPECT_EQ(0, n);
+		goto back;
+	}
 	ASSERT_LE(1, n);
 	EXPECT_EQ(KVMGUARD_NET_RULE_SEGMENT, ev[0].rule);
 	EXPECT_EQ(KVMGUARD_NET_TO_GUEST, ev[0].dir);
@@ -181,6 +195,7 @@ TEST_F(tags, other_segment)
 	EXPECT_STREQ(NETG_POLICY "200", ev[0].policy);
 	EXPECT_EQ((uint32_t)getpid(), ev[0].pid);
 	EXPECT_TRUE(ev[0].has_time);
+back:
 	EXPECT_EQ(0, netg_events(&L->sub, L->id[A], 0, 100, ev, 8));
 
 	send_n(_metadata, self, C, netg_bcast, N);
@@ -190,9 +205,9 @@ TEST_F(tags, other_segment)
 	EXPECT_EQ(0, GOT(PFD(B), 0));
 	EXPECT_EQ(0, GOT(UP(100), 0));
 
-	NETG_EXPECT_CTRS(L, A, N, N, 0, 0, N, 0);
-	NETG_EXPECT_CTRS(L, B, 0, 0, N, 0, N, 0);
-	NETG_EXPECT_CTRS(L, C, N, N, 0, 0, N, 0);
+	NETG_EXPECT_CTRS(L, A, N, N, 0, 0, CROSS(N), 0);
+	NETG_EXPECT_CTRS(L, B, 0, 0, N, 0, CROSS(N), 0);
+	NETG_EXPECT_CTRS(L, C, N, N, 0, 0, CROSS(N), 0);
 }
 
 TEST_F(tags, from_uplink)
@@ -225,9 +240,9 @@ TEST_F(tags, from_uplink)
 	EXPECT_EQ(0, GOT(PFD(B), 0));
 	EXPECT_EQ(0, GOT(PFD(C), 0));
 
-	NETG_EXPECT_CTRS(L, A, 0, 0, N, 0, 2 * N, 0);
-	NETG_EXPECT_CTRS(L, B, 0, 0, N, 0, 2 * N, 0);
-	NETG_EXPECT_CTRS(L, C, 0, 0, N, 0, 2 * N, 0);
+	NETG_EXPECT_CTRS(L, A, 0, 0, N, 0, CROSS(N) + N, 0);
+	NETG_EXPECT_CTRS(L, B, 0, 0, N, 0, CROSS(N) + N, 0);
+	NETG_EXPECT_CTRS(L, C, 0, 0, N, 0, CROSS(N) + N, 0);
 }
 
 struct inject {
@@ -287,7 +302,7 @@ TEST_F_TIMEOUT(tags, injected, 90)
 	}
 	/* B and C saw A's untagged frames only: as many as there were VMs. */
 	NETG_EXPECT_CTRS(L, B, 0, 0, sizeof(injects) / sizeof(injects[0]), 0, 0, 0);
-	NETG_EXPECT_CTRS(L, C, 0, 0, 0, 0, sizeof(injects) / sizeof(injects[0]), 0);
+	NETG_EXPECT_CTRS(L, C, 0, 0, 0, 0, CROSS(sizeof(injects) / sizeof(injects[0])), 0);
 }
 
 NETG_HARNESS_MAIN

@@ -108,9 +108,9 @@ int netg_send_test(const struct netg_port *p, const uint8_t *dst, int from,
 int netg_recv(int fd, void *buf, size_t size, int ms);
 
 /*
- * Collect our test frames on @fd for up to @ms, returning early once @want
- * (> 0) came. Stores up to @max of them in @out (may be NULL); returns the
- * number of our frames seen.
+ * Collect our test frames on @fd for up to @ms (0: those queued now),
+ * returning early once @want (> 0) came. Stores up to @max of them in @out
+ * (may be NULL); returns the number of our frames seen.
  */
 int netg_collect(int fd, int want, int ms, struct netg_pkt *out, int max);
 /* Drop whatever is queued on @fd. */
