@@ -49,7 +49,7 @@ FIXTURE_SETUP(lc)
 
 FIXTURE_TEARDOWN(lc)
 {
-	netg_lab_down(&self->l);
+	NETG_LAB_DOWN(&self->l);
 }
 
 #define L (&self->l)

@@ -48,7 +48,7 @@ FIXTURE_SETUP(mvt)
 
 FIXTURE_TEARDOWN(mvt)
 {
-	netg_lab_down(&self->l);
+	NETG_LAB_DOWN(&self->l);
 }
 
 #define L (&self->l)

@@ -55,7 +55,7 @@ FIXTURE_SETUP(modes)
 
 FIXTURE_TEARDOWN(modes)
 {
-	netg_lab_down(&self->l);
+	NETG_LAB_DOWN(&self->l);
 }
 
 #define L (&self->l)

@@ -77,7 +77,7 @@ FIXTURE_SETUP(off)
 
 FIXTURE_TEARDOWN(off)
 {
-	netg_lab_down(&self->l);
+	NETG_LAB_DOWN(&self->l);
 }
 
 #define L (&self->l)

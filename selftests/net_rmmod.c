@@ -69,7 +69,7 @@ FIXTURE_TEARDOWN(rm)
 	/* The netlink sockets may predate the module loaded now. */
 	gnl_close(&self->l.g);
 	kg_open(&self->l.g);
-	netg_lab_down(&self->l);
+	NETG_LAB_DOWN(&self->l);
 }
 
 /* Frames at the uplink and at B until @want untagged (@vid 0) or VID @vid

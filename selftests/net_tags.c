@@ -66,7 +66,7 @@ FIXTURE_SETUP(tags)
 
 FIXTURE_TEARDOWN(tags)
 {
-	netg_lab_down(&self->l);
+	NETG_LAB_DOWN(&self->l);
 }
 
 #define L (&self->l)

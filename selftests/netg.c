@@ -213,7 +213,7 @@ int netg_macvtap_open(struct netg_port *p, const char *name, unsigned int flags)
 
 void netg_port_close(struct netg_port *p)
 {
-	if (p->fd > 0)
+	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;
 }
@@ -684,7 +684,7 @@ void netg_topo_down(struct netg_topo *t)
 		t->up[i] = -1;
 	}
 	for (int i = 0; i < NETG_MAX_PORTS; i++)
-		if (t->port[i].fd > 0)
+		if (t->port[i].fd >= 0)
 			netg_port_close(&t->port[i]);
 	netg_cleanup();
 }
@@ -970,12 +970,14 @@ int netg_lab_up(struct netg_lab *l, unsigned int flags, int nports, const uint16
 	int err;
 
 	memset(l, 0, sizeof(*l));
-	l->g.fd = l->sub.fd = -1;
+	l->g.fd = l->sub.fd = l->klog.fd = -1;
 	for (int i = 0; i < NETG_UP_N; i++)
 		l->t.up[i] = -1;
 	for (int i = 0; i < NETG_MAX_PORTS; i++)
 		l->t.port[i].fd = -1;
-	err = kg_open(&l->g);
+	err = hcg_klog_open(&l->klog);
+	if (!err)
+		err = kg_open(&l->g);
 	if (err)
 		return err;
 	kg_cleanup(&l->g, NETG_POLICY);

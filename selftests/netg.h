@@ -20,6 +20,7 @@
 #include <linux/kvmguard.h>
 
 #include "gnl.h"
+#include "hcg.h"
 #include "kg.h"
 #include "vm.h"
 
@@ -120,7 +121,7 @@ void netg_flush(int fd);
 int netg_ip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Same for bridge -batch. */
 int netg_bridge(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Write @val to /proc/sys/net/ipv6/conf/@dev/disable_ipv6 ("all", "default"...). */
+/* IPv6 off on @dev ("all", "default" too) of the current namespace. */
 int netg_noipv6(const char *dev);
 /* ifindex of @name in the current namespace, or -errno. */
 int netg_ifindex(const char *name);
@@ -265,9 +266,13 @@ struct netg_lab {
 	struct vm vm[NETG_MAX_PORTS];
 	bool has_vm[NETG_MAX_PORTS];
 	uint64_t id[NETG_MAX_PORTS];
+	struct hcg_klog klog;	/* the kernel log since the lab came up */
 };
 
-/* Netlink, the events subscription and the topology. 0 or -errno. */
+/*
+ * Netlink, the events subscription, the kernel log watch and the topology.
+ * 0 or -errno.
+ */
 int netg_lab_up(struct netg_lab *l, unsigned int flags, int nports, const uint16_t *vids);
 /*
  * VM @i (destroying the one there was) with @policy (NULL: none), port @i
@@ -275,7 +280,19 @@ int netg_lab_up(struct netg_lab *l, unsigned int flags, int nports, const uint16
  */
 int netg_lab_vm(struct netg_lab *l, int i, const char *policy);
 void netg_lab_vm_destroy(struct netg_lab *l, int i);
+/* Everything but the kernel log watch (see NETG_LAB_DOWN). */
 void netg_lab_down(struct netg_lab *l);
+
+/*
+ * In a teardown: the lab down, and nothing went wrong in the kernel log
+ * since it came up (an oops, a WARNING, a KASAN or lockdep report).
+ */
+#define NETG_LAB_DOWN(l) do {						\
+	netg_lab_down(l);						\
+	EXPECT_EQ(0, hcg_klog_problems(&(l)->klog))			\
+		TH_LOG("the kernel log shows problems");		\
+	hcg_klog_close(&(l)->klog);					\
+} while (0)
 
 /* In a test: the counters of port @i (bound to VM @i) are exactly these. */
 #define NETG_EXPECT_CTRS(l, i, ...) do {				\
