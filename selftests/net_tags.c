@@ -305,4 +305,4 @@ TEST_F_TIMEOUT(tags, injected, 90)
 	NETG_EXPECT_CTRS(L, C, 0, 0, 0, 0, CROSS(sizeof(injects) / sizeof(injects[0])), 0);
 }
 
-NETG_HARNESS_MAIN
+NETG_HARNESS_MAIN_SHARED(0, 3, vids)

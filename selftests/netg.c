@@ -965,6 +965,87 @@ int netg_vm(struct gnl *g, struct vm *vm, const char *policy, uint64_t *id)
 
 /* ---- lab ---- */
 
+/* The topology main() built for every test of the binary (see netg.h). */
+static struct netg_topo shared = { .nports = -1 };
+
+int netg_shared_up(unsigned int flags, int nports, const uint16_t *vids)
+{
+	int err = netg_topo_up(&shared, flags, nports, vids);
+
+	if (err) {
+		netg_topo_down(&shared);
+		shared.nports = -1;
+	}
+	return err;
+}
+
+void netg_shared_down(void)
+{
+	if (shared.nports < 0)
+		return;
+	netg_topo_down(&shared);
+	shared.nports = -1;
+}
+
+/* Is the bridge filtering VLANs now? */
+static bool filtering_now(void)
+{
+	char c = '0';
+	int fd = open("/sys/class/net/" NETG_BR "/bridge/vlan_filtering", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (read(fd, &c, 1) != 1)
+			c = '0';
+		close(fd);
+	}
+	return c == '1';
+}
+
+/*
+ * The shared topology for a test with @flags: a bridge is switched to VLAN
+ * filtering (the tagged VIDs of NETG_FILTERING added) or back, no port is
+ * bound, no frame queued. 0, -ENOENT if it does not fit, -EIO.
+ */
+static int shared_use(struct gnl *g, struct netg_topo *t, unsigned int flags,
+		      int nports, const uint16_t *vids)
+{
+	bool want = flags & NETG_FILTERING;
+
+	if (shared.nports < nports ||
+	    (shared.flags & ~NETG_FILTERING) != (flags & ~NETG_FILTERING))
+		return -ENOENT;
+	if (!(flags & NETG_MACVTAP) && want != filtering_now()) {
+		char cmds[512];
+		size_t o = 0;
+
+		if (netg_ip("link set " NETG_BR " type bridge vlan_filtering %d\n", want))
+			return -EIO;
+		for (int i = 0; want && i < nports; i++)
+			o += snprintf(cmds + o, sizeof(cmds) - o, "vlan add dev %s vid %u\n",
+				      shared.port[i].name, vids[i]);
+		if (want && netg_bridge("%svlan add dev " NETG_UP " vid 100\n"
+					"vlan add dev " NETG_UP " vid 200\n", cmds))
+			return -EIO;
+	}
+	*t = shared;
+	t->flags = flags;
+	for (int i = 0; i < nports; i++)
+		t->vid[i] = want ? vids[i] : 0;
+	t->shared = true;
+	/*
+	 * The VMs of the test before are gone; their ports may still be
+	 * bound for a moment (the binding ends in a work item). Frames it
+	 * left (not ours: another cookie) go too.
+	 */
+	for (int i = 0; i < shared.nports; i++)
+		netg_unbind(g, shared.port[i].name, 0);
+	for (int i = 0; i < t->nports; i++)
+		netg_flush(t->port[i].fd);
+	for (int i = 0; i < NETG_UP_N; i++)
+		netg_flush(t->up[i]);
+	return 0;
+}
+
 int netg_lab_up(struct netg_lab *l, unsigned int flags, int nports, const uint16_t *vids)
 {
 	int err;
@@ -984,7 +1065,10 @@ int netg_lab_up(struct netg_lab *l, unsigned int flags, int nports, const uint16
 	err = kg_open(&l->sub);
 	if (!err)
 		err = hcg_subscribe(&l->sub);
-	if (!err)
+	if (err)
+		return err;
+	err = shared_use(&l->g, &l->t, flags, nports, vids);
+	if (err == -ENOENT)
 		err = netg_topo_up(&l->t, flags, nports, vids);
 	return err;
 }
@@ -1006,7 +1090,13 @@ int netg_lab_vm(struct netg_lab *l, int i, const char *policy)
 	if (err)
 		return err;
 	l->has_vm[i] = true;
-	err = netg_bind(&l->g, l->id[i], l->t.port[i].name, 0);
+	/* The VM of an earlier test may still be letting the port go. */
+	for (int k = 0; k < 250; k++) {
+		err = netg_bind(&l->g, l->id[i], l->t.port[i].name, 0);
+		if (err != -EBUSY || !l->t.shared)
+			break;
+		usleep(20000);
+	}
 	if (err)
 		printf("# bind %s to VM %llu: %s (%s)\n", l->t.port[i].name,
 		       (unsigned long long)l->id[i], strerror(-err), l->g.ext_msg);
@@ -1015,7 +1105,8 @@ int netg_lab_vm(struct netg_lab *l, int i, const char *policy)
 
 void netg_lab_down(struct netg_lab *l)
 {
-	netg_topo_down(&l->t);
+	if (!l->t.shared)
+		netg_topo_down(&l->t);
 	for (int i = 0; i < NETG_MAX_PORTS; i++)
 		netg_lab_vm_destroy(l, i);
 	if (l->g.fd >= 0)

@@ -157,6 +157,7 @@ struct netg_topo {
 	struct netg_port port[NETG_MAX_PORTS];
 	uint16_t vid[NETG_MAX_PORTS];	/* for NETG_FILTERING: VID tagged on the port */
 	int up[NETG_UP_N];		/* packet sockets in NETG_NS */
+	bool shared;			/* main()'s: not ours to take down */
 };
 
 /*
@@ -303,10 +304,20 @@ void netg_lab_down(struct netg_lab *l);
 		TH_LOG("%s", __why);					\
 } while (0)
 
+/*
+ * A topology built once by main() for all the tests of a binary (building
+ * one takes a few ip(8) runs, slow on the debug kernel): a lab whose flags
+ * (but NETG_FILTERING, switched on the bridge as needed) and port count fit
+ * uses it instead of its own. The tests (forked children) inherit its fds
+ * and must leave its devices as they found them.
+ */
+int netg_shared_up(unsigned int flags, int nports, const uint16_t *vids);
+void netg_shared_down(void);
+
 /* Skip (exit 4) unless KVM, the module and iproute2 are there. */
 void netg_prereq_or_skip(void);
 
-#define NETG_HARNESS_MAIN						\
+#define NETG_HARNESS_MAIN_SHARED(flags, nports, vids)			\
 	static void __attribute__((constructor))			\
 	__constructor_order_last(void)					\
 	{								\
@@ -315,10 +326,21 @@ void netg_prereq_or_skip(void);
 	}								\
 	int main(int argc, char **argv)					\
 	{								\
+		int __ret;						\
+									\
 		setvbuf(stdout, NULL, _IOLBF, 0);			\
 		kg_prereq(KG_NEED_KVM | KG_NEED_MODULE);		\
 		netg_prereq_or_skip();					\
-		return test_harness_run(argc, argv);			\
+		if ((nports) && netg_shared_up(flags, nports, vids)) {	\
+			printf("Bail out! the test topology cannot be built\n"); \
+			return 1;					\
+		}							\
+		__ret = test_harness_run(argc, argv);			\
+		netg_shared_down();					\
+		return __ret;						\
 	}
+
+/* Each test builds its own topology. */
+#define NETG_HARNESS_MAIN NETG_HARNESS_MAIN_SHARED(0, 0, NULL)
 
 #endif
