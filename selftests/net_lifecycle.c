@@ -94,7 +94,7 @@ static uint64_t other_vm(struct __test_metadata *_metadata, FIXTURE_DATA(lc) *se
 	return L->id[2];
 }
 
-TEST_F(lc, bind)
+TEST_F_TIMEOUT(lc, bind, 120)
 {
 	struct netg_dev d[4];
 	uint64_t other;
@@ -140,7 +140,7 @@ TEST_F(lc, bind)
 	uplink_sees(_metadata, self, 100);
 }
 
-TEST_F(lc, deleted)
+TEST_F_TIMEOUT(lc, deleted, 120)
 {
 	struct netg_dev d[4];
 	int ifindex = PORT(A)->ifindex;
@@ -161,7 +161,7 @@ TEST_F(lc, deleted)
 	EXPECT_EQ(0, netg_bind(G, other_vm(_metadata, self), "kgna", 0));
 }
 
-TEST_F(lc, renamed)
+TEST_F_TIMEOUT(lc, renamed, 120)
 {
 	struct netg_dev d[4];
 
@@ -177,7 +177,7 @@ TEST_F(lc, renamed)
 	EXPECT_EQ(0, netg_unbind(G, "kgnx", 0));
 }
 
-TEST_F(lc, netns_move)
+TEST_F_TIMEOUT(lc, netns_move, 120)
 {
 	struct netg_dev d[4];
 	int back;
@@ -201,7 +201,7 @@ TEST_F(lc, netns_move)
 	uplink_sees(_metadata, self, 100);
 }
 
-TEST_F(lc, vm_destroyed)
+TEST_F_TIMEOUT(lc, vm_destroyed, 120)
 {
 	uint64_t other;
 	int err = -EBUSY;

@@ -85,7 +85,7 @@ static void quiet(struct __test_metadata *_metadata, FIXTURE_DATA(mvt) *self)
 	EXPECT_EQ(0, GOT(UP(200), 0));
 }
 
-TEST_F(mvt, baseline)
+TEST_F_TIMEOUT(mvt, baseline, 120)
 {
 	for (int s = 0; s < N; s++)
 		SEND(A);
@@ -101,7 +101,7 @@ TEST_F(mvt, baseline)
 	quiet(_metadata, self);
 }
 
-TEST_F(mvt, segments)
+TEST_F_TIMEOUT(mvt, segments, 120)
 {
 	bind_all(_metadata, self);
 	for (int s = 0; s < N; s++)
@@ -139,7 +139,7 @@ TEST_F(mvt, segments)
 	NETG_EXPECT_CTRS(L, C, 1, 1, 1, 0, N + 2, 0);
 }
 
-TEST_F(mvt, injected)
+TEST_F_TIMEOUT(mvt, injected, 120)
 {
 	static const struct {
 		int ntags;

@@ -109,7 +109,7 @@ static void bc(struct __test_metadata *_metadata, FIXTURE_DATA(modes) *self)
 	VM(C, "200");
 }
 
-TEST_F(modes, trunk)
+TEST_F_TIMEOUT(modes, trunk, 120)
 {
 	bc(_metadata, self);
 	POLICY("trunk", .trunk_set = true, .ntrunk = 2, .trunk = { 100, 300 });
@@ -159,7 +159,7 @@ TEST_F(modes, trunk)
 	NETG_EXPECT_CTRS(L, C, 0, 0, 1, 0, 5, 0);
 }
 
-TEST_F(modes, trunk_native)
+TEST_F_TIMEOUT(modes, trunk_native, 120)
 {
 	bc(_metadata, self);
 	POLICY("native", .tag = 200, .trunk_set = true, .ntrunk = 2, .trunk = { 100, 300 });
@@ -200,7 +200,7 @@ TEST_F(modes, trunk_native)
 	NETG_EXPECT_CTRS(L, C, 0, 0, 2, 0, 3, 0);
 }
 
-TEST_F(modes, isolate)
+TEST_F_TIMEOUT(modes, isolate, 120)
 {
 	struct netg_event ev[4];
 
@@ -250,7 +250,7 @@ TEST_F(modes, isolate)
 	NETG_EXPECT_CTRS(L, C, 0, 0, 0, 0, 4, 0);
 }
 
-TEST_F(modes, audit)
+TEST_F_TIMEOUT(modes, audit, 120)
 {
 	struct netg_event ev[4];
 	int n;
@@ -301,7 +301,7 @@ TEST_F(modes, audit)
 	NETG_EXPECT_CTRS(L, C, 0, 0, 2, 0, 2, 0);
 }
 
-TEST_F(modes, live_edit)
+TEST_F_TIMEOUT(modes, live_edit, 120)
 {
 	bc(_metadata, self);
 	POLICY("a", .tag = 100);

@@ -202,7 +202,7 @@ static void expect_same(struct __test_metadata *_metadata, FIXTURE_DATA(off) *se
 			    self->len - ETH - IPH - 18)) TH_LOG("%s: payload", who);
 }
 
-TEST_F(off, tso)
+TEST_F_TIMEOUT(off, tso, 120)
 {
 	const uint8_t *pay = self->frame + HL + ETH + IPH + TCPH;
 	uint32_t seq0 = 0x11223344;
@@ -259,7 +259,7 @@ TEST_F(off, tso)
 	NETG_EXPECT_CTRS(L, B, 0, 0, 2, 0, 0, 0);
 }
 
-TEST_F(off, csum)
+TEST_F_TIMEOUT(off, csum, 120)
 {
 	const uint8_t *ip = self->buf + ETH, *udp = ip + IPH;
 	int n;

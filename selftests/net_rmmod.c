@@ -101,7 +101,7 @@ static void watch(FIXTURE_DATA(rm) *self, int vid, struct tally *t)
 		 now.tv_sec - t0.tv_sec < 10);
 }
 
-TEST_F_TIMEOUT(rm, unload_under_traffic, 90)
+TEST_F_TIMEOUT(rm, unload_under_traffic, 150)
 {
 	struct kg_vm *vms;
 	struct tally t;

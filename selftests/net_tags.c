@@ -119,7 +119,7 @@ static void send_n(struct __test_metadata *_metadata, FIXTURE_DATA(tags) *self,
 	}								\
 } while (0)
 
-TEST_F(tags, baseline)
+TEST_F_TIMEOUT(tags, baseline, 120)
 {
 	/* On the filtering bridge untagged frames are in the ports' PVID 1,
 	 * untagged everywhere: the same result. */
@@ -135,7 +135,7 @@ TEST_F(tags, baseline)
 	EXPECT_EQ(0, GOT(PFD(A), 0));
 }
 
-TEST_F(tags, same_segment)
+TEST_F_TIMEOUT(tags, same_segment, 120)
 {
 	uint8_t mac_a[6];
 
@@ -164,7 +164,7 @@ TEST_F(tags, same_segment)
 	NETG_EXPECT_CTRS(L, C, 0, 0, 0, 0, CROSS(N), 0);
 }
 
-TEST_F(tags, other_segment)
+TEST_F_TIMEOUT(tags, other_segment, 120)
 {
 	struct netg_event ev[8];
 	int n;
@@ -210,7 +210,7 @@ back:
 	NETG_EXPECT_CTRS(L, C, N, N, 0, 0, CROSS(N), 0);
 }
 
-TEST_F(tags, from_uplink)
+TEST_F_TIMEOUT(tags, from_uplink, 120)
 {
 	uint8_t src[6];
 
@@ -263,7 +263,7 @@ static const struct inject injects[] = {
 	{ "double 802.1Q 200 / 802.1Q 100", 2, { NETG_Q(200), NETG_Q(100) }, 200 },
 };
 
-TEST_F_TIMEOUT(tags, injected, 90)
+TEST_F_TIMEOUT(tags, injected, 180)
 {
 	bind_all(_metadata, self);
 	for (size_t k = 0; k < sizeof(injects) / sizeof(injects[0]); k++) {
