@@ -23,6 +23,11 @@
  * inline by tun/macvtap, or by the stack for a device without tag offload.
  * Without a network rule a port has no hook and costs nothing.
  *
+ * Isolation finds a frame's source port by skb->skb_iif, which a bridge
+ * leaves at the source tap's ifindex. Frames between macvtaps of one lower
+ * device (macvlan bridge mode) enter the stack again and lose it: isolated
+ * macvtaps need macvlan mode private or vepa.
+ *
  * Locking, from outermost to innermost:
  *  - kvmguard_config_mutex (netlink requests, policy changes:
  *    kvmguard_net_apply() and the bind/unbind requests);
@@ -277,8 +282,8 @@ static unsigned int port_from_guest(void *priv, struct sk_buff *skb,
  * On a bridge, skb_iif is still the source port's ifindex at the egress of
  * the destination (the bridge forwards without receiving the frame again).
  */
-static bool from_isolated_port(const struct kvmguard_port *port,
-			       const struct sk_buff *skb)
+static noinline bool from_isolated_port(const struct kvmguard_port *port,
+					const struct sk_buff *skb)
 {
 	const struct kvmguard_rules *rules;
 	const struct kvmguard_port *src;
@@ -294,9 +299,9 @@ static bool from_isolated_port(const struct kvmguard_port *port,
 }
 
 /* Delivery toward the guest, after the tag rules let the frame in. */
-static unsigned int to_guest_deliver(struct kvmguard_port *port,
-				     const struct kvmguard_rules *rules,
-				     struct sk_buff *skb, bool pop, int vid)
+static __always_inline unsigned int
+to_guest_deliver(struct kvmguard_port *port, const struct kvmguard_rules *rules,
+		 struct sk_buff *skb, bool pop, int vid)
 {
 	if (unlikely(rules->net_isolate) && from_isolated_port(port, skb) &&
 	    port_violation(port, rules, KVMGUARD_NET_RULE_ISOLATE,
@@ -328,8 +333,8 @@ static noinline unsigned int to_guest_other(struct kvmguard_port *port,
 		return to_guest_deliver(port, rules, skb, false, vid);
 	/*
 	 * Untagged, another VID, a double or 802.1ad tag, or the access VID
-	 * inline (which cannot be removed without moving data; the host side
-	 * hands frames over untagged by the stack in practice).
+	 * inline (which could not be removed without moving data; the stack
+	 * hands the host side's frames over with the tag in the metadata).
 	 */
 	if (port_violation(port, rules, KVMGUARD_NET_RULE_SEGMENT,
 			   KVMGUARD_NET_TO_GUEST, vid))
@@ -627,14 +632,15 @@ void kvmguard_net_apply(struct kvmguard_vm *vm)
 
 void kvmguard_net_vm_gone(struct kvmguard_vm *vm)
 {
-	bool has_ports;
-
+	/*
+	 * Queued under ports_lock: kvmguard_net_uninit() either removes the
+	 * ports first (nothing to queue) or cancels this work afterwards.
+	 */
 	spin_lock(&ports_lock);
 	WRITE_ONCE(vm->net.gone, true);
-	has_ports = !list_empty(&vm->net.ports);
-	spin_unlock(&ports_lock);
-	if (has_ports)
+	if (!list_empty(&vm->net.ports))
 		schedule_work(&gone_work);
+	spin_unlock(&ports_lock);
 }
 
 static void ports_gone_work(struct work_struct *work)

@@ -11,6 +11,10 @@
  * policy show (text, -j) and dump | apply carry them; vm show (text, -j)
  * reports the shared, dirty-tracked bytes and violation counters that a VM
  * of known memslots must have, and monitor (text, -j) its MEMORY events.
+ * The network rules: `net tag/trunk/isolate` reach the kernel exactly (the
+ * trunk bitmap bit by bit), bad VIDs and lists change nothing, policy show
+ * (text, -j) and dump | apply carry them; `net bind/unbind` of a tap to a
+ * VM, with vm show (text, -j) listing it, and their refusals.
  * The host's policies and bindings are saved with `dump` first and
  * applied back at the end.
  */
@@ -25,6 +29,9 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 
 #include "kselftest_harness.h"
@@ -173,6 +180,48 @@ static int kernel_mem_rules(struct gnl *g, const char *name, struct mem_rules *r
 	kg_req(g, &m, KVMGUARD_CMD_POLICY_GET, false);
 	gnl_put_str(&m, KVMGUARD_A_POLICY_NAME, name);
 	return gnl_transact(g, &m, mem_rules_cb, r);
+}
+
+/* The network rules of a policy as the kernel reports them (raw netlink). */
+struct net_rules {
+	uint16_t tag;
+	uint8_t isolate;
+	uint8_t trunk[KVMGUARD_NET_TRUNK_BYTES];
+};
+
+static int net_rules_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	const struct nlattr *tb[KVMGUARD_A_MAX + 1];
+	struct net_rules *r = arg;
+
+	if (gnl_parse(nlh, tb, KVMGUARD_A_MAX, NULL) ||
+	    !tb[KVMGUARD_A_POLICY_NET_TAG] || !tb[KVMGUARD_A_POLICY_NET_TRUNK] ||
+	    !tb[KVMGUARD_A_POLICY_NET_ISOLATE] ||
+	    gnl_alen(tb[KVMGUARD_A_POLICY_NET_TAG]) != 2 ||
+	    gnl_alen(tb[KVMGUARD_A_POLICY_NET_TRUNK]) != KVMGUARD_NET_TRUNK_BYTES)
+		return -EBADMSG;
+	memcpy(&r->tag, (const char *)tb[KVMGUARD_A_POLICY_NET_TAG] + NLA_HDRLEN, 2);
+	memcpy(r->trunk, (const char *)tb[KVMGUARD_A_POLICY_NET_TRUNK] + NLA_HDRLEN,
+	       KVMGUARD_NET_TRUNK_BYTES);
+	r->isolate = gnl_get_u8(tb[KVMGUARD_A_POLICY_NET_ISOLATE]);
+	return 0;
+}
+
+static int kernel_net_rules(struct gnl *g, const char *name, struct net_rules *r)
+{
+	static struct gnl_msg m;
+
+	memset(r, 0xa5, sizeof(*r));
+	kg_req(g, &m, KVMGUARD_CMD_POLICY_GET, false);
+	gnl_put_str(&m, KVMGUARD_A_POLICY_NAME, name);
+	return gnl_transact(g, &m, net_rules_cb, r);
+}
+
+/* The trunk bitmap of VIDs first..last (per the ABI: byte v / 8, bit v % 8). */
+static void trunk_set(uint8_t *bits, unsigned int first, unsigned int last)
+{
+	for (unsigned int v = first; v <= last; v++)
+		bits[v / 8] |= 1U << (v % 8);
 }
 
 /* A VM's memory counters as the kernel reports them, in this order. */
@@ -436,12 +485,23 @@ static char *kernel_state(struct gnl *g)
 			fprintf(f, "policy %s %d %d:%s vms %u bindings %u\n", p[i].name,
 				p[i].mode, p[i].has_domain, p[i].domain, p[i].vms,
 				p[i].bindings);
+			struct net_rules nr;
+
 			if (!kernel_mem_rules(g, p[i].name, &r))
 				fprintf(f, "  mem %llu %u %u %llu\n",
 					(unsigned long long)r.max, r.shared, r.ksm,
 					(unsigned long long)r.dirty_max);
 			else
 				fprintf(f, "  mem unreadable\n");
+			if (!kernel_net_rules(g, p[i].name, &nr)) {
+				fprintf(f, "  net %u %u", nr.tag, nr.isolate);
+				for (int v = 0; v < KVMGUARD_NET_TRUNK_BYTES * 8; v++)
+					if (nr.trunk[v / 8] & (1U << (v % 8)))
+						fprintf(f, " %d", v);
+				fputc('\n', f);
+			} else {
+				fprintf(f, "  net unreadable\n");
+			}
 		}
 	}
 	free(p);
@@ -463,6 +523,7 @@ TEST_F(cli, dump_apply_roundtrip)
 	RUN_OK("policy add " P "r2 mem max 1536M mem shared domain mem ksm deny"
 	       " mem dirty-log max 4097");
 	RUN_OK("policy add " P "r3 mem max 0 mem dirty-log max 0 mem shared deny");
+	RUN_OK("policy add " P "r4 net tag 4094 net trunk 1,3,5-9,4000-4093 net isolate on");
 	RUN_OK("bind cgroup " CG "/r policy " P "r2");
 	RUN_OK("bind pid %d policy " P "r2", getpid());
 	k1 = kernel_state(&self->g);
@@ -474,6 +535,9 @@ TEST_F(cli, dump_apply_roundtrip)
 		TH_LOG("%s", d1);
 	EXPECT_NE(NULL, strstr(d1, "policy add " P "r3 mode enforce mem max 0 "
 			       "mem shared deny mem dirty-log max 0\n"))
+		TH_LOG("%s", d1);
+	EXPECT_NE(NULL, strstr(d1, "policy add " P "r4 mode enforce net tag 4094 "
+			       "net trunk 1,3,5-9,4000-4093 net isolate on\n"))
 		TH_LOG("%s", d1);
 
 	/* Subscribe: a no-op apply must not make anything happen. */
@@ -960,6 +1024,327 @@ TEST_F(cli, mem_vm_show_and_monitor)
 	munmap(shared, 2 * SHARED_SZ);
 	munmap(anon, ANON_SZ);
 	close(mfd);
+}
+
+/* The network rules from the command line to the kernel and back. */
+TEST_F(cli, net_policy_rules)
+{
+	static const char *const bad_trunk[] = {
+		"0", "4095", "0-5", "4000-4095", "4096", "1,,2", ",1", "1,", "5-3",
+		"1,1", "1-10,5", "01", "1 ,2", "x", "",
+	};
+	static const char *const bad_tag[] = { "0", "4095", "4096", "1,2", "x", "" };
+	struct net_rules r, r2;
+	uint8_t want[KVMGUARD_NET_TRUNK_BYTES] = { 0 };
+	struct json *j;
+	const struct json *n, *t;
+	char *out = NULL, *err = NULL, *line, cells[3][64];
+	uint64_t v;
+
+	RUN_OK("policy add " P "n net tag 100 net trunk 300,200-210,4094 net isolate on");
+	ASSERT_EQ(0, kernel_net_rules(&self->g, P "n", &r));
+	EXPECT_EQ(100, r.tag);
+	EXPECT_EQ(1, r.isolate);
+	trunk_set(want, 200, 210);
+	trunk_set(want, 300, 300);
+	trunk_set(want, 4094, 4094);
+	EXPECT_EQ(0, memcmp(want, r.trunk, sizeof(want)));
+	EXPECT_EQ(0xff, r.trunk[25]);	/* VIDs 200-207 */
+	EXPECT_EQ(0x40, r.trunk[511]);	/* VID 4094 */
+
+	/* set changes what it names; none clears */
+	RUN_OK("policy set " P "n net trunk none");
+	ASSERT_EQ(0, kernel_net_rules(&self->g, P "n", &r));
+	memset(want, 0, sizeof(want));
+	EXPECT_EQ(0, memcmp(want, r.trunk, sizeof(want)));
+	EXPECT_EQ(100, r.tag);
+	EXPECT_EQ(1, r.isolate);
+	RUN_OK("policy set " P "n net tag none net trunk 1-4094 net isolate off");
+	ASSERT_EQ(0, kernel_net_rules(&self->g, P "n", &r));
+	trunk_set(want, 1, 4094);
+	EXPECT_EQ(0, memcmp(want, r.trunk, sizeof(want)));
+	EXPECT_EQ(0, r.tag);
+	EXPECT_EQ(0, r.isolate);
+	RUN_OK("policy set " P "n net tag 4094 net trunk 1,5-7 net isolate on");
+	ASSERT_EQ(0, kernel_net_rules(&self->g, P "n", &r));
+
+	/* bad values are usage errors naming the value, and change nothing */
+	for (size_t i = 0; i < sizeof(bad_trunk) / sizeof(bad_trunk[0]); i++) {
+		char w[96];
+
+		snprintf(w, sizeof(w), "kvmguard: invalid net trunk '%s': ", bad_trunk[i]);
+		EXPECT_EQ(2, run(NULL, &err, NULL, "policy set " P "n net trunk '%s'",
+				 bad_trunk[i]));
+		EXPECT_NE(NULL, err && strstr(err, w) ? err : NULL)
+			TH_LOG("stderr [%s] lacks [%s]", err ? err : "", w);
+		free(err);
+		err = NULL;
+	}
+	for (size_t i = 0; i < sizeof(bad_tag) / sizeof(bad_tag[0]); i++) {
+		char w[96];
+
+		snprintf(w, sizeof(w), "kvmguard: invalid net tag '%s': ", bad_tag[i]);
+		EXPECT_EQ(2, run(NULL, &err, NULL, "policy set " P "n net tag '%s'",
+				 bad_tag[i]));
+		EXPECT_NE(NULL, err && strstr(err, w) ? err : NULL)
+			TH_LOG("stderr [%s] lacks [%s]", err ? err : "", w);
+		free(err);
+		err = NULL;
+	}
+	EXPECT_EQ(2, run(NULL, NULL, NULL, "policy set " P "n net isolate yes"));
+	ASSERT_EQ(0, kernel_net_rules(&self->g, P "n", &r2));
+	EXPECT_EQ(0, memcmp(&r, &r2, sizeof(r)));
+
+	/* -j: the tag, every trunk VID ascending, isolate as a boolean */
+	j = run_json(&err, "-j policy show %s", P "n");
+	ASSERT_NE(NULL, j) TH_LOG("%s", err);
+	n = json_get(j, "net");
+	ASSERT_NE(NULL, n);
+	EXPECT_EQ(4094ULL, u64_of(n, "tag"));
+	ASSERT_NE(NULL, json_get(n, "isolate"));
+	EXPECT_EQ(JSON_BOOL, (int)json_get(n, "isolate")->type);
+	EXPECT_TRUE(json_get(n, "isolate")->b);
+	t = json_get(n, "trunk");
+	ASSERT_NE(NULL, t);
+	ASSERT_EQ(JSON_ARR, (int)t->type);
+	ASSERT_EQ(4, t->n);
+	for (int i = 0; i < 4; i++) {
+		static const uint64_t vids[] = { 1, 5, 6, 7 };
+
+		EXPECT_TRUE(json_u64(t->items[i], &v) && v == vids[i]);
+	}
+	json_free(j);
+
+	/* the table's net cells, given back as rule values, change nothing */
+	ASSERT_EQ(0, run(&out, &err, NULL, "policy show %s", P "n")) TH_LOG("%s", err);
+	line = out ? strstr(out, "\n" P "n ") : NULL;
+	ASSERT_NE(NULL, line) TH_LOG("%s", out);
+	ASSERT_EQ(3, sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %63s %63s %63s",
+			    cells[0], cells[1], cells[2])) TH_LOG("%s", out);
+	EXPECT_STREQ("4094", cells[0]);
+	EXPECT_STREQ("1,5-7", cells[1]);
+	EXPECT_STREQ("on", cells[2]);
+	RUN_OK("policy set " P "n net tag %s net trunk %s net isolate %s",
+	       cells[0], cells[1], cells[2]);
+	ASSERT_EQ(0, kernel_net_rules(&self->g, P "n", &r2));
+	EXPECT_EQ(0, memcmp(&r, &r2, sizeof(r)));
+	free(out);
+	free(err);
+	out = err = NULL;
+
+	/* apply: rules the file leaves out go back to their defaults */
+	EXPECT_EQ(0, run(NULL, &err, "policy add " P "n net trunk 9\n", "apply -"))
+		TH_LOG("%s", err);
+	ASSERT_EQ(0, kernel_net_rules(&self->g, P "n", &r));
+	memset(want, 0, sizeof(want));
+	trunk_set(want, 9, 9);
+	EXPECT_EQ(0, r.tag);
+	EXPECT_EQ(0, r.isolate);
+	EXPECT_EQ(0, memcmp(want, r.trunk, sizeof(want)));
+	free(err);
+}
+
+/* A tap of this process, or -errno. */
+static int tap_open(const char *name)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI };
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT && !system("modprobe tun 2>/dev/null"))
+		fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, TUNSETIFF, &ifr)) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+/* How the kernel lists device @name among VM @id's: its BOUND_BY, or -1. */
+struct net_dev_find {
+	const char *name;
+	int bound_by;
+	uint32_t ifindex;
+};
+
+static int net_dev_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	const struct nlattr *tb[KVMGUARD_A_MAX + 1], *dev;
+	struct net_dev_find *f = arg;
+	int rem;
+
+	if (gnl_parse(nlh, tb, KVMGUARD_A_MAX, NULL) || !tb[KVMGUARD_A_VM_NET_DEVS])
+		return -EBADMSG;
+	dev = (const struct nlattr *)((const char *)tb[KVMGUARD_A_VM_NET_DEVS] + NLA_HDRLEN);
+	rem = gnl_alen(tb[KVMGUARD_A_VM_NET_DEVS]);
+	while (rem >= NLA_HDRLEN && dev->nla_len >= NLA_HDRLEN && dev->nla_len <= rem) {
+		const struct nlattr *a = (const struct nlattr *)((const char *)dev + NLA_HDRLEN);
+		int left = dev->nla_len - NLA_HDRLEN;
+		const char *name = NULL;
+		int bound_by = -1;
+		uint32_t ifindex = 0;
+
+		while (left >= NLA_HDRLEN && a->nla_len >= NLA_HDRLEN && a->nla_len <= left) {
+			int type = a->nla_type & NLA_TYPE_MASK;
+
+			if (type == KVMGUARD_A_NET_IFNAME)
+				name = gnl_get_str(a);
+			else if (type == KVMGUARD_A_NET_BOUND_BY)
+				bound_by = gnl_get_u8(a);
+			else if (type == KVMGUARD_A_NET_IFINDEX)
+				ifindex = gnl_get_u32(a);
+			left -= NLA_ALIGN(a->nla_len);
+			a = (const struct nlattr *)((const char *)a + NLA_ALIGN(a->nla_len));
+		}
+		if (name && !strcmp(name, f->name)) {
+			f->bound_by = bound_by;
+			f->ifindex = ifindex;
+		}
+		rem -= NLA_ALIGN(dev->nla_len);
+		dev = (const struct nlattr *)((const char *)dev + NLA_ALIGN(dev->nla_len));
+	}
+	return 0;
+}
+
+static int kernel_net_dev(struct gnl *g, uint64_t id, struct net_dev_find *f)
+{
+	static struct gnl_msg m;
+
+	f->bound_by = -1;
+	f->ifindex = 0;
+	kg_req(g, &m, KVMGUARD_CMD_VM_GET, false);
+	gnl_put_u64(&m, KVMGUARD_A_VM_ID, id);
+	return gnl_transact(g, &m, net_dev_cb, f);
+}
+
+#define TAP P "tap0"
+
+/* net bind / unbind of a tap, vm show listing it, and the refusals. */
+TEST_F(cli, net_bind_and_vm_show)
+{
+	struct net_dev_find f = { .name = TAP };
+	struct kg_vm v, v2;
+	struct vm vm, vm2;
+	struct json *j;
+	const struct json *devs, *d = NULL;
+	char *out = NULL, *err = NULL, want[128];
+	uint64_t max;
+	unsigned int ifindex;
+	int tap;
+
+	tap = tap_open(TAP);
+	if (tap < 0)
+		SKIP(return, "cannot create a tap: %s", strerror(-tap));
+	ifindex = if_nametoindex(TAP);
+	ASSERT_NE(0U, ifindex);
+	max = kg_max_vm_id(&self->g);
+	ASSERT_EQ(0, vm_create_loop(&vm));
+	ASSERT_EQ(0, kg_find_new_vm(&self->g, getpid(), max, &v));
+	ASSERT_EQ(0, vm_create_loop(&vm2));
+	ASSERT_EQ(0, kg_find_new_vm(&self->g, getpid(), v.id, &v2));
+
+	RUN_OK("net bind %llu dev " TAP, (unsigned long long)v.id);
+	ASSERT_EQ(0, kernel_net_dev(&self->g, v.id, &f));
+	EXPECT_EQ(KVMGUARD_NET_BOUND_MANUAL, f.bound_by);
+	EXPECT_EQ(ifindex, f.ifindex);
+	/* again, to the same VM: nothing changes */
+	RUN_OK("net bind %llu dev " TAP, (unsigned long long)v.id);
+
+	/* refusals: exit 1, the errno (and what it means) on stderr */
+	EXPECT_EQ(1, run(NULL, &err, NULL, "net bind %llu dev " TAP,
+			 (unsigned long long)v2.id));
+	EXPECT_NE(NULL, err && strstr(err, "Device or resource busy") ? err : NULL)
+		TH_LOG("%s", err);
+	free(err);
+	err = NULL;
+	EXPECT_EQ(1, run(NULL, &err, NULL, "net bind %llu dev lo", (unsigned long long)v.id));
+	EXPECT_NE(NULL, err && strstr(err, "kvmguard: cannot bind lo to VM ") &&
+		  strstr(err, "Operation not supported") ? err : NULL) TH_LOG("%s", err);
+	free(err);
+	err = NULL;
+	EXPECT_EQ(1, run(NULL, &err, NULL, "net bind %llu dev " P "nodev",
+			 (unsigned long long)v.id));
+	EXPECT_NE(NULL, err && strstr(err, "No such device") ? err : NULL) TH_LOG("%s", err);
+	free(err);
+	err = NULL;
+	EXPECT_EQ(1, run(NULL, &err, NULL, "%s", "net bind 999999999999 dev " TAP));
+	EXPECT_NE(NULL, err && strstr(err, "No such file or directory") ? err : NULL)
+		TH_LOG("%s", err);
+	free(err);
+	err = NULL;
+	EXPECT_EQ(2, run(NULL, NULL, NULL, "%s", "net bind 1 dev a/b"));
+	ASSERT_EQ(0, kernel_net_dev(&self->g, v.id, &f));
+	EXPECT_EQ(KVMGUARD_NET_BOUND_MANUAL, f.bound_by);
+	ASSERT_EQ(0, kernel_net_dev(&self->g, v2.id, &f));
+	EXPECT_EQ(-1, f.bound_by);
+
+	/* vm show: the device and its counters, text and JSON */
+	ASSERT_EQ(0, run(&out, &err, NULL, "vm show %llu", (unsigned long long)v.id))
+		TH_LOG("%s", err);
+	snprintf(want, sizeof(want), "\nnet device " TAP ": ifindex %u, bound by manual, tagged ",
+		 ifindex);
+	EXPECT_NE(NULL, out && strstr(out, want) ? out : NULL) TH_LOG("%s", out);
+	EXPECT_NE(NULL, out && strstr(out, "\nnet devices: 1\n") ? out : NULL) TH_LOG("%s", out);
+	free(out);
+	free(err);
+	out = err = NULL;
+	snprintf(want, sizeof(want), "%llu", (unsigned long long)v.id);
+	j = run_json(&err, "-j vm show %s", want);
+	ASSERT_NE(NULL, j) TH_LOG("%s", err);
+	devs = json_get(j, "net_devs");
+	ASSERT_NE(NULL, devs);
+	ASSERT_EQ(JSON_ARR, (int)devs->type);
+	for (int i = 0; i < devs->n; i++) {
+		const char *name = json_str(json_get(devs->items[i], "name"));
+
+		if (name && !strcmp(name, TAP))
+			d = devs->items[i];
+	}
+	ASSERT_NE(NULL, d);
+	EXPECT_EQ((uint64_t)ifindex, u64_of(d, "ifindex"));
+	EXPECT_STREQ("manual", json_str(json_get(d, "bound_by")));
+	EXPECT_NE(0xdeadbeefULL, u64_of(d, "tagged"));
+	EXPECT_NE(0xdeadbeefULL, u64_of(d, "forwarded"));
+	EXPECT_NE(0xdeadbeefULL, u64_of(d, "delivered"));
+	ASSERT_NE(NULL, json_get(d, "denied"));
+	EXPECT_EQ(0ULL, u64_of(json_get(d, "denied"), "tag"));
+	EXPECT_EQ(0ULL, u64_of(json_get(d, "denied"), "segment"));
+	EXPECT_EQ(0ULL, u64_of(json_get(d, "denied"), "isolate"));
+	json_free(j);
+
+	RUN_OK("net unbind dev " TAP);
+	ASSERT_EQ(0, kernel_net_dev(&self->g, v.id, &f));
+	EXPECT_EQ(-1, f.bound_by);
+	EXPECT_EQ(1, run(NULL, &err, NULL, "%s", "net unbind dev " TAP));
+	EXPECT_NE(NULL, err && strstr(err, "kvmguard: cannot unbind " TAP
+				      ": No such file or directory") ? err : NULL)
+		TH_LOG("%s", err);
+	free(err);
+	err = NULL;
+	EXPECT_EQ(1, run(NULL, &err, NULL, "%s", "net unbind dev " P "nodev"));
+	EXPECT_NE(NULL, err && strstr(err, "No such device") ? err : NULL) TH_LOG("%s", err);
+	free(err);
+
+	/* now free for the other VM; destroying that VM ends the binding */
+	RUN_OK("net bind %llu dev " TAP, (unsigned long long)v2.id);
+	ASSERT_EQ(0, kernel_net_dev(&self->g, v2.id, &f));
+	EXPECT_EQ(KVMGUARD_NET_BOUND_MANUAL, f.bound_by);
+	vm_destroy(&vm2);
+	for (int i = 0; i < 20; i++) {
+		if (!run(NULL, NULL, NULL, "net bind %llu dev " TAP, (unsigned long long)v.id))
+			break;
+		usleep(100 * 1000);
+	}
+	ASSERT_EQ(0, kernel_net_dev(&self->g, v.id, &f));
+	EXPECT_EQ(KVMGUARD_NET_BOUND_MANUAL, f.bound_by)
+		TH_LOG("the binding did not end with its VM");
+	RUN_OK("net unbind dev " TAP);
+	vm_destroy(&vm);
+	close(tap);
 }
 
 int main(int argc, char **argv)

@@ -67,6 +67,9 @@ enum {
 	PF_MEM_SHARED = 1U << 5,
 	PF_MEM_KSM = 1U << 6,
 	PF_MEM_DIRTY_MAX = 1U << 7,
+	PF_NET_TAG = 1U << 8,
+	PF_NET_TRUNK = 1U << 9,
+	PF_NET_ISOLATE = 1U << 10,
 };
 
 struct kg_policy {
@@ -81,6 +84,10 @@ struct kg_policy {
 	uint8_t mem_shared;		/* enum kvmguard_mem_shared */
 	uint8_t mem_ksm;		/* enum kvmguard_ksm */
 	uint64_t mem_dirty_max;		/* bytes, KVMGUARD_MEM_UNLIMITED */
+	uint16_t net_tag;		/* access VID, 0: none */
+	uint8_t net_isolate;		/* 0 off, 1 on */
+	/* bit v (byte v / 8, bit v % 8): VID v is on the trunk */
+	uint8_t net_trunk[KVMGUARD_NET_TRUNK_BYTES];
 	uint32_t vms, bindings;		/* kernel replies only */
 	int line;			/* apply files: where it was defined */
 };
@@ -95,6 +102,18 @@ struct kg_bind {
 	struct kg_selector sel;
 	char policy[KVMGUARD_NAME_MAX + 1];
 	int line;
+};
+
+/* A network device bound to a VM (KVMGUARD_A_NET_DEV). */
+#define KG_IFNAMSIZ	16
+
+struct kg_net_dev {
+	char name[KG_IFNAMSIZ];
+	uint32_t ifindex;
+	uint8_t bound_by;		/* enum kvmguard_net_bound_by */
+	uint64_t tagged, forwarded, delivered;
+	/* frames that broke each rule, by enum kvmguard_net_rule */
+	uint64_t denied[KVMGUARD_NET_RULE_MAX + 1];
 };
 
 struct kg_vm {
@@ -117,6 +136,8 @@ struct kg_vm {
 	uint64_t mem_shared_bytes, mem_dirty_bytes;
 	/* violations of the memory rules, by enum kvmguard_mem_rule */
 	uint64_t mem_denied[KVMGUARD_MEM_RULE_MAX + 1];
+	struct kg_net_dev *net_devs;	/* owned */
+	size_t n_net_devs;
 };
 
 void kg_selector_free(struct kg_selector *s);
@@ -133,6 +154,9 @@ const char *bind_type_name(uint8_t t);
 const char *mem_shared_name(uint8_t v);	/* allow, deny, domain */
 const char *ksm_name(uint8_t v);		/* allow, deny */
 const char *mem_rule_name(uint8_t rule);	/* limit, ...; NULL if unknown */
+const char *net_rule_name(uint8_t rule);	/* tag, ...; NULL if unknown */
+const char *net_dir_name(uint8_t dir);		/* from_guest, to_guest, NULL */
+const char *net_bound_by_name(uint8_t b);	/* vhost, manual, found */
 
 /* parse.c: one grammar for argv and apply files. */
 enum kg_op {
@@ -151,6 +175,8 @@ enum kg_op {
 	OP_MONITOR,
 	OP_APPLY,
 	OP_DUMP,
+	OP_NET_BIND,
+	OP_NET_UNBIND,
 	__OP_MAX,
 };
 
@@ -162,6 +188,7 @@ struct kg_request {
 	struct kg_selector sel;		/* bind, unbind */
 	char bind_policy[KVMGUARD_NAME_MAX + 1];	/* bind, vm set */
 	const char *file;		/* apply */
+	char ifname[KG_IFNAMSIZ];	/* net bind, net unbind */
 };
 
 #define ERRMSG_MAX 512
@@ -197,6 +224,29 @@ int parse_vm_id(const char *s, uint64_t *id, char *err, size_t errlen);
  */
 int parse_mem_size(const char *what, const char *s, uint64_t *out, char *err,
 		   size_t errlen);
+/* A network interface name as the kernel accepts it (dev_valid_name()). */
+int parse_ifname(const char *s, char *dst, char *err, size_t errlen);
+/*
+ * VID|none of net tag: 1..KVMGUARD_NET_VID_MAX, none is 0. VIDLIST|none of
+ * net trunk: comma-separated VIDs and ranges ("100,200-210"), each VID once,
+ * into a KVMGUARD_NET_TRUNK_BYTES bitmap; none clears it. what names the
+ * rule in messages.
+ */
+int parse_vid(const char *what, const char *s, uint16_t *out, char *err,
+	      size_t errlen);
+int parse_vidlist(const char *what, const char *s, uint8_t *bits, char *err,
+		  size_t errlen);
+static inline bool vid_isset(const uint8_t *bits, unsigned int vid)
+{
+	return bits[vid / 8] & (1U << (vid % 8));
+}
+/*
+ * The VIDs of a trunk bitmap as parse_vidlist() reads them back: ascending,
+ * runs of two or more as ranges ("100,200-210"), "none" when empty. Returns
+ * the length like snprintf(); KG_VIDLIST_TEXT always suffices.
+ */
+#define KG_VIDLIST_TEXT	16384
+int fmt_vidlist(char *buf, size_t len, const uint8_t *bits);
 
 /*
  * The policy options, one table entry each (parse.c). A rule of a later ABI
@@ -219,9 +269,11 @@ struct policy_opt {
 	bool always_dump;		/* dump lines show it even at default */
 	/*
 	 * A field of struct kg_policy (OPT_CHOICE: u8 index of names[];
-	 * OPT_SIZE: u64 bytes) needs no callbacks; others set them all.
+	 * OPT_SIZE: u64 bytes; OPT_VID: u16; OPT_VIDLIST: the bitmap) needs
+	 * no callbacks; others set them all.
 	 */
-	enum { OPT_CUSTOM, OPT_CHOICE, OPT_SIZE } kind;
+	/* OPT_VID: u16 VID, 0 for none; OPT_VIDLIST: trunk bitmap */
+	enum { OPT_CUSTOM, OPT_CHOICE, OPT_SIZE, OPT_VID, OPT_VIDLIST } kind;
 	size_t field;			/* offsetof(struct kg_policy, ...) */
 	const char *const *names;
 	size_t n_names;
@@ -247,6 +299,10 @@ bool policy_opt_equal(const struct policy_opt *o, const struct kg_policy *a,
 		      const struct kg_policy *b);
 void policy_opt_print(const struct policy_opt *o, FILE *f,
 		      const struct kg_policy *p);
+/* The value policy_opt_print() writes, of a field option (not OPT_CUSTOM). */
+void policy_opt_fmt(const struct policy_opt *o, const struct kg_policy *p,
+		    char *buf, size_t len);
+const struct policy_opt *policy_opt_find(unsigned int flag);	/* PF_* */
 extern const size_t policy_opts_count;
 void policy_defaults(struct kg_policy *p);
 bool policy_equal(const struct kg_policy *a, const struct kg_policy *b);
@@ -293,6 +349,15 @@ typedef int (*kg_reply_fn)(struct nlattr **tb, void *arg);
  */
 int kg_nl_request(struct kg_nl *nl, struct nl_msg *msg, kg_reply_fn cb,
 		  void *arg, const char *what);
+/* What an errno means for one command, said when the kernel said nothing. */
+struct kg_errhint {
+	int err;			/* 0 ends a list */
+	const char *text;
+};
+
+int kg_nl_request_hints(struct kg_nl *nl, struct nl_msg *msg, kg_reply_fn cb,
+			void *arg, const char *what,
+			const struct kg_errhint *hints);
 /* Dump cmd; on NLM_F_DUMP_INTR calls reset(arg) and dumps again. */
 int kg_nl_dump(struct kg_nl *nl, uint8_t cmd, kg_reply_fn cb,
 	       void (*reset)(void *), void *arg, const char *what);
@@ -326,6 +391,8 @@ int cmd_bind_show(struct kg_nl *nl, const struct kg_request *req);
 int cmd_monitor(struct kg_nl *nl, const struct kg_request *req);
 int cmd_apply(struct kg_nl *nl, const struct kg_request *req); /* nl: NULL */
 int cmd_dump(struct kg_nl *nl, const struct kg_request *req);
+int cmd_net_bind(struct kg_nl *nl, const struct kg_request *req);
+int cmd_net_unbind(struct kg_nl *nl, const struct kg_request *req);
 
 /* Requests shared by the commands and apply (show.c). */
 int send_policy(struct kg_nl *nl, uint8_t cmd, const struct kg_policy *p,

@@ -25,6 +25,8 @@ static const char usage_text[] =
 	"  " PROG_NAME " bind default|cgroup PATH|pid PID policy NAME\n"
 	"  " PROG_NAME " unbind default|cgroup PATH|pid PID\n"
 	"  " PROG_NAME " [-j] bind show\n"
+	"  " PROG_NAME " net bind ID dev IFNAME\n"
+	"  " PROG_NAME " net unbind dev IFNAME\n"
 	"  " PROG_NAME " [-j] monitor\n"
 	"  " PROG_NAME " [-v] apply FILE|-\n"
 	"  " PROG_NAME " dump\n"
@@ -35,6 +37,8 @@ static const char usage_text[] =
 	"  hypercalls all|none|allow NAME|NR[,...]  (kick_cpu, send_ipi, ...)\n"
 	"  mem max SIZE|none   mem shared allow|deny|domain   mem ksm allow|deny\n"
 	"  mem dirty-log max SIZE|none   (SIZE: bytes or 512K, 4G, 1T, ...)\n"
+	"  net tag VID|none   net trunk VIDLIST|none   net isolate on|off\n"
+	"  (VID: 1..4094; VIDLIST: VIDs and ranges such as 100,200-210)\n"
 	"\n"
 	"Options:\n"
 	"  -j, --json     print JSON (read commands and monitor)\n"
@@ -69,6 +73,8 @@ static const struct subcommand subcommands[] = {
 	{ OP_MONITOR, cmd_monitor, true },
 	{ OP_APPLY, cmd_apply, false },
 	{ OP_DUMP, cmd_dump, true },
+	{ OP_NET_BIND, cmd_net_bind, true },
+	{ OP_NET_UNBIND, cmd_net_unbind, true },
 };
 
 int main(int argc, char **argv)

@@ -27,8 +27,75 @@ static const char *event_name(uint8_t type)
 		return "hyperv";
 	case KVMGUARD_EVENT_MEMORY:
 		return "memory";
+	case KVMGUARD_EVENT_NET:
+		return "net";
 	}
 	return NULL;
+}
+
+/* An optional unsigned attribute of an event (nl.c checked its size). */
+static bool attr_uint(struct nlattr *a, uint64_t *v)
+{
+	if (!a)
+		return false;
+	switch (nla_len(a)) {
+	case 1:
+		*v = nla_get_u8(a);
+		break;
+	case 2:
+		*v = nla_get_u16(a);
+		break;
+	case 4:
+		*v = nla_get_u32(a);
+		break;
+	default:
+		*v = nla_get_u64(a);
+		break;
+	}
+	return true;
+}
+
+static void json_opt_uint(struct json *j, const char *key, struct nlattr *a)
+{
+	uint64_t v;
+
+	if (attr_uint(a, &v)) {
+		json_key(j, key);
+		json_u64(j, v);
+	}
+}
+
+static void print_opt_uint(const char *key, struct nlattr *a)
+{
+	uint64_t v;
+
+	if (attr_uint(a, &v))
+		printf(" %s=%llu", key, (unsigned long long)v);
+}
+
+/* An optional u8 of an enum: its name, or "unknown" and its number. */
+static void json_opt_enum(struct json *j, const char *key, struct nlattr *a,
+			  const char *name)
+{
+	char nr_key[32];
+
+	if (!a)
+		return;
+	json_key(j, key);
+	json_str(j, name ? name : "unknown");
+	if (!name) {
+		snprintf(nr_key, sizeof(nr_key), "%s_nr", key);
+		json_opt_uint(j, nr_key, a);
+	}
+}
+
+static void print_opt_enum(const char *key, struct nlattr *a,
+			   const char *name)
+{
+	if (name)
+		printf(" %s=%s", key, name);
+	else if (a)
+		printf(" %s=unknown(%u)", key, nla_get_u8(a));
 }
 
 static int print_event(struct nlattr **tb, void *arg)
@@ -41,13 +108,24 @@ static int print_event(struct nlattr **tb, void *arg)
 	struct nlattr *nr = tb[KVMGUARD_A_EVENT_HC_NR];
 	struct nlattr *action = tb[KVMGUARD_A_EVENT_ACTION];
 	struct nlattr *count = tb[KVMGUARD_A_EVENT_COUNT];
-	struct nlattr *rule = tb[KVMGUARD_A_EVENT_MEM_RULE];
+	struct nlattr *mem_rule = tb[KVMGUARD_A_EVENT_MEM_RULE];
+	struct nlattr *net_rule = tb[KVMGUARD_A_EVENT_NET_RULE];
+	struct nlattr *rule = mem_rule ? mem_rule : net_rule;
 	struct nlattr *bytes = tb[KVMGUARD_A_EVENT_MEM_BYTES];
 	struct nlattr *slot = tb[KVMGUARD_A_EVENT_MEM_SLOT];
-	const char *rule_name = rule ? mem_rule_name(nla_get_u8(rule)) : NULL;
-	const char *act = NULL;
+	struct nlattr *dir = tb[KVMGUARD_A_EVENT_NET_DIR];
+	struct nlattr *ifname = tb[KVMGUARD_A_NET_IFNAME];
+	struct nlattr *ifindex = tb[KVMGUARD_A_NET_IFINDEX];
+	struct nlattr *vid = tb[KVMGUARD_A_EVENT_NET_VID];
+	const char *rule_name = NULL, *dir_name = NULL, *act = NULL;
 	struct kg_vm vm = { 0 };
 
+	if (mem_rule)
+		rule_name = mem_rule_name(nla_get_u8(mem_rule));
+	else if (net_rule)
+		rule_name = net_rule_name(nla_get_u8(net_rule));
+	if (dir)
+		dir_name = net_dir_name(nla_get_u8(dir));
 	if (action)
 		act = nla_get_u8(action) == KVMGUARD_ACTION_AUDITED ?
 			"audited" : "denied";
@@ -81,30 +159,15 @@ static int print_event(struct nlattr **tb, void *arg)
 			json_str(&j, vm.policy);
 		else
 			json_null(&j);
-		if (nr) {
-			json_key(&j, "nr");
-			json_u64(&j, nla_get_u64(nr));
-		}
-		if (rule) {
-			json_key(&j, "rule");
-			json_str(&j, rule_name ? rule_name : "unknown");
-			if (!rule_name) {
-				json_key(&j, "rule_nr");
-				json_u64(&j, nla_get_u8(rule));
-			}
-		}
+		json_opt_uint(&j, "nr", nr);
+		json_opt_enum(&j, "rule", rule, rule_name);
+		json_opt_enum(&j, "dir", dir, dir_name);
 		if (act) {
 			json_key(&j, "action");
 			json_str(&j, act);
 		}
-		if (count) {
-			json_key(&j, "count");
-			json_u64(&j, nla_get_u64(count));
-		}
-		if (bytes) {
-			json_key(&j, "bytes");
-			json_u64(&j, nla_get_u64(bytes));
-		}
+		json_opt_uint(&j, "count", count);
+		json_opt_uint(&j, "bytes", bytes);
 		if (slot) {
 			json_key(&j, "slot");
 			json_obj_begin(&j);
@@ -114,6 +177,12 @@ static int print_event(struct nlattr **tb, void *arg)
 			json_u64(&j, nla_get_u32(slot) & 0xffff);
 			json_obj_end(&j);
 		}
+		if (ifname) {
+			json_key(&j, "dev");
+			json_str(&j, nla_get_string(ifname));
+		}
+		json_opt_uint(&j, "ifindex", ifindex);
+		json_opt_uint(&j, "vid", vid);
 		json_obj_end(&j);
 		putchar('\n');
 	} else {
@@ -136,22 +205,25 @@ static int print_event(struct nlattr **tb, void *arg)
 			if (hc)
 				printf(" name=%s", hc);
 		}
-		if (rule_name)
-			printf(" rule=%s", rule_name);
-		else if (rule)
-			printf(" rule=unknown(%u)", nla_get_u8(rule));
+		print_opt_enum("rule", rule, rule_name);
+		print_opt_enum("dir", dir, dir_name);
 		if (act)
 			printf(" action=%s", act);
-		if (count)
-			printf(" count=%llu",
-			       (unsigned long long)nla_get_u64(count));
-		if (bytes)
-			printf(" bytes=%llu",
-			       (unsigned long long)nla_get_u64(bytes));
+		print_opt_uint("count", count);
+		print_opt_uint("bytes", bytes);
 		/* as the VMM names it: address space / slot id */
 		if (slot)
 			printf(" slot=%u/%u", nla_get_u32(slot) >> 16,
 			       nla_get_u32(slot) & 0xffff);
+		if (ifname) {
+			char dev[KG_IFNAMSIZ];
+
+			fmt_safe(dev, sizeof(dev), nla_get_string(ifname));
+			printf(" dev=%s", dev);
+		}
+		print_opt_uint("ifindex", ifindex);
+		/* absent for an untagged frame; 0 is a priority tag */
+		print_opt_uint("vid", vid);
 		putchar('\n');
 	}
 	fflush(stdout);

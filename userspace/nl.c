@@ -41,6 +41,7 @@ struct req_ctx {
 	int err;		/* errno the kernel reported */
 	char ext_msg[512];	/* its extended-ACK message, if any */
 	int miss_type;		/* NLMSGERR_ATTR_MISS_TYPE, or -1 */
+	const struct kg_errhint *hints;	/* said when ext_msg is empty */
 };
 
 /* Attribute types of replies; libnl then checks their lengths for us. */
@@ -87,6 +88,16 @@ static struct nla_policy attr_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_EVENT_MEM_RULE] = { .type = NLA_U8 },
 	[KVMGUARD_A_EVENT_MEM_SLOT] = { .type = NLA_U32 },
 	[KVMGUARD_A_EVENT_MEM_BYTES] = { .type = NLA_U64 },
+	[KVMGUARD_A_POLICY_NET_TAG] = { .type = NLA_U16 },
+	[KVMGUARD_A_POLICY_NET_TRUNK] = { .minlen = KVMGUARD_NET_TRUNK_BYTES,
+					  .maxlen = KVMGUARD_NET_TRUNK_BYTES },
+	[KVMGUARD_A_POLICY_NET_ISOLATE] = { .type = NLA_U8 },
+	[KVMGUARD_A_VM_NET_DEVS] = { .type = NLA_NESTED },
+	[KVMGUARD_A_NET_IFINDEX] = { .type = NLA_U32 },
+	[KVMGUARD_A_NET_IFNAME] = { .type = NLA_STRING },
+	[KVMGUARD_A_EVENT_NET_RULE] = { .type = NLA_U8 },
+	[KVMGUARD_A_EVENT_NET_DIR] = { .type = NLA_U8 },
+	[KVMGUARD_A_EVENT_NET_VID] = { .type = NLA_U16 },
 };
 
 /*
@@ -199,9 +210,15 @@ static int on_valid_event(struct nl_msg *msg, void *arg)
 
 static void report(const char *what, struct req_ctx *ctx)
 {
+	const struct kg_errhint *h;
+
 	fprintf(stderr, PROG_NAME ": %s: %s", what, strerror(ctx->err));
+	for (h = ctx->hints; h && h->err && h->err != ctx->err; h++)
+		;
 	if (ctx->ext_msg[0])
 		fprintf(stderr, ": %s", ctx->ext_msg);
+	else if (h && h->err)
+		fprintf(stderr, " (%s)", h->text);
 	else if (ctx->miss_type >= 0)
 		fprintf(stderr, ": missing attribute %d", ctx->miss_type);
 	else if (ctx->err == EPERM)
@@ -276,14 +293,22 @@ static int send_msg(struct kg_nl *nl, struct nl_msg *msg, const char *what)
 	return 0;
 }
 
-int kg_nl_request(struct kg_nl *nl, struct nl_msg *msg, kg_reply_fn cb,
-		  void *arg, const char *what)
+int kg_nl_request_hints(struct kg_nl *nl, struct nl_msg *msg, kg_reply_fn cb,
+			void *arg, const char *what,
+			const struct kg_errhint *hints)
 {
-	struct req_ctx ctx = { .cb = cb, .arg = arg, .miss_type = -1 };
+	struct req_ctx ctx = { .cb = cb, .arg = arg, .miss_type = -1,
+			       .hints = hints };
 
 	if (send_msg(nl, msg, what))
 		return -1;
 	return wait_reply(nl, &ctx, what);
+}
+
+int kg_nl_request(struct kg_nl *nl, struct nl_msg *msg, kg_reply_fn cb,
+		  void *arg, const char *what)
+{
+	return kg_nl_request_hints(nl, msg, cb, arg, what, NULL);
 }
 
 int kg_nl_dump(struct kg_nl *nl, uint8_t cmd, kg_reply_fn cb,

@@ -204,6 +204,168 @@ bad:
 		    what, q(s, b, sizeof(b)));
 }
 
+/*
+ * A network interface name as dev_valid_name() takes it: 1 to 15 bytes, not
+ * "." or "..", without '/', ':' or blanks.
+ */
+int parse_ifname(const char *s, char *dst, char *err, size_t errlen)
+{
+	char b[64];
+	size_t n = strlen(s), i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] == '/' || s[i] == ':' || isspace((unsigned char)s[i]))
+			break;
+	if (n < 1 || n >= KG_IFNAMSIZ || i < n || !strcmp(s, ".") ||
+	    !strcmp(s, ".."))
+		return fail(err, errlen,
+			    "invalid interface name '%s': use 1 to %d characters without '/', ':' or blanks",
+			    q(s, b, sizeof(b)), KG_IFNAMSIZ - 1);
+	strcpy(dst, s);
+	return 0;
+}
+
+/*
+ * One VID of net tag or net trunk: plain decimal (no sign, blank or leading
+ * zero), 1..KVMGUARD_NET_VID_MAX. On error says why in why[].
+ */
+static int vid_word(const char *s, size_t len, unsigned int *vid, char *why,
+		    size_t whylen)
+{
+	unsigned int v = 0;
+	char b[64];
+	size_t i;
+
+	snprintf(b, sizeof(b), "%.*s", (int)len, s);
+	fmt_safe(b, sizeof(b), b);
+	for (i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)s[i])) {
+			snprintf(why, whylen, "'%s' is not a VID", b);
+			return -1;
+		}
+		if (v <= KVMGUARD_NET_VID_MAX + 1)
+			v = v * 10 + (unsigned int)(s[i] - '0');
+	}
+	if (!len) {
+		snprintf(why, whylen, "a VID is missing");
+		return -1;
+	}
+	if (s[0] == '0' && len > 1) {
+		snprintf(why, whylen, "VID '%s' has a leading zero", b);
+		return -1;
+	}
+	if (v == 0 || v == KVMGUARD_NET_VID_MAX + 1) {
+		snprintf(why, whylen, "VID %u is reserved", v);
+		return -1;
+	}
+	if (v > KVMGUARD_NET_VID_MAX) {
+		snprintf(why, whylen, "VID %s is out of range", b);
+		return -1;
+	}
+	*vid = v;
+	return 0;
+}
+
+int parse_vid(const char *what, const char *s, uint16_t *out, char *err,
+	      size_t errlen)
+{
+	char b[64], why[96];
+	unsigned int v;
+
+	if (!strcmp(s, "none")) {
+		*out = 0;
+		return 0;
+	}
+	if (vid_word(s, strlen(s), &v, why, sizeof(why)))
+		return fail(err, errlen,
+			    "invalid %s '%s': %s (use a VID 1 to %d, or none)",
+			    what, q(s, b, sizeof(b)), why, KVMGUARD_NET_VID_MAX);
+	*out = (uint16_t)v;
+	return 0;
+}
+
+int parse_vidlist(const char *what, const char *s, uint8_t *bits, char *err,
+		  size_t errlen)
+{
+	uint8_t set[KVMGUARD_NET_TRUNK_BYTES] = { 0 };
+	const char *tok = s;
+	char b[128], why[96];
+
+	if (!strcmp(s, "none")) {
+		memset(bits, 0, KVMGUARD_NET_TRUNK_BYTES);
+		return 0;
+	}
+	for (;;) {
+		size_t len = strcspn(tok, ","), alen;
+		const char *dash = memchr(tok, '-', len);
+		unsigned int first, last, v;
+
+		if (!len)
+			return fail(err, errlen,
+				    "invalid %s '%s': an entry is empty (separate VIDs and ranges with single commas)",
+				    what, q(s, b, sizeof(b)));
+		alen = dash ? (size_t)(dash - tok) : len;
+		if (vid_word(tok, alen, &first, why, sizeof(why)))
+			goto bad;
+		last = first;
+		if (dash) {
+			if (vid_word(dash + 1, len - alen - 1, &last, why,
+				     sizeof(why)))
+				goto bad;
+			if (last < first) {
+				snprintf(why, sizeof(why),
+					 "range %u-%u goes backwards", first,
+					 last);
+				goto bad;
+			}
+		}
+		for (v = first; v <= last; v++) {
+			if (vid_isset(set, v)) {
+				snprintf(why, sizeof(why),
+					 "VID %u is listed twice", v);
+				goto bad;
+			}
+			set[v / 8] |= 1U << (v % 8);
+		}
+		if (!tok[len])
+			break;
+		tok += len + 1;
+	}
+	memcpy(bits, set, sizeof(set));
+	return 0;
+bad:
+	return fail(err, errlen,
+		    "invalid %s '%s': %s (use VIDs 1 to %d and ranges such as 100,200-210, or none)",
+		    what, q(s, b, sizeof(b)), why, KVMGUARD_NET_VID_MAX);
+}
+
+int fmt_vidlist(char *buf, size_t len, const uint8_t *bits)
+{
+	unsigned int v, first, n = KVMGUARD_NET_TRUNK_BYTES * 8;
+	size_t o = 0;
+
+	if (len)
+		buf[0] = '\0';
+	for (v = 0; v < n; v++) {
+		if (!vid_isset(bits, v))
+			continue;
+		first = v;
+		while (v + 1 < n && vid_isset(bits, v + 1))
+			v++;
+		if (first == v)
+			o += snprintf(o < len ? buf + o : NULL,
+				      o < len ? len - o : 0, "%s%u",
+				      o ? "," : "", v);
+		else
+			o += snprintf(o < len ? buf + o : NULL,
+				      o < len ? len - o : 0, "%s%u-%u",
+				      o ? "," : "", first, v);
+	}
+	if (!o)
+		return snprintf(buf, len, "none");
+	return (int)o;
+}
+
 /* ---- policy options: one table entry per option ---- */
 
 /*
@@ -253,6 +415,8 @@ static const char *const ksm_names[] = {
 	[KVMGUARD_KSM_ALLOW] = "allow",
 	[KVMGUARD_KSM_DENY] = "deny",
 };
+
+static const char *const isolate_names[] = { "off", "on" };
 
 static int opt_mode_parse(struct kg_policy *p, int argc, char **argv,
 			  char *err, size_t errlen)
@@ -472,16 +636,25 @@ static void opt_hc_print(FILE *f, const struct kg_policy *p)
 
 /*
  * Options that are one field of struct kg_policy: a choice among names
- * (u8 attribute) or a SIZE (u64 attribute). The table says which field,
- * and these do the rest (policy_opt_*() below pick them).
+ * (u8 attribute), a SIZE (u64), a VID (u16) or a VID list (the trunk
+ * bitmap). The table says which field, and these do the rest
+ * (policy_opt_*() below pick them).
  */
 #define OPT_U8(p, o)	((uint8_t *)((char *)(p) + (o)->field))
+#define OPT_U16(p, o)	((uint16_t *)((char *)(p) + (o)->field))
 #define OPT_U64(p, o)	((uint64_t *)((char *)(p) + (o)->field))
+#define OPT_BITS(p, o)	((uint8_t *)((char *)(p) + (o)->field))
 
 static int opt_field_parse(const struct policy_opt *o, struct kg_policy *p,
 			   int argc, char **argv, char *err, size_t errlen)
 {
+	static const char *const value_of[] = {
+		[OPT_SIZE] = "a size such as 4G, or none",
+		[OPT_VID] = "a VID 1 to 4094, or none",
+		[OPT_VIDLIST] = "VIDs and ranges such as 100,200-210, or none",
+	};
 	char what[64];
+	int ret = -1;
 
 	if (o->kind == OPT_CHOICE) {
 		snprintf(what, sizeof(what), "%s value", o->word);
@@ -489,28 +662,45 @@ static int opt_field_parse(const struct policy_opt *o, struct kg_policy *p,
 				    o->n_names, OPT_U8(p, o), err, errlen);
 	}
 	if (argc < 1)
-		return fail(err, errlen,
-			    "'%s' needs a value: a size such as 4G, or none",
-			    o->word);
-	if (parse_mem_size(o->word, argv[0], OPT_U64(p, o), err, errlen))
-		return -1;
-	return 1;
+		return fail(err, errlen, "'%s' needs a value: %s", o->word,
+			    value_of[o->kind]);
+	if (o->kind == OPT_SIZE)
+		ret = parse_mem_size(o->word, argv[0], OPT_U64(p, o), err,
+				     errlen);
+	else if (o->kind == OPT_VID)
+		ret = parse_vid(o->word, argv[0], OPT_U16(p, o), err, errlen);
+	else if (o->kind == OPT_VIDLIST)
+		ret = parse_vidlist(o->word, argv[0], OPT_BITS(p, o), err,
+				    errlen);
+	return ret ? -1 : 1;
 }
 
-static void opt_field_print(const struct policy_opt *o, FILE *f,
-			    const struct kg_policy *p)
+void policy_opt_fmt(const struct policy_opt *o, const struct kg_policy *p,
+		    char *buf, size_t len)
 {
 	uint8_t v;
-	char b[32];
 
-	if (o->kind == OPT_CHOICE) {
+	switch (o->kind) {
+	case OPT_CHOICE:
 		v = *OPT_U8(p, o);
-		fprintf(f, " %s %s", o->word,
-			v < o->n_names ? o->names[v] : "unknown");
+		snprintf(buf, len, "%s", v < o->n_names ? o->names[v] : "unknown");
 		return;
+	case OPT_SIZE:
+		fmt_size(buf, len, *OPT_U64(p, o));
+		return;
+	case OPT_VID:
+		if (*OPT_U16(p, o))
+			snprintf(buf, len, "%u", *OPT_U16(p, o));
+		else
+			snprintf(buf, len, "none");
+		return;
+	case OPT_VIDLIST:
+		fmt_vidlist(buf, len, OPT_BITS(p, o));
+		return;
+	case OPT_CUSTOM:
+		break;
 	}
-	fmt_size(b, sizeof(b), *OPT_U64(p, o));
-	fprintf(f, " %s %s", o->word, b);
+	snprintf(buf, len, "?");
 }
 
 int policy_opt_parse(const struct policy_opt *o, struct kg_policy *p,
@@ -526,11 +716,20 @@ int policy_opt_put(const struct policy_opt *o, struct nl_msg *msg,
 {
 	if (o->put)
 		return o->put(msg, p);
-	if (o->kind == OPT_CHOICE)
+	switch (o->kind) {
+	case OPT_CHOICE:
 		return nla_put_u8(msg, o->attr, *OPT_U8(p, o));
-	return nla_put_u64(msg, o->attr, *OPT_U64(p, o));
+	case OPT_VID:
+		return nla_put_u16(msg, o->attr, *OPT_U16(p, o));
+	case OPT_VIDLIST:
+		return nla_put(msg, o->attr, KVMGUARD_NET_TRUNK_BYTES,
+			       OPT_BITS(p, o));
+	default:
+		return nla_put_u64(msg, o->attr, *OPT_U64(p, o));
+	}
 }
 
+/* The reply policy (nl.c) checked the attribute's length. */
 void policy_opt_get(const struct policy_opt *o, struct kg_policy *p,
 		    struct nlattr **tb)
 {
@@ -538,6 +737,11 @@ void policy_opt_get(const struct policy_opt *o, struct kg_policy *p,
 		o->get(p, tb);
 	else if (o->kind == OPT_CHOICE)
 		*OPT_U8(p, o) = nla_get_u8(tb[o->attr]);
+	else if (o->kind == OPT_VID)
+		*OPT_U16(p, o) = nla_get_u16(tb[o->attr]);
+	else if (o->kind == OPT_VIDLIST)
+		memcpy(OPT_BITS(p, o), nla_data(tb[o->attr]),
+		       KVMGUARD_NET_TRUNK_BYTES);
 	else
 		*OPT_U64(p, o) = nla_get_u64(tb[o->attr]);
 }
@@ -547,18 +751,30 @@ bool policy_opt_equal(const struct policy_opt *o, const struct kg_policy *a,
 {
 	if (o->equal)
 		return o->equal(a, b);
-	if (o->kind == OPT_CHOICE)
+	switch (o->kind) {
+	case OPT_CHOICE:
 		return *OPT_U8(a, o) == *OPT_U8(b, o);
-	return *OPT_U64(a, o) == *OPT_U64(b, o);
+	case OPT_VID:
+		return *OPT_U16(a, o) == *OPT_U16(b, o);
+	case OPT_VIDLIST:
+		return !memcmp(OPT_BITS(a, o), OPT_BITS(b, o),
+			       KVMGUARD_NET_TRUNK_BYTES);
+	default:
+		return *OPT_U64(a, o) == *OPT_U64(b, o);
+	}
 }
 
 void policy_opt_print(const struct policy_opt *o, FILE *f,
 		      const struct kg_policy *p)
 {
-	if (o->print)
+	char b[KG_VIDLIST_TEXT];
+
+	if (o->print) {
 		o->print(f, p);
-	else
-		opt_field_print(o, f, p);
+		return;
+	}
+	policy_opt_fmt(o, p, b, sizeof(b));
+	fprintf(f, " %s %s", o->word, b);
 }
 
 const struct policy_opt policy_opts[] = {
@@ -636,8 +852,41 @@ const struct policy_opt policy_opts[] = {
 		.kind = OPT_SIZE,
 		.field = offsetof(struct kg_policy, mem_dirty_max),
 	},
+	{
+		.word = "net tag",
+		.flag = PF_NET_TAG,
+		.attr = KVMGUARD_A_POLICY_NET_TAG,
+		.kind = OPT_VID,
+		.field = offsetof(struct kg_policy, net_tag),
+	},
+	{
+		.word = "net trunk",
+		.flag = PF_NET_TRUNK,
+		.attr = KVMGUARD_A_POLICY_NET_TRUNK,
+		.kind = OPT_VIDLIST,
+		.field = offsetof(struct kg_policy, net_trunk),
+	},
+	{
+		.word = "net isolate",
+		.flag = PF_NET_ISOLATE,
+		.attr = KVMGUARD_A_POLICY_NET_ISOLATE,
+		.kind = OPT_CHOICE,
+		.field = offsetof(struct kg_policy, net_isolate),
+		.names = isolate_names,
+		.n_names = ARRAY_SIZE(isolate_names),
+	},
 };
 const size_t policy_opts_count = ARRAY_SIZE(policy_opts);
+
+const struct policy_opt *policy_opt_find(unsigned int flag)
+{
+	size_t i;
+
+	for (i = 0; i < policy_opts_count; i++)
+		if (policy_opts[i].flag == flag)
+			return &policy_opts[i];
+	return NULL;
+}
 
 /* Defaults of a policy whose options were not given (and of POLICY_NEW). */
 void policy_defaults(struct kg_policy *p)
@@ -651,6 +900,9 @@ void policy_defaults(struct kg_policy *p)
 	p->mem_shared = KVMGUARD_MEM_SHARED_ALLOW;
 	p->mem_ksm = KVMGUARD_KSM_ALLOW;
 	p->mem_dirty_max = KVMGUARD_MEM_UNLIMITED;
+	p->net_tag = 0;
+	memset(p->net_trunk, 0, sizeof(p->net_trunk));
+	p->net_isolate = 0;
 }
 
 bool policy_equal(const struct kg_policy *a, const struct kg_policy *b)
@@ -958,6 +1210,43 @@ static int parse_unbind(int argc, char **argv, struct kg_request *req,
 	return extra(argc, argv, used, err, errlen);
 }
 
+/* net bind ID dev IFNAME | net unbind dev IFNAME */
+static int parse_net(int argc, char **argv, struct kg_request *req,
+		     bool file_mode, char *err, size_t errlen)
+{
+	char b[64];
+	int at;
+
+	(void)file_mode;
+	if (argc < 1)
+		return fail(err, errlen, "'net' needs a subcommand: bind or unbind");
+	if (!strcmp(argv[0], "bind")) {
+		req->op = OP_NET_BIND;
+		if (argc < 2)
+			return fail(err, errlen, "'net bind' needs a VM id");
+		if (parse_vm_id(argv[1], &req->vm_id, err, errlen))
+			return -1;
+		at = 2;
+	} else if (!strcmp(argv[0], "unbind")) {
+		req->op = OP_NET_UNBIND;
+		at = 1;
+	} else {
+		return fail(err, errlen,
+			    "unknown net subcommand '%s': expected bind or unbind",
+			    q(argv[0], b, sizeof(b)));
+	}
+	if (argc <= at)
+		return fail(err, errlen, "missing 'dev IFNAME'");
+	if (strcmp(argv[at], "dev"))
+		return fail(err, errlen, "expected 'dev IFNAME', not '%s'",
+			    q(argv[at], b, sizeof(b)));
+	if (argc <= at + 1)
+		return fail(err, errlen, "'dev' needs an interface name");
+	if (parse_ifname(argv[at + 1], req->ifname, err, errlen))
+		return -1;
+	return extra(argc, argv, at + 2, err, errlen);
+}
+
 static int parse_monitor(int argc, char **argv, struct kg_request *req,
 			 bool file_mode, char *err, size_t errlen)
 {
@@ -1004,6 +1293,7 @@ static const struct {
 	{ "policy", true, parse_policy },
 	{ "bind", true, parse_bind },
 	{ "unbind", false, parse_unbind },
+	{ "net", false, parse_net },
 	{ "monitor", false, parse_monitor },
 	{ "apply", false, parse_apply },
 	{ "dump", false, parse_dump },

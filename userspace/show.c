@@ -3,6 +3,8 @@
  * kvmguard(8): the vm, policy and bind commands: requests, reply parsing,
  * tables and JSON.
  */
+#include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +69,67 @@ static void vm_stats_from_attrs(struct kg_vm *vm, struct nlattr **tb)
 	}
 }
 
+static struct nla_policy net_dev_policy[KVMGUARD_A_MAX + 1] = {
+	[KVMGUARD_A_NET_IFINDEX] = { .type = NLA_U32 },
+	[KVMGUARD_A_NET_IFNAME] = { .type = NLA_STRING },
+	[KVMGUARD_A_NET_BOUND_BY] = { .type = NLA_U8 },
+	[KVMGUARD_A_NET_TAGGED] = { .type = NLA_U64 },
+	[KVMGUARD_A_NET_FORWARDED] = { .type = NLA_U64 },
+	[KVMGUARD_A_NET_DELIVERED] = { .type = NLA_U64 },
+	[KVMGUARD_A_NET_TAG_DENIED] = { .type = NLA_U64 },
+	[KVMGUARD_A_NET_SEGMENT_DENIED] = { .type = NLA_U64 },
+	[KVMGUARD_A_NET_ISOLATE_DENIED] = { .type = NLA_U64 },
+};
+
+/* The u64 counters of a KVMGUARD_A_NET_DEV and where they go. */
+static const struct {
+	int attr;
+	size_t field;
+} net_dev_counters[] = {
+	{ KVMGUARD_A_NET_TAGGED, offsetof(struct kg_net_dev, tagged) },
+	{ KVMGUARD_A_NET_FORWARDED, offsetof(struct kg_net_dev, forwarded) },
+	{ KVMGUARD_A_NET_DELIVERED, offsetof(struct kg_net_dev, delivered) },
+	{ KVMGUARD_A_NET_TAG_DENIED,
+	  offsetof(struct kg_net_dev, denied[KVMGUARD_NET_RULE_TAG]) },
+	{ KVMGUARD_A_NET_SEGMENT_DENIED,
+	  offsetof(struct kg_net_dev, denied[KVMGUARD_NET_RULE_SEGMENT]) },
+	{ KVMGUARD_A_NET_ISOLATE_DENIED,
+	  offsetof(struct kg_net_dev, denied[KVMGUARD_NET_RULE_ISOLATE]) },
+};
+
+/* KVMGUARD_A_VM_NET_DEVS: one kg_net_dev per KVMGUARD_A_NET_DEV. */
+static void vm_net_from_attrs(struct kg_vm *vm, struct nlattr **tb)
+{
+	struct vec devs = VEC_INIT(struct kg_net_dev);
+	struct nlattr *dev;
+	size_t i;
+	int rem;
+
+	free(vm->net_devs);
+	vm->net_devs = NULL;
+	vm->n_net_devs = 0;
+	if (!tb[KVMGUARD_A_VM_NET_DEVS])
+		return;
+	nla_for_each_nested(dev, tb[KVMGUARD_A_VM_NET_DEVS], rem) {
+		struct nlattr *dt[KVMGUARD_A_MAX + 1];
+		struct kg_net_dev *d;
+
+		if (nla_type(dev) != KVMGUARD_A_NET_DEV ||
+		    nla_parse_nested(dt, KVMGUARD_A_MAX, dev, net_dev_policy))
+			continue;
+		d = vec_push(&devs);
+		copy_str(d->name, sizeof(d->name), dt[KVMGUARD_A_NET_IFNAME]);
+		d->ifindex = get_u32(dt[KVMGUARD_A_NET_IFINDEX]);
+		d->bound_by = dt[KVMGUARD_A_NET_BOUND_BY] ?
+			nla_get_u8(dt[KVMGUARD_A_NET_BOUND_BY]) : 0;
+		for (i = 0; i < ARRAY_SIZE(net_dev_counters); i++)
+			*(uint64_t *)((char *)d + net_dev_counters[i].field) =
+				get_u64(dt[net_dev_counters[i].attr]);
+	}
+	vm->net_devs = devs.items;
+	vm->n_net_devs = devs.n;
+}
+
 void vm_from_attrs(struct kg_vm *vm, struct nlattr **tb)
 {
 	vm->id = get_u64(tb[KVMGUARD_A_VM_ID]);
@@ -94,6 +157,7 @@ void vm_from_attrs(struct kg_vm *vm, struct nlattr **tb)
 		get_u64(tb[KVMGUARD_A_VM_MEM_KSM_DENIED]);
 	vm->mem_denied[KVMGUARD_MEM_RULE_DIRTY_LOG] =
 		get_u64(tb[KVMGUARD_A_VM_MEM_DIRTY_DENIED]);
+	vm_net_from_attrs(vm, tb);
 }
 
 void policy_from_attrs(struct kg_policy *p, struct nlattr **tb)
@@ -260,10 +324,11 @@ struct table {
 
 static void table_add(struct table *t, const char *s)
 {
-	char buf[SEL_MAX];
+	size_t len = strlen(s) + 1;
+	char *buf = xmalloc(len);
 
-	fmt_safe(buf, sizeof(buf), s);
-	*(char **)vec_push(&t->cells) = xstrdup(buf);
+	fmt_safe(buf, len, s);
+	*(char **)vec_push(&t->cells) = buf;
 }
 
 static void table_print(struct table *t)
@@ -293,9 +358,25 @@ static void table_print(struct table *t)
 
 /* ---- vm ---- */
 
+/* "key":{"NAME":n,...}: counters by rule, 1..max, named by name() */
+static void json_by_rule(struct json *j, const char *key, const uint64_t *n,
+			 unsigned int max, const char *(*name)(uint8_t))
+{
+	unsigned int rule;
+
+	json_key(j, key);
+	json_obj_begin(j);
+	for (rule = 1; rule <= max; rule++) {
+		json_key(j, name(rule));
+		json_u64(j, n[rule]);
+	}
+	json_obj_end(j);
+}
+
 void json_vm(struct json *j, const struct kg_vm *vm)
 {
-	unsigned int nr, rule;
+	unsigned int nr;
+	size_t i;
 
 	json_obj_begin(j);
 	json_key(j, "id");
@@ -349,13 +430,31 @@ void json_vm(struct json *j, const struct kg_vm *vm)
 	json_key(j, "denied");
 	json_u64(j, vm->hv_denied);
 	json_obj_end(j);
-	json_key(j, "mem_denied");
-	json_obj_begin(j);
-	for (rule = 1; rule <= KVMGUARD_MEM_RULE_MAX; rule++) {
-		json_key(j, mem_rule_name(rule));
-		json_u64(j, vm->mem_denied[rule]);
+	json_by_rule(j, "mem_denied", vm->mem_denied, KVMGUARD_MEM_RULE_MAX,
+		     mem_rule_name);
+	json_key(j, "net_devs");
+	json_arr_begin(j);
+	for (i = 0; i < vm->n_net_devs; i++) {
+		const struct kg_net_dev *d = &vm->net_devs[i];
+
+		json_obj_begin(j);
+		json_key(j, "name");
+		json_str(j, d->name);
+		json_key(j, "ifindex");
+		json_u64(j, d->ifindex);
+		json_key(j, "bound_by");
+		json_str(j, net_bound_by_name(d->bound_by));
+		json_key(j, "tagged");
+		json_u64(j, d->tagged);
+		json_key(j, "forwarded");
+		json_u64(j, d->forwarded);
+		json_key(j, "delivered");
+		json_u64(j, d->delivered);
+		json_by_rule(j, "denied", d->denied, KVMGUARD_NET_RULE_MAX,
+			     net_rule_name);
+		json_obj_end(j);
 	}
-	json_obj_end(j);
+	json_arr_end(j);
 	json_obj_end(j);
 }
 
@@ -418,6 +517,7 @@ int cmd_vm_show(struct kg_nl *nl, const struct kg_request *req)
 	struct kg_vm vm = { 0 };
 	char b[SEL_MAX], t[64];
 	unsigned int nr, rule;
+	size_t i;
 
 	if (fetch_vm(nl, req->vm_id, &vm)) {
 		kg_vm_free(&vm);
@@ -456,6 +556,21 @@ int cmd_vm_show(struct kg_nl *nl, const struct kg_request *req)
 		printf("%s %s %llu", rule > 1 ? "," : "", mem_rule_name(rule),
 		       (unsigned long long)vm.mem_denied[rule]);
 	putchar('\n');
+	printf("net devices: %zu\n", vm.n_net_devs);
+	for (i = 0; i < vm.n_net_devs; i++) {
+		const struct kg_net_dev *d = &vm.net_devs[i];
+
+		fmt_safe(b, sizeof(b), d->name);
+		printf("net device %s: ifindex %u, bound by %s, tagged %llu, forwarded %llu, delivered %llu",
+		       b, d->ifindex, net_bound_by_name(d->bound_by),
+		       (unsigned long long)d->tagged,
+		       (unsigned long long)d->forwarded,
+		       (unsigned long long)d->delivered);
+		for (rule = 1; rule <= KVMGUARD_NET_RULE_MAX; rule++)
+			printf(", %s denied %llu", net_rule_name(rule),
+			       (unsigned long long)d->denied[rule]);
+		putchar('\n');
+	}
 	printf("policy: %s\n", vm.policy[0] ? vm.policy : "none");
 	printf("bound by: %s\n", bound_by_name(vm.bound_by));
 	printf("flags: %s\n",
@@ -556,6 +671,8 @@ static void json_limit(struct json *j, uint64_t bytes)
 
 static void json_policy(struct json *j, const struct kg_policy *p)
 {
+	unsigned int vid;
+
 	json_obj_begin(j);
 	json_key(j, "name");
 	json_str(j, p->name);
@@ -590,6 +707,22 @@ static void json_policy(struct json *j, const struct kg_policy *p)
 	json_str(j, ksm_name(p->mem_ksm));
 	json_key(j, "dirty_log_max");
 	json_limit(j, p->mem_dirty_max);
+	json_obj_end(j);
+	json_key(j, "net");
+	json_obj_begin(j);
+	json_key(j, "tag");
+	if (p->net_tag)
+		json_u64(j, p->net_tag);
+	else
+		json_null(j);
+	json_key(j, "trunk");
+	json_arr_begin(j);
+	for (vid = 0; vid < KVMGUARD_NET_TRUNK_BYTES * 8; vid++)
+		if (vid_isset(p->net_trunk, vid))
+			json_u64(j, vid);
+	json_arr_end(j);
+	json_key(j, "isolate");
+	json_bool(j, p->net_isolate);
 	json_obj_end(j);
 	json_key(j, "vms");
 	json_u64(j, p->vms);
@@ -635,39 +768,47 @@ int cmd_policy_show(struct kg_nl *nl, const struct kg_request *req)
 		}
 		putchar('\n');
 	} else {
-		struct table t = { .cols = 11, .cells = VEC_INIT(char *) };
+		/* the rule columns after HYPERV: exact values, as the grammar
+		 * reads them, so each cell can be given back as the rule */
+		static const unsigned int rule_cols[] = {
+			PF_MEM_MAX, PF_MEM_SHARED, PF_MEM_KSM,
+			PF_MEM_DIRTY_MAX, PF_NET_TAG, PF_NET_TRUNK,
+			PF_NET_ISOLATE,
+		};
 		static const char *const hdr[] = {
 			"NAME", "MODE", "DOMAIN", "VMS", "BINDINGS",
 			"HYPERCALLS", "HYPERV", "MEM-MAX", "SHARED", "KSM",
-			"DIRTY-LOG-MAX",
+			"DIRTY-LOG-MAX", "NET-TAG", "TRUNK", "ISOLATE",
 		};
+		struct table t = { .cols = ARRAY_SIZE(hdr),
+				   .cells = VEC_INIT(char *) };
+		char *b = xmalloc(KG_VIDLIST_TEXT);
+		size_t k;
 
 		for (i = 0; i < ARRAY_SIZE(hdr); i++)
 			table_add(&t, hdr[i]);
 		for (i = 0; i < pols.n; i++) {
 			const struct kg_policy *p =
 				VEC_AT(&pols, struct kg_policy, i);
-			char b[512];
 
 			table_add(&t, p->name);
 			table_add(&t, mode_name(p->mode));
 			table_add(&t, p->domain[0] ? p->domain : "-");
-			snprintf(b, sizeof(b), "%u", p->vms);
+			snprintf(b, KG_VIDLIST_TEXT, "%u", p->vms);
 			table_add(&t, b);
-			snprintf(b, sizeof(b), "%u", p->bindings);
+			snprintf(b, KG_VIDLIST_TEXT, "%u", p->bindings);
 			table_add(&t, b);
-			fmt_hypercalls(b, sizeof(b), p);
+			fmt_hypercalls(b, KG_VIDLIST_TEXT, p);
 			table_add(&t, b);
 			table_add(&t, p->hyperv == KVMGUARD_HYPERV_DENY ?
 				  "deny" : "allow");
-			/* exact sizes: each cell reads back as a rule value */
-			fmt_size(b, sizeof(b), p->mem_max);
-			table_add(&t, b);
-			table_add(&t, mem_shared_name(p->mem_shared));
-			table_add(&t, ksm_name(p->mem_ksm));
-			fmt_size(b, sizeof(b), p->mem_dirty_max);
-			table_add(&t, b);
+			for (k = 0; k < ARRAY_SIZE(rule_cols); k++) {
+				policy_opt_fmt(policy_opt_find(rule_cols[k]),
+					       p, b, KG_VIDLIST_TEXT);
+				table_add(&t, b);
+			}
 		}
+		free(b);
 		table_print(&t);
 	}
 	vec_free(&pols);
@@ -770,4 +911,46 @@ int cmd_bind_show(struct kg_nl *nl, const struct kg_request *req)
 	}
 	binds_free(&binds);
 	return EXIT_OK;
+}
+
+/* ---- net ---- */
+
+static const struct kg_errhint net_bind_hints[] = {
+	{ ENOENT, "no such VM" },
+	{ ENODEV, "no such network device" },
+	{ EOPNOTSUPP, "only a tap or a macvtap device can be bound" },
+	{ EBUSY, "the device is bound to another VM" },
+	{ 0, NULL },
+};
+
+static const struct kg_errhint net_unbind_hints[] = {
+	{ ENOENT, "the device is not bound to a VM" },
+	{ ENODEV, "no such network device" },
+	{ 0, NULL },
+};
+
+int cmd_net_bind(struct kg_nl *nl, const struct kg_request *req)
+{
+	struct nl_msg *msg = kg_msg(nl, KVMGUARD_CMD_NET_BIND, 0);
+	char what[96], dev[KG_IFNAMSIZ];
+
+	fmt_safe(dev, sizeof(dev), req->ifname);
+	snprintf(what, sizeof(what), "cannot bind %s to VM %llu", dev,
+		 (unsigned long long)req->vm_id);
+	nla_put_u64(msg, KVMGUARD_A_VM_ID, req->vm_id);
+	nla_put_string(msg, KVMGUARD_A_NET_IFNAME, req->ifname);
+	return kg_nl_request_hints(nl, msg, NULL, NULL, what, net_bind_hints) ?
+		EXIT_ERR : EXIT_OK;
+}
+
+int cmd_net_unbind(struct kg_nl *nl, const struct kg_request *req)
+{
+	struct nl_msg *msg = kg_msg(nl, KVMGUARD_CMD_NET_UNBIND, 0);
+	char what[64], dev[KG_IFNAMSIZ];
+
+	fmt_safe(dev, sizeof(dev), req->ifname);
+	snprintf(what, sizeof(what), "cannot unbind %s", dev);
+	nla_put_string(msg, KVMGUARD_A_NET_IFNAME, req->ifname);
+	return kg_nl_request_hints(nl, msg, NULL, NULL, what,
+				   net_unbind_hints) ? EXIT_ERR : EXIT_OK;
 }

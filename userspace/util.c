@@ -220,6 +220,9 @@ void kg_vm_free(struct kg_vm *vm)
 {
 	free(vm->cgroup);
 	vm->cgroup = NULL;
+	free(vm->net_devs);
+	vm->net_devs = NULL;
+	vm->n_net_devs = 0;
 }
 
 const char *mode_name(uint8_t mode)
@@ -273,6 +276,38 @@ const char *mem_rule_name(uint8_t rule)
 	};
 
 	return rule < ARRAY_SIZE(names) ? names[rule] : NULL;
+}
+
+const char *net_rule_name(uint8_t rule)
+{
+	static const char *const names[] = {
+		[KVMGUARD_NET_RULE_TAG] = "tag",
+		[KVMGUARD_NET_RULE_SEGMENT] = "segment",
+		[KVMGUARD_NET_RULE_ISOLATE] = "isolate",
+	};
+
+	return rule < ARRAY_SIZE(names) ? names[rule] : NULL;
+}
+
+const char *net_dir_name(uint8_t dir)
+{
+	static const char *const names[] = {
+		[KVMGUARD_NET_FROM_GUEST] = "from_guest",
+		[KVMGUARD_NET_TO_GUEST] = "to_guest",
+	};
+
+	return dir < ARRAY_SIZE(names) ? names[dir] : NULL;
+}
+
+const char *net_bound_by_name(uint8_t b)
+{
+	static const char *const names[] = {
+		[KVMGUARD_NET_BOUND_VHOST] = "vhost",
+		[KVMGUARD_NET_BOUND_MANUAL] = "manual",
+		[KVMGUARD_NET_BOUND_FOUND] = "found",
+	};
+
+	return b < ARRAY_SIZE(names) ? names[b] : "unknown";
 }
 
 const char *bind_type_name(uint8_t t)

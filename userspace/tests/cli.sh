@@ -85,6 +85,25 @@ expect 2 bind pid abc policy web
 has err "kvmguard: invalid pid 'abc': expected a positive integer"
 expect 2 unbind
 has err "kvmguard: missing selector: default, cgroup PATH or pid PID"
+expect 2 policy add web net trunk 100,,200
+has err "kvmguard: invalid net trunk '100,,200': an entry is empty (separate VIDs and ranges with single commas)"
+expect 2 policy set web net trunk 0-10
+has err "kvmguard: invalid net trunk '0-10': VID 0 is reserved (use VIDs 1 to 4094 and ranges such as 100,200-210, or none)"
+expect 2 policy set web net trunk 4095
+has err "kvmguard: invalid net trunk '4095': VID 4095 is reserved (use VIDs 1 to 4094 and ranges such as 100,200-210, or none)"
+expect 2 policy set web net trunk 100-5000
+has err "kvmguard: invalid net trunk '100-5000': VID 5000 is out of range (use VIDs 1 to 4094 and ranges such as 100,200-210, or none)"
+expect 2 policy add web net tag 0
+has err "kvmguard: invalid net tag '0': VID 0 is reserved (use a VID 1 to 4094, or none)"
+expect 2 policy add web net isolate yes
+has err "kvmguard: invalid net isolate value 'yes': expected off or on"
+expect 2 net bind 3 dev a/b
+has err "kvmguard: invalid interface name 'a/b': use 1 to 15 characters without '/', ':' or blanks"
+expect 2 net unbind tap0
+has err "kvmguard: expected 'dev IFNAME', not 'tap0'"
+expect 0 help
+has out "  kvmguard net bind ID dev IFNAME"
+has out "  net tag VID|none   net trunk VIDLIST|none   net isolate on|off"
 expect 2 apply
 expect 2 vm list -j
 has err "kvmguard: unexpected argument '-j'"
@@ -104,6 +123,8 @@ else
 		"policy add a" "policy set a mode audit" "policy del a" \
 		"policy add a mem max 4G mem shared deny mem ksm deny" \
 		"policy set a mem dirty-log max 0" \
+		"policy add a net tag 100 net trunk 200-210 net isolate on" \
+		"net bind 1 dev tap0" "net unbind dev tap0" \
 		"policy show" "-j policy show a" "bind default policy a" \
 		"unbind pid 3" "bind show" "monitor" "-j monitor" "dump"; do
 		# shellcheck disable=SC2086

@@ -60,7 +60,7 @@ A = {k[len("KVMGUARD_A_"):]: v for k, v in E.items()
 C = {k[len("KVMGUARD_CMD_"):]: v for k, v in E.items()
      if k.startswith("KVMGUARD_CMD_")}
 
-U8, U32, U64, STR = "u8", "u32", "u64", "str"
+U8, U16, U32, U64, STR, BIN = "u8", "u16", "u32", "u64", "str", "bin"
 TYPES = {
     "VM_ID": U64, "VM_PID": U32, "VM_COMM": STR, "VM_CGROUP": STR,
     "VM_CREATED_NS": U64, "VM_VCPUS": U32, "VM_MEMSLOTS": U32,
@@ -78,10 +78,38 @@ TYPES = {
     "VM_MEM_SHARED_DENIED": U64, "VM_MEM_KSM_DENIED": U64,
     "VM_MEM_DIRTY_DENIED": U64, "EVENT_MEM_RULE": U8, "EVENT_MEM_SLOT": U32,
     "EVENT_MEM_BYTES": U64,
+    "POLICY_NET_TAG": U16, "POLICY_NET_TRUNK": BIN, "POLICY_NET_ISOLATE": U8,
+    "NET_IFINDEX": U32, "NET_IFNAME": STR, "NET_BOUND_BY": U8,
+    "NET_TAGGED": U64, "NET_FORWARDED": U64, "NET_DELIVERED": U64,
+    "NET_TAG_DENIED": U64, "NET_SEGMENT_DENIED": U64,
+    "NET_ISOLATE_DENIED": U64, "EVENT_NET_RULE": U8, "EVENT_NET_DIR": U8,
+    "EVENT_NET_VID": U16,
 }
 MEM_RULES = ("POLICY_MEM_MAX", "POLICY_MEM_SHARED", "POLICY_MEM_KSM",
              "POLICY_MEM_DIRTY_MAX")
-RULES = ("POLICY_HC_RESTRICT", "POLICY_HC_ALLOW", "POLICY_HYPERV") + MEM_RULES
+NET_RULES = ("POLICY_NET_TAG", "POLICY_NET_TRUNK", "POLICY_NET_ISOLATE")
+RULES = ("POLICY_HC_RESTRICT", "POLICY_HC_ALLOW", "POLICY_HYPERV") + \
+    MEM_RULES + NET_RULES
+TRUNK_BYTES = E["KVMGUARD_NET_TRUNK_BYTES"] if "KVMGUARD_NET_TRUNK_BYTES" \
+    in E else 512
+NO_TRUNK = bytes(TRUNK_BYTES)
+# policy state keys of the network rules, their attributes and defaults
+NET_KEYS = (("net_tag", "POLICY_NET_TAG", 0),
+            ("net_trunk", "POLICY_NET_TRUNK", NO_TRUNK),
+            ("net_isolate", "POLICY_NET_ISOLATE", 0))
+NET_DEV_COUNTERS = ("NET_TAGGED", "NET_FORWARDED", "NET_DELIVERED",
+                    "NET_TAG_DENIED", "NET_SEGMENT_DENIED",
+                    "NET_ISOLATE_DENIED")
+
+
+def trunk(*vids):
+    """The POLICY_NET_TRUNK bitmap of VIDs and (first, last) ranges."""
+    b = bytearray(TRUNK_BYTES)
+    for v in vids:
+        first, last = v if isinstance(v, tuple) else (v, v)
+        for x in range(first, last + 1):
+            b[x // 8] |= 1 << (x % 8)
+    return bytes(b)
 UNLIMITED = (1 << 64) - 1
 # policy state keys of the memory rules, their attributes and defaults
 MEM_KEYS = (("mem_max", "POLICY_MEM_MAX", UNLIMITED),
@@ -105,7 +133,9 @@ def enc(name, value):
     if t == STR:
         raw = value if isinstance(value, bytes) else value.encode()
         return put_attr(A[name], raw + b"\0")
-    fmt = {U8: "=B", U32: "=I", U64: "=Q"}[t]
+    if t == BIN:
+        return put_attr(A[name], value)
+    fmt = {U8: "=B", U16: "=H", U32: "=I", U64: "=Q"}[t]
     return put_attr(A[name], struct.pack(fmt, value))
 
 
@@ -142,6 +172,8 @@ TAKES = {
     "BIND_NEW": (("BIND_TYPE", "POLICY_NAME"), ("BIND_CGROUP", "BIND_PID")),
     "BIND_DEL": (("BIND_TYPE",), ("BIND_CGROUP", "BIND_PID")),
     "BIND_GET": ((), ()),
+    "NET_BIND": (("VM_ID",), ("NET_IFNAME", "NET_IFINDEX")),
+    "NET_UNBIND": ((), ("NET_IFNAME", "NET_IFINDEX")),
 }
 
 
@@ -160,6 +192,10 @@ class Fake:
         self.per_datagram = 3
         self.old_abi = False  # a kernel from before the hypercall rules
         self.old_mem_abi = False  # one from before the memory rules
+        self.old_net_abi = False  # one from before the network rules
+        # network devices of the host: name -> (ifindex, kind)
+        self.devs = {"tap0": (7, "tap"), "mvtap1": (8, "macvtap"),
+                     "eth0": (2, "veth"), "tap9": (9, "tap")}
         self.lock = threading.Lock()
         self.stop = False
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -259,10 +295,14 @@ class Fake:
                 raise Refuse(22, "unknown attribute")
             if self.old_mem_abi and name in MEM_RULES:
                 raise Refuse(22, "unknown attribute")
+            if self.old_net_abi and (name in NET_RULES or
+                                     cmd.startswith("NET_")):
+                raise Refuse(22, "unknown attribute")
             if name not in req and name not in opt:
                 raise Refuse(22, "attribute %s not valid for this command"
                              % name)
-            want = {U8: 1, U32: 4, U64: 8}.get(TYPES.get(name))
+            want = {U8: 1, U16: 2, U32: 4, U64: 8,
+                    BIN: TRUNK_BYTES}.get(TYPES.get(name))
             if want and len(attrs[name]) != want:
                 raise Refuse(22, "attribute %s has a bad length" % name)
         for name in req:
@@ -299,7 +339,7 @@ class Fake:
         p = self.policies[name]
         for k, v in (("hc_restrict", 0), ("hc_allow", 0), ("hyperv", 0)):
             p.setdefault(k, v)
-        for k, _, v in MEM_KEYS:
+        for k, _, v in MEM_KEYS + NET_KEYS:
             p.setdefault(k, v)
         a = [enc("POLICY_NAME", name), enc("POLICY_MODE", p["mode"])]
         if p["domain"]:
@@ -310,6 +350,8 @@ class Fake:
                   enc("POLICY_HYPERV", p["hyperv"])]
         if not self.old_abi and not self.old_mem_abi:
             a += [enc(attr, p[k]) for k, attr, _ in MEM_KEYS]
+        if not self.old_abi and not self.old_mem_abi and not self.old_net_abi:
+            a += [enc(attr, p[k]) for k, attr, _ in NET_KEYS]
         vms = sum(1 for v in self.vms.values() if v.get("policy") == name)
         nb = sum(1 for v in self.binds.values() if v == name)
         a += [enc("POLICY_VMS", vms), enc("POLICY_BINDINGS", nb)]
@@ -334,6 +376,17 @@ class Fake:
                   enc("VM_HV_DENIED", vm["hv"][1])]
         if "mem" in vm:
             a += [enc(n, v) for n, v in zip(VM_MEM_ATTRS, vm["mem"])]
+        if not self.old_net_abi:
+            devs = b"".join(
+                put_attr(A["NET_DEV"] | 0x8000,
+                         enc("NET_IFINDEX", d["ifindex"]) +
+                         enc("NET_IFNAME", d["name"]) +
+                         enc("NET_BOUND_BY", d["bound_by"]) +
+                         b"".join(enc(n, v) for n, v in
+                                  zip(NET_DEV_COUNTERS,
+                                      d.get("counters", (0,) * 6))))
+                for d in vm.get("net", []))
+            a.append(put_attr(A["VM_NET_DEVS"] | 0x8000, devs))
         return a
 
     def bind_attrs(self, key, policy):
@@ -396,6 +449,20 @@ class Fake:
                 p["hyperv"] = attrs["POLICY_HYPERV"][0]
             limits = {"POLICY_MEM_SHARED": E["__KVMGUARD_MEM_SHARED_MAX"] - 1,
                       "POLICY_MEM_KSM": E["__KVMGUARD_KSM_MAX"] - 1}
+            if "POLICY_NET_TAG" in attrs:
+                tag = struct.unpack("=H", attrs["POLICY_NET_TAG"])[0]
+                if tag > 4094:
+                    raise Refuse(34, "VID out of range")
+                p["net_tag"] = tag
+            if "POLICY_NET_TRUNK" in attrs:
+                t = attrs["POLICY_NET_TRUNK"]
+                if t[0] & 1 or t[-1] & 0x80:
+                    raise Refuse(34, "VIDs 0 and 4095 are reserved")
+                p["net_trunk"] = t
+            if "POLICY_NET_ISOLATE" in attrs:
+                if attrs["POLICY_NET_ISOLATE"][0] > 1:
+                    raise Refuse(34, "isolate out of range")
+                p["net_isolate"] = attrs["POLICY_NET_ISOLATE"][0]
             for k, attr, _ in MEM_KEYS:
                 if attr not in attrs:
                     continue
@@ -447,7 +514,41 @@ class Fake:
             self.vms[vid]["policy"] = n
             self.vms[vid]["bound_by"] = E["KVMGUARD_BOUND_EXPLICIT"]
             return []
+        if cmd in ("NET_BIND", "NET_UNBIND"):
+            return self.net_bind(cmd, attrs)
         raise Refuse(95, None)
+
+    def net_bind(self, cmd, attrs):
+        """NET_BIND/UNBIND; some refusals come without an extack message,
+        as a kernel may send them, so the CLI's own hints show."""
+        if ("NET_IFNAME" in attrs) == ("NET_IFINDEX" in attrs):
+            raise Refuse(22, "NET_IFNAME or NET_IFINDEX is needed")
+        name = self.s(attrs, "NET_IFNAME")
+        owner = next((v for v in self.vms.values()
+                      if any(d["name"] == name for d in v.get("net", []))),
+                     None)
+        if cmd == "NET_UNBIND":
+            if name not in self.devs:
+                raise Refuse(19, None)
+            if not owner:
+                raise Refuse(2, None)
+            owner["net"] = [d for d in owner["net"] if d["name"] != name]
+            return []
+        vid = struct.unpack("=Q", attrs["VM_ID"])[0]
+        if vid not in self.vms:
+            raise Refuse(2, "no VM %d" % vid)
+        if name not in self.devs:
+            raise Refuse(19, None)
+        ifindex, kind = self.devs[name]
+        if kind not in ("tap", "macvtap"):
+            raise Refuse(95, None)
+        if owner and owner is not self.vms[vid]:
+            raise Refuse(16, "%s is bound to VM %d" % (name, owner["id"]))
+        if not owner:
+            self.vms[vid].setdefault("net", []).append(
+                {"name": name, "ifindex": ifindex,
+                 "bound_by": E["KVMGUARD_NET_BOUND_MANUAL"]})
+        return []
 
     def event(self, port, etype, vm, time_ns, **extra):
         a = [put_attr(A["EVENT_TYPE"], struct.pack("=B", etype)),
@@ -490,11 +591,13 @@ def check(cond, msg):
 
 
 def P(mode, domain, hc_restrict=0, hc_allow=0, hyperv=0, mem_max=UNLIMITED,
-      mem_shared=0, mem_ksm=0, mem_dirty_max=UNLIMITED):
+      mem_shared=0, mem_ksm=0, mem_dirty_max=UNLIMITED, net_tag=0,
+      net_trunk=NO_TRUNK, net_isolate=0):
     return {"mode": mode, "domain": domain, "hc_restrict": hc_restrict,
             "hc_allow": hc_allow, "hyperv": hyperv, "mem_max": mem_max,
             "mem_shared": mem_shared, "mem_ksm": mem_ksm,
-            "mem_dirty_max": mem_dirty_max}
+            "mem_dirty_max": mem_dirty_max, "net_tag": net_tag,
+            "net_trunk": net_trunk, "net_isolate": net_isolate}
 
 
 def test_rules(f, tmp):
@@ -584,10 +687,10 @@ def test_mem(f, tmp):
 
     out, _ = run(f, "policy", "show")
     rows = [l.split() for l in out.splitlines()]
-    check(rows[0][7:] == ["MEM-MAX", "SHARED", "KSM", "DIRTY-LOG-MAX"] and
+    check(rows[0][7:11] == ["MEM-MAX", "SHARED", "KSM", "DIRTY-LOG-MAX"] and
           rows[1][0] == "big" and
-          rows[1][7:] == ["16777215T", "allow", "allow", "4097"] and
-          rows[2][0] == "m" and rows[2][7:] == ["none", "deny", "deny", "0"],
+          rows[1][7:11] == ["16777215T", "allow", "allow", "4097"] and
+          rows[2][0] == "m" and rows[2][7:11] == ["none", "deny", "deny", "0"],
           "policy show mem columns: %r" % out)
     out, _ = run(f, "-j", "policy", "show")
     d = json.loads(out)
@@ -635,7 +738,8 @@ def test_mem(f, tmp):
           "apply mem defaults: %r" % f.policies)
     check(out == "policy set m mode enforce domain t1 hypercalls all hyperv "
           "allow mem max none mem shared allow mem ksm deny mem dirty-log "
-          "max none\npolicy del big\n", "apply -v mem: %r" % out)
+          "max none net tag none net trunk none net isolate off\n"
+          "policy del big\n", "apply -v mem: %r" % out)
 
     # a kernel that knows hypercall rules but not memory ones
     f.old_mem_abi = True
@@ -657,6 +761,179 @@ def test_mem(f, tmp):
           "unknown attribute\n", "old kernel mem refusal: %r" % err)
     f.old_mem_abi = False
     f.policies = {}
+
+
+def test_net(f, tmp):
+    """The network rules: grammar to attributes (the trunk bitmap), show,
+    dump | apply, old kernels; net bind/unbind; vm show's devices."""
+    f.policies.clear()
+    f.binds.clear()
+    f.log.clear()
+    run(f, "policy", "add", "n", "net", "tag", "100", "net", "trunk",
+        "300,200-210,4094", "net", "isolate", "on")
+    want = trunk((200, 210), 300, 4094)
+    check(f.policies["n"] == P(0, "", net_tag=100, net_trunk=want,
+                               net_isolate=1), "net rules: %r"
+          % {k: v for k, v in f.policies["n"].items() if k != "net_trunk"})
+    a = f.log[0][1]
+    check(set(a) == {"POLICY_NAME"} | set(NET_RULES) and
+          a["POLICY_NET_TAG"] == struct.pack("=H", 100) and
+          a["POLICY_NET_TRUNK"] == want and len(want) == 512 and
+          want[25] == 0xff and want[26] == 7 and want[37] == 0x10 and want[511] == 0x40 and
+          a["POLICY_NET_ISOLATE"] == b"\x01", "policy add sent %r" % a)
+    # set: only what it names; none is all zero, tag none is 0
+    f.log.clear()
+    run(f, "policy", "set", "n", "net", "trunk", "none")
+    check(set(f.log[0][1]) == {"POLICY_NAME", "POLICY_NET_TRUNK"} and
+          f.log[0][1]["POLICY_NET_TRUNK"] == NO_TRUNK,
+          "net trunk none sent %r" % f.log[0][1])
+    run(f, "policy", "set", "n", "net", "tag", "none", "net", "trunk",
+        "1-4094", "net", "isolate", "off")
+    check(f.policies["n"] == P(0, "", net_trunk=trunk((1, 4094))),
+          "policy set net: %r" % f.policies["n"]["net_tag"])
+    # bad values never reach the kernel
+    f.log.clear()
+    for args, msg in (
+            (("net", "trunk", "0,5"), "invalid net trunk '0,5': VID 0 is "
+             "reserved (use VIDs 1 to 4094 and ranges such as "
+             "100,200-210, or none)"),
+            (("net", "trunk", "5,4095"), "invalid net trunk '5,4095': "
+             "VID 4095 is reserved"),
+            (("net", "trunk", "7-9000"), "invalid net trunk '7-9000': "
+             "VID 9000 is out of range"),
+            (("net", "trunk", "1,1"), "invalid net trunk '1,1': VID 1 is "
+             "listed twice"),
+            (("net", "tag", "4095"), "invalid net tag '4095': VID 4095 is "
+             "reserved (use a VID 1 to 4094, or none)"),
+            (("net", "isolate", "1"), "invalid net isolate value '1': "
+             "expected off or on")):
+        _, err = run(f, "policy", "set", "n", *args, expect=2)
+        check(err.startswith("kvmguard: " + msg),
+              "%s: %r" % (" ".join(args), err))
+    check(f.log == [], "bad net values reached the kernel: %r" % f.log)
+
+    run(f, "policy", "add", "o", "net", "tag", "5", "net", "trunk",
+        "10,12,14-15", "net", "isolate", "on")
+    out, _ = run(f, "policy", "show")
+    rows = [l.split() for l in out.splitlines()]
+    check(rows[0][11:] == ["NET-TAG", "TRUNK", "ISOLATE"] and
+          rows[1][11:] == ["none", "1-4094", "off"] and
+          rows[2][11:] == ["5", "10,12,14-15", "on"],
+          "policy show net columns: %r" % out)
+    out, _ = run(f, "-j", "policy", "show")
+    d = json.loads(out)
+    check(d[0]["net"] == {"tag": None, "trunk": list(range(1, 4095)),
+                          "isolate": False} and
+          d[1]["net"] == {"tag": 5, "trunk": [10, 12, 14, 15],
+                          "isolate": True}, "policy show net json: %r"
+          % d[1]["net"])
+
+    # dump | apply - changes nothing; the table's cells read back
+    dump, _ = run(f, "dump")
+    check(dump == "policy add n mode enforce net trunk 1-4094\n"
+          "policy add o mode enforce net tag 5 net trunk 10,12,14-15 "
+          "net isolate on\n", "net dump: %r" % dump)
+    f.log.clear()
+    run(f, "apply", "-", stdin=dump.encode())
+    check(f.changes() == [], "net: dump | apply - changed %r" % f.changes())
+    line = "policy add o net tag %s net trunk %s net isolate %s\n" \
+           "policy add n net trunk 1-4094\n" % tuple(rows[2][11:])
+    run(f, "apply", "-", stdin=line.encode())
+    check(f.changes() == [], "net cells do not read back: %r" % f.changes())
+    # apply puts omitted rules back to their defaults
+    conf = os.path.join(tmp, "n.conf")
+    open(conf, "w").write("policy add o net tag 5\n")
+    out, _ = run(f, "-v", "apply", conf)
+    check(f.policies == {"o": P(0, "", net_tag=5)} and
+          out.endswith("net tag 5 net trunk none net isolate off\n"
+                       "policy del n\n"), "apply net defaults: %r" % out)
+
+    # a kernel from before the network rules
+    f.old_net_abi = True
+    f.policies = {"p": P(0, "")}
+    open(conf, "w").write("policy add p mode audit mem max 1G\n"
+                          "policy add q\n")
+    f.log.clear()
+    run(f, "apply", conf)
+    check(all(not set(a) & set(NET_RULES) for _, a in f.log) and
+          f.policies["p"]["mem_max"] == 1 << 30 and "q" in f.policies,
+          "old kernel got network rules: %r" % f.log)
+    out, _ = run(f, "-j", "policy", "show", "p")
+    check(json.loads(out)["net"] == {"tag": None, "trunk": [],
+                                     "isolate": False},
+          "old kernel net json: %r" % out)
+    _, err = run(f, "policy", "set", "p", "net", "isolate", "on", expect=1)
+    check(err == "kvmguard: cannot change policy p: Invalid argument: "
+          "unknown attribute\n", "old kernel net refusal: %r" % err)
+    f.old_net_abi = False
+    f.policies = {}
+
+    # net bind / unbind
+    f.vms = {1: vm(1, policy="web"), 2: vm(2)}
+    f.log.clear()
+    out, err = run(f, "net", "bind", "1", "dev", "tap0")
+    check(out == "" and err == "" and f.log[0] == (
+        "NET_BIND", {"VM_ID": struct.pack("=Q", 1),
+                     "NET_IFNAME": b"tap0\0"}), "net bind: %r" % f.log)
+    run(f, "net", "bind", "1", "dev", "tap0")    # again: nothing changes
+    run(f, "net", "bind", "1", "dev", "mvtap1")
+    check([d["name"] for d in f.vms[1]["net"]] == ["tap0", "mvtap1"],
+          "net bind state: %r" % f.vms[1])
+    for args, msg in (
+            (("bind", "2", "dev", "tap0"), "cannot bind tap0 to VM 2: "
+             "Device or resource busy: tap0 is bound to VM 1"),
+            (("bind", "9", "dev", "tap9"), "cannot bind tap9 to VM 9: "
+             "No such file or directory: no VM 9"),
+            (("bind", "2", "dev", "nodev"), "cannot bind nodev to VM 2: "
+             "No such device (no such network device)"),
+            (("bind", "2", "dev", "eth0"), "cannot bind eth0 to VM 2: "
+             "Operation not supported (only a tap or a macvtap device can "
+             "be bound)"),
+            (("unbind", "dev", "tap9"), "cannot unbind tap9: No such file "
+             "or directory (the device is not bound to a VM)"),
+            (("unbind", "dev", "nodev"), "cannot unbind nodev: No such "
+             "device (no such network device)")):
+        out, err = run(f, "net", *args, expect=1)
+        check(out == "" and err == "kvmguard: " + msg + "\n",
+              "net %s: %r" % (" ".join(args), err))
+    f.vms[1]["net"][0]["bound_by"] = E["KVMGUARD_NET_BOUND_VHOST"]
+    f.vms[1]["net"][0]["counters"] = (10, 12, 30, 1, 2, 1 << 63)
+    f.vms[1]["net"].append({"name": "t\x01p", "ifindex": 99,
+                            "bound_by": E["KVMGUARD_NET_BOUND_FOUND"],
+                            "counters": (0, 0, 0, 0, 0, 0)})
+    out, _ = run(f, "vm", "show", "1")
+    check("net devices: 3\n"
+          "net device tap0: ifindex 7, bound by vhost, tagged 10, "
+          "forwarded 12, delivered 30, tag denied 1, segment denied 2, "
+          "isolate denied 9223372036854775808\n"
+          "net device mvtap1: ifindex 8, bound by manual, tagged 0, "
+          "forwarded 0, delivered 0, tag denied 0, segment denied 0, "
+          "isolate denied 0\n"
+          "net device t?p: ifindex 99, bound by found, tagged 0, "
+          "forwarded 0, delivered 0, tag denied 0, segment denied 0, "
+          "isolate denied 0\n" in out, "vm show net: %r" % out)
+    out2, _ = run(f, "vm", "show", "2")
+    check("net devices: 0\npolicy: none\n" in out2,
+          "vm show without devices: %r" % out2)
+    out, _ = run(f, "-j", "vm", "show", "1")
+    check(json.loads(out)["net_devs"] == [
+        {"name": "tap0", "ifindex": 7, "bound_by": "vhost", "tagged": 10,
+         "forwarded": 12, "delivered": 30,
+         "denied": {"tag": 1, "segment": 2, "isolate": 1 << 63}},
+        {"name": "mvtap1", "ifindex": 8, "bound_by": "manual", "tagged": 0,
+         "forwarded": 0, "delivered": 0,
+         "denied": {"tag": 0, "segment": 0, "isolate": 0}},
+        {"name": "t\x01p", "ifindex": 99, "bound_by": "found", "tagged": 0,
+         "forwarded": 0, "delivered": 0,
+         "denied": {"tag": 0, "segment": 0, "isolate": 0}}],
+        "vm show net json: %r" % out)
+    out, _ = run(f, "-j", "vm", "list")
+    check([len(v["net_devs"]) for v in json.loads(out)] == [3, 0],
+          "vm list net json: %r" % out)
+    run(f, "net", "unbind", "dev", "tap0")
+    check([d["name"] for d in f.vms[1]["net"]] == ["mvtap1", "t\x01p"],
+          "net unbind: %r" % f.vms[1]["net"])
+    f.vms = {}
 
 
 def vm(i, **kw):
@@ -693,23 +970,27 @@ def test_policy_cli(f):
     lines = out.splitlines()
     check(lines[0].split() == ["NAME", "MODE", "DOMAIN", "VMS", "BINDINGS",
                                "HYPERCALLS", "HYPERV", "MEM-MAX", "SHARED",
-                               "KSM", "DIRTY-LOG-MAX"],
+                               "KSM", "DIRTY-LOG-MAX", "NET-TAG", "TRUNK",
+                               "ISOLATE"],
           "policy show header: %r" % out)
     check(lines[1].split() == ["db", "enforce", "tenantB", "0", "0", "all",
-                               "allow", "none", "allow", "allow", "none"] and
+                               "allow", "none", "allow", "allow", "none",
+                               "none", "none", "off"] and
           lines[2].split() == ["web", "enforce", "-", "0", "0", "all",
-                               "allow", "none", "allow", "allow", "none"],
+                               "allow", "none", "allow", "allow", "none",
+                               "none", "none", "off"],
           "policy show rows: %r" % out)
     mem = {"max": None, "shared": "allow", "ksm": "allow",
            "dirty_log_max": None}
+    net = {"tag": None, "trunk": [], "isolate": False}
     out, _ = run(f, "-j", "policy", "show")
     check(json.loads(out) == [
         {"name": "db", "mode": "enforce", "domain": "tenantB",
-         "hypercalls": None, "hyperv": "allow", "mem": mem, "vms": 0,
-         "bindings": 0},
+         "hypercalls": None, "hyperv": "allow", "mem": mem, "net": net,
+         "vms": 0, "bindings": 0},
         {"name": "web", "mode": "enforce", "domain": None,
-         "hypercalls": None, "hyperv": "allow", "mem": mem, "vms": 0,
-         "bindings": 0}],
+         "hypercalls": None, "hyperv": "allow", "mem": mem, "net": net,
+         "vms": 0, "bindings": 0}],
         "policy show json: %r" % out)
     out, _ = run(f, "-j", "policy", "show", "db")
     check(json.loads(out)["name"] == "db", "policy show NAME json: %r" % out)
@@ -775,7 +1056,8 @@ def test_vm(f):
                           {"nr": 64, "allowed": 0, "denied": 2}],
                       "hyperv": {"allowed": 4, "denied": 1},
                       "mem_denied": {"limit": 2, "shared": 3, "ksm": 5,
-                                     "dirty_log": 1 << 63}},
+                                     "dirty_log": 1 << 63},
+                      "net_devs": []},
           "vm json: %r" % data[0])
     check(data[1]["hypercalls"] == [] and
           data[1]["hyperv"] == {"allowed": 0, "denied": 0} and
@@ -873,7 +1155,7 @@ def test_apply(f, tmp):
     set_attrs = [a for c, a in f.log if c == "POLICY_SET"][0]
     check(set(set_attrs) == {"POLICY_NAME", "POLICY_MODE", "POLICY_DOMAIN",
                              "POLICY_HC_RESTRICT", "POLICY_HYPERV"} |
-          set(MEM_RULES)
+          set(MEM_RULES) | set(NET_RULES)
           and set_attrs["POLICY_DOMAIN"] == b"\0",
           "POLICY_SET must carry all fields, domain \"\": %r" % set_attrs)
     check(f.policies == {"web": P(0, ""), "new": P(1, "")},
@@ -983,6 +1265,25 @@ def test_monitor(f):
         f.event(port, E["KVMGUARD_EVENT_MEMORY"], v, 1700000008 * 10**9,
                 EVENT_MEM_RULE=99, EVENT_ACTION=E["KVMGUARD_ACTION_DENIED"],
                 EVENT_COUNT=1, EVENT_MEM_BYTES=0)
+        f.event(port, E["KVMGUARD_EVENT_NET"], v, 1700000009 * 10**9,
+                EVENT_NET_RULE=E["KVMGUARD_NET_RULE_TAG"],
+                EVENT_NET_DIR=E["KVMGUARD_NET_FROM_GUEST"],
+                EVENT_ACTION=E["KVMGUARD_ACTION_DENIED"], EVENT_COUNT=4,
+                NET_IFINDEX=7, NET_IFNAME="tap0", EVENT_NET_VID=0)
+        f.event(port, E["KVMGUARD_EVENT_NET"], v, 1700000010 * 10**9,
+                EVENT_NET_RULE=E["KVMGUARD_NET_RULE_SEGMENT"],
+                EVENT_NET_DIR=E["KVMGUARD_NET_TO_GUEST"],
+                EVENT_ACTION=E["KVMGUARD_ACTION_AUDITED"], EVENT_COUNT=1,
+                NET_IFINDEX=8, NET_IFNAME="mv\x1btap", EVENT_NET_VID=4094)
+        f.event(port, E["KVMGUARD_EVENT_NET"], v, 1700000011 * 10**9,
+                EVENT_NET_RULE=E["KVMGUARD_NET_RULE_ISOLATE"],
+                EVENT_NET_DIR=E["KVMGUARD_NET_TO_GUEST"],
+                EVENT_ACTION=E["KVMGUARD_ACTION_DENIED"], EVENT_COUNT=2,
+                NET_IFINDEX=7, NET_IFNAME="tap0")
+        f.event(port, E["KVMGUARD_EVENT_NET"], v, 1700000012 * 10**9,
+                EVENT_NET_RULE=77, EVENT_NET_DIR=5,
+                EVENT_ACTION=E["KVMGUARD_ACTION_DENIED"], EVENT_COUNT=1,
+                NET_IFINDEX=7, NET_IFNAME="tap0")
     time.sleep(2 if VALGRIND else 0.3)
     p.send_signal(signal.SIGINT)
     pj.send_signal(signal.SIGTERM)
@@ -1013,7 +1314,19 @@ def test_monitor(f):
         "policy=web rule=dirty_log action=denied count=1 bytes=33554432 "
         "slot=0/0",
         "2023-11-14T22:13:28.000+00:00 memory id=7 pid=1007 comm=qemu "
-        "policy=web rule=unknown(99) action=denied count=1 bytes=0"],
+        "policy=web rule=unknown(99) action=denied count=1 bytes=0",
+        "2023-11-14T22:13:29.000+00:00 net id=7 pid=1007 comm=qemu "
+        "policy=web rule=tag dir=from_guest action=denied count=4 dev=tap0 "
+        "ifindex=7 vid=0",
+        "2023-11-14T22:13:30.000+00:00 net id=7 pid=1007 comm=qemu "
+        "policy=web rule=segment dir=to_guest action=audited count=1 "
+        "dev=mv?tap ifindex=8 vid=4094",
+        "2023-11-14T22:13:31.000+00:00 net id=7 pid=1007 comm=qemu "
+        "policy=web rule=isolate dir=to_guest action=denied count=2 "
+        "dev=tap0 ifindex=7",
+        "2023-11-14T22:13:32.000+00:00 net id=7 pid=1007 comm=qemu "
+        "policy=web rule=unknown(77) dir=unknown(5) action=denied count=1 "
+        "dev=tap0 ifindex=7"],
         "monitor: %r" % out)
     lines = [json.loads(l) for l in jout.decode().splitlines()]
     check(lines == [
@@ -1045,7 +1358,23 @@ def test_monitor(f):
         {"event": "memory", "time_ns": 1700000008000000000,
          "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
          "rule": "unknown", "rule_nr": 99, "action": "denied", "count": 1,
-         "bytes": 0}],
+         "bytes": 0},
+        {"event": "net", "time_ns": 1700000009000000000,
+         "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
+         "rule": "tag", "dir": "from_guest", "action": "denied", "count": 4,
+         "dev": "tap0", "ifindex": 7, "vid": 0},
+        {"event": "net", "time_ns": 1700000010000000000,
+         "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
+         "rule": "segment", "dir": "to_guest", "action": "audited",
+         "count": 1, "dev": "mv\x1btap", "ifindex": 8, "vid": 4094},
+        {"event": "net", "time_ns": 1700000011000000000,
+         "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
+         "rule": "isolate", "dir": "to_guest", "action": "denied",
+         "count": 2, "dev": "tap0", "ifindex": 7},
+        {"event": "net", "time_ns": 1700000012000000000,
+         "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
+         "rule": "unknown", "rule_nr": 77, "dir": "unknown", "dir_nr": 5,
+         "action": "denied", "count": 1, "dev": "tap0", "ifindex": 7}],
         "monitor json: %r" % lines)
 
 
@@ -1084,7 +1413,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for t in (test_policy_cli, test_bind_cli, test_vm,
                   lambda f: test_apply(f, tmp), lambda f: test_rules(f, tmp),
-                  lambda f: test_mem(f, tmp),
+                  lambda f: test_mem(f, tmp), lambda f: test_net(f, tmp),
                   test_dumps, test_monitor):
             t(f)
     f.stop = True

@@ -234,6 +234,62 @@ static void test_grammar(void)
 		{ "dump", false, NULL },
 		{ "frobnicate", false, "unknown command 'frobnicate'" },
 		{ "policy add \"we\nb\"", false, "invalid policy name 'we?b'" },
+		{ "policy add web net tag 100 net trunk 200-210,300 net isolate on",
+		  false, NULL },
+		{ "policy set web net tag none net trunk none net isolate off",
+		  true, NULL },
+		{ "policy add web net", false,
+		  "'net' needs more: expected net tag, net trunk or net isolate" },
+		{ "policy add web net vlan 5", false,
+		  "unknown policy option 'net vlan': expected net tag, net trunk or net isolate" },
+		{ "policy add web net tag", false,
+		  "'net tag' needs a value: a VID 1 to 4094, or none" },
+		{ "policy add web net tag 0", false,
+		  "invalid net tag '0': VID 0 is reserved (use a VID 1 to 4094, or none)" },
+		{ "policy add web net tag 4095", false,
+		  "invalid net tag '4095': VID 4095 is reserved" },
+		{ "policy add web net tag 4096", false,
+		  "invalid net tag '4096': VID 4096 is out of range" },
+		{ "policy add web net tag 1,2", false,
+		  "invalid net tag '1,2': '1,2' is not a VID" },
+		{ "policy add web net tag 1 net tag 2", false,
+		  "'net tag' given twice" },
+		{ "policy add web net trunk", false,
+		  "'net trunk' needs a value: VIDs and ranges such as 100,200-210, or none" },
+		{ "policy add web net trunk 100,,200", false,
+		  "invalid net trunk '100,,200': an entry is empty" },
+		{ "policy add web net trunk 0,100", false,
+		  "invalid net trunk '0,100': VID 0 is reserved (use VIDs 1 to 4094 and ranges such as 100,200-210, or none)" },
+		{ "policy add web net trunk 4000-4095", false,
+		  "invalid net trunk '4000-4095': VID 4095 is reserved" },
+		{ "policy add web net trunk 5000", false,
+		  "invalid net trunk '5000': VID 5000 is out of range" },
+		{ "policy add web net trunk 210-200", false,
+		  "invalid net trunk '210-200': range 210-200 goes backwards" },
+		{ "policy add web net isolate", false,
+		  "'net isolate' needs a value: off or on" },
+		{ "policy add web net isolate yes", false,
+		  "invalid net isolate value 'yes': expected off or on" },
+		{ "net bind 3 dev tap0", false, NULL },
+		{ "net bind 3 dev tap0", true, "'net' is not allowed in an apply file" },
+		{ "net unbind dev tap0", false, NULL },
+		{ "net unbind dev 012345678901234", false, NULL },
+		{ "net unbind dev 0123456789012345", false,
+		  "invalid interface name '0123456789012345': use 1 to 15 characters" },
+		{ "net unbind dev a/b", false, "invalid interface name 'a/b'" },
+		{ "net unbind dev a:1", false, "invalid interface name 'a:1'" },
+		{ "net unbind dev \"a b\"", false, "invalid interface name 'a b'" },
+		{ "net unbind dev \"\"", false, "invalid interface name ''" },
+		{ "net unbind dev ..", false, "invalid interface name '..'" },
+		{ "net unbind dev", false, "'dev' needs an interface name" },
+		{ "net unbind tap0", false, "expected 'dev IFNAME', not 'tap0'" },
+		{ "net unbind", false, "missing 'dev IFNAME'" },
+		{ "net bind", false, "'net bind' needs a VM id" },
+		{ "net bind 0 dev tap0", false, "invalid VM id '0'" },
+		{ "net bind 3 tap0", false, "expected 'dev IFNAME', not 'tap0'" },
+		{ "net bind 3 dev tap0 now", false, "unexpected argument 'now'" },
+		{ "net", false, "'net' needs a subcommand: bind or unbind" },
+		{ "net show", false, "unknown net subcommand 'show': expected bind or unbind" },
 	};
 	size_t i;
 
@@ -310,6 +366,190 @@ static void test_values(void)
 	      "mem shared deny");
 	CHECK(!parse_str("vm set 42 policy p", &req, false, err) &&
 	      req.vm_id == 42 && !strcmp(req.bind_policy, "p"), "vm set");
+	CHECK(!parse_str("policy set web net tag 4094 net isolate on", &req,
+			 false, err) &&
+	      req.policy.set == (PF_NET_TAG | PF_NET_ISOLATE) &&
+	      req.policy.net_tag == 4094 && req.policy.net_isolate == 1,
+	      "net tag/isolate values: %s", err);
+	CHECK(!parse_str("policy set web net trunk 1,4094 net tag none", &req,
+			 false, err) &&
+	      req.policy.set == (PF_NET_TAG | PF_NET_TRUNK) &&
+	      req.policy.net_tag == 0 && req.policy.net_trunk[0] == 2 &&
+	      req.policy.net_trunk[511] == 0x40 && !req.policy.net_isolate,
+	      "net trunk bitmap: %s", err);
+	CHECK(!parse_str("net bind 7 dev macvtap3", &req, false, err) &&
+	      req.op == OP_NET_BIND && req.vm_id == 7 &&
+	      !strcmp(req.ifname, "macvtap3"), "net bind");
+	CHECK(!parse_str("net unbind dev tap0", &req, false, err) &&
+	      req.op == OP_NET_UNBIND && !strcmp(req.ifname, "tap0"),
+	      "net unbind");
+}
+
+static void set_vids(uint8_t *bits, unsigned int first, unsigned int last)
+{
+	unsigned int v;
+
+	for (v = first; v <= last; v++)
+		bits[v / 8] |= 1U << (v % 8);
+}
+
+/* net tag VID and net trunk VIDLIST: what is taken, what is refused, and
+ * that the text shown reads back as the same bitmap */
+static void test_vids(void)
+{
+	static const struct {
+		const char *in;
+		uint16_t want;
+	} good_vid[] = {
+		{ "1", 1 }, { "9", 9 }, { "100", 100 }, { "4094", 4094 },
+		{ "none", 0 },
+	};
+	static const char *const bad_vid[] = {
+		"", "0", "00", "0100", "4095", "4096", "65536", "99999999999999999999",
+		"-1", "+1", " 1", "1 ", "1x", "0x10", "1,2", "1-2", "None", "1.0",
+	};
+	static const struct {
+		const char *in, *text;	/* text: fmt_vidlist() of it */
+		unsigned int first, last, n;	/* lowest, highest, count */
+	} good_list[] = {
+		{ "none", "none", 0, 0, 0 },
+		{ "100", "100", 100, 100, 1 },
+		{ "100,200-210", "100,200-210", 100, 210, 12 },
+		{ "200-210,100", "100,200-210", 100, 210, 12 },
+		{ "1-4094", "1-4094", 1, 4094, 4094 },
+		{ "1,2,3", "1-3", 1, 3, 3 },
+		{ "5,7", "5,7", 5, 7, 2 },
+		{ "7-7", "7", 7, 7, 1 },
+		{ "4094,1", "1,4094", 1, 4094, 2 },
+		{ "10-19,20-29", "10-29", 10, 29, 20 },
+		{ "1-9,11-4094", "1-9,11-4094", 1, 4094, 4093 },
+	};
+	static const struct {
+		const char *in, *err;
+	} bad_list[] = {
+		{ "", "invalid t '': an entry is empty" },
+		{ ",", "an entry is empty" },
+		{ "100,", "invalid t '100,': an entry is empty" },
+		{ ",100", "an entry is empty" },
+		{ "100,,200", "an entry is empty" },
+		{ "0", "VID 0 is reserved" },
+		{ "0-10", "VID 0 is reserved" },
+		{ "4095", "VID 4095 is reserved" },
+		{ "4000-4095", "VID 4095 is reserved" },
+		{ "4096", "VID 4096 is out of range" },
+		{ "1-5000", "VID 5000 is out of range" },
+		{ "99999999999999999999", "VID 99999999999999999999 is out of range" },
+		{ "10-5", "range 10-5 goes backwards" },
+		{ "100,100", "VID 100 is listed twice" },
+		{ "100-110,105", "VID 105 is listed twice" },
+		{ "1-10,10-20", "VID 10 is listed twice" },
+		{ "-5", "a VID is missing" },
+		{ "5-", "a VID is missing" },
+		{ "1-2-3", "'2-3' is not a VID" },
+		{ "1 ,2", "'1 ' is not a VID" },
+		{ "1, 2", "' 2' is not a VID" },
+		{ "+1", "'+1' is not a VID" },
+		{ "0x10", "'0x10' is not a VID" },
+		{ "010", "VID '010' has a leading zero" },
+		{ "1;2", "'1;2' is not a VID" },
+		{ "all", "'all' is not a VID" },
+		{ "None", "'None' is not a VID" },
+		{ "none,1", "'none' is not a VID" },
+		{ "100..200", "'100..200' is not a VID" },
+	};
+	uint8_t bits[KVMGUARD_NET_TRUNK_BYTES], back[KVMGUARD_NET_TRUNK_BYTES];
+	char err[ERRMSG_MAX], *b = malloc(KG_VIDLIST_TEXT);
+	unsigned int v, n, pat, seed = 1;
+	uint16_t vid;
+	size_t i;
+	int len, longest = 0;
+
+	for (i = 0; i < ARRAY_SIZE(good_vid); i++) {
+		vid = 77;
+		err[0] = '\0';
+		CHECK(!parse_vid("t", good_vid[i].in, &vid, err, sizeof(err)) &&
+		      vid == good_vid[i].want, "vid '%s': %u %s", good_vid[i].in,
+		      vid, err);
+	}
+	for (i = 0; i < ARRAY_SIZE(bad_vid); i++) {
+		vid = 77;
+		CHECK(parse_vid("t", bad_vid[i], &vid, err, sizeof(err)) < 0 &&
+		      vid == 77 && !strncmp(err, "invalid t '", 11),
+		      "vid '%s' accepted (%u) or bad message '%s'", bad_vid[i],
+		      vid, err);
+	}
+	for (i = 0; i < ARRAY_SIZE(good_list); i++) {
+		unsigned int lo = 0, hi = 0;
+
+		memset(bits, 0xa5, sizeof(bits));
+		err[0] = '\0';
+		CHECK(!parse_vidlist("t", good_list[i].in, bits, err,
+				     sizeof(err)), "list '%s': %s",
+		      good_list[i].in, err);
+		for (v = 0, n = 0; v < 4096; v++) {
+			if (!vid_isset(bits, v))
+				continue;
+			if (!n++)
+				lo = v;
+			hi = v;
+		}
+		CHECK(n == good_list[i].n && lo == good_list[i].first &&
+		      hi == good_list[i].last, "list '%s': %u VIDs %u..%u",
+		      good_list[i].in, n, lo, hi);
+		len = fmt_vidlist(b, KG_VIDLIST_TEXT, bits);
+		CHECK(!strcmp(b, good_list[i].text) && len == (int)strlen(b),
+		      "list '%s' shows as '%s' (%d)", good_list[i].in, b, len);
+	}
+	for (i = 0; i < ARRAY_SIZE(bad_list); i++) {
+		memset(bits, 0xa5, sizeof(bits));
+		err[0] = '\0';
+		CHECK(parse_vidlist("t", bad_list[i].in, bits, err, sizeof(err)) < 0 &&
+		      strstr(err, bad_list[i].err) && bits[0] == 0xa5 &&
+		      bits[511] == 0xa5,
+		      "list '%s': got '%s', want '%s'", bad_list[i].in, err,
+		      bad_list[i].err);
+	}
+	CHECK(!parse_vidlist("t", "1-4094", bits, err, sizeof(err)) &&
+	      bits[0] == 0xfe && bits[1] == 0xff && bits[511] == 0x7f,
+	      "bit order: %02x %02x %02x", bits[0], bits[1], bits[511]);
+
+	/* round trip, and the text always fits KG_VIDLIST_TEXT: patterns of
+	 * every period up to 5 (the longest texts) and random bitmaps */
+	for (pat = 0; pat < 64 + 200; pat++) {
+		memset(bits, 0, sizeof(bits));
+		for (v = 1; v <= KVMGUARD_NET_VID_MAX; v++) {
+			if (pat < 64) {
+				unsigned int period = 2 + pat % 4;
+
+				if ((1U << ((v + pat / 4) % period)) & (pat / 4 + 1))
+					bits[v / 8] |= 1U << (v % 8);
+			} else {
+				seed = seed * 1103515245 + 12345;
+				if ((seed >> 16) % (pat % 7 + 2) == 0)
+					bits[v / 8] |= 1U << (v % 8);
+			}
+		}
+		len = fmt_vidlist(b, KG_VIDLIST_TEXT, bits);
+		if (len > longest)
+			longest = len;
+		CHECK(len < KG_VIDLIST_TEXT && len == (int)strlen(b),
+		      "pattern %u: %d bytes", pat, len);
+		memset(back, 0xa5, sizeof(back));
+		CHECK(!parse_vidlist("t", b, back, err, sizeof(err)) &&
+		      !memcmp(bits, back, sizeof(bits)),
+		      "pattern %u does not read back: %s", pat, err);
+	}
+	/* the worst case: pairs "a-b" with one VID between them */
+	memset(bits, 0, sizeof(bits));
+	for (v = 1; v + 1 <= KVMGUARD_NET_VID_MAX; v += 3)
+		set_vids(bits, v, v + 1);
+	len = fmt_vidlist(b, KG_VIDLIST_TEXT, bits);
+	CHECK(len < KG_VIDLIST_TEXT && len >= longest,
+	      "worst case %d bytes, a pattern had %d", len, longest);
+	/* a short buffer truncates but reports the whole length */
+	len = fmt_vidlist(err, 8, bits);
+	CHECK(len > 8 && strlen(err) == 7, "truncated: %d '%s'", len, err);
+	free(b);
 }
 
 static void test_sizes(void)
@@ -708,12 +948,22 @@ static void test_dump_line(void)
 	p.mem_dirty_max = (16ULL << 20) + 4096;
 	p.mem_shared = KVMGUARD_MEM_SHARED_DENY;
 	policy_dump_line(f, &p);
+	policy_defaults(&p);
+	p.net_tag = 100;
+	set_vids(p.net_trunk, 200, 210);
+	set_vids(p.net_trunk, 4094, 4094);
+	p.net_isolate = 1;
+	policy_dump_line(f, &p);
+	p.net_tag = 0;
+	policy_dump_line(f, &p);
 	fclose(f);
 	CHECK(!strcmp(buf, "policy add web mode enforce\n"
 		      "policy add web mode audit domain t hypercalls allow kick_cpu,send_ipi,40 hyperv deny\n"
 		      "policy add web mode audit domain t hypercalls none hyperv deny\n"
 		      "policy add web mode audit domain t hypercalls none hyperv deny mem max 4G mem shared domain mem ksm deny mem dirty-log max 0\n"
-		      "policy add web mode enforce mem max 0 mem shared deny mem dirty-log max 16388K\n"),
+		      "policy add web mode enforce mem max 0 mem shared deny mem dirty-log max 16388K\n"
+		      "policy add web mode enforce net tag 100 net trunk 200-210,4094 net isolate on\n"
+		      "policy add web mode enforce net trunk 200-210,4094 net isolate on\n"),
 	      "dump lines:\n%s", buf);
 	free(buf);
 }
@@ -739,6 +989,12 @@ static void test_dump_roundtrip(void)
 		p.mem_dirty_max = sizes[(i + 3) % ARRAY_SIZE(sizes)];
 		p.mem_shared = i % 3;
 		p.mem_ksm = i % 2;
+		p.net_tag = (uint16_t)(i * 577 % 4095);
+		if (i % 4)
+			set_vids(p.net_trunk, i * 13 + 1, i * 13 + i % 5 + 1);
+		if (i % 5 == 1)
+			set_vids(p.net_trunk, 4000, 4094);
+		p.net_isolate = i % 2;
 		policy_dump_line(f, &p);
 		fclose(f);
 		CHECK(!parse_file(buf, &c, &errs) && c.policies.n == 1 &&
@@ -830,6 +1086,45 @@ static void test_plan_rules(void)
 	free(got);
 	state_free(&s);
 	config_free(&c);
+
+	/* network rules: the same, on kernels without and with them */
+	CHECK(!parse_file("policy add a net tag 100\n"
+			  "policy add b mode audit\n"
+			  "policy add c net trunk 5-7 net isolate on\n",
+			  &c, &errs), "%s", errs);
+	free(errs);
+	state_init(&s);
+	k = add_policy(&s.policies, "a", KVMGUARD_MODE_ENFORCE, "");
+	k->set = all;
+	k = add_policy(&s.policies, "b", KVMGUARD_MODE_ENFORCE, "");
+	k->set = all;
+	k = add_policy(&s.policies, "c", KVMGUARD_MODE_ENFORCE, "");
+	k->set = all;
+	got = plan_text(&c, &s);
+	CHECK(!strcmp(got, "policy set a mode enforce domain none hypercalls all hyperv allow mem max none mem shared allow mem ksm allow mem dirty-log max none net tag 100\n"
+		      "policy set b mode audit domain none hypercalls all hyperv allow mem max none mem shared allow mem ksm allow mem dirty-log max none\n"
+		      "policy set c mode enforce domain none hypercalls all hyperv allow mem max none mem shared allow mem ksm allow mem dirty-log max none net trunk 5-7 net isolate on\n"),
+	      "net rules, old kernel plan:\n%s", got);
+	free(got);
+	state_free(&s);
+	state_init(&s);
+	k = add_policy(&s.policies, "a", KVMGUARD_MODE_ENFORCE, "");
+	k->set = all | PF_NET_TAG | PF_NET_TRUNK | PF_NET_ISOLATE;
+	k->net_tag = 100;
+	k = add_policy(&s.policies, "b", KVMGUARD_MODE_ENFORCE, "");
+	k->set = all | PF_NET_TAG | PF_NET_TRUNK | PF_NET_ISOLATE;
+	k->net_tag = 5;
+	set_vids(k->net_trunk, 1, 4094);
+	k = add_policy(&s.policies, "c", KVMGUARD_MODE_ENFORCE, "");
+	k->set = all | PF_NET_TAG | PF_NET_TRUNK | PF_NET_ISOLATE;
+	set_vids(k->net_trunk, 5, 7);
+	k->net_isolate = 1;
+	got = plan_text(&c, &s);
+	CHECK(!strcmp(got, "policy set b mode audit domain none hypercalls all hyperv allow mem max none mem shared allow mem ksm allow mem dirty-log max none net tag none net trunk none net isolate off\n"),
+	      "net rules, new kernel plan:\n%s", got);
+	free(got);
+	state_free(&s);
+	config_free(&c);
 }
 
 static void test_format(void)
@@ -865,6 +1160,7 @@ int main(int argc, char **argv)
 	test_grammar();
 	test_values();
 	test_sizes();
+	test_vids();
 	test_words();
 	test_apply_files(argc > 1 ? argv[1] : "tests/apply");
 	test_apply_semantics();
