@@ -78,9 +78,13 @@ struct kg_event {
 	uint64_t present;
 };
 
-/* Bit of attribute @a in a present mask. */
+/*
+ * Bit of attribute @a in a present mask. The masks hold attributes 0..63;
+ * the NET attributes from 64 on are parsed where they are used (netg.c).
+ */
 #define KG_BIT(a) (1ull << (a))
-_Static_assert(KVMGUARD_A_MAX < 64, "present masks hold attributes 0..63");
+_Static_assert(KVMGUARD_A_VM_MEM_DIRTY_DENIED < 64 && KVMGUARD_A_EVENT_MEM_BYTES < 64,
+	       "present masks hold the attributes kg.c parses");
 
 /* The VM fields every VM message must carry. */
 #define KG_VM_REQUIRED (KG_BIT(KVMGUARD_A_VM_ID) | KG_BIT(KVMGUARD_A_VM_PID) | \
