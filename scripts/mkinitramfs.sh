@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build the test host's initramfs for one lane: busybox, the lane's KVM/network
-# modules, kvmguard.ko, the CLI, the selftests and scripts/guest-init.sh as /init.
+# Build the test host's initramfs for one lane: busybox, iproute2, the lane's
+# KVM/network modules, kvmguard.ko, the CLI, the selftests and scripts/guest-init.sh
+# as /init.
 #   usage: scripts/mkinitramfs.sh <lane> [test|demo|smoke]   (default: test)
 # smoke packs no project files: it only proves kvm_amd loads and /dev/kvm appears
 # (bench/run.sh appends its own archive to it).
@@ -84,6 +85,20 @@ done
 
 put /bin/busybox /bin/busybox
 ln -s busybox "$root/bin/sh" # the kernel execs /init via #!/bin/sh
+# iproute2's ip and bridge for the network selftests, which call them by full path:
+# busybox's ip has no netns, tuntap, vlan or macvtap, and there is no busybox bridge
+# (its sh runs its own ip applet for a bare "ip").  ip netns keeps its mounts in
+# /var/run/netns; /run is a tmpfs in the test host.
+for tool in ip bridge; do
+	src=""
+	for d in /usr/sbin /sbin /usr/bin /bin; do
+		if [ -x "$d/$tool" ]; then src=$d/$tool; break; fi
+	done
+	[ -n "$src" ] || die "no iproute2 $tool on this machine (run scripts/deps.sh)"
+	put_elf "$src" "/usr/sbin/$tool"
+done
+mkdir -p "$root/var"
+ln -s /run "$root/var/run"
 put "$TOP/scripts/guest-init.sh" /init
 chmod 755 "$root/init"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
