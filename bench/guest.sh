@@ -28,7 +28,8 @@
 # vhost-tx: guest A's TX ring -> kga -> br0 -> vup -> vup-p; vhost-rx: an
 # AF_PACKET socket on vup-p (frames tagged 100 in e) -> vup -> br0 -> kgb ->
 # guest B's RX ring; vhost-a2b: A's TX ring -> kga -> br0 -> kgb -> B's RX
-# ring. iproute2 is called by full path (busybox's sh prefers its applets).
+# ring. iproute2 (in the smoke image: /usr/sbin/ip, /usr/sbin/bridge, /var/run
+# -> /run) is called by full path (busybox's sh prefers its applets).
 /bin/busybox --install -s
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 # shellcheck disable=SC1091 # from the initramfs
@@ -59,7 +60,7 @@ done </etc/modules.list
 
 # The bench network (see the top); 0 or 1.
 net_setup() {
-	mkdir -p /var && ln -sfn /run /var/run || return 1
+	[ -x $IP ] && [ -x $BRIDGE ] && [ -d /var/run ] || return 1
 	for f in all default; do
 		echo 1 >/proc/sys/net/ipv6/conf/$f/disable_ipv6 || return 1
 	done

@@ -57,14 +57,6 @@ scripts/kernels.sh "${lanes[@]}" >/dev/null
 gcc -O2 -Wall -Wextra -Werror -static -o "$WORK/bin/kvmbench" bench/kvmbench.c
 gcc -O2 -Wall -Wextra -Werror -static -Iselftests -o "$WORK/bin/vhostbench" \
 	bench/vhostbench.c selftests/vhostdrv.c
-# iproute2 for the bench network (busybox's ip has no netns, tuntap, veth).
-ip_bin=$(command -v ip || true)
-bridge_bin=$(command -v bridge || true)
-for b in /usr/sbin/ip /sbin/ip /bin/ip; do [ -n "$ip_bin" ] || { [ -x $b ] && ip_bin=$b; }; done
-for b in /usr/sbin/bridge /sbin/bridge; do [ -n "$bridge_bin" ] || { [ -x $b ] && bridge_bin=$b; }; done
-if [ -z "$ip_bin" ] || [ -z "$bridge_bin" ]; then
-	die "bench: iproute2 (ip, bridge) is needed"
-fi
 # The CLI sets the policy in the test host.
 cli="$TOP/userspace/kvmguard"
 [ -x "$cli" ] || quiet make --no-print-directory userspace
@@ -96,8 +88,6 @@ build_initramfs() { # <lane> <module build dir> -> path on stdout
 	chmod 755 "$root/init"
 	put "$root" "$WORK/bin/kvmbench" /bench/kvmbench
 	put "$root" "$WORK/bin/vhostbench" /bench/vhostbench
-	put "$root" "$ip_bin" /usr/sbin/ip
-	put "$root" "$bridge_bin" /usr/sbin/bridge
 	put "$root" "$ko" /bench/kvmguard.ko
 	put "$root" "$cli" /usr/sbin/kvmguard
 	printf 'ROUNDS=%s\nN_hypercall=%s\nN_pio=%s\nN_memslot=%s\nN_vhost=%s\nWORKLOADS="%s"\n' \
