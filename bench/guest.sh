@@ -6,8 +6,8 @@
 # (LANE) it uses.
 #
 # ROUNDS times, interleaved, each workload of /bench/kvmbench (hypercall,
-# pio, memslot) and of /bench/vhostbench (vhost-tx, vhost-rx, vhost-a2b)
-# under
+# pio, memslot) and of /bench/vhostbench (vhost-tx, vhost-rx, vhost-a2b,
+# rx-source) under
 #   a: kvmguard not loaded
 #   b: kvmguard loaded, no policy (no hypercall hook by design; the bench
 #      VMs' taps are bound to them, without a network rule)
@@ -24,11 +24,13 @@
 # The network (set up once, IPv6 off so the host sends nothing of its own):
 # bridge br0 (no STP, no VLAN filtering) with the persistent taps kga and
 # kgb (vnet_hdr) and the veth vup, whose peer vup-p is in netns "up";
-# static fdb entries 02:00:00:00:00:0b on kgb and 02:00:00:00:00:0c on vup.
+# static fdb entries 02:00:00:00:00:0b and 0d on kgb and kga, 0c on vup.
 # vhost-tx: guest A's TX ring -> kga -> br0 -> vup -> vup-p; vhost-rx: an
 # AF_PACKET socket on vup-p (frames tagged 100 in e) -> vup -> br0 -> kgb ->
 # guest B's RX ring; vhost-a2b: A's TX ring -> kga -> br0 -> kgb -> B's RX
-# ring. iproute2 (in the smoke image: /usr/sbin/ip, /usr/sbin/bridge, /var/run
+# ring; rx-source: vhost-rx's sender alone, its frames dropped by the bridge
+# (to 0d on kga, whose port is down): in e the cost of tagged frames on the
+# uplink side, which vhost-rx includes. iproute2 (in the smoke image: /usr/sbin/ip, /usr/sbin/bridge, /var/run
 # -> /run) is called by full path (busybox's sh prefers its applets).
 /bin/busybox --install -s
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -81,6 +83,7 @@ net_setup() {
 		$IP netns exec up $IP link set lo up &&
 		$IP netns exec up $IP link set vup-p up &&
 		$BRIDGE fdb add 02:00:00:00:00:0b dev kgb master static &&
+		$BRIDGE fdb add 02:00:00:00:00:0d dev kga master static &&
 		$BRIDGE fdb add 02:00:00:00:00:0c dev vup master static
 }
 net_setup || error "cannot set up the bench network"
@@ -123,11 +126,12 @@ measure() { # <config>
 		pio) cmd="/bench/kvmbench $w $N_pio" ;;
 		memslot) cmd="/bench/kvmbench $w $N_memslot" ;;
 		vhost-a2b) cmd="/bench/vhostbench pair $N_vhost" ;;
+		rx-source) cmd="/bench/vhostbench src $N_vhost" ;;
 		*) cmd="/bench/vhostbench ${w#vhost-} $N_vhost" ;;
 		esac
 		# e: taps are access ports of VLAN $VID (vhostbench checks it)
 		case "$1$w" in
-		evhost-*) cmd="$cmd $VID" ;;
+		evhost-* | erx-source) cmd="$cmd $VID" ;;
 		esac
 		if out=$($cmd 2>&1); then
 			echo "BENCH $LANE $1 $w $round $out"

@@ -91,7 +91,9 @@ static const char *find_ip(void)
 	return NULL;
 }
 
-/* Run "ip ARGS"; 0 or its exit status (its stderr printed). */
+static bool ip_quiet;
+
+/* Run "ip ARGS"; 0 or its exit status (its stderr printed unless quiet). */
 static int ip(const char *fmt, ...)
 {
 	char args[512], cmd[600], *err = NULL;
@@ -103,8 +105,8 @@ static int ip(const char *fmt, ...)
 	va_end(ap);
 	snprintf(cmd, sizeof(cmd), "%s %s", ip_cmd, args);
 	rc = kg_run(cmd, NULL, NULL, &err);
-	if (rc && err)
-		fprintf(stderr, "# %s: %s", cmd, err);
+	if (rc && !ip_quiet)
+		fprintf(stderr, "# %s: exit %d: %s", cmd, rc, err ? err : "\n");
 	free(err);
 	return rc;
 }
@@ -122,12 +124,15 @@ static void no_ipv6(const char *dev)
 	}
 }
 
+/* Delete what net_setup() and tap_add() made, whatever exists. */
 static void net_teardown(void)
 {
-	ip("link del " TAP " 2>/dev/null");
-	ip("link del " TAP2 " 2>/dev/null");
-	ip("link del " UP " 2>/dev/null");
-	ip("link del " BR " 2>/dev/null");
+	ip_quiet = true;
+	ip("link del " TAP);
+	ip("link del " TAP2);
+	ip("link del " UP);
+	ip("link del " BR);
+	ip_quiet = false;
 }
 
 static int net_setup(void)
@@ -537,40 +542,71 @@ TEST_F(nv, bound_by_vhost)
 	EXPECT_EQ((size_t)FRAME, len);
 }
 
+/* Counters of TAP on the fixture's VM. */
+static struct netdev port_counters(struct __test_metadata *_metadata,
+				   FIXTURE_DATA(nv) *self)
+{
+	const struct netdev *nd;
+	struct netdev z = { 0 };
+	struct devs b;
+
+	nd = dev_of(&self->g, self->vm_id, TAP, &b);
+	EXPECT_NE(NULL, nd) TH_LOG(TAP " is not the VM's port");
+	return nd ? *nd : z;
+}
+
+#define EXPECT_DELTA(n, field)						\
+	EXPECT_EQ((uint64_t)(n), now.field - before.field)		\
+		TH_LOG(#field ": %llu -> %llu",				\
+		       (unsigned long long)before.field,		\
+		       (unsigned long long)now.field)
+
 TEST_F(nv, tag_100)
 {
-	struct netdev before, after;
-	const struct netdev *nd;
-	struct devs b;
+	struct netdev before, now;
 	size_t len = 0;
 	uint32_t seq;
 	int vid = 0;
 
 	ASSERT_EQ(0, policy_tag(&self->g, PFX "tag", 100));
 	ASSERT_EQ(0, kg_vm_set(&self->g, self->vm_id, PFX "tag"));
-	nd = dev_of(&self->g, self->vm_id, TAP, &b);
-	ASSERT_NE(NULL, nd);
-	before = *nd;
 
 	/* From the guest, untagged: leaves the host tagged 100. */
+	before = port_counters(_metadata, self);
 	for (seq = 10; seq < 15; seq++) {
 		ASSERT_EQ(0, guest_send(&self->d, 0, 0, 0, 0, seq));
 		EXPECT_EQ(seq, peer_recv(self->peer, &vid));
 		EXPECT_EQ(100, vid);
 	}
+	now = port_counters(_metadata, self);
+	EXPECT_DELTA(5, tagged);
+	EXPECT_DELTA(5, forwarded);
+	EXPECT_DELTA(0, tag_denied);
+	EXPECT_DELTA(0, segment_denied);
+	EXPECT_DELTA(0, delivered);
 
 	/* Toward the guest: 100 arrives untagged, 200 and untagged do not. */
+	before = now;
 	ASSERT_EQ(0, toward_guest(self->peer, 100, 20));
 	EXPECT_EQ(20, guest_recv(&self->d, &len));
 	EXPECT_EQ((size_t)FRAME, len);
+	now = port_counters(_metadata, self);
+	EXPECT_DELTA(1, delivered);
+	EXPECT_DELTA(0, segment_denied);
 	ASSERT_EQ(0, toward_guest(self->peer, 200, 21));
 	ASSERT_EQ(0, toward_guest(self->peer, 0, 22));
 	ASSERT_EQ(0, toward_guest(self->peer, 100, 23));
 	/* Same path, in order: 23 first means 21 and 22 were dropped. */
 	EXPECT_EQ(23, guest_recv(&self->d, &len));
 	EXPECT_EQ((size_t)FRAME, len);
+	now = port_counters(_metadata, self);
+	EXPECT_DELTA(2, delivered);
+	EXPECT_DELTA(2, segment_denied);
+	EXPECT_DELTA(0, tagged);
+	EXPECT_DELTA(0, forwarded);
 
 	/* Guest-injected tags: dropped; an untagged frame after them passes. */
+	before = now;
 	ASSERT_EQ(0, guest_send(&self->d, ETH_P_8021Q, 5, 0, 0, 30));
 	ASSERT_EQ(0, guest_send(&self->d, ETH_P_8021Q, 100, 0, 0, 31));
 	ASSERT_EQ(0, guest_send(&self->d, ETH_P_8021AD, 100, 0, 0, 32));
@@ -579,16 +615,14 @@ TEST_F(nv, tag_100)
 	ASSERT_EQ(0, guest_send(&self->d, 0, 0, 0, 0, 35));
 	EXPECT_EQ(35, peer_recv(self->peer, &vid));
 	EXPECT_EQ(100, vid);
-
-	nd = dev_of(&self->g, self->vm_id, TAP, &b);
-	ASSERT_NE(NULL, nd);
-	after = *nd;
-	EXPECT_EQ((uint64_t)6, after.tagged - before.tagged);
-	EXPECT_EQ((uint64_t)5, after.tag_denied - before.tag_denied);
-	EXPECT_EQ((uint64_t)2, after.delivered - before.delivered);
-	EXPECT_EQ((uint64_t)2, after.segment_denied - before.segment_denied);
-	EXPECT_EQ((uint64_t)0, after.isolate_denied - before.isolate_denied);
-	EXPECT_EQ(KVMGUARD_NET_BOUND_VHOST, after.bound_by);
+	now = port_counters(_metadata, self);
+	EXPECT_DELTA(5, tag_denied);
+	EXPECT_DELTA(1, tagged);
+	EXPECT_DELTA(1, forwarded);
+	EXPECT_DELTA(0, segment_denied);
+	EXPECT_DELTA(0, delivered);
+	EXPECT_DELTA(0, isolate_denied);
+	EXPECT_EQ(KVMGUARD_NET_BOUND_VHOST, now.bound_by);
 }
 
 TEST_F(nv, detach_and_close)
