@@ -131,6 +131,7 @@ struct kvmguard_vm_mem {
 
 struct kvmguard_vm_net {
 	struct list_head ports;		/* its bound devices; see net.c */
+	bool gone;			/* destroyed: no new port; see net.c */
 	spinlock_t report_lock;		/* reports */
 	struct kvmguard_report reports[KVMGUARD_NET_RULES];
 };

@@ -1,0 +1,770 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Network rules: 802.1Q segments enforced on the devices bound to a VM.
+ *
+ * Ports. A VM's network port is a tap (tun in IFF_TAP mode) or macvtap
+ * device bound to it, by its VMM attaching it as a vhost-net backend
+ * (vhost.c) or by the administrator (CMD_NET_BIND). A port holds its device
+ * (dev_hold) and its VM (a reference); a device is the port of one VM at
+ * most. Ports are found by struct net_device, through a small hash of
+ * (netns, ifindex): the ifindex of a registered device cannot change
+ * without NETDEV_UNREGISTER (a netns move sends it too), which ends the
+ * binding, so a device that later reuses the ifindex inherits nothing. The
+ * same hash finds the source port of a frame for isolation (skb->skb_iif).
+ *
+ * Enforcement. While the VM's policy has a network rule, netfilter netdev
+ * hooks on the device check every frame: port_from_guest() where the guest
+ * sends (tap ingress, macvtap egress), first at its hook, and
+ * port_to_guest() where the guest receives (tap egress, macvtap ingress),
+ * last at its hook, so that nftables netdev chains on the device see the
+ * host side's tagged frames. Tags are pushed and popped as skb metadata
+ * (the hardware-accelerated tag), never by moving data, so GSO and checksum
+ * offsets stay valid; a tag left on a frame toward the guest is written
+ * inline by tun/macvtap, or by the stack for a device without tag offload.
+ * Without a network rule a port has no hook and costs nothing.
+ *
+ * Locking, from outermost to innermost:
+ *  - kvmguard_config_mutex (netlink requests, policy changes:
+ *    kvmguard_net_apply() and the bind/unbind requests);
+ *  - rtnl_lock(): every change of ports and of their hooks. The netdev
+ *    notifier and vhost.c's binding run under it; the notifier never takes
+ *    the config mutex;
+ *  - ports_lock (spinlock): the hash and every VM's port list change under
+ *    both rtnl and ports_lock, so that kvmguard_net_vm_gone(), which runs
+ *    in atomic context, can read a VM's list and mark it gone.
+ * Readers: the hooks run under rcu_read_lock() (netfilter's) and read the
+ * port they were registered with, its VM's rules (vm->policy->rules) and,
+ * for isolation, the hash. A port is freed after an RCU grace period, which
+ * also covers a hook that netfilter had already started when the port's
+ * hooks were removed. Its counters are per cpu and exact.
+ *
+ * Lifetime. A binding ends on NETDEV_UNREGISTER (device deleted or moved to
+ * another netns), on CMD_NET_UNBIND, when vhost.c sees the backend
+ * detached, or when the VM is destroyed: that comes in atomic context, so
+ * the VM is only marked gone there and a work item unbinds its ports (they
+ * go on enforcing until then).
+ */
+#define pr_fmt(fmt) "kvmguard: " fmt
+#include <linux/etherdevice.h>
+#include <linux/hashtable.h>
+#include <linux/if_arp.h>
+#include <linux/if_vlan.h>
+#include <linux/netdevice.h>
+#include <linux/netfilter.h>
+#include <linux/percpu.h>
+#include <linux/rtnetlink.h>
+#include <linux/slab.h>
+#include <linux/workqueue.h>
+#include <net/net_namespace.h>
+#include <net/netlink.h>
+#include <net/netns/hash.h>
+#include <net/rtnetlink.h>
+
+#include "kvmguard.h"
+
+enum port_kind {
+	PORT_TAP,			/* from guest: ingress; to guest: egress */
+	PORT_MACVTAP,			/* the reverse */
+};
+
+/* Frames of one port, per cpu. */
+struct port_stats {
+	u64 tagged;			/* from the guest, given the access VID */
+	u64 forwarded;			/* from the guest, let through */
+	u64 delivered;			/* toward the guest, let through */
+	u64 denied[KVMGUARD_NET_RULES];	/* by enum kvmguard_net_rule - 1 */
+};
+
+struct kvmguard_port {
+	struct hlist_node node;		/* ports, by (net, ifindex) */
+	struct list_head vm_node;	/* vm->net.ports */
+	struct net_device *dev;		/* held */
+	netdevice_tracker dev_tracker;
+	struct net *net;		/* dev_net(dev), compared only */
+	int ifindex;			/* dev->ifindex, fixed while bound */
+	struct kvmguard_vm *vm;		/* holds a reference */
+	u8 bound_by;			/* enum kvmguard_net_bound_by */
+	u8 kind;			/* enum port_kind */
+	bool hooked;			/* ops registered; under rtnl */
+	struct nf_hook_ops ops[2];	/* from the guest, to the guest */
+	struct port_stats __percpu *stats;
+	struct rcu_head rcu;
+};
+
+#define PORT_HASH_BITS	8
+static DEFINE_HASHTABLE(ports, PORT_HASH_BITS);
+static DEFINE_SPINLOCK(ports_lock);
+/* Set at module unload, under rtnl: no port can be bound any more. */
+static bool ports_closed;
+
+static void ports_gone_work(struct work_struct *work);
+static DECLARE_WORK(gone_work, ports_gone_work);
+
+static u32 port_key(const struct net *net, int ifindex)
+{
+	return net_hash_mix(net) ^ (u32)ifindex;
+}
+
+/* The port of the device @ifindex of @net; caller holds RCU or rtnl. */
+static struct kvmguard_port *port_lookup(const struct net *net, int ifindex)
+{
+	struct kvmguard_port *port;
+
+	hash_for_each_possible_rcu(ports, port, node, port_key(net, ifindex),
+				   lockdep_rtnl_is_held())
+		if (port->ifindex == ifindex && port->net == net)
+			return port;
+	return NULL;
+}
+
+/* The port of @dev, if it is bound; caller holds rtnl. */
+static struct kvmguard_port *port_find(const struct net_device *dev)
+{
+	struct kvmguard_port *port;
+
+	ASSERT_RTNL();
+	port = port_lookup(dev_net(dev), dev->ifindex);
+	return port && port->dev == dev ? port : NULL;
+}
+
+/* The rules of @port's VM now, or NULL; caller holds RCU. */
+static const struct kvmguard_rules *port_rules(const struct kvmguard_port *port)
+{
+	const struct kvmguard_policy *policy = rcu_dereference(port->vm->policy);
+
+	return policy ? rcu_dereference(policy->rules) : NULL;
+}
+
+/*
+ * Violation reports
+ */
+
+static void port_report(struct kvmguard_port *port, u8 rule, u8 dir,
+			bool audit, int vid)
+{
+	static const char * const names[] = {
+		[KVMGUARD_NET_RULE_TAG] = "tag",
+		[KVMGUARD_NET_RULE_SEGMENT] = "segment",
+		[KVMGUARD_NET_RULE_ISOLATE] = "isolation",
+	};
+	struct kvmguard_vm *vm = port->vm;
+	unsigned long flags;
+	u64 count;
+
+	spin_lock_irqsave(&vm->net.report_lock, flags);
+	count = kvmguard_report_due(&vm->net.reports[rule - 1]);
+	spin_unlock_irqrestore(&vm->net.report_lock, flags);
+	if (!count)
+		return;
+	pr_info_ratelimited("VM %llu (pid %d): %s: frame %s guest broke the %s rule, %s (%llu)\n",
+			    vm->id, vm->pid_nr, netdev_name(port->dev),
+			    dir == KVMGUARD_NET_FROM_GUEST ? "from" : "to",
+			    names[rule], audit ? "audited" : "denied", count);
+	kvmguard_notify_net(vm, rule, dir, audit ? KVMGUARD_ACTION_AUDITED :
+						   KVMGUARD_ACTION_DENIED,
+			    count, port->dev, vid);
+}
+
+/*
+ * Count a violation of @rule by a frame at @port and report it. @vid is the
+ * frame's outer VID, < 0 for an untagged frame. True: drop the frame.
+ */
+static noinline bool port_violation(struct kvmguard_port *port,
+				    const struct kvmguard_rules *rules,
+				    u8 rule, u8 dir, int vid)
+{
+	bool audit = rules->mode == KVMGUARD_MODE_AUDIT;
+
+	this_cpu_inc(port->stats->denied[rule - 1]);
+	port_report(port, rule, dir, audit, vid);
+	return !audit;
+}
+
+/*
+ * Enforcement
+ */
+
+/* Has @rules access or trunk semantics (not just isolation)? */
+static bool rules_tag(const struct kvmguard_rules *rules)
+{
+	return rules->net_tag || rules->net_trunk_any;
+}
+
+/*
+ * The outer tag of a tagged frame: its VID in @vid; true if it is a single
+ * 802.1Q tag. A tag is in the skb's metadata, or inline after the Ethernet
+ * header where nobody untagged the frame (macvtap egress: what the guest
+ * wrote); an inline header that cannot be read counts as a bad tag.
+ */
+static bool frame_single_tag(const struct sk_buff *skb, u16 *vid)
+{
+	const struct vlan_hdr *vh;
+	struct vlan_hdr buf;
+
+	if (skb_vlan_tag_present(skb)) {
+		*vid = skb_vlan_tag_get_id(skb);
+		return skb->vlan_proto == htons(ETH_P_8021Q) &&
+		       !eth_type_vlan(skb->protocol);
+	}
+	*vid = 0;
+	if (!skb_mac_header_was_set(skb))
+		return false;
+	vh = skb_header_pointer(skb, skb_mac_offset(skb) + ETH_HLEN,
+				sizeof(buf), &buf);
+	if (!vh)
+		return false;
+	*vid = ntohs(vh->h_vlan_TCI) & VLAN_VID_MASK;
+	return skb->protocol == htons(ETH_P_8021Q) &&
+	       !eth_type_vlan(vh->h_vlan_encapsulated_proto);
+}
+
+static bool frame_tagged(const struct sk_buff *skb)
+{
+	return skb_vlan_tag_present(skb) || eth_type_vlan(skb->protocol);
+}
+
+/* A frame from the guest with a tag of its own. */
+static noinline unsigned int from_guest_tagged(struct kvmguard_port *port,
+					       const struct kvmguard_rules *rules,
+					       struct sk_buff *skb)
+{
+	bool single;
+	u16 vid;
+
+	if (!rules_tag(rules))
+		goto pass;
+	single = frame_single_tag(skb, &vid);
+	if (single && vid && rules->net_trunk_any &&
+	    kvmguard_trunk_has(rules, vid))
+		goto pass;
+	if (port_violation(port, rules, KVMGUARD_NET_RULE_TAG,
+			   KVMGUARD_NET_FROM_GUEST, vid))
+		return NF_DROP;
+pass:
+	this_cpu_inc(port->stats->forwarded);
+	return NF_ACCEPT;
+}
+
+/*
+ * Where the guest sends: tap ingress (after skb_vlan_untag(), so an outer
+ * tag is in the metadata and an inner one shows in skb->protocol), macvtap
+ * egress (tags inline, skb->protocol is the outer type).
+ */
+static unsigned int port_from_guest(void *priv, struct sk_buff *skb,
+				    const struct nf_hook_state *state)
+{
+	struct kvmguard_port *port = priv;
+	const struct kvmguard_rules *rules = port_rules(port);
+
+	if (unlikely(!rules))
+		return NF_ACCEPT;	/* the hooks are on their way out */
+	if (unlikely(frame_tagged(skb)))
+		return from_guest_tagged(port, rules, skb);
+	if (likely(rules->net_tag)) {
+		__vlan_hwaccel_put_tag(skb, htons(ETH_P_8021Q), rules->net_tag);
+		this_cpu_inc(port->stats->tagged);
+	} else if (rules->net_trunk_any &&
+		   port_violation(port, rules, KVMGUARD_NET_RULE_SEGMENT,
+				  KVMGUARD_NET_FROM_GUEST, -1)) {
+		return NF_DROP;		/* untagged on a trunk without native VID */
+	}
+	this_cpu_inc(port->stats->forwarded);
+	return NF_ACCEPT;
+}
+
+/*
+ * Does the frame come from another VM's port whose policy isolates it too?
+ * On a bridge, skb_iif is still the source port's ifindex at the egress of
+ * the destination (the bridge forwards without receiving the frame again).
+ */
+static noinline bool from_isolated_port(const struct kvmguard_port *port,
+					const struct sk_buff *skb)
+{
+	const struct kvmguard_rules *rules;
+	const struct kvmguard_port *src;
+	int iif = skb->skb_iif;
+
+	if (!iif || iif == port->ifindex)
+		return false;
+	src = port_lookup(port->net, iif);
+	if (!src || src->vm == port->vm)
+		return false;
+	rules = port_rules(src);
+	return rules && rules->net_isolate;
+}
+
+/* Delivery toward the guest, after the tag rules let the frame in. */
+static __always_inline unsigned int
+to_guest_deliver(struct kvmguard_port *port, const struct kvmguard_rules *rules,
+		 struct sk_buff *skb, bool pop, int vid)
+{
+	if (unlikely(rules->net_isolate) && from_isolated_port(port, skb) &&
+	    port_violation(port, rules, KVMGUARD_NET_RULE_ISOLATE,
+			   KVMGUARD_NET_TO_GUEST, vid))
+		return NF_DROP;
+	if (pop)
+		__vlan_hwaccel_clear_tag(skb);
+	this_cpu_inc(port->stats->delivered);
+	return NF_ACCEPT;
+}
+
+/* A frame toward the guest other than a plain one of its access VID. */
+static noinline unsigned int to_guest_other(struct kvmguard_port *port,
+					    const struct kvmguard_rules *rules,
+					    struct sk_buff *skb)
+{
+	bool single = false;
+	int vid = -1;
+	u16 v = 0;
+
+	if (frame_tagged(skb)) {
+		single = frame_single_tag(skb, &v);
+		vid = v;
+	}
+	if (!rules_tag(rules))
+		return to_guest_deliver(port, rules, skb, false, vid);
+	/* Any VID of the trunk reaches the guest tagged. */
+	if (single && v && rules->net_trunk_any && kvmguard_trunk_has(rules, v))
+		return to_guest_deliver(port, rules, skb, false, vid);
+	/*
+	 * Untagged, another VID, a double or 802.1ad tag, or the access VID
+	 * inline (which cannot be removed without moving data; the host side
+	 * hands frames over untagged by the stack in practice).
+	 */
+	if (port_violation(port, rules, KVMGUARD_NET_RULE_SEGMENT,
+			   KVMGUARD_NET_TO_GUEST, vid))
+		return NF_DROP;
+	this_cpu_inc(port->stats->delivered);
+	return NF_ACCEPT;
+}
+
+/*
+ * Where the guest receives: tap egress, macvtap ingress. The host side
+ * carries the tag in the metadata (the uplink's receive path or the
+ * sender's port put it there, and the bridge keeps it).
+ */
+static unsigned int port_to_guest(void *priv, struct sk_buff *skb,
+				  const struct nf_hook_state *state)
+{
+	struct kvmguard_port *port = priv;
+	const struct kvmguard_rules *rules = port_rules(port);
+
+	if (unlikely(!rules))
+		return NF_ACCEPT;
+	if (likely(skb_vlan_tag_present(skb) &&
+		   skb->vlan_proto == htons(ETH_P_8021Q) &&
+		   skb_vlan_tag_get_id(skb) == rules->net_tag &&
+		   rules->net_tag && !eth_type_vlan(skb->protocol)))
+		return to_guest_deliver(port, rules, skb, true, rules->net_tag);
+	return to_guest_other(port, rules, skb);
+}
+
+/*
+ * Ports
+ */
+
+static int port_kind(const struct net_device *dev)
+{
+	const struct rtnl_link_ops *ops = dev->rtnl_link_ops;
+
+	if (!ops || !ops->kind)
+		return -EOPNOTSUPP;
+	/* A tun in IFF_TUN mode carries no Ethernet header. */
+	if (!strcmp(ops->kind, "tun") && dev->type == ARPHRD_ETHER &&
+	    dev->addr_len == ETH_ALEN)
+		return PORT_TAP;
+	if (!strcmp(ops->kind, "macvtap"))
+		return PORT_MACVTAP;
+	return -EOPNOTSUPP;
+}
+
+/* Attach or detach @port's hooks as its VM's rules now want; under rtnl. */
+static int port_sync(struct kvmguard_port *port)
+{
+	bool want;
+	int err;
+
+	ASSERT_RTNL();
+	rcu_read_lock();
+	want = kvmguard_net_rules(port_rules(port));
+	rcu_read_unlock();
+	if (want == port->hooked)
+		return 0;
+	if (want) {
+		err = nf_register_net_hooks(port->net, port->ops,
+					    ARRAY_SIZE(port->ops));
+		if (err)
+			return err;
+	} else {
+		nf_unregister_net_hooks(port->net, port->ops,
+					ARRAY_SIZE(port->ops));
+	}
+	port->hooked = want;
+	return 0;
+}
+
+static void port_free_rcu(struct rcu_head *head)
+{
+	struct kvmguard_port *port = container_of(head, struct kvmguard_port,
+						  rcu);
+
+	netdev_put(port->dev, &port->dev_tracker);
+	free_percpu(port->stats);
+	kvmguard_vm_put(port->vm);
+	kfree(port);
+}
+
+/* Unpublish @port, which has no hooks, and free it after a grace period. */
+static void port_release(struct kvmguard_port *port)
+{
+	spin_lock(&ports_lock);
+	hash_del_rcu(&port->node);
+	list_del_rcu(&port->vm_node);
+	spin_unlock(&ports_lock);
+	call_rcu(&port->rcu, port_free_rcu);
+}
+
+static void port_unbind(struct kvmguard_port *port)
+{
+	ASSERT_RTNL();
+	if (port->hooked)
+		nf_unregister_net_hooks(port->net, port->ops,
+					ARRAY_SIZE(port->ops));
+	port->hooked = false;
+	port_release(port);
+}
+
+static void port_init_ops(struct kvmguard_port *port)
+{
+	struct nf_hook_ops *from = &port->ops[0], *to = &port->ops[1];
+	bool tap = port->kind == PORT_TAP;
+
+	from->hook = port_from_guest;
+	from->hooknum = tap ? NF_NETDEV_INGRESS : NF_NETDEV_EGRESS;
+	from->priority = INT_MIN + 1;	/* first: nft sees the tagged frame */
+	to->hook = port_to_guest;
+	to->hooknum = tap ? NF_NETDEV_EGRESS : NF_NETDEV_INGRESS;
+	to->priority = INT_MAX - 1;	/* last: after nft saw the tag */
+	for (; from <= to; from++) {
+		from->pf = NFPROTO_NETDEV;
+		from->dev = port->dev;
+		from->priv = port;
+	}
+}
+
+int kvmguard_net_bind(struct kvmguard_vm *vm, struct net_device *dev,
+		      u8 bound_by, struct netlink_ext_ack *extack)
+{
+	struct kvmguard_port *port;
+	int kind, err;
+
+	ASSERT_RTNL();
+	kind = port_kind(dev);
+	if (kind < 0) {
+		NL_SET_ERR_MSG(extack, "device is neither a tap nor a macvtap");
+		return kind;
+	}
+	port = port_find(dev);
+	if (port) {
+		/* Bound again by the same VM: it stays as it was bound. */
+		if (port->vm == vm)
+			return 0;
+		NL_SET_ERR_MSG(extack, "device is bound to another VM");
+		return -EBUSY;
+	}
+	if (ports_closed || dev->reg_state != NETREG_REGISTERED) {
+		NL_SET_ERR_MSG(extack, "device is going away");
+		return -ENODEV;
+	}
+
+	port = kzalloc(sizeof(*port), GFP_KERNEL);
+	if (!port)
+		return -ENOMEM;
+	port->stats = alloc_percpu(struct port_stats);
+	if (!port->stats) {
+		kfree(port);
+		return -ENOMEM;
+	}
+	port->dev = dev;
+	port->net = dev_net(dev);
+	port->ifindex = dev->ifindex;
+	port->vm = vm;
+	port->bound_by = bound_by;
+	port->kind = kind;
+	port_init_ops(port);
+	netdev_hold(dev, &port->dev_tracker, GFP_KERNEL);
+	kref_get(&vm->ref);
+
+	/*
+	 * Published before the rules are read: a policy change either sees
+	 * the port in the VM's list (kvmguard_net_apply() then waits for
+	 * rtnl) or was published before this reads the rules.
+	 */
+	spin_lock(&ports_lock);
+	if (vm->net.gone) {
+		spin_unlock(&ports_lock);
+		port_free_rcu(&port->rcu);	/* never published */
+		NL_SET_ERR_MSG(extack, "the VM is being destroyed");
+		return -ENOENT;
+	}
+	hash_add_rcu(ports, &port->node, port_key(port->net, port->ifindex));
+	list_add_tail_rcu(&port->vm_node, &vm->net.ports);
+	spin_unlock(&ports_lock);
+
+	err = port_sync(port);
+	if (err) {
+		NL_SET_ERR_MSG(extack, "cannot attach to the device");
+		port_release(port);
+		return err;
+	}
+	return 0;
+}
+
+void kvmguard_net_unbind(struct kvmguard_vm *vm, struct net_device *dev,
+			 u8 bound_by)
+{
+	struct kvmguard_port *port;
+
+	ASSERT_RTNL();
+	port = port_find(dev);
+	if (port && port->vm == vm && port->bound_by == bound_by)
+		port_unbind(port);
+}
+
+/*
+ * Requests (config mutex held)
+ */
+
+static struct net_device *request_dev(const char *ifname, u32 ifindex,
+				      struct netlink_ext_ack *extack)
+{
+	struct net_device *dev;
+
+	dev = ifname ? __dev_get_by_name(&init_net, ifname) :
+		       __dev_get_by_index(&init_net, ifindex);
+	if (!dev)
+		NL_SET_ERR_MSG(extack, "no such network device");
+	return dev;
+}
+
+int kvmguard_net_bind_request(u64 vm_id, const char *ifname, u32 ifindex,
+			      struct netlink_ext_ack *extack)
+{
+	struct net_device *dev;
+	struct kvmguard_vm *vm;
+	int err;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	vm = kvmguard_vm_get_by_id(vm_id);
+	if (!vm) {
+		NL_SET_ERR_MSG(extack, "no VM with that id");
+		return -ENOENT;
+	}
+	rtnl_lock();
+	dev = request_dev(ifname, ifindex, extack);
+	err = dev ? kvmguard_net_bind(vm, dev, KVMGUARD_NET_BOUND_MANUAL,
+				      extack) : -ENODEV;
+	rtnl_unlock();
+	kvmguard_vm_put(vm);
+	return err;
+}
+
+int kvmguard_net_unbind_request(const char *ifname, u32 ifindex,
+				struct netlink_ext_ack *extack)
+{
+	struct kvmguard_port *port;
+	struct net_device *dev;
+	int err = 0;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	rtnl_lock();
+	dev = request_dev(ifname, ifindex, extack);
+	port = dev ? port_find(dev) : NULL;
+	if (port) {
+		port_unbind(port);
+	} else if (dev) {
+		NL_SET_ERR_MSG(extack, "device is not bound to a VM");
+		err = -ENOENT;
+	} else {
+		err = -ENODEV;
+	}
+	rtnl_unlock();
+	return err;
+}
+
+/*
+ * VMs
+ */
+
+void kvmguard_net_vm_init(struct kvmguard_vm *vm)
+{
+	INIT_LIST_HEAD(&vm->net.ports);
+	spin_lock_init(&vm->net.report_lock);
+}
+
+void kvmguard_net_apply(struct kvmguard_vm *vm)
+{
+	struct kvmguard_port *port;
+	bool has_ports;
+	int err;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	/* See kvmguard_net_bind() on why a port cannot be missed. */
+	spin_lock(&ports_lock);
+	has_ports = !list_empty(&vm->net.ports);
+	spin_unlock(&ports_lock);
+	if (!has_ports)
+		return;
+	rtnl_lock();
+	list_for_each_entry(port, &vm->net.ports, vm_node) {
+		err = port_sync(port);
+		if (err)
+			pr_err("VM %llu: cannot attach to %s: %d\n", vm->id,
+			       netdev_name(port->dev), err);
+	}
+	rtnl_unlock();
+}
+
+void kvmguard_net_vm_gone(struct kvmguard_vm *vm)
+{
+	/*
+	 * Queued under ports_lock: kvmguard_net_uninit() either removes the
+	 * ports first (nothing to queue) or cancels this work afterwards.
+	 */
+	spin_lock(&ports_lock);
+	WRITE_ONCE(vm->net.gone, true);
+	if (!list_empty(&vm->net.ports))
+		schedule_work(&gone_work);
+	spin_unlock(&ports_lock);
+}
+
+static void ports_gone_work(struct work_struct *work)
+{
+	struct kvmguard_port *port;
+	struct hlist_node *tmp;
+	int bkt;
+
+	rtnl_lock();
+	hash_for_each_safe(ports, bkt, tmp, port, node)
+		if (READ_ONCE(port->vm->net.gone))
+			port_unbind(port);
+	rtnl_unlock();
+}
+
+static int port_fill(struct sk_buff *skb, struct kvmguard_port *port)
+{
+	static const int denied_attr[KVMGUARD_NET_RULES] = {
+		[KVMGUARD_NET_RULE_TAG - 1]	= KVMGUARD_A_NET_TAG_DENIED,
+		[KVMGUARD_NET_RULE_SEGMENT - 1]	= KVMGUARD_A_NET_SEGMENT_DENIED,
+		[KVMGUARD_NET_RULE_ISOLATE - 1]	= KVMGUARD_A_NET_ISOLATE_DENIED,
+	};
+	struct port_stats sum = {};
+	struct nlattr *nest;
+	int cpu, i;
+
+	for_each_possible_cpu(cpu) {
+		const struct port_stats *st = per_cpu_ptr(port->stats, cpu);
+
+		sum.tagged += READ_ONCE(st->tagged);
+		sum.forwarded += READ_ONCE(st->forwarded);
+		sum.delivered += READ_ONCE(st->delivered);
+		for (i = 0; i < KVMGUARD_NET_RULES; i++)
+			sum.denied[i] += READ_ONCE(st->denied[i]);
+	}
+	nest = nla_nest_start(skb, KVMGUARD_A_NET_DEV);
+	if (!nest ||
+	    nla_put_u32(skb, KVMGUARD_A_NET_IFINDEX, port->ifindex) ||
+	    nla_put_string(skb, KVMGUARD_A_NET_IFNAME, port->dev->name) ||
+	    nla_put_u8(skb, KVMGUARD_A_NET_BOUND_BY, port->bound_by) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_NET_TAGGED, sum.tagged,
+			      KVMGUARD_A_PAD) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_NET_FORWARDED, sum.forwarded,
+			      KVMGUARD_A_PAD) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_NET_DELIVERED, sum.delivered,
+			      KVMGUARD_A_PAD))
+		return -EMSGSIZE;
+	for (i = 0; i < KVMGUARD_NET_RULES; i++)
+		if (nla_put_u64_64bit(skb, denied_attr[i], sum.denied[i],
+				      KVMGUARD_A_PAD))
+			return -EMSGSIZE;
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+/* Process context; rtnl keeps the ports and their device names still. */
+int kvmguard_net_fill(struct sk_buff *skb, struct kvmguard_vm *vm)
+{
+	struct kvmguard_port *port;
+	struct nlattr *nest;
+	int err = 0;
+
+	nest = nla_nest_start(skb, KVMGUARD_A_VM_NET_DEVS);
+	if (!nest)
+		return -EMSGSIZE;
+	rtnl_lock();
+	list_for_each_entry(port, &vm->net.ports, vm_node) {
+		err = port_fill(skb, port);
+		if (err)
+			break;
+	}
+	rtnl_unlock();
+	if (err) {
+		nla_nest_cancel(skb, nest);
+		return err;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+/*
+ * Devices
+ */
+
+static int net_device_event(struct notifier_block *nb, unsigned long event,
+			    void *ptr)
+{
+	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
+	struct kvmguard_port *port;
+
+	switch (event) {
+	case NETDEV_UNREGISTER:
+		/* Deleted or leaving its netns: the binding ends. */
+		port = port_find(dev);
+		if (port)
+			port_unbind(port);
+		break;
+	case NETDEV_PRE_TYPE_CHANGE:
+		/* TUNSETLINK: a port stays an Ethernet device. */
+		if (port_find(dev))
+			return notifier_from_errno(-EBUSY);
+		break;
+	}
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block net_notifier = {
+	.notifier_call = net_device_event,
+};
+
+int kvmguard_net_init(void)
+{
+	return register_netdevice_notifier(&net_notifier);
+}
+
+void kvmguard_net_uninit(void)
+{
+	struct kvmguard_port *port;
+	struct hlist_node *tmp;
+	int bkt;
+
+	rtnl_lock();
+	ports_closed = true;
+	hash_for_each_safe(ports, bkt, tmp, port, node)
+		port_unbind(port);
+	rtnl_unlock();
+	unregister_netdevice_notifier(&net_notifier);
+	cancel_work_sync(&gone_work);
+	/* No hook runs any more; then every port is freed. */
+	synchronize_net();
+	rcu_barrier();
+}
