@@ -18,12 +18,16 @@
 #      backing only within its domain, KSM denied, dirty-log max 32M
 #   e: kvmguard loaded, default binding to a policy with `net tag 100`: the
 #      bench VMs' taps are access ports of VLAN 100
+#   f: kvmguard loaded, no default binding, so the bench VMs' taps are bound
+#      without a network rule, while another VM (vhostbench hold, created
+#      under e's binding) has tap kgc on the bridge as a VLAN 100 access port:
+#      what an untagged VM pays on a host where some VM is tagged
 # and prints "BENCH <lane> <config> <workload> <round> <bench output>".
 # Anything that keeps a number from being measured prints "BENCH-ERROR ...".
 #
 # The network (set up once, IPv6 off so the host sends nothing of its own):
-# bridge br0 (no STP, no VLAN filtering) with the persistent taps kga and
-# kgb (vnet_hdr) and the veth vup, whose peer vup-p is in netns "up";
+# bridge br0 (no STP, no VLAN filtering) with the persistent taps kga, kgb
+# and kgc (vnet_hdr) and the veth vup, whose peer vup-p is in netns "up";
 # static fdb entries 02:00:00:00:00:0b and 0d on kgb and kga, 0c on vup.
 # vhost-tx: guest A's TX ring -> kga -> br0 -> vup -> vup-p; vhost-rx: an
 # AF_PACKET socket on vup-p (frames tagged 100 in e) -> vup -> br0 -> kgb ->
@@ -69,7 +73,7 @@ net_setup() {
 	$IP link set lo up &&
 		$IP link add br0 type bridge stp_state 0 forward_delay 0 &&
 		$IP link set br0 up || return 1
-	for t in kga kgb; do
+	for t in kga kgb kgc; do
 		$IP tuntap add dev $t mode tap vnet_hdr &&
 			$IP link set $t master br0 &&
 			$IP link set $t up || return 1
@@ -113,6 +117,18 @@ set_policy() { # <config>
 		kvmguard policy del benchmem 2>&1 &&
 		kvmguard policy show benchnet 2>&1) &&
 		echo "BENCH-POLICY $LANE e $round $(echo "$out" | tr '\n' ' ')" ;;
+	# a VM with e's policy holds kgc; then no default binding
+	f) /bench/vhostbench hold kgc >/tmp/hold.out 2>&1 &
+		holder=$!
+		i=0
+		while ! grep -q ready /tmp/hold.out && [ $i -lt 100 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		out=$(cat /tmp/hold.out; kvmguard unbind default 2>&1 &&
+			kvmguard vm list 2>&1) &&
+		grep -q ready /tmp/hold.out &&
+		echo "BENCH-POLICY $LANE f $round $(echo "$out" | tr '\n' ' ')" ;;
 	esac || {
 		error "kvmguard CLI cannot set the config $1 policy: $out"
 		return 1
@@ -148,12 +164,17 @@ while [ "$round" -le "$ROUNDS" ]; do
 	if insmod /bench/kvmguard.ko; then
 		echo "BENCH-HOOK $LANE b $round $(hooked)"
 		measure b
-		for c in c d e; do
+		holder=
+		for c in c d e f; do
 			if set_policy "$c"; then
 				echo "BENCH-HOOK $LANE $c $round $(hooked)"
 				measure "$c"
 			fi
 		done
+		if [ -n "$holder" ]; then
+			kill "$holder"
+			wait "$holder"
+		fi
 		rmmod kvmguard || { error "rmmod kvmguard failed"; break; }
 	else
 		error "insmod kvmguard.ko failed"

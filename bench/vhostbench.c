@@ -38,6 +38,10 @@
  *
  *   vhostbench tx|rx|pair|src N [VID]
  * prints: "<per frame, 2 decimals> <t(N) ns> <t(N/8) ns> <N>"
+ *
+ *   vhostbench hold TAP
+ * creates a VM, attaches TAP, prints "ready" and waits for a signal: another
+ * VM's port while the others run (guest.sh's configuration f).
  * Exit status 1 on any failure (a lost, tagged or misdelivered frame).
  */
 #define _GNU_SOURCE
@@ -426,9 +430,17 @@ int main(int argc, char **argv)
 	uint64_t up0 = 0;
 
 	mode = argc > 1 ? argv[1] : "";
+	if (argc == 3 && !strcmp(mode, "hold")) {
+		create_vm();
+		attach(&dev_a, argv[2]);
+		printf("ready\n");
+		fflush(stdout);
+		pause();
+		return 0;
+	}
 	if (argc < 3 || argc > 4 || (strcmp(mode, "tx") && strcmp(mode, "rx") &&
 				     strcmp(mode, "pair") && strcmp(mode, "src"))) {
-		fprintf(stderr, "usage: vhostbench tx|rx|pair|src N [VID]\n");
+		fprintf(stderr, "usage: vhostbench tx|rx|pair|src N [VID] | hold TAP\n");
 		return 2;
 	}
 	n = (uint32_t)strtoul(argv[2], NULL, 0);
