@@ -28,12 +28,13 @@
 # The network (set up once, IPv6 off so the host sends nothing of its own):
 # bridge br0 (no STP, no VLAN filtering) with the persistent taps kga, kgb
 # and kgc (vnet_hdr) and the veth vup, whose peer vup-p is in netns "up";
-# static fdb entries 02:00:00:00:00:0b and 0d on kgb and kga, 0c on vup.
+# tap kgd in br0 but down; static fdb entries 02:00:00:00:00:0b on kgb, 0c on
+# vup, 0d on kgd.
 # vhost-tx: guest A's TX ring -> kga -> br0 -> vup -> vup-p; vhost-rx: an
 # AF_PACKET socket on vup-p (frames tagged 100 in e) -> vup -> br0 -> kgb ->
 # guest B's RX ring; vhost-a2b: A's TX ring -> kga -> br0 -> kgb -> B's RX
 # ring; rx-source: vhost-rx's sender alone, its frames dropped by the bridge
-# (to 0d on kga, whose port is down): in e the cost of tagged frames on the
+# (to 0d on kgd, whose port is down): in e the cost of tagged frames on the
 # uplink side, which vhost-rx includes. iproute2 (in the smoke image: /usr/sbin/ip, /usr/sbin/bridge, /var/run
 # -> /run) is called by full path (busybox's sh prefers its applets).
 /bin/busybox --install -s
@@ -87,7 +88,9 @@ net_setup() {
 		$IP netns exec up $IP link set lo up &&
 		$IP netns exec up $IP link set vup-p up &&
 		$BRIDGE fdb add 02:00:00:00:00:0b dev kgb master static &&
-		$BRIDGE fdb add 02:00:00:00:00:0d dev kga master static &&
+		$IP tuntap add dev kgd mode tap &&
+		$IP link set kgd master br0 &&
+		$BRIDGE fdb add 02:00:00:00:00:0d dev kgd master static &&
 		$BRIDGE fdb add 02:00:00:00:00:0c dev vup master static
 }
 net_setup || error "cannot set up the bench network"

@@ -15,8 +15,8 @@
  *         static fdb entry on kgb); sent with sendmmsg() in batches
  *   pair: guest A's TX ring -> kga -> br0 -> kgb -> guest B's RX ring
  *   src:  rx's source alone: the same frames from vup-p, unicast to
- *         02:00:00:00:00:0d (a static fdb entry on kga, which has no queue
- *         attached, so its port is disabled and the bridge drops them):
+ *         02:00:00:00:00:0d (a static fdb entry on kgd, a bridge port that
+ *         is administratively down, so the bridge drops them):
  *         what rx's sender and the way to the bridge cost, without a tap.
  *         With VID > 0 its extra cost is the uplink side's (the receive
  *         path of vup untags the frames in software), not kvmguard's
