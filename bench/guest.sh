@@ -6,8 +6,8 @@
 # (LANE) it uses.
 #
 # ROUNDS times, interleaved, each workload of /bench/kvmbench (hypercall,
-# pio, memslot) and of /bench/vhostbench (vhost-tx, vhost-rx, vhost-a2b,
-# rx-source) under
+# pio, memslot) and of /bench/vhostbench (vhost-tx, vhost-rx, vhost-a2b)
+# under
 #   a: kvmguard not loaded
 #   b: kvmguard loaded, no policy (no hypercall hook by design; the bench
 #      VMs' taps are bound to them, without a network rule)
@@ -28,14 +28,11 @@
 # The network (set up once, IPv6 off so the host sends nothing of its own):
 # bridge br0 (no STP, no VLAN filtering) with the persistent taps kga, kgb
 # and kgc (vnet_hdr) and the veth vup, whose peer vup-p is in netns "up";
-# tap kgd in br0 but down; static fdb entries 02:00:00:00:00:0b on kgb, 0c on
-# vup, 0d on kgd.
+# static fdb entries 02:00:00:00:00:0b on kgb and 0c on vup.
 # vhost-tx: guest A's TX ring -> kga -> br0 -> vup -> vup-p; vhost-rx: an
 # AF_PACKET socket on vup-p (frames tagged 100 in e) -> vup -> br0 -> kgb ->
 # guest B's RX ring; vhost-a2b: A's TX ring -> kga -> br0 -> kgb -> B's RX
-# ring; rx-source: vhost-rx's sender alone, its frames dropped by the bridge
-# (to 0d on kgd, whose port is down): in e the cost of tagged frames on the
-# uplink side, which vhost-rx includes. iproute2 (in the smoke image: /usr/sbin/ip, /usr/sbin/bridge, /var/run
+# ring. iproute2 (in the smoke image: /usr/sbin/ip, /usr/sbin/bridge, /var/run
 # -> /run) is called by full path (busybox's sh prefers its applets).
 /bin/busybox --install -s
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -88,9 +85,6 @@ net_setup() {
 		$IP netns exec up $IP link set lo up &&
 		$IP netns exec up $IP link set vup-p up &&
 		$BRIDGE fdb add 02:00:00:00:00:0b dev kgb master static &&
-		$IP tuntap add dev kgd mode tap &&
-		$IP link set kgd master br0 &&
-		$BRIDGE fdb add 02:00:00:00:00:0d dev kgd master static &&
 		$BRIDGE fdb add 02:00:00:00:00:0c dev vup master static
 }
 net_setup || error "cannot set up the bench network"
@@ -124,8 +118,8 @@ set_policy() { # <config>
 	f) /bench/vhostbench hold kgc >/tmp/hold.out 2>&1 &
 		holder=$!
 		i=0
-		while ! grep -q ready /tmp/hold.out && [ $i -lt 100 ]; do
-			sleep 0.1
+		while ! grep -q ready /tmp/hold.out && [ $i -lt 30 ]; do
+			sleep 1
 			i=$((i + 1))
 		done
 		out=$(cat /tmp/hold.out; kvmguard unbind default 2>&1 &&
@@ -145,12 +139,11 @@ measure() { # <config>
 		pio) cmd="/bench/kvmbench $w $N_pio" ;;
 		memslot) cmd="/bench/kvmbench $w $N_memslot" ;;
 		vhost-a2b) cmd="/bench/vhostbench pair $N_vhost" ;;
-		rx-source) cmd="/bench/vhostbench src $N_vhost" ;;
 		*) cmd="/bench/vhostbench ${w#vhost-} $N_vhost" ;;
 		esac
 		# e: taps are access ports of VLAN $VID (vhostbench checks it)
 		case "$1$w" in
-		evhost-* | erx-source) cmd="$cmd $VID" ;;
+		evhost-*) cmd="$cmd $VID" ;;
 		esac
 		if out=$($cmd 2>&1); then
 			echo "BENCH $LANE $1 $w $round $out"

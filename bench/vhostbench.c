@@ -14,18 +14,8 @@
  *         tap kgb -> guest B's RX ring, unicast to 02:00:00:00:00:0b (a
  *         static fdb entry on kgb); sent with sendmmsg() in batches
  *   pair: guest A's TX ring -> kga -> br0 -> kgb -> guest B's RX ring
- *   src:  rx's source alone: the same frames from vup-p, unicast to
- *         02:00:00:00:00:0d (a static fdb entry on kgd, a bridge port that
- *         is administratively down, so the bridge drops them):
- *         what rx's sender and the way to the bridge cost, without a tap.
- *         With VID > 0 its extra cost is the uplink side's (the receive
- *         path of vup untags the frames in software), not kvmguard's
- * Like a busy guest driver it keeps up to VHD_QSZ / 2 frames in flight,
- * notifies the device once per batch unless the device suppressed
- * notifications, and blocks only on the call eventfds (never on a timer:
- * under -icount sleep=off an idle CPU warps the clock).
  *
- * VID > 0 is the access VID of the tagged configuration: rx and src send the
+ * VID > 0 is the access VID of the tagged configuration: rx then sends the
  * frames 802.1Q-tagged VID (as the uplink's segment would) and every
  * frame must reach the RX ring untagged; tx then checks that a frame from
  * the TX ring reaches vup-p tagged VID (PACKET_AUXDATA), with VID 0 that
@@ -36,7 +26,7 @@
  * (t(N) - t(N/8)) / (N - N/8): the difference drops the fixed cost of a
  * run. Under QEMU -icount shift=0 a nanosecond is one emulated instruction.
  *
- *   vhostbench tx|rx|pair|src N [VID]
+ *   vhostbench tx|rx|pair N [VID]
  * prints: "<per frame, 2 decimals> <t(N) ns> <t(N/8) ns> <N>"
  *
  *   vhostbench hold TAP
@@ -78,7 +68,6 @@
 static const unsigned char mac_a[6] = { 0x02, 0, 0, 0, 0, 0x0a };
 static const unsigned char mac_b[6] = { 0x02, 0, 0, 0, 0, 0x0b };
 static const unsigned char mac_up[6] = { 0x02, 0, 0, 0, 0, 0x0c };
-static const unsigned char mac_sink[6] = { 0x02, 0, 0, 0, 0, 0x0d };
 
 static struct vhd dev_a, dev_b;
 static int vid;
@@ -336,34 +325,6 @@ static int64_t run_rx(uint32_t n)
 	return now_ns() - t0;
 }
 
-static int64_t run_src(uint32_t n)
-{
-	static unsigned char frames[INFLIGHT][FRAME + 4];
-	static struct mmsghdr msgs[INFLIGHT];
-	static struct iovec iov[INFLIGHT];
-	uint32_t sent = 0;
-	int64_t t0 = now_ns();
-
-	while (sent < n) {
-		uint32_t batch = 0;
-		int r;
-
-		while (batch < INFLIGHT && sent + batch < n) {
-			iov[batch].iov_base = frames[batch];
-			iov[batch].iov_len = make_frame(frames[batch], mac_sink, mac_up,
-							vid, sent + batch);
-			msgs[batch].msg_hdr = (struct msghdr){ .msg_iov = &iov[batch],
-							       .msg_iovlen = 1 };
-			batch++;
-		}
-		r = sendmmsg(src_fd, msgs, batch, 0);
-		if (r < 0)
-			die("sendmmsg", errno);
-		sent += (uint32_t)r;
-	}
-	return now_ns() - t0;
-}
-
 /* tx: one frame from the TX ring reaches vup-p tagged @vid (0: untagged). */
 static void check_uplink_tag(void)
 {
@@ -439,8 +400,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc < 3 || argc > 4 || (strcmp(mode, "tx") && strcmp(mode, "rx") &&
-				     strcmp(mode, "pair") && strcmp(mode, "src"))) {
-		fprintf(stderr, "usage: vhostbench tx|rx|pair|src N [VID] | hold TAP\n");
+				     strcmp(mode, "pair"))) {
+		fprintf(stderr, "usage: vhostbench tx|rx|pair N [VID] | hold TAP\n");
 		return 2;
 	}
 	n = (uint32_t)strtoul(argv[2], NULL, 0);
@@ -463,13 +424,12 @@ int main(int argc, char **argv)
 		attach(&dev_a, TAP_A);
 	if (!strcmp(mode, "rx") || !strcmp(mode, "pair"))
 		attach(&dev_b, TAP_B);
-	if (!strcmp(mode, "rx") || !strcmp(mode, "src")) {
+	if (!strcmp(mode, "rx")) {
 		int proto = 0;	/* send only */
 
 		src_fd = in_netns(peer_socket, &proto);
 	}
-	run = !strcmp(mode, "tx") ? run_tx : !strcmp(mode, "rx") ? run_rx :
-	      !strcmp(mode, "src") ? run_src : run_pair;
+	run = !strcmp(mode, "tx") ? run_tx : !strcmp(mode, "rx") ? run_rx : run_pair;
 	/* Let the bridge ports reach forwarding (forward_delay 0). */
 	usleep(100000);
 	if (run == run_tx)
