@@ -297,6 +297,7 @@ int kvmguard_net_bind(struct kvmguard_vm *vm, struct net_device *dev,
 /* Caller holds rtnl_lock(). Ends @vm's binding of @dev made by @bound_by. */
 void kvmguard_net_unbind(struct kvmguard_vm *vm, struct net_device *dev,
 			 u8 bound_by);
+bool kvmguard_net_dev_bound(const struct net_device *dev);
 /* CMD_NET_BIND / CMD_NET_UNBIND, with the config mutex held. */
 int kvmguard_net_bind_request(u64 vm_id, const char *ifname, u32 ifindex,
 			      struct netlink_ext_ack *extack);

@@ -35,14 +35,20 @@ static int __init kvmguard_init(void)
 	err = kvmguard_net_init();
 	if (err)
 		goto err_net;
+	err = kvmguard_vhost_init();
+	if (err)
+		goto err_vhost;
 	/* Refuse to load rather than leave a running VM without rules. */
 	err = kvmguard_registry_discover();
 	if (err)
 		goto err_discover;
+	kvmguard_vhost_discover();
 	pr_info("loaded\n");
 	return 0;
 
 err_discover:
+	kvmguard_vhost_uninit();
+err_vhost:
 	kvmguard_net_uninit();
 err_net:
 	kvmguard_memory_uninit();
@@ -61,6 +67,7 @@ err_registry:
 static void __exit kvmguard_exit(void)
 {
 	kvmguard_hypercall_uninit();
+	kvmguard_vhost_uninit();
 	kvmguard_net_uninit();
 	kvmguard_memory_uninit();
 	kvmguard_hooks_uninit();

@@ -132,6 +132,12 @@ static struct kvmguard_port *port_find(const struct net_device *dev)
 	return port && port->dev == dev ? port : NULL;
 }
 
+/* Is @dev the port of some VM, however it was bound? Caller holds rtnl. */
+bool kvmguard_net_dev_bound(const struct net_device *dev)
+{
+	return port_find(dev);
+}
+
 /* The rules of @port's VM now, or NULL; caller holds RCU. */
 static const struct kvmguard_rules *port_rules(const struct kvmguard_port *port)
 {

@@ -144,26 +144,6 @@ static bool port_held(const struct kvmguard_vm *vm,
 	return false;
 }
 
-/*
- * Is @dev the port of some VM through a vhost-net backend? Bindings made
- * otherwise (NET_BIND, discovery) are net.c's alone and not seen here.
- */
-static bool port_claimed(const struct net_device *dev)
-{
-	struct vhost_pair *p;
-	bool claimed = false;
-
-	spin_lock(&vhost_lock);
-	list_for_each_entry(p, &pairs, node) {
-		if (p->dev == dev) {
-			claimed = true;
-			break;
-		}
-	}
-	spin_unlock(&vhost_lock);
-	return claimed;
-}
-
 /* A pair of @vm and @dev went: the binding ends if it was the last. */
 static void port_release(struct kvmguard_vm *vm, struct net_device *dev)
 {
@@ -329,7 +309,7 @@ static int backend_attach(struct vhost_op *op, struct socket *sock,
 		err = kvmguard_net_bind(vm, dev, KVMGUARD_NET_BOUND_VHOST,
 					NULL);
 	else
-		err = port_claimed(dev) ? -EBUSY : 0;
+		err = kvmguard_net_dev_bound(dev) ? -EBUSY : 0;
 	if (!err) {
 		/* From here the device is held for the VM: see port_held(). */
 		spin_lock(&vhost_lock);
