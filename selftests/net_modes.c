@@ -341,6 +341,8 @@ TEST_F_TIMEOUT(modes, live_edit, 120)
 	EXPECT_PLAIN(0);
 	quiet(_metadata, self);
 	EXPECT_EQ(1, netg_devs(&L->g, L->id[A], NULL, 0));
+	/* Still bound, but no hook: nothing counted. */
+	NETG_EXPECT_CTRS(L, A, 2, 2, 1, 0, 1, 0);
 }
 
 TEST_F_TIMEOUT(modes, events, 120)
