@@ -2,26 +2,48 @@
 # /init of the `make bench` test host (busybox sh; QEMU -smp 1 -icount
 # shift=0,sleep=off, so a nanosecond of the host's clock is one instruction).
 # Packed by bench/run.sh over the smoke initramfs of scripts/mkinitramfs.sh,
-# whose /etc/modules.list (KVM modules) and /etc/kvmguard-host (LANE) it uses.
+# whose /etc/modules.list (KVM and network modules) and /etc/kvmguard-host
+# (LANE) it uses.
 #
 # ROUNDS times, interleaved, each workload of /bench/kvmbench (hypercall,
-# pio, memslot) under
+# pio, memslot) and of /bench/vhostbench (vhost-tx, vhost-rx, vhost-a2b)
+# under
 #   a: kvmguard not loaded
-#   b: kvmguard loaded, no policy (no hypercall hook by design)
+#   b: kvmguard loaded, no policy (no hypercall hook by design; the bench
+#      VMs' taps are bound to them, without a network rule)
 #   c: kvmguard loaded, default binding to a policy that restricts hypercalls
 #      to vapic_poll_irq (nr 1), the call the hypercall workload makes
 #   d: kvmguard loaded, default binding to a policy that sets every memory
 #      rule so that the bench VM's memslots are allowed: mem max 1G, shared
 #      backing only within its domain, KSM denied, dirty-log max 32M
-# and prints "BENCH <lane> <config> <workload> <round> <kvmbench output>".
+#   e: kvmguard loaded, default binding to a policy with `net tag 100`: the
+#      bench VMs' taps are access ports of VLAN 100
+#   f: kvmguard loaded, no default binding, so the bench VMs' taps are bound
+#      without a network rule, while another VM (vhostbench hold, created
+#      under e's binding) has tap kgc on the bridge as a VLAN 100 access port:
+#      what an untagged VM pays on a host where some VM is tagged
+# and prints "BENCH <lane> <config> <workload> <round> <bench output>".
 # Anything that keeps a number from being measured prints "BENCH-ERROR ...".
+#
+# The network (set up once, IPv6 off so the host sends nothing of its own):
+# bridge br0 (no STP, no VLAN filtering) with the persistent taps kga, kgb
+# and kgc (vnet_hdr) and the veth vup, whose peer vup-p is in netns "up";
+# static fdb entries 02:00:00:00:00:0b on kgb and 0c on vup.
+# vhost-tx: guest A's TX ring -> kga -> br0 -> vup -> vup-p; vhost-rx: an
+# AF_PACKET socket on vup-p (frames tagged 100 in e) -> vup -> br0 -> kgb ->
+# guest B's RX ring; vhost-a2b: A's TX ring -> kga -> br0 -> kgb -> B's RX
+# ring. iproute2 (in the smoke image: /usr/sbin/ip, /usr/sbin/bridge, /var/run
+# -> /run) is called by full path (busybox's sh prefers its applets).
 /bin/busybox --install -s
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 # shellcheck disable=SC1091 # from the initramfs
 . /etc/kvmguard-host
 # shellcheck disable=SC1091
-. /bench/bench.conf # ROUNDS N_hypercall N_pio N_memslot
-: "${ROUNDS:?}" "${N_hypercall:?}" "${N_pio:?}" "${N_memslot:?}"
+. /bench/bench.conf # ROUNDS N_hypercall N_pio N_memslot N_vhost WORKLOADS
+: "${ROUNDS:?}" "${N_hypercall:?}" "${N_pio:?}" "${N_memslot:?}" "${N_vhost:?}" "${WORKLOADS:?}"
+IP=/usr/sbin/ip
+BRIDGE=/usr/sbin/bridge
+VID=100
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -38,6 +60,34 @@ while read -r ko args; do
 	insmod "$ko" $args || error "insmod $ko failed"
 done </etc/modules.list
 [ -c /dev/kvm ] || error "no /dev/kvm"
+[ -c /dev/vhost-net ] || error "no /dev/vhost-net"
+
+# The bench network (see the top); 0 or 1.
+net_setup() {
+	[ -x $IP ] && [ -x $BRIDGE ] && [ -d /var/run ] || return 1
+	for f in all default; do
+		echo 1 >/proc/sys/net/ipv6/conf/$f/disable_ipv6 || return 1
+	done
+	$IP link set lo up &&
+		$IP link add br0 type bridge stp_state 0 forward_delay 0 &&
+		$IP link set br0 up || return 1
+	for t in kga kgb kgc; do
+		$IP tuntap add dev $t mode tap vnet_hdr &&
+			$IP link set $t master br0 &&
+			$IP link set $t up || return 1
+	done
+	$IP netns add up &&
+		$IP netns exec up sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+			net.ipv6.conf.default.disable_ipv6=1 &&
+		$IP link add vup type veth peer name vup-p netns up &&
+		$IP link set vup master br0 &&
+		$IP link set vup up &&
+		$IP netns exec up $IP link set lo up &&
+		$IP netns exec up $IP link set vup-p up &&
+		$BRIDGE fdb add 02:00:00:00:00:0b dev kgb master static &&
+		$BRIDGE fdb add 02:00:00:00:00:0c dev vup master static
+}
+net_setup || error "cannot set up the bench network"
 
 # Is an ftrace hook (kvmguard's direct call) on KVM's hypercall function,
 # kvm_emulate_hypercall (6.1) or __kvm_emulate_hypercall (6.12)? yes/no/unknown
@@ -58,6 +108,24 @@ set_policy() { # <config>
 		kvmguard policy del bench 2>&1 &&
 		kvmguard policy show benchmem 2>&1) &&
 		echo "BENCH-POLICY $LANE d $round $(echo "$out" | tr '\n' ' ')" ;;
+	# d's policy goes too: e has a network rule and nothing else
+	e) out=$(kvmguard policy add benchnet net tag $VID 2>&1 &&
+		kvmguard bind default policy benchnet 2>&1 &&
+		kvmguard policy del benchmem 2>&1 &&
+		kvmguard policy show benchnet 2>&1) &&
+		echo "BENCH-POLICY $LANE e $round $(echo "$out" | tr '\n' ' ')" ;;
+	# a VM with e's policy holds kgc; then no default binding
+	f) /bench/vhostbench hold kgc >/tmp/hold.out 2>&1 &
+		holder=$!
+		i=0
+		while ! grep -q ready /tmp/hold.out && [ $i -lt 30 ]; do
+			sleep 1
+			i=$((i + 1))
+		done
+		out=$(cat /tmp/hold.out; kvmguard unbind default 2>&1 &&
+			kvmguard vm list 2>&1) &&
+		grep -q ready /tmp/hold.out &&
+		echo "BENCH-POLICY $LANE f $round $(echo "$out" | tr '\n' ' ')" ;;
 	esac || {
 		error "kvmguard CLI cannot set the config $1 policy: $out"
 		return 1
@@ -65,13 +133,19 @@ set_policy() { # <config>
 }
 
 measure() { # <config>
-	for w in hypercall pio memslot; do
+	for w in $WORKLOADS; do
 		case "$w" in
-		hypercall) n=$N_hypercall ;;
-		pio) n=$N_pio ;;
-		*) n=$N_memslot ;;
+		hypercall) cmd="/bench/kvmbench $w $N_hypercall" ;;
+		pio) cmd="/bench/kvmbench $w $N_pio" ;;
+		memslot) cmd="/bench/kvmbench $w $N_memslot" ;;
+		vhost-a2b) cmd="/bench/vhostbench pair $N_vhost" ;;
+		*) cmd="/bench/vhostbench ${w#vhost-} $N_vhost" ;;
 		esac
-		if out=$(/bench/kvmbench "$w" "$n" 2>&1); then
+		# e: taps are access ports of VLAN $VID (vhostbench checks it)
+		case "$1$w" in
+		evhost-*) cmd="$cmd $VID" ;;
+		esac
+		if out=$($cmd 2>&1); then
 			echo "BENCH $LANE $1 $w $round $out"
 		else
 			error "config $1 $w round $round: $out"
@@ -86,12 +160,17 @@ while [ "$round" -le "$ROUNDS" ]; do
 	if insmod /bench/kvmguard.ko; then
 		echo "BENCH-HOOK $LANE b $round $(hooked)"
 		measure b
-		for c in c d; do
+		holder=
+		for c in c d e f; do
 			if set_policy "$c"; then
 				echo "BENCH-HOOK $LANE $c $round $(hooked)"
 				measure "$c"
 			fi
 		done
+		if [ -n "$holder" ]; then
+			kill "$holder"
+			wait "$holder"
+		fi
 		rmmod kvmguard || { error "rmmod kvmguard failed"; break; }
 	else
 		error "insmod kvmguard.ko failed"

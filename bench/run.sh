@@ -1,27 +1,40 @@
 #!/usr/bin/env bash
-# make bench: what kvmguard costs on KVM's exit paths and on memslot changes,
-# in instructions.
+# make bench: what kvmguard costs on KVM's exit paths, on memslot changes and
+# on the vhost-net packet paths, in instructions.
 #
 # Boots each lane's test host once in QEMU with -smp 1 -icount shift=0,sleep=off
 # (the host's clock then advances 1 ns per emulated instruction: DESIGN.md,
 # "Measuring overhead") and runs bench/guest.sh there, which alternates, ROUNDS
-# times, (a) kvmguard not loaded, (b) loaded with no policy, (c) loaded with
-# a default-bound policy allowing only vapic_poll_irq, (d) loaded with a
-# default-bound policy setting every memory rule (so that they allow the
-# bench VM), and times three workloads of bench/kvmbench.c in each: a
-# hypercall loop (handled in KVM), an I/O port loop (an exit to the VMM each
-# time) and a memslot create + delete loop (KVM_SET_USER_MEMORY_REGION).
+# times, (a) kvmguard not loaded, (b) loaded with no policy (the bench VMs'
+# taps bound to them, no network rule), (c) loaded with a default-bound policy
+# allowing only vapic_poll_irq, (d) loaded with a default-bound policy setting
+# every memory rule (so that they allow the bench VM), (e) loaded with a
+# default-bound policy `net tag 100`, (f) loaded, no policy for the bench VMs
+# but another VM's tap on the bridge tagged 100 (what an untagged VM pays
+# once any VM is tagged), and times six workloads in each:
+# bench/kvmbench.c's hypercall loop (handled in KVM), I/O port loop (an exit
+# to the VMM each time) and memslot create + delete loop
+# (KVM_SET_USER_MEMORY_REGION), and bench/vhostbench.c's 64-byte frames
+# through vhost-net as a VMM with a KVM VM drives it: vhost-tx (guest TX ring
+# -> tap -> bridge -> veth into a netns), vhost-rx (AF_PACKET in that netns ->
+# veth -> bridge -> tap -> guest RX ring; tagged VLAN 100 in (e)),
+# and vhost-a2b (one guest's TX ring -> tap -> bridge -> tap -> another
+# guest's RX ring). In (e) vhost-rx's frames come tagged from the uplink and
+# are untagged in software by the veth's receive path (a NIC would do it in
+# hardware): that is in its (e) number too; vhost-a2b has no such part.
 # Prints the medians in instructions per round trip (memslot: per create +
-# delete pair), their ratio to (a), and MISSED where a ratio is above its
-# target:
+# delete pair; vhost-*: per frame), their ratio to (a), and MISSED where a
+# ratio is above its target:
 #   loaded (b): <= 1.001x; allowlist (c): hypercall, memslot <= 1.01x,
 #   pio <= 1.001x; memory rules (d): memslot <= 1.01x, hypercall and
-#   pio <= 1.001x.
+#   pio <= 1.001x; net tag (e) and mixed (f): hypercall, pio, memslot
+#   <= 1.001x; vhost-* <= 1.01x in every configuration.
 #
 #   usage: bench/run.sh [lane...]        (default: 6.1 6.12)
 # Env: BENCH_ROUNDS (default 5), BENCH_N_HYPERCALL (40000), BENCH_N_PIO (40000),
-#      BENCH_N_MEMSLOT (2000), KVMGUARD_BOOT_TIMEOUT (default here 600 s per
-#      lane).
+#      BENCH_N_MEMSLOT (2000), BENCH_N_VHOST (8000 frames), BENCH_WORKLOADS
+#      (default: all six, space-separated),
+#      KVMGUARD_BOOT_TIMEOUT (default here 900 s per lane).
 # Work files and the consoles: .cache/bench-run/ (console: <lane>.log).
 # Exit status: 0 when every number was measured, 1 otherwise (a missed target
 # is not a failure).
@@ -36,6 +49,8 @@ ROUNDS=${BENCH_ROUNDS:-5}
 N_HC=${BENCH_N_HYPERCALL:-40000}
 N_PIO=${BENCH_N_PIO:-40000}
 N_MEM=${BENCH_N_MEMSLOT:-2000}
+N_VHOST=${BENCH_N_VHOST:-8000}
+WORKLOADS=${BENCH_WORKLOADS:-hypercall pio memslot vhost-tx vhost-rx vhost-a2b}
 WORK="$CACHE/bench-run"
 mkdir -p "$WORK/bin"
 
@@ -44,6 +59,8 @@ scripts/kernels.sh "${lanes[@]}" >/dev/null
 
 # Static: nothing to resolve inside the initramfs.
 gcc -O2 -Wall -Wextra -Werror -static -o "$WORK/bin/kvmbench" bench/kvmbench.c
+gcc -O2 -Wall -Wextra -Werror -static -Iselftests -o "$WORK/bin/vhostbench" \
+	bench/vhostbench.c selftests/vhostdrv.c
 # The CLI sets the policy in the test host.
 cli="$TOP/userspace/kvmguard"
 [ -x "$cli" ] || quiet make --no-print-directory userspace
@@ -74,10 +91,11 @@ build_initramfs() { # <lane> <module build dir> -> path on stdout
 	put "$root" bench/guest.sh /init
 	chmod 755 "$root/init"
 	put "$root" "$WORK/bin/kvmbench" /bench/kvmbench
+	put "$root" "$WORK/bin/vhostbench" /bench/vhostbench
 	put "$root" "$ko" /bench/kvmguard.ko
 	put "$root" "$cli" /usr/sbin/kvmguard
-	printf 'ROUNDS=%s\nN_hypercall=%s\nN_pio=%s\nN_memslot=%s\n' \
-		"$ROUNDS" "$N_HC" "$N_PIO" "$N_MEM" >"$root/bench/bench.conf"
+	printf 'ROUNDS=%s\nN_hypercall=%s\nN_pio=%s\nN_memslot=%s\nN_vhost=%s\nWORKLOADS="%s"\n' \
+		"$ROUNDS" "$N_HC" "$N_PIO" "$N_MEM" "$N_VHOST" "$WORKLOADS" >"$root/bench/bench.conf"
 	{
 		cat "$smoke"
 		(cd "$root" && find . -print0 | LC_ALL=C sort -z |
@@ -87,11 +105,11 @@ build_initramfs() { # <lane> <module build dir> -> path on stdout
 	echo "$img"
 }
 
-# Medians of one lane's console into "lane workload a b c d" lines; checks that
+# Medians of one lane's console into "lane workload a b c d e f" lines; checks that
 # every round measured every configuration and that the hook was present in
 # (c) only. Problems go to stderr, and the status is 1.
 summarize() { # <lane> <log>
-	awk -v lane="$1" -v rounds="$ROUNDS" '
+	awk -v lane="$1" -v rounds="$ROUNDS" -v workloads="$WORKLOADS" '
 	function median(key,   n, i, j, t, v) {
 		n = cnt[key]
 		for (i = 1; i <= n; i++) v[i] = val[key, i]
@@ -115,11 +133,11 @@ summarize() { # <lane> <log>
 	}
 	END {
 		if (!ended) { print "bench: " lane ": the test host did not finish" > "/dev/stderr"; bad = 1 }
-		split("hypercall pio memslot", w, " ")
-		for (i = 1; i <= 3; i++) {
+		nw = split(workloads, w, " ")
+		for (i = 1; i <= nw; i++) {
 			line = lane " " w[i]
-			for (c = 1; c <= 4; c++) {
-				key = substr("abcd", c, 1) " " w[i]
+			for (c = 1; c <= 6; c++) {
+				key = substr("abcdef", c, 1) " " w[i]
 				if (cnt[key] != rounds) {
 					print "bench: " lane ": " key ": " cnt[key] + 0 " of " rounds " rounds measured" > "/dev/stderr"
 					bad = 1
@@ -149,7 +167,7 @@ for lane in "${lanes[@]}"; do
 	msg "bench: $lane: booting the test host (-smp 1 -icount shift=0,sleep=off; console: $log)"
 	t0=$(date +%s)
 	KVMGUARD_SMP=1 KVMGUARD_QEMU_EXTRA="-icount shift=0,sleep=off" \
-		KVMGUARD_BOOT_TIMEOUT=${KVMGUARD_BOOT_TIMEOUT:-600} \
+		KVMGUARD_BOOT_TIMEOUT=${KVMGUARD_BOOT_TIMEOUT:-900} \
 		scripts/boot.sh "$lane" "$initrd" "$log" >/dev/null 2>&1 || true
 	msg "bench: $lane: $(($(date +%s) - t0)) s"
 	out=$(summarize "$lane" "$log") || status=1
@@ -166,24 +184,30 @@ printf '%s\n' "${results[@]}" | awk '
 		return sprintf("%.3fx%s", r, r > max ? " MISSED" : "")
 	}
 	function num(x) { return x == "-" ? "-" : sprintf("%.0f", x) }
-	function row(a, b, c, d, e, f, g, h, i) {
-		printf "%-5s %-10s %-9s %-7s %-14s %-10s %-14s %-9s %s\n", a, b, c, d, e, f, g, h, i
+	function row(a, b, c, d, e, f, g, h, i, j, k, l, m) {
+		printf "%-5s %-10s %-9s %-7s %-14s %-10s %-14s %-9s %-14s %-7s %-14s %-7s %s\n",
+			a, b, c, d, e, f, g, h, i, j, k, l, m
 	}
 	BEGIN {
 		row("lane", "workload", "unloaded", "loaded", "ratio", "allowlist", "ratio",
-			"memrules", "ratio")
+			"memrules", "ratio", "nettag", "ratio", "mixed", "ratio")
 	}
-	NF == 6 {
-		row($1, $2, num($3), num($4), ratio($4, $3, 1.001),
-			num($5), ratio($5, $3, $2 == "pio" ? 1.001 : 1.01),
-			num($6), ratio($6, $3, $2 == "memslot" ? 1.01 : 1.001))
+	NF == 8 {
+		net = $2 ~ /^vhost-/
+		row($1, $2, num($3), num($4), ratio($4, $3, net ? 1.01 : 1.001),
+			num($5), ratio($5, $3, net ? 1.01 : $2 == "pio" ? 1.001 : 1.01),
+			num($6), ratio($6, $3, net || $2 == "memslot" ? 1.01 : 1.001),
+			num($7), ratio($7, $3, net ? 1.01 : 1.001),
+			num($8), ratio($8, $3, net ? 1.01 : 1.001))
 	}'
 echo
 echo "Targets: loaded <= 1.001x; allowlist: hypercall, memslot <= 1.01x, pio <= 1.001x;"
-echo "memrules: memslot <= 1.01x, hypercall and pio <= 1.001x."
-echo "Medians of $ROUNDS interleaved rounds (a b c d), instructions per round trip"
-echo "(memslot: per create + delete pair):"
+echo "memrules: memslot <= 1.01x, hypercall and pio <= 1.001x; nettag, mixed: hypercall,"
+echo "pio, memslot <= 1.001x; vhost-* <= 1.01x in every configuration."
+echo "mixed: the bench VMs untagged while another VM's port on the bridge is tagged."
+echo "Medians of $ROUNDS interleaved rounds (a b c d e f), instructions per round trip"
+echo "(memslot: per create + delete pair; vhost-*: per 64-byte frame):"
 printf '  %s\n' "${results[@]}"
-echo "Samples (BENCH lane config workload round per-trip t(N)ns t(1)ns N):"
+echo "Samples (BENCH lane config workload round per-trip t(N)ns t(1 or N/8)ns N):"
 printf '  %s\n' "${samples[@]}"
 exit "$status"
