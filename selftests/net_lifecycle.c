@@ -7,7 +7,7 @@
  *    counters); binding it again to the same VM changes nothing, to
  *    another VM is EBUSY; by ifindex works too; unknown VM ENOENT, unknown
  *    device ENODEV, a bridge or veth EOPNOTSUPP; NET_UNBIND ends it (then
- *    ENOENT), frames flow untagged again.
+ *    ENOENT), frames flow untagged again; a VM may have several devices.
  *  - deleted: the tap goes away while bound: the binding ends; a new tap
  *    with the same name and ifindex inherits nothing.
  *  - renamed: the binding stays, VM_NET_DEVS shows the new name, the rule
@@ -138,6 +138,12 @@ TEST_F_TIMEOUT(lc, bind, 120)
 	EXPECT_STREQ(PORT(A)->name, d[0].ifname);
 	EXPECT_EQ(0ULL, d[0].tagged + d[0].forwarded);
 	uplink_sees(_metadata, self, 100);
+
+	/* A VM may have several devices. */
+	EXPECT_EQ(0, netg_bind(G, other, PORT(B)->name, 0));
+	ASSERT_EQ(2, netg_devs(G, other, d, 4));
+	EXPECT_TRUE(!strcmp(d[0].ifname, PORT(B)->name) || !strcmp(d[1].ifname, PORT(B)->name));
+	EXPECT_EQ(0, netg_devs(G, L->id[B], d, 4));
 }
 
 TEST_F_TIMEOUT(lc, deleted, 120)

@@ -20,6 +20,9 @@
  *  - live_edit: A's tag changed from 100 to 200 while bound moves it to
  *    VLAN 200 at once (it now talks with C, not B); tag none (no rule left)
  *    sends it untagged.
+ *  - events: NET events are limited to one a second per VM and rule; the
+ *    held-back violations are counted in the next event, and the counts
+ *    add up to the counter.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -338,6 +341,52 @@ TEST_F_TIMEOUT(modes, live_edit, 120)
 	EXPECT_PLAIN(0);
 	quiet(_metadata, self);
 	EXPECT_EQ(1, netg_devs(&L->g, L->id[A], NULL, 0));
+	/* Still bound, but no hook: nothing counted. */
+	NETG_EXPECT_CTRS(L, A, 2, 2, 1, 0, 1, 0);
+}
+
+TEST_F_TIMEOUT(modes, events, 120)
+{
+	struct netg_event ev[8];
+	uint64_t sum = 0;
+	int n;
+
+	bc(_metadata, self);
+	VM(A, "100");
+	VM(D, "400");
+	memg_drain(&L->sub);
+
+	/* A burst from A: one TAG event at once, the rest held back. */
+	for (int i = 0; i < 5; i++)
+		SEND_TAGS(A, 1, NETG_Q(5));
+	n = netg_events(&L->sub, L->id[A], 1, 2000, ev, 8);
+	ASSERT_EQ(1, n);
+	EXPECT_EQ(KVMGUARD_NET_RULE_TAG, ev[0].rule);
+	EXPECT_EQ(1ULL, ev[0].count);
+	sum += ev[0].count;
+	/* The same rule of another VM, and another rule of A: at once. */
+	SEND_TAGS(B, 1, NETG_Q(5));
+	n = netg_events(&L->sub, L->id[B], 1, 2000, ev, 8);
+	ASSERT_EQ(1, n);
+	EXPECT_EQ(KVMGUARD_NET_RULE_TAG, ev[0].rule);
+	EXPECT_EQ(1ULL, ev[0].count);
+	UPSEND(ALL);
+	n = netg_events(&L->sub, L->id[A], 1, 2000, ev, 8);
+	ASSERT_EQ(1, n);
+	EXPECT_EQ(KVMGUARD_NET_RULE_SEGMENT, ev[0].rule);
+	EXPECT_EQ(KVMGUARD_NET_TO_GUEST, ev[0].dir);
+	EXPECT_FALSE(ev[0].has_vid) TH_LOG("an untagged frame has no VID");
+	EXPECT_EQ(0, netg_events(&L->sub, L->id[A], 0, 300, ev, 8));
+
+	/* After a quiet second the next violation reports the held ones. */
+	usleep(1100 * 1000);
+	SEND_TAGS(A, 1, NETG_Q(5));
+	n = netg_events(&L->sub, L->id[A], 1, 2000, ev, 8);
+	ASSERT_EQ(1, n);
+	EXPECT_EQ(KVMGUARD_NET_RULE_TAG, ev[0].rule);
+	EXPECT_EQ(5ULL, ev[0].count);
+	sum += ev[0].count;
+	NETG_EXPECT_CTRS(L, A, 0, 0, 0, sum, 1, 0);
 }
 
 NETG_HARNESS_MAIN_SHARED(0, 4, NULL)

@@ -329,8 +329,8 @@ void netg_prereq_or_skip(void);
 		int __ret;						\
 									\
 		setvbuf(stdout, NULL, _IOLBF, 0);			\
-		kg_prereq(KG_NEED_KVM | KG_NEED_MODULE);		\
 		netg_prereq_or_skip();					\
+		kg_prereq(KG_NEED_KVM | KG_NEED_MODULE);		\
 		if ((nports) && netg_shared_up(flags, nports, vids)) {	\
 			printf("Bail out! the test topology cannot be built\n"); \
 			return 1;					\
