@@ -122,10 +122,19 @@ set_policy() { # <config>
 			sleep 1
 			i=$((i + 1))
 		done
-		out=$(cat /tmp/hold.out; kvmguard unbind default 2>&1 &&
-			kvmguard vm list 2>&1) &&
-		grep -q ready /tmp/hold.out &&
-		echo "BENCH-POLICY $LANE f $round $(echo "$out" | tr '\n' ' ')" ;;
+		if grep -q ready /tmp/hold.out; then
+			out=$(kvmguard unbind default 2>&1 && kvmguard vm list 2>&1) &&
+				echo "BENCH-POLICY $LANE f $round $(echo "$out" | tr '\n' ' ')"
+		else
+			# seen on 6.1 in every other round; say what the holder does
+			out="holder $holder not ready after ${i}s: $(cat /tmp/hold.out)"
+			# shellcheck disable=SC2009 # busybox ps: pid, state, command
+			out="$out; $(ps | grep '[v]host' | tr '\n' ';')"
+			out="$out; $(tr '\0' ' ' </proc/"$holder"/cmdline 2>&1)"
+			out="$out; wchan $(cat /proc/"$holder"/wchan 2>&1)"
+			out="$out; $(grep State /proc/"$holder"/status 2>&1)"
+			false
+		fi ;;
 	esac || {
 		error "kvmguard CLI cannot set the config $1 policy: $out"
 		return 1
