@@ -28,6 +28,10 @@ guest2=$!
 sleep 2
 run vm list
 id=$(last_vm)
+# Its network port: a tap a VMM doing virtio-net in userspace would use (one
+# attached as a vhost-net backend is bound by itself).
+/usr/sbin/ip tuntap add dev vnet-web mode tap && /usr/sbin/ip link set vnet-web up
+[ -z "$id" ] || run net bind "$id" dev vnet-web
 [ -z "$id" ] || run vm show "$id"
 run policy show
 run -j vm list
