@@ -278,51 +278,44 @@ int hcg_subscribe(struct gnl *g)
 	return grp ? gnl_join(g, grp) : -ENOENT;
 }
 
+static bool take_hc_event(const struct nlmsghdr *nlh,
+			  const struct nlattr **tb, void *ctx)
+{
+	struct kg_event_sink *sink = ctx;
+	struct hcg_event *e = (struct hcg_event *)sink->ev + sink->n;
+	uint8_t type;
+
+	(void)nlh;
+	if (!tb[KVMGUARD_A_EVENT_TYPE] || !tb[KVMGUARD_A_VM_ID])
+		return false;
+	type = gnl_get_u8(tb[KVMGUARD_A_EVENT_TYPE]);
+	if ((type != KVMGUARD_EVENT_HYPERCALL && type != KVMGUARD_EVENT_HYPERV) ||
+	    (sink->vm_id && gnl_get_u64(tb[KVMGUARD_A_VM_ID]) != sink->vm_id) ||
+	    sink->n >= sink->max)
+		return false;
+	memset(e, 0, sizeof(*e));
+	e->type = type;
+	e->vm_id = gnl_get_u64(tb[KVMGUARD_A_VM_ID]);
+	e->nr = tb[KVMGUARD_A_EVENT_HC_NR] ?
+		gnl_get_u64(tb[KVMGUARD_A_EVENT_HC_NR]) : ~0ull;
+	e->action = tb[KVMGUARD_A_EVENT_ACTION] ?
+		    gnl_get_u8(tb[KVMGUARD_A_EVENT_ACTION]) : 0xff;
+	e->count = tb[KVMGUARD_A_EVENT_COUNT] ?
+		   gnl_get_u64(tb[KVMGUARD_A_EVENT_COUNT]) : 0;
+	if (tb[KVMGUARD_A_POLICY_NAME] && gnl_get_str(tb[KVMGUARD_A_POLICY_NAME])) {
+		e->has_policy = true;
+		snprintf(e->policy, sizeof(e->policy), "%s",
+			 gnl_get_str(tb[KVMGUARD_A_POLICY_NAME]));
+	}
+	sink->n++;
+	return true;
+}
+
 int hcg_events(struct gnl *sub, uint64_t vm_id, int ms, struct hcg_event *ev, int max)
 {
-	uint64_t end = hcg_mono_ns() + (uint64_t)ms * 1000000;
-	int n = 0;
+	struct kg_event_sink sink = { .vm_id = vm_id, .ev = ev, .max = max };
 
-	while (hcg_mono_ns() < end) {
-		const struct nlmsghdr *nlh;
-		int len = gnl_recv(sub, 20);
-
-		if (len < 0)
-			continue;
-		for (nlh = (const void *)sub->rbuf; NLMSG_OK(nlh, (unsigned int)len);
-		     nlh = NLMSG_NEXT(nlh, len)) {
-			const struct nlattr *tb[KVMGUARD_A_MAX + 1];
-			struct hcg_event *e = &ev[n];
-			uint8_t type;
-
-			if (nlh->nlmsg_type != sub->family ||
-			    gnl_parse(nlh, tb, KVMGUARD_A_MAX, NULL) ||
-			    !tb[KVMGUARD_A_EVENT_TYPE] || !tb[KVMGUARD_A_VM_ID])
-				continue;
-			type = gnl_get_u8(tb[KVMGUARD_A_EVENT_TYPE]);
-			if ((type != KVMGUARD_EVENT_HYPERCALL &&
-			     type != KVMGUARD_EVENT_HYPERV) ||
-			    (vm_id && gnl_get_u64(tb[KVMGUARD_A_VM_ID]) != vm_id) ||
-			    n >= max)
-				continue;
-			memset(e, 0, sizeof(*e));
-			e->type = type;
-			e->vm_id = gnl_get_u64(tb[KVMGUARD_A_VM_ID]);
-			e->nr = tb[KVMGUARD_A_EVENT_HC_NR] ?
-				gnl_get_u64(tb[KVMGUARD_A_EVENT_HC_NR]) : ~0ull;
-			e->action = tb[KVMGUARD_A_EVENT_ACTION] ?
-				    gnl_get_u8(tb[KVMGUARD_A_EVENT_ACTION]) : 0xff;
-			e->count = tb[KVMGUARD_A_EVENT_COUNT] ?
-				   gnl_get_u64(tb[KVMGUARD_A_EVENT_COUNT]) : 0;
-			if (tb[KVMGUARD_A_POLICY_NAME] && gnl_get_str(tb[KVMGUARD_A_POLICY_NAME])) {
-				e->has_policy = true;
-				snprintf(e->policy, sizeof(e->policy), "%s",
-					 gnl_get_str(tb[KVMGUARD_A_POLICY_NAME]));
-			}
-			n++;
-		}
-	}
-	return n;
+	return kg_collect_events(sub, ms, 0, take_hc_event, &sink);
 }
 
 static void *run_thread(void *arg)

@@ -145,6 +145,39 @@ int kg_parse_bind(const struct nlmsghdr *nlh, struct kg_bind *b)
 	return 0;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+int kg_collect_events(struct gnl *sub, int ms, int want, kg_event_take take,
+		      void *ctx)
+{
+	uint64_t end = mono_ns() + (uint64_t)ms * 1000000;
+	int n = 0;
+
+	while (mono_ns() < end && !(want > 0 && n >= want)) {
+		const struct nlmsghdr *nlh;
+		int len = gnl_recv(sub, 20);
+
+		if (len < 0)
+			continue;
+		for (nlh = (const void *)sub->rbuf; NLMSG_OK(nlh, (unsigned int)len);
+		     nlh = NLMSG_NEXT(nlh, len)) {
+			const struct nlattr *tb[KVMGUARD_A_MAX + 1];
+
+			if (nlh->nlmsg_type == sub->family &&
+			    !gnl_parse(nlh, tb, KVMGUARD_A_MAX, NULL) &&
+			    take(nlh, tb, ctx))
+				n++;
+		}
+	}
+	return n;
+}
+
 int kg_parse_event(const struct nlmsghdr *nlh, struct kg_event *e)
 {
 	const struct nlattr *tb[KVMGUARD_A_MAX + 1];

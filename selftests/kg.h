@@ -112,6 +112,22 @@ int kg_parse_policy(const struct nlmsghdr *nlh, struct kg_policy *p);
 int kg_parse_bind(const struct nlmsghdr *nlh, struct kg_bind *b);
 int kg_parse_event(const struct nlmsghdr *nlh, struct kg_event *e);
 
+/*
+ * Events from @sub for @ms milliseconds, or until @want (> 0) of them were
+ * kept: @take sees each message of the family, parsed into @tb, and says
+ * whether it kept it. Returns how many it kept.
+ */
+struct kg_event_sink {		/* where @take stores them: see memg.c */
+	uint64_t vm_id;			/* 0: any VM */
+	void *ev;			/* an array of @max */
+	int n, max;
+};
+
+typedef bool (*kg_event_take)(const struct nlmsghdr *nlh,
+			      const struct nlattr **tb, void *ctx);
+int kg_collect_events(struct gnl *sub, int ms, int want, kg_event_take take,
+		      void *ctx);
+
 int kg_vm_get(struct gnl *g, uint64_t id, struct kg_vm *out);
 /* Dump all VMs (retries on NLM_F_DUMP_INTR). *out is malloc'ed. */
 int kg_vm_dump(struct gnl *g, struct kg_vm **out, int *n);

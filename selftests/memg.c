@@ -205,31 +205,26 @@ int memg_vma_mergeable(pid_t pid, const void *addr)
 	return ret;
 }
 
+static bool take_mem_event(const struct nlmsghdr *nlh,
+			   const struct nlattr **tb, void *ctx)
+{
+	struct kg_event_sink *sink = ctx;
+	struct kg_event e;
+
+	(void)tb;
+	if (kg_parse_event(nlh, &e) || e.type != KVMGUARD_EVENT_MEMORY ||
+	    (sink->vm_id && e.vm_id != sink->vm_id) || sink->n >= sink->max)
+		return false;
+	((struct kg_event *)sink->ev)[sink->n++] = e;
+	return true;
+}
+
 int memg_events(struct gnl *sub, uint64_t vm_id, int want, int ms,
 		struct kg_event *ev, int max)
 {
-	uint64_t end = hcg_mono_ns() + (uint64_t)ms * 1000000;
-	int n = 0;
+	struct kg_event_sink sink = { .vm_id = vm_id, .ev = ev, .max = max };
 
-	while (hcg_mono_ns() < end && !(want > 0 && n >= want)) {
-		const struct nlmsghdr *nlh;
-		int len = gnl_recv(sub, 20);
-
-		if (len < 0)
-			continue;
-		for (nlh = (const void *)sub->rbuf; NLMSG_OK(nlh, (unsigned int)len);
-		     nlh = NLMSG_NEXT(nlh, len)) {
-			struct kg_event e;
-
-			if (nlh->nlmsg_type != sub->family || kg_parse_event(nlh, &e))
-				continue;
-			if (e.type != KVMGUARD_EVENT_MEMORY || (vm_id && e.vm_id != vm_id))
-				continue;
-			if (n < max)
-				ev[n++] = e;
-		}
-	}
-	return n;
+	return kg_collect_events(sub, ms, want, take_mem_event, &sink);
 }
 
 void memg_drain(struct gnl *sub)

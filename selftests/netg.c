@@ -899,63 +899,56 @@ int netg_dev_check(struct gnl *g, uint64_t vm_id, const char *ifname,
 
 /* ---- events ---- */
 
+static bool take_net_event(const struct nlmsghdr *nlh,
+			   const struct nlattr **tb, void *ctx)
+{
+	struct kg_event_sink *sink = ctx;
+	struct netg_event e = { 0 };
+
+	(void)nlh;
+	if (!tb[KVMGUARD_A_EVENT_TYPE] ||
+	    gnl_get_u8(tb[KVMGUARD_A_EVENT_TYPE]) != KVMGUARD_EVENT_NET ||
+	    !tb[KVMGUARD_A_VM_ID])
+		return false;
+	e.vm_id = gnl_get_u64(tb[KVMGUARD_A_VM_ID]);
+	if ((sink->vm_id && e.vm_id != sink->vm_id) || sink->n >= sink->max)
+		return false;
+	e.rule = e.dir = e.action = 0xff;
+	if (tb[KVMGUARD_A_VM_PID])
+		e.pid = gnl_get_u32(tb[KVMGUARD_A_VM_PID]);
+	if (tb[KVMGUARD_A_POLICY_NAME]) {
+		e.has_policy = true;
+		copy_name(e.policy, sizeof(e.policy), tb[KVMGUARD_A_POLICY_NAME]);
+	}
+	if (tb[KVMGUARD_A_EVENT_NET_RULE])
+		e.rule = gnl_get_u8(tb[KVMGUARD_A_EVENT_NET_RULE]);
+	if (tb[KVMGUARD_A_EVENT_NET_DIR])
+		e.dir = gnl_get_u8(tb[KVMGUARD_A_EVENT_NET_DIR]);
+	if (tb[KVMGUARD_A_EVENT_ACTION])
+		e.action = gnl_get_u8(tb[KVMGUARD_A_EVENT_ACTION]);
+	if (tb[KVMGUARD_A_EVENT_COUNT])
+		e.count = gnl_get_u64(tb[KVMGUARD_A_EVENT_COUNT]);
+	e.has_time = tb[KVMGUARD_A_EVENT_TIME_NS];
+	e.has_ifindex = tb[KVMGUARD_A_NET_IFINDEX];
+	if (e.has_ifindex)
+		e.ifindex = gnl_get_u32(tb[KVMGUARD_A_NET_IFINDEX]);
+	e.has_ifname = tb[KVMGUARD_A_NET_IFNAME];
+	if (e.has_ifname)
+		copy_name(e.ifname, sizeof(e.ifname), tb[KVMGUARD_A_NET_IFNAME]);
+	e.has_vid = tb[KVMGUARD_A_EVENT_NET_VID] &&
+		    gnl_alen(tb[KVMGUARD_A_EVENT_NET_VID]) == 2;
+	if (e.has_vid)
+		memcpy(&e.vid, (const char *)tb[KVMGUARD_A_EVENT_NET_VID] + NLA_HDRLEN, 2);
+	((struct netg_event *)sink->ev)[sink->n++] = e;
+	return true;
+}
+
 int netg_events(struct gnl *sub, uint64_t vm_id, int want, int ms,
 		struct netg_event *ev, int max)
 {
-	uint64_t end = hcg_mono_ns() + (uint64_t)ms * 1000000;
-	int n = 0;
+	struct kg_event_sink sink = { .vm_id = vm_id, .ev = ev, .max = max };
 
-	while (hcg_mono_ns() < end && !(want > 0 && n >= want)) {
-		const struct nlmsghdr *nlh;
-		int len = gnl_recv(sub, 20);
-
-		if (len < 0)
-			continue;
-		for (nlh = (const void *)sub->rbuf; NLMSG_OK(nlh, (unsigned int)len);
-		     nlh = NLMSG_NEXT(nlh, len)) {
-			const struct nlattr *tb[KVMGUARD_A_MAX + 1];
-			struct netg_event e = { 0 };
-
-			if (nlh->nlmsg_type != sub->family ||
-			    gnl_parse(nlh, tb, KVMGUARD_A_MAX, NULL) ||
-			    !tb[KVMGUARD_A_EVENT_TYPE] ||
-			    gnl_get_u8(tb[KVMGUARD_A_EVENT_TYPE]) != KVMGUARD_EVENT_NET ||
-			    !tb[KVMGUARD_A_VM_ID])
-				continue;
-			e.vm_id = gnl_get_u64(tb[KVMGUARD_A_VM_ID]);
-			if (vm_id && e.vm_id != vm_id)
-				continue;
-			e.rule = e.dir = e.action = 0xff;
-			if (tb[KVMGUARD_A_VM_PID])
-				e.pid = gnl_get_u32(tb[KVMGUARD_A_VM_PID]);
-			if (tb[KVMGUARD_A_POLICY_NAME]) {
-				e.has_policy = true;
-				copy_name(e.policy, sizeof(e.policy), tb[KVMGUARD_A_POLICY_NAME]);
-			}
-			if (tb[KVMGUARD_A_EVENT_NET_RULE])
-				e.rule = gnl_get_u8(tb[KVMGUARD_A_EVENT_NET_RULE]);
-			if (tb[KVMGUARD_A_EVENT_NET_DIR])
-				e.dir = gnl_get_u8(tb[KVMGUARD_A_EVENT_NET_DIR]);
-			if (tb[KVMGUARD_A_EVENT_ACTION])
-				e.action = gnl_get_u8(tb[KVMGUARD_A_EVENT_ACTION]);
-			if (tb[KVMGUARD_A_EVENT_COUNT])
-				e.count = gnl_get_u64(tb[KVMGUARD_A_EVENT_COUNT]);
-			e.has_time = tb[KVMGUARD_A_EVENT_TIME_NS];
-			e.has_ifindex = tb[KVMGUARD_A_NET_IFINDEX];
-			if (e.has_ifindex)
-				e.ifindex = gnl_get_u32(tb[KVMGUARD_A_NET_IFINDEX]);
-			e.has_ifname = tb[KVMGUARD_A_NET_IFNAME];
-			if (e.has_ifname)
-				copy_name(e.ifname, sizeof(e.ifname), tb[KVMGUARD_A_NET_IFNAME]);
-			e.has_vid = tb[KVMGUARD_A_EVENT_NET_VID] &&
-				    gnl_alen(tb[KVMGUARD_A_EVENT_NET_VID]) == 2;
-			if (e.has_vid)
-				memcpy(&e.vid, (const char *)tb[KVMGUARD_A_EVENT_NET_VID] + NLA_HDRLEN, 2);
-			if (n < max)
-				ev[n++] = e;
-		}
-	}
-	return n;
+	return kg_collect_events(sub, ms, want, take_net_event, &sink);
 }
 
 int netg_vm(struct gnl *g, struct vm *vm, const char *policy, uint64_t *id)
