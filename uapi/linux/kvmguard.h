@@ -258,7 +258,8 @@ enum kvmguard_cmd {
  * toward it, whatever bridge or switch the port is on; every port of a
  * segment must be bound for the segment to hold. A VM whose policy has no
  * network rule costs its ports nothing. In audit mode tags are still
- * added and removed, and violations are let through and counted.
+ * added to and removed from the frames that keep the rules, and a frame
+ * that breaks one is let through unchanged and counted.
  *
  * @KVMGUARD_A_POLICY_NET_TAG: u16, access VID (1..KVMGUARD_NET_VID_MAX), 0
  *	for none. Untagged frames from the guest get this VID; frames toward
