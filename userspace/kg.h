@@ -188,7 +188,8 @@ struct kg_request {
 	struct kg_selector sel;		/* bind, unbind */
 	char bind_policy[KVMGUARD_NAME_MAX + 1];	/* bind, vm set */
 	const char *file;		/* apply */
-	char ifname[KG_IFNAMSIZ];	/* net bind, net unbind */
+	char ifname[KG_IFNAMSIZ];	/* net bind, net unbind: dev */
+	uint32_t ifindex;		/* or ifindex (then ifname is "") */
 };
 
 #define ERRMSG_MAX 512

@@ -1210,7 +1210,7 @@ static int parse_unbind(int argc, char **argv, struct kg_request *req,
 	return extra(argc, argv, used, err, errlen);
 }
 
-/* net bind ID dev IFNAME | net unbind dev IFNAME */
+/* net bind ID DEVICE | net unbind DEVICE; DEVICE: dev IFNAME | ifindex N */
 static int parse_net(int argc, char **argv, struct kg_request *req,
 		     bool file_mode, char *err, size_t errlen)
 {
@@ -1236,9 +1236,22 @@ static int parse_net(int argc, char **argv, struct kg_request *req,
 			    q(argv[0], b, sizeof(b)));
 	}
 	if (argc <= at)
-		return fail(err, errlen, "missing 'dev IFNAME'");
+		return fail(err, errlen, "missing 'dev IFNAME' or 'ifindex N'");
+	if (!strcmp(argv[at], "ifindex")) {
+		uint64_t index;
+
+		if (argc <= at + 1)
+			return fail(err, errlen, "'ifindex' needs an interface index");
+		if (parse_u64(argv[at + 1], INT32_MAX, &index))
+			return fail(err, errlen,
+				    "invalid interface index '%s': expected 1 to %d",
+				    q(argv[at + 1], b, sizeof(b)), INT32_MAX);
+		req->ifindex = index;
+		return extra(argc, argv, at + 2, err, errlen);
+	}
 	if (strcmp(argv[at], "dev"))
-		return fail(err, errlen, "expected 'dev IFNAME', not '%s'",
+		return fail(err, errlen,
+			    "expected 'dev IFNAME' or 'ifindex N', not '%s'",
 			    q(argv[at], b, sizeof(b)));
 	if (argc <= at + 1)
 		return fail(err, errlen, "'dev' needs an interface name");

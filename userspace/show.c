@@ -929,16 +929,28 @@ static const struct kg_errhint net_unbind_hints[] = {
 	{ 0, NULL },
 };
 
+/* The device of a net request into @msg, and its name for messages. */
+static void put_net_device(struct nl_msg *msg, const struct kg_request *req,
+			   char *dev, size_t len)
+{
+	if (req->ifindex) {
+		snprintf(dev, len, "ifindex %u", (unsigned int)req->ifindex);
+		nla_put_u32(msg, KVMGUARD_A_NET_IFINDEX, req->ifindex);
+	} else {
+		fmt_safe(dev, len, req->ifname);
+		nla_put_string(msg, KVMGUARD_A_NET_IFNAME, req->ifname);
+	}
+}
+
 int cmd_net_bind(struct kg_nl *nl, const struct kg_request *req)
 {
 	struct nl_msg *msg = kg_msg(nl, KVMGUARD_CMD_NET_BIND, 0);
-	char what[96], dev[KG_IFNAMSIZ];
+	char what[96], dev[32];
 
-	fmt_safe(dev, sizeof(dev), req->ifname);
+	nla_put_u64(msg, KVMGUARD_A_VM_ID, req->vm_id);
+	put_net_device(msg, req, dev, sizeof(dev));
 	snprintf(what, sizeof(what), "cannot bind %s to VM %llu", dev,
 		 (unsigned long long)req->vm_id);
-	nla_put_u64(msg, KVMGUARD_A_VM_ID, req->vm_id);
-	nla_put_string(msg, KVMGUARD_A_NET_IFNAME, req->ifname);
 	return kg_nl_request_hints(nl, msg, NULL, NULL, what, net_bind_hints) ?
 		EXIT_ERR : EXIT_OK;
 }
@@ -946,11 +958,10 @@ int cmd_net_bind(struct kg_nl *nl, const struct kg_request *req)
 int cmd_net_unbind(struct kg_nl *nl, const struct kg_request *req)
 {
 	struct nl_msg *msg = kg_msg(nl, KVMGUARD_CMD_NET_UNBIND, 0);
-	char what[64], dev[KG_IFNAMSIZ];
+	char what[64], dev[32];
 
-	fmt_safe(dev, sizeof(dev), req->ifname);
+	put_net_device(msg, req, dev, sizeof(dev));
 	snprintf(what, sizeof(what), "cannot unbind %s", dev);
-	nla_put_string(msg, KVMGUARD_A_NET_IFNAME, req->ifname);
 	return kg_nl_request_hints(nl, msg, NULL, NULL, what,
 				   net_unbind_hints) ? EXIT_ERR : EXIT_OK;
 }

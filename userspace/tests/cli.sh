@@ -100,9 +100,9 @@ has err "kvmguard: invalid net isolate value 'yes': expected off or on"
 expect 2 net bind 3 dev a/b
 has err "kvmguard: invalid interface name 'a/b': use 1 to 15 characters without '/', ':' or blanks"
 expect 2 net unbind tap0
-has err "kvmguard: expected 'dev IFNAME', not 'tap0'"
+has err "kvmguard: expected 'dev IFNAME' or 'ifindex N', not 'tap0'"
 expect 0 help
-has out "  kvmguard net bind ID dev IFNAME"
+has out "  kvmguard net bind ID dev IFNAME|ifindex N"
 has out "  net tag VID|none   net trunk VIDLIST|none   net isolate on|off"
 expect 2 apply
 expect 2 vm list -j

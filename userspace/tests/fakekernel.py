@@ -523,7 +523,12 @@ class Fake:
         as a kernel may send them, so the CLI's own hints show."""
         if ("NET_IFNAME" in attrs) == ("NET_IFINDEX" in attrs):
             raise Refuse(22, "NET_IFNAME or NET_IFINDEX is needed")
-        name = self.s(attrs, "NET_IFNAME")
+        if "NET_IFINDEX" in attrs:
+            index = struct.unpack("=I", attrs["NET_IFINDEX"])[0]
+            name = next((n for n, (i, _) in self.devs.items() if i == index),
+                        None)
+        else:
+            name = self.s(attrs, "NET_IFNAME")
         owner = next((v for v in self.vms.values()
                       if any(d["name"] == name for d in v.get("net", []))),
                      None)
@@ -933,6 +938,16 @@ def test_net(f, tmp):
     run(f, "net", "unbind", "dev", "tap0")
     check([d["name"] for d in f.vms[1]["net"]] == ["mvtap1", "t\x01p"],
           "net unbind: %r" % f.vms[1]["net"])
+    f.log.clear()
+    index = f.devs["mvtap1"][0]
+    out, err = run(f, "net", "unbind", "ifindex", str(index))
+    check(out == "" and err == "" and f.log[0] == (
+        "NET_UNBIND", {"NET_IFINDEX": struct.pack("=I", index)}) and
+          [d["name"] for d in f.vms[1]["net"]] == ["t\x01p"],
+          "net unbind ifindex: %r %r" % (err, f.log))
+    out, err = run(f, "net", "unbind", "ifindex", "4000", expect=1)
+    check("cannot unbind ifindex 4000: No such device" in err,
+          "net unbind unknown ifindex: %r" % err)
     f.vms = {}
 
 

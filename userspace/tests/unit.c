@@ -282,12 +282,20 @@ static void test_grammar(void)
 		{ "net unbind dev \"\"", false, "invalid interface name ''" },
 		{ "net unbind dev ..", false, "invalid interface name '..'" },
 		{ "net unbind dev", false, "'dev' needs an interface name" },
-		{ "net unbind tap0", false, "expected 'dev IFNAME', not 'tap0'" },
-		{ "net unbind", false, "missing 'dev IFNAME'" },
+		{ "net unbind tap0", false, "expected 'dev IFNAME' or 'ifindex N', not 'tap0'" },
+		{ "net unbind", false, "missing 'dev IFNAME' or 'ifindex N'" },
 		{ "net bind", false, "'net bind' needs a VM id" },
 		{ "net bind 0 dev tap0", false, "invalid VM id '0'" },
-		{ "net bind 3 tap0", false, "expected 'dev IFNAME', not 'tap0'" },
+		{ "net bind 3 tap0", false, "expected 'dev IFNAME' or 'ifindex N', not 'tap0'" },
 		{ "net bind 3 dev tap0 now", false, "unexpected argument 'now'" },
+		{ "net bind 3 ifindex 7", false, NULL },
+		{ "net unbind ifindex 2147483647", false, NULL },
+		{ "net unbind ifindex 0", false, "invalid interface index '0'" },
+		{ "net unbind ifindex 2147483648", false, "invalid interface index '2147483648'" },
+		{ "net unbind ifindex -1", false, "invalid interface index '-1'" },
+		{ "net unbind ifindex 07x", false, "invalid interface index '07x'" },
+		{ "net unbind ifindex", false, "'ifindex' needs an interface index" },
+		{ "net bind 3 ifindex 7 8", false, "unexpected argument '8'" },
 		{ "net", false, "'net' needs a subcommand: bind or unbind" },
 		{ "net show", false, "unknown net subcommand 'show': expected bind or unbind" },
 	};
@@ -380,6 +388,9 @@ static void test_values(void)
 	CHECK(!parse_str("net bind 7 dev macvtap3", &req, false, err) &&
 	      req.op == OP_NET_BIND && req.vm_id == 7 &&
 	      !strcmp(req.ifname, "macvtap3"), "net bind");
+	CHECK(!parse_str("net bind 7 ifindex 12", &req, false, err) &&
+	      req.op == OP_NET_BIND && req.vm_id == 7 && req.ifindex == 12 &&
+	      !req.ifname[0], "net bind ifindex");
 	CHECK(!parse_str("net unbind dev tap0", &req, false, err) &&
 	      req.op == OP_NET_UNBIND && !strcmp(req.ifname, "tap0"),
 	      "net unbind");
