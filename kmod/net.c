@@ -51,6 +51,7 @@
  */
 #define pr_fmt(fmt) "kvmguard: " fmt
 #include <linux/etherdevice.h>
+#include <linux/hash.h>
 #include <linux/hashtable.h>
 #include <linux/if_arp.h>
 #include <linux/if_vlan.h>
@@ -66,35 +67,7 @@
 #include <net/rtnetlink.h>
 
 #include "kvmguard.h"
-
-enum port_kind {
-	PORT_TAP,			/* from guest: ingress; to guest: egress */
-	PORT_MACVTAP,			/* the reverse */
-};
-
-/* Frames of one port, per cpu. */
-struct port_stats {
-	u64 tagged;			/* from the guest, given the access VID */
-	u64 forwarded;			/* from the guest, let through */
-	u64 delivered;			/* toward the guest, let through */
-	u64 denied[KVMGUARD_NET_RULES];	/* by enum kvmguard_net_rule - 1 */
-};
-
-struct kvmguard_port {
-	struct hlist_node node;		/* ports, by (net, ifindex) */
-	struct list_head vm_node;	/* vm->net.ports */
-	struct net_device *dev;		/* held */
-	netdevice_tracker dev_tracker;
-	struct net *net;		/* dev_net(dev), compared only */
-	int ifindex;			/* dev->ifindex, fixed while bound */
-	struct kvmguard_vm *vm;		/* holds a reference */
-	u8 bound_by;			/* enum kvmguard_net_bound_by */
-	u8 kind;			/* enum port_kind */
-	bool hooked;			/* ops registered; under rtnl */
-	struct nf_hook_ops ops[2];	/* from the guest, to the guest */
-	struct port_stats __percpu *stats;
-	struct rcu_head rcu;
-};
+#include "net.h"
 
 #define PORT_HASH_BITS	8
 static DEFINE_HASHTABLE(ports, PORT_HASH_BITS);
@@ -138,12 +111,19 @@ bool kvmguard_net_dev_bound(const struct net_device *dev)
 	return port_find(dev);
 }
 
-/* The rules of @port's VM now, or NULL; caller holds RCU. */
+/*
+ * The rules of @port's VM now, or NULL; caller holds RCU, or has bottom
+ * halves disabled (the direct calls run there, before the traced function
+ * takes rcu_read_lock()).
+ */
 static const struct kvmguard_rules *port_rules(const struct kvmguard_port *port)
 {
-	const struct kvmguard_policy *policy = rcu_dereference(port->vm->policy);
+	const struct kvmguard_policy *policy;
 
-	return policy ? rcu_dereference(policy->rules) : NULL;
+	policy = rcu_dereference_check(port->vm->policy,
+				       rcu_read_lock_bh_held());
+	return policy ? rcu_dereference_check(policy->rules,
+					      rcu_read_lock_bh_held()) : NULL;
 }
 
 /*
@@ -389,29 +369,202 @@ static int port_kind(const struct net_device *dev)
 	return -EOPNOTSUPP;
 }
 
-/* Attach or detach @port's hooks as its VM's rules now want; under rtnl. */
-static int port_sync(struct kvmguard_port *port)
+/*
+ * Taps
+ *
+ * Netfilter's netdev hooks cost every frame of the host once any device
+ * has one (their static keys are global). A tap, the common port, is
+ * served by two ftrace direct calls instead (net_entry.S), each attached
+ * only while some port uses it (tap_hooks.c), which cost other devices'
+ * frames a table lookup:
+ *  - toward the guest at tun_net_xmit(), which every frame sent to a tap
+ *    reaches, whatever sent it;
+ *  - from the guest at br_handle_frame(), when the tap is a port of a
+ *    Linux bridge and has no other upper device (a VLAN device on it would
+ *    take tagged frames before the bridge). Any other tap keeps a
+ *    netfilter ingress hook, and so does a macvtap, both ways.
+ * The entry finds the port in kvmguard_net_cache, by device pointer.
+ */
+
+struct kvmguard_port *kvmguard_net_cache[1 << KVMGUARD_NET_CACHE_BITS];
+
+/* The slot of @dev in kvmguard_net_cache: hash_64(), as net_entry.S does. */
+static unsigned int port_slot(const struct net_device *dev)
 {
-	bool want;
+	return ((u64)(unsigned long)dev * GOLDEN_RATIO_64) >>
+	       (64 - KVMGUARD_NET_CACHE_BITS);
+}
+
+/* Publish @port, a tap with rules, in its slot if that is free; rtnl. */
+static void port_cache_add(struct kvmguard_port *port)
+{
+	unsigned int slot = port_slot(port->dev);
+
+	ASSERT_RTNL();
+	if (kvmguard_net_cache[slot])
+		return;
+	/* Release: net_entry.S reads the port through the pointer. */
+	smp_store_release(&kvmguard_net_cache[slot], port);
+}
+
+/*
+ * Remove @port from its slot, handing the slot to another direct port
+ * that hashes there in one store, so that a port with rules is never
+ * missing from its slot; rtnl.
+ */
+static void port_cache_del(struct kvmguard_port *port)
+{
+	unsigned int slot = port_slot(port->dev);
+	struct kvmguard_port *p, *next = NULL;
+	int bkt;
+
+	ASSERT_RTNL();
+	if (kvmguard_net_cache[slot] != port)
+		return;
+	hash_for_each(ports, bkt, p, node)
+		if (p != port && p->direct && port_slot(p->dev) == slot)
+			next = p;
+	/* Release: as in port_cache_add(). */
+	smp_store_release(&kvmguard_net_cache[slot], next);
+}
+
+/* The direct port of @dev, whose slot holds another port's; BH off. */
+static struct kvmguard_port *port_direct_find(const struct net_device *dev)
+{
+	struct kvmguard_port *port = port_lookup(dev_net(dev), dev->ifindex);
+
+	return port && port->dev == dev && READ_ONCE(port->direct) ?
+	       port : NULL;
+}
+
+/*
+ * From net_entry.S at tun_net_xmit(@skb, @dev): a frame toward the guest
+ * of @port (NULL: @dev's slot holds another device's port). True: the
+ * frame was dropped.
+ */
+__visible bool kvmguard_net_tun_xmit(struct sk_buff *skb,
+				     struct net_device *dev,
+				     struct kvmguard_port *port)
+{
+	if (unlikely(!port)) {
+		port = port_direct_find(dev);
+		if (!port)
+			return false;
+	}
+	if (likely(port_to_guest(port, skb, NULL) == NF_ACCEPT))
+		return false;
+	dev_core_stats_tx_dropped_inc(dev);
+	kfree_skb(skb);
+	return true;
+}
+
+/*
+ * From net_entry.S at br_handle_frame(): a frame a bridge port received,
+ * its guest's if the port is a bridged tap (@port as above).
+ */
+__visible bool kvmguard_net_br_frame(struct sk_buff *skb,
+				     struct kvmguard_port *port)
+{
+	if (unlikely(!port)) {
+		port = port_direct_find(skb->dev);
+		if (!port)
+			return false;
+	}
+	if (!READ_ONCE(port->bridged) ||
+	    likely(port_from_guest(port, skb, NULL) == NF_ACCEPT))
+		return false;
+	dev_core_stats_rx_dropped_inc(skb->dev);
+	kfree_skb(skb);
+	return true;
+}
+
+/* Is @dev a bridge port with no other upper device? Under rtnl. */
+static bool port_on_bridge(struct net_device *dev)
+{
+	struct net_device *master = netdev_master_upper_dev_get(dev);
+	struct net_device *upper;
+	struct list_head *iter;
+	bool alone = true;
+
+	if (!master || !netif_is_bridge_master(master))
+		return false;
+	rcu_read_lock();
+	netdev_for_each_upper_dev_rcu(dev, upper, iter)
+		if (upper != master)
+			alone = false;
+	rcu_read_unlock();
+	return alone;
+}
+
+/* A tap needs only its ingress hook; a macvtap both. */
+static unsigned int port_nf_count(const struct kvmguard_port *port)
+{
+	return port->kind == PORT_TAP ? 1 : ARRAY_SIZE(port->ops);
+}
+
+/*
+ * Give @port the hooks its VM's rules (@rules: any network rule) and its
+ * place now want; under rtnl. What is wanted is attached before what is
+ * no longer wanted goes, so that a frame in between meets both (and a
+ * frame a tap's netfilter hook tagged is then dropped at the bridge as
+ * one its guest tagged) rather than none. That happens when a tap joins
+ * or leaves a bridge, which disables the bridge port meanwhile.
+ */
+static int port_apply(struct kvmguard_port *port, bool rules)
+{
+	bool tap = port->kind == PORT_TAP;
+	bool bridged = rules && tap && port_on_bridge(port->dev);
+	bool nf = rules && !bridged;
 	int err;
 
 	ASSERT_RTNL();
-	rcu_read_lock();
-	want = kvmguard_net_rules(port_rules(port));
-	rcu_read_unlock();
-	if (want == port->hooked)
-		return 0;
-	if (want) {
-		err = nf_register_net_hooks(port->net, port->ops,
-					    ARRAY_SIZE(port->ops));
+	if (rules && tap && !port->direct) {
+		err = kvmguard_tap_hook_get(TAP_HOOK_XMIT);
 		if (err)
 			return err;
-	} else {
-		nf_unregister_net_hooks(port->net, port->ops,
-					ARRAY_SIZE(port->ops));
+		WRITE_ONCE(port->direct, true);
+		port_cache_add(port);
 	}
-	port->hooked = want;
+	if (bridged && !port->bridged) {
+		err = kvmguard_tap_hook_get(TAP_HOOK_BRIDGE);
+		if (err)
+			return err;
+		WRITE_ONCE(port->bridged, true);
+	}
+	if (nf && !port->nf_hooked) {
+		err = nf_register_net_hooks(port->net, port->ops,
+					    port_nf_count(port));
+		if (err)
+			return err;
+		port->nf_hooked = true;
+	}
+
+	if (!nf && port->nf_hooked) {
+		nf_unregister_net_hooks(port->net, port->ops,
+					port_nf_count(port));
+		port->nf_hooked = false;
+	}
+	if (!bridged && port->bridged) {
+		WRITE_ONCE(port->bridged, false);
+		kvmguard_tap_hook_put(TAP_HOOK_BRIDGE);
+	}
+	if (!rules && port->direct) {
+		port_cache_del(port);
+		WRITE_ONCE(port->direct, false);
+		kvmguard_tap_hook_put(TAP_HOOK_XMIT);
+	}
 	return 0;
+}
+
+/* Attach or detach @port's hooks as its VM's rules now want; under rtnl. */
+static int port_sync(struct kvmguard_port *port)
+{
+	bool rules;
+
+	rcu_read_lock();
+	rules = kvmguard_net_rules(port_rules(port));
+	rcu_read_unlock();
+	return port_apply(port, rules);
 }
 
 static void port_free_rcu(struct rcu_head *head)
@@ -437,11 +590,7 @@ static void port_release(struct kvmguard_port *port)
 
 static void port_unbind(struct kvmguard_port *port)
 {
-	ASSERT_RTNL();
-	if (port->hooked)
-		nf_unregister_net_hooks(port->net, port->ops,
-					ARRAY_SIZE(port->ops));
-	port->hooked = false;
+	port_apply(port, false);	/* only removes: cannot fail */
 	port_release(port);
 }
 
@@ -744,6 +893,13 @@ static int net_device_event(struct notifier_block *nb, unsigned long event,
 		if (port)
 			port_unbind(port);
 		break;
+	case NETDEV_CHANGEUPPER:
+		/* Joined or left a bridge, or gained a VLAN device: taps. */
+		port = port_find(dev);
+		if (port && port_sync(port))
+			pr_err("VM %llu: cannot attach to %s\n", port->vm->id,
+			       netdev_name(dev));
+		break;
 	case NETDEV_PRE_TYPE_CHANGE:
 		/* TUNSETLINK: a port stays an Ethernet device. */
 		if (port_find(dev))
@@ -759,7 +915,15 @@ static struct notifier_block net_notifier = {
 
 int kvmguard_net_init(void)
 {
-	return register_netdevice_notifier(&net_notifier);
+	int err;
+
+	err = kvmguard_tap_hooks_init();
+	if (err)
+		return err;
+	err = register_netdevice_notifier(&net_notifier);
+	if (err)
+		kvmguard_tap_hooks_uninit();
+	return err;
 }
 
 void kvmguard_net_uninit(void)
@@ -775,6 +939,7 @@ void kvmguard_net_uninit(void)
 	rtnl_unlock();
 	unregister_netdevice_notifier(&net_notifier);
 	cancel_work_sync(&gone_work);
+	kvmguard_tap_hooks_uninit();
 	/* No hook runs any more; then every port is freed. */
 	synchronize_net();
 	rcu_barrier();

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Structure offsets for hypercall_entry.S, turned into offsets.h at build
- * time the way the kernel makes asm-offsets.h.
+ * Structure offsets and constants for hypercall_entry.S and net_entry.S,
+ * turned into offsets.h at build time the way the kernel makes
+ * asm-offsets.h.
  */
 #include <linux/kbuild.h>
+#include <linux/hash.h>
 #include <linux/kvm_host.h>
+#include <linux/skbuff.h>
 
 #include "kvmguard.h"
+#include "net.h"
 
 int main(void);
 
@@ -20,5 +24,9 @@ int main(void)
 	OFFSET(KG_VM_HC_COUNTS, kvmguard_vm, hc_counts);
 	DEFINE(KG_HC_CACHE_SHIFT, KVMGUARD_HC_CACHE_SHIFT);
 	DEFINE(KG_HC_CACHE_SLOTS, KVMGUARD_HC_CACHE_SLOTS);
+	OFFSET(KG_SKB_DEV, sk_buff, dev);
+	OFFSET(KG_PORT_DEV, kvmguard_port, dev);
+	DEFINE(KG_NET_CACHE_BITS, KVMGUARD_NET_CACHE_BITS);
+	DEFINE(KG_GOLDEN_RATIO_64, GOLDEN_RATIO_64);
 	return 0;
 }

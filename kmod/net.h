@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Network ports, shared by net.c (ports and rules), tap_hooks.c (the
+ * direct calls that serve taps) and offsets.c (for net_entry.S).
+ */
+#ifndef _KVMGUARD_NET_H
+#define _KVMGUARD_NET_H
+
+#include <linux/netdevice.h>
+#include <linux/netfilter.h>
+
+#include "kvmguard.h"
+
+enum port_kind {
+	PORT_TAP,			/* from guest: ingress; to guest: egress */
+	PORT_MACVTAP,			/* the reverse */
+};
+
+/* Frames of one port, per cpu. */
+struct port_stats {
+	u64 tagged;			/* from the guest, given the access VID */
+	u64 forwarded;			/* from the guest, let through */
+	u64 delivered;			/* toward the guest, let through */
+	u64 denied[KVMGUARD_NET_RULES];	/* by enum kvmguard_net_rule - 1 */
+};
+
+struct kvmguard_port {
+	struct net_device *dev;		/* held; read by net_entry.S */
+	struct hlist_node node;		/* ports, by (net, ifindex) */
+	struct list_head vm_node;	/* vm->net.ports */
+	netdevice_tracker dev_tracker;
+	struct net *net;		/* dev_net(dev), compared only */
+	int ifindex;			/* dev->ifindex, fixed while bound */
+	struct kvmguard_vm *vm;		/* holds a reference */
+	u8 bound_by;			/* enum kvmguard_net_bound_by */
+	u8 kind;			/* enum port_kind */
+	/* How the rules reach the frames; all under rtnl. */
+	bool nf_hooked;			/* ops registered (see port_sync()) */
+	bool direct;			/* a tap in the direct-call cache */
+	bool bridged;			/* from its guest: at br_handle_frame */
+	struct nf_hook_ops ops[2];	/* from the guest, to the guest */
+	struct port_stats __percpu *stats;
+	struct rcu_head rcu;
+};
+
+/*
+ * The direct-call cache (net.c): one slot per hash of a device pointer,
+ * holding a tap port of that hash that has rules, if there is one. A
+ * device whose slot is empty is no such port.
+ */
+#define KVMGUARD_NET_CACHE_BITS	10
+extern struct kvmguard_port *kvmguard_net_cache[1 << KVMGUARD_NET_CACHE_BITS];
+
+/* tap_hooks.c: the direct calls, attached while some port uses them. */
+enum kvmguard_tap_hook {
+	TAP_HOOK_XMIT,			/* tun_net_xmit(): toward the guest */
+	TAP_HOOK_BRIDGE,		/* br_handle_frame(): from the guest */
+	TAP_HOOKS
+};
+
+int kvmguard_tap_hook_get(enum kvmguard_tap_hook hook);
+void kvmguard_tap_hook_put(enum kvmguard_tap_hook hook);
+int kvmguard_tap_hooks_init(void);
+void kvmguard_tap_hooks_uninit(void);
+
+/* net_entry.S, and the C it calls (net.c) */
+void kvmguard_tun_xmit_entry(void);
+void kvmguard_br_frame_entry(void);
+__visible bool kvmguard_net_tun_xmit(struct sk_buff *skb,
+				     struct net_device *dev,
+				     struct kvmguard_port *port);
+__visible bool kvmguard_net_br_frame(struct sk_buff *skb,
+				     struct kvmguard_port *port);
+
+#endif /* _KVMGUARD_NET_H */
