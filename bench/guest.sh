@@ -22,6 +22,10 @@
 #      without a network rule, while another VM (vhostbench hold, created
 #      under e's binding) has tap kgc on the bridge as a VLAN 100 access port:
 #      what an untagged VM pays on a host where some VM is tagged
+#   g: (vhost-* only) kvmguard not loaded, VLAN 100 done by the bridge the
+#      usual way instead: br0 with VLAN filtering, the taps untagged members
+#      of VLAN 100 (pvid), vup a tagged one; the same frames on the uplink
+#      and in the guests' rings as in e, without kvmguard
 # and prints "BENCH <lane> <config> <workload> <round> <bench output>".
 # Anything that keeps a number from being measured prints "BENCH-ERROR ...".
 #
@@ -85,7 +89,17 @@ net_setup() {
 		$IP netns exec up $IP link set lo up &&
 		$IP netns exec up $IP link set vup-p up &&
 		$BRIDGE fdb add 02:00:00:00:00:0b dev kgb master static &&
-		$BRIDGE fdb add 02:00:00:00:00:0c dev vup master static
+		$BRIDGE fdb add 02:00:00:00:00:0c dev vup master static || return 1
+	# g's VLAN setup: unused (and ignored by the bridge) until g switches
+	# VLAN filtering on
+	for t in kga kgb kgc; do
+		$BRIDGE vlan add dev $t vid $VID pvid untagged &&
+			$BRIDGE vlan del dev $t vid 1 || return 1
+	done
+	$BRIDGE vlan add dev vup vid $VID &&
+		$BRIDGE vlan del dev vup vid 1 &&
+		$BRIDGE fdb add 02:00:00:00:00:0b dev kgb master static vlan $VID &&
+		$BRIDGE fdb add 02:00:00:00:00:0c dev vup master static vlan $VID
 }
 net_setup || error "cannot set up the bench network"
 
@@ -145,6 +159,9 @@ set_policy() { # <config>
 
 measure() { # <config>
 	for w in $WORKLOADS; do
+		case "$1$w" in
+		g[!v]*) continue ;;	# g is about packets only
+		esac
 		case "$w" in
 		hypercall) cmd="/bench/kvmbench $w $N_hypercall" ;;
 		pio) cmd="/bench/kvmbench $w $N_pio" ;;
@@ -152,9 +169,9 @@ measure() { # <config>
 		vhost-a2b) cmd="/bench/vhostbench pair $N_vhost" ;;
 		*) cmd="/bench/vhostbench ${w#vhost-} $N_vhost" ;;
 		esac
-		# e: taps are access ports of VLAN $VID (vhostbench checks it)
+		# e, g: taps are access ports of VLAN $VID (vhostbench checks it)
 		case "$1$w" in
-		evhost-*) cmd="$cmd $VID" ;;
+		[eg]vhost-*) cmd="$cmd $VID" ;;
 		esac
 		if out=$($cmd 2>&1); then
 			echo "BENCH $LANE $1 $w $round $out"
@@ -168,6 +185,13 @@ echo "BENCH-BEGIN $LANE $(uname -r)"
 round=1
 while [ "$round" -le "$ROUNDS" ]; do
 	measure a
+	if $IP link set br0 type bridge vlan_filtering 1; then
+		measure g
+	else
+		error "cannot switch VLAN filtering on"
+	fi
+	$IP link set br0 type bridge vlan_filtering 0 ||
+		error "cannot switch VLAN filtering off"
 	if insmod /bench/kvmguard.ko; then
 		echo "BENCH-HOOK $LANE b $round $(hooked)"
 		measure b

@@ -11,7 +11,9 @@
 # every memory rule (so that they allow the bench VM), (e) loaded with a
 # default-bound policy `net tag 100`, (f) loaded, no policy for the bench VMs
 # but another VM's tap on the bridge tagged 100 (what an untagged VM pays
-# once any VM is tagged), and times six workloads in each:
+# once any VM is tagged), and for the packet workloads (g) not loaded, with
+# the bridge tagging VLAN 100 itself (VLAN filtering; the same frames on the
+# uplink and in the rings as in (e)), and times six workloads in each:
 # bench/kvmbench.c's hypercall loop (handled in KVM), I/O port loop (an exit
 # to the VMM each time) and memslot create + delete loop
 # (KVM_SET_USER_MEMORY_REGION), and bench/vhostbench.c's 64-byte frames
@@ -28,7 +30,9 @@
 #   loaded (b): <= 1.001x; allowlist (c): hypercall, memslot <= 1.01x,
 #   pio <= 1.001x; memory rules (d): memslot <= 1.01x, hypercall and
 #   pio <= 1.001x; net tag (e) and mixed (f): hypercall, pio, memslot
-#   <= 1.001x; vhost-* <= 1.01x in every configuration.
+#   <= 1.001x; vhost-* <= 1.01x in every configuration. A second table
+#   compares the packet rows of (e) with (g): kvmguard's tagging against
+#   the bridge's (no target).
 #
 #   usage: bench/run.sh [lane...]        (default: 6.1 6.12)
 # Env: BENCH_ROUNDS (default 5), BENCH_N_HYPERCALL (40000), BENCH_N_PIO (40000),
@@ -105,7 +109,7 @@ build_initramfs() { # <lane> <module build dir> -> path on stdout
 	echo "$img"
 }
 
-# Medians of one lane's console into "lane workload a b c d e f" lines; checks that
+# Medians of one lane's console into "lane workload a b c d e f g" lines; checks that
 # every round measured every configuration and that the hook was present in
 # (c) only. Problems go to stderr, and the status is 1.
 summarize() { # <lane> <log>
@@ -136,8 +140,12 @@ summarize() { # <lane> <log>
 		nw = split(workloads, w, " ")
 		for (i = 1; i <= nw; i++) {
 			line = lane " " w[i]
-			for (c = 1; c <= 6; c++) {
-				key = substr("abcdef", c, 1) " " w[i]
+			for (c = 1; c <= 7; c++) {
+				key = substr("abcdefg", c, 1) " " w[i]
+				if (c == 7 && w[i] !~ /^vhost-/) {
+					line = line " -"	# g: packets only
+					continue
+				}
 				if (cnt[key] != rounds) {
 					print "bench: " lane ": " key ": " cnt[key] + 0 " of " rounds " rounds measured" > "/dev/stderr"
 					bad = 1
@@ -192,7 +200,7 @@ printf '%s\n' "${results[@]}" | awk '
 		row("lane", "workload", "unloaded", "loaded", "ratio", "allowlist", "ratio",
 			"memrules", "ratio", "nettag", "ratio", "mixed", "ratio")
 	}
-	NF == 8 {
+	NF == 9 {
 		net = $2 ~ /^vhost-/
 		row($1, $2, num($3), num($4), ratio($4, $3, net ? 1.01 : 1.001),
 			num($5), ratio($5, $3, net ? 1.01 : $2 == "pio" ? 1.001 : 1.01),
@@ -201,11 +209,26 @@ printf '%s\n' "${results[@]}" | awk '
 			num($8), ratio($8, $3, net ? 1.01 : 1.001))
 	}'
 echo
+echo "Tagged VLAN 100 by kvmguard (nettag) and by the bridge (VLAN filtering, not loaded):"
+printf '%s\n' "${results[@]}" | awk '
+	function row(a, b, c, d, e, f, g, h) {
+		printf "%-5s %-10s %-9s %-14s %-7s %-8s %-7s %s\n", a, b, c, d, e, f, g, h
+	}
+	function ratio(x, base) {
+		return x == "-" || base == "-" || base == 0 ? "-" : sprintf("%.3fx", x / base)
+	}
+	BEGIN { row("lane", "workload", "unloaded", "bridge-tagged", "ratio", "nettag", "ratio",
+		    "nettag/bridge-tagged") }
+	NF == 9 && $2 ~ /^vhost-/ {
+		row($1, $2, sprintf("%.0f", $3), $9 == "-" ? "-" : sprintf("%.0f", $9), ratio($9, $3),
+		    $7 == "-" ? "-" : sprintf("%.0f", $7), ratio($7, $3), ratio($7, $9))
+	}'
+echo
 echo "Targets: loaded <= 1.001x; allowlist: hypercall, memslot <= 1.01x, pio <= 1.001x;"
 echo "memrules: memslot <= 1.01x, hypercall and pio <= 1.001x; nettag, mixed: hypercall,"
 echo "pio, memslot <= 1.001x; vhost-* <= 1.01x in every configuration."
 echo "mixed: the bench VMs untagged while another VM's port on the bridge is tagged."
-echo "Medians of $ROUNDS interleaved rounds (a b c d e f), instructions per round trip"
+echo "Medians of $ROUNDS interleaved rounds (a b c d e f g), instructions per round trip"
 echo "(memslot: per create + delete pair; vhost-*: per 64-byte frame):"
 printf '  %s\n' "${results[@]}"
 echo "Samples (BENCH lane config workload round per-trip t(N)ns t(1 or N/8)ns N):"

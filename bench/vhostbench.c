@@ -244,8 +244,16 @@ static uint32_t rx_drain(struct vhd *b)
 	int id, err;
 
 	while ((id = vhd_rx_next(b, &f, &len, 0)) >= 0) {
-		if (!bench_frame(f, len))
+		if (!bench_frame(f, len)) {
+			/* Say which frame: a stray frame of the test host? */
+			fprintf(stderr, "vhostbench: RX frame of %zu bytes", len);
+			if (len >= 14)
+				fprintf(stderr, ", from %02x:%02x:%02x:%02x:%02x:%02x, type %02x%02x",
+					f[6], f[7], f[8], f[9], f[10], f[11],
+					f[12], f[13]);
+			fprintf(stderr, "\n");
 			fail("a frame reached the RX ring tagged, altered or foreign");
+		}
 		vhd_rx_repost(b, id);
 		got++;
 	}

@@ -12,13 +12,14 @@
  * binding, so a device that later reuses the ifindex inherits nothing. The
  * same hash finds the source port of a frame for isolation (skb->skb_iif).
  *
- * Enforcement. While the VM's policy has a network rule, netfilter netdev
- * hooks on the device check every frame: port_from_guest() where the guest
- * sends (tap ingress, macvtap egress), first at its hook, and
- * port_to_guest() where the guest receives (tap egress, macvtap ingress),
- * last at its hook, so that nftables netdev chains on the device see the
- * host side's tagged frames. Tags are pushed and popped as skb metadata
- * (the hardware-accelerated tag), never by moving data, so GSO and checksum
+ * Enforcement. While the VM's policy has a network rule, every frame is
+ * checked: port_from_guest() where the guest sends, before anything on the
+ * host side sees it, and port_to_guest() where the guest receives, after
+ * everything on the host side did. A tap is checked by direct calls at
+ * tun_net_xmit() and (a bridged tap) br_handle_frame(), any other port by
+ * netfilter netdev hooks (tap ingress; macvtap egress and ingress): see
+ * "Taps" below for why. Tags are pushed and popped as skb metadata (the
+ * hardware-accelerated tag), never by moving data, so GSO and checksum
  * offsets stay valid; a tag left on a frame toward the guest is written
  * inline by tun/macvtap, or by the stack for a device without tag offload.
  * Without a network rule a port has no hook and costs nothing.
@@ -37,11 +38,12 @@
  *  - ports_lock (spinlock): the hash and every VM's port list change under
  *    both rtnl and ports_lock, so that kvmguard_net_vm_gone(), which runs
  *    in atomic context, can read a VM's list and mark it gone.
- * Readers: the hooks run under rcu_read_lock() (netfilter's) and read the
- * port they were registered with, its VM's rules (vm->policy->rules) and,
- * for isolation, the hash. A port is freed after an RCU grace period, which
- * also covers a hook that netfilter had already started when the port's
- * hooks were removed. Its counters are per cpu and exact.
+ * Readers: the hooks run under rcu_read_lock() (netfilter's) or with
+ * bottom halves disabled (the direct calls) and read their port, its VM's
+ * rules (vm->policy->rules) and, for isolation, the hash. A port is freed
+ * after an RCU grace period that follows the removal of its hooks and of
+ * its cache slot, which also covers a hook already running then. Its
+ * counters are per cpu and exact.
  *
  * Lifetime. A binding ends on NETDEV_UNREGISTER (device deleted or moved to
  * another netns), on CMD_NET_UNBIND, when vhost.c sees the backend

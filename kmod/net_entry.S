@@ -9,13 +9,13 @@
  *
  * Each is attached only while some tap port needs it, and then runs for
  * every tap or bridge port of the host, so the miss is the fast path: the
- * device's slot in kvmguard_net_cache is empty, or holds the port of
- * another device. It uses only %rax, %r10 and %r11, which hold nothing at
- * a function's entry. A port's own device, or a slot shared with another
- * device, goes to C with the port (NULL: look it up), which returns true
- * when it dropped the frame; then the traced function is skipped and its
- * caller gets 0 (NETDEV_TX_OK, RX_HANDLER_CONSUMED), as if the function
- * had consumed the frame itself.
+ * device's slot in kvmguard_net_cache is empty. It uses only %rax, %r10
+ * and %r11, which hold nothing at a function's entry. A slot holding a
+ * port goes to C with the port (NULL if the port is another device's:
+ * the C looks the device up), saving the traced function's arguments; the
+ * C returns true when it dropped the frame, and then the traced function
+ * is skipped and its caller gets 0 (NETDEV_TX_OK, RX_HANDLER_CONSUMED), as
+ * if the function had consumed the frame itself.
  *
  * These run with bottom halves disabled, inside the RCU read-side section
  * of the traced function's caller: a port is freed only after a grace

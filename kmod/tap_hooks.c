@@ -141,10 +141,18 @@ int kvmguard_tap_hooks_init(void)
 	return register_module_notifier(&tap_module_nb);
 }
 
-/* After every port is gone: nothing attaches any more. */
+/* After every port is gone, so nothing attaches any more. */
 void kvmguard_tap_hooks_uninit(void)
 {
+	int i;
+
 	unregister_module_notifier(&tap_module_nb);
 	cancel_work_sync(&detach_work);
-	hooks_detach_unused(NULL);
+	mutex_lock(&hooks_mutex);
+	for (i = 0; i < TAP_HOOKS; i++) {
+		WARN_ON_ONCE(atomic_read(&tap_hooks[i].users));
+		if (tap_hooks[i].attached)
+			hook_detach(&tap_hooks[i]);
+	}
+	mutex_unlock(&hooks_mutex);
 }
