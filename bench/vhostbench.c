@@ -239,27 +239,28 @@ static uint32_t tx_fill(struct vhd *a, const unsigned char *dst, uint32_t *sent,
 static uint32_t rx_drain(struct vhd *b)
 {
 	const unsigned char *f;
-	uint32_t got = 0;
+	uint32_t got = 0, reposted = 0;
 	size_t len;
 	int id, err;
 
 	while ((id = vhd_rx_next(b, &f, &len, 0)) >= 0) {
-		if (!bench_frame(f, len)) {
-			/* Say which frame: a stray frame of the test host? */
-			fprintf(stderr, "vhostbench: RX frame of %zu bytes", len);
-			if (len >= 14)
-				fprintf(stderr, ", from %02x:%02x:%02x:%02x:%02x:%02x, type %02x%02x",
-					f[6], f[7], f[8], f[9], f[10], f[11],
-					f[12], f[13]);
-			fprintf(stderr, "\n");
-			fail("a frame reached the RX ring tagged, altered or foreign");
-		}
+		/*
+		 * A frame from neither bench sender is one of the test host's
+		 * own (a 54-byte IPv4 frame from a host device was seen once):
+		 * not counted. A bench sender's frame must arrive as sent.
+		 */
+		int ours = len >= 14 && (!memcmp(f + 6, mac_a, 6) ||
+					 !memcmp(f + 6, mac_up, 6));
+
+		if (ours && !bench_frame(f, len))
+			fail("a frame reached the RX ring tagged or altered");
 		vhd_rx_repost(b, id);
-		got++;
+		reposted++;
+		got += ours;
 	}
 	if (id != -ETIMEDOUT)
 		die("RX ring", -id);
-	if (got && (err = vhd_notify(b, VHD_RX)))
+	if (reposted && (err = vhd_notify(b, VHD_RX)))
 		die("RX kick", -err);
 	return got;
 }
