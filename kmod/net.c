@@ -528,10 +528,11 @@ static int port_apply(struct kvmguard_port *port, bool rules)
 		port_cache_add(port);
 	}
 	if (bridged && !port->bridged) {
-		err = kvmguard_tap_hook_get(TAP_HOOK_BRIDGE);
-		if (err)
-			return err;
-		WRITE_ONCE(port->bridged, true);
+		if (kvmguard_tap_hook_get(TAP_HOOK_BRIDGE))
+			bridged = false;	/* netfilter's hook then */
+		else
+			WRITE_ONCE(port->bridged, true);
+		nf = !bridged;
 	}
 	if (nf && !port->nf_hooked) {
 		err = nf_register_net_hooks(port->net, port->ops,

@@ -16,6 +16,11 @@
  *    longer bound and can be bound to another VM.
  *  - vm_destroyed: destroying the VM ends the binding (at the latest a
  *    moment later): the device becomes free, its frames untagged.
+ *  - attachment: a guest-injected tag is dropped whichever way kvmguard
+ *    reaches the tap: at the bridge (a bridge port with no other upper
+ *    device), by netfilter off the bridge, and by netfilter again while a
+ *    VLAN device on the tap would take the tag before the bridge (that
+ *    device receives nothing).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -226,6 +231,57 @@ TEST_F_TIMEOUT(lc, vm_destroyed, 120)
 	uplink_sees(_metadata, self, 0);
 	/* B's binding is its own. */
 	EXPECT_EQ(1, netg_devs(G, L->id[B], NULL, 0));
+}
+
+/* A counter of @ifname's statistics, or -1. */
+static long dev_stat(const char *ifname, const char *stat)
+{
+	char path[128];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/%s", ifname, stat);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/* Guest A sends a frame tagged VID 7. */
+#define SEND_7() ASSERT_EQ(0, netg_send_test(PORT(A), netg_bcast, A, &t7, 1, self->seq++))
+
+TEST_F_TIMEOUT(lc, attachment, 120)
+{
+	const struct netg_tag t7 = NETG_Q(7);
+
+	/* A bridge port: checked at the bridge. */
+	uplink_sees(_metadata, self, 100);
+	SEND_7();
+	NETG_EXPECT_CTRS(L, A, 1, 1, 0, 1, 0, 0);
+
+	/* Off the bridge: netfilter's ingress hook. */
+	ASSERT_EQ(0, netg_ip("link set kgna nomaster\n"));
+	SEND_7();
+	ASSERT_EQ(0, netg_send_test(PORT(A), netg_bcast, A, NULL, 0, self->seq++));
+	NETG_EXPECT_CTRS(L, A, 2, 2, 0, 2, 0, 0);
+
+	/* On the bridge with a VLAN 7 device on the tap: netfilter again. */
+	ASSERT_EQ(0, netg_ip("link set kgna master " NETG_BR "\n"
+			     "link add link kgna name kgnv7 type vlan id 7\n"));
+	ASSERT_EQ(0, netg_noipv6("kgnv7"));
+	ASSERT_EQ(0, netg_ip("link set kgnv7 up\n"));
+	SEND_7();
+	NETG_EXPECT_CTRS(L, A, 2, 2, 0, 3, 0, 0);
+	EXPECT_EQ(0, dev_stat("kgnv7", "rx_packets"));
+
+	/* The VLAN device gone: at the bridge again. */
+	ASSERT_EQ(0, netg_ip("link del kgnv7\n"));
+	SEND_7();
+	uplink_sees(_metadata, self, 100);
+	NETG_EXPECT_CTRS(L, A, 3, 3, 0, 4, 0, 0);
 }
 
 NETG_HARNESS_MAIN
