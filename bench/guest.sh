@@ -56,6 +56,11 @@ mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 dmesg -n 1
+# No khugepaged: its scan every 10 s of the test host's clock collapsed pages
+# in the middle of whichever workload it fell on, the same one every round
+# (the rounds are equally long), adding up to 1% to it.
+echo never >/sys/kernel/mm/transparent_hugepage/enabled
+echo never >/sys/kernel/mm/transparent_hugepage/defrag
 
 error() { echo "BENCH-ERROR $LANE: $*"; }
 
@@ -173,6 +178,9 @@ measure() { # <config>
 		case "$1$w" in
 		[eg]vhost-*) cmd="$cmd $VID" ;;
 		esac
+		# Deferred work of what ran before ends first (an idle second
+		# costs nothing under icount sleep=off).
+		sleep 1
 		if out=$($cmd 2>&1); then
 			echo "BENCH $LANE $1 $w $round $out"
 		else
@@ -192,9 +200,6 @@ while [ "$round" -le "$ROUNDS" ]; do
 	fi
 	$IP link set br0 type bridge vlan_filtering 0 ||
 		error "cannot switch VLAN filtering off"
-	# Let deferred work of the runs so far end before (b) is measured:
-	# without this, 6.12's (b) hypercall ran 10 instructions slower than (a)
-	sleep 3
 	if insmod /bench/kvmguard.ko; then
 		echo "BENCH-HOOK $LANE b $round $(hooked)"
 		measure b

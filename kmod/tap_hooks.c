@@ -49,11 +49,12 @@ static DEFINE_MUTEX(hooks_mutex);
 
 static int hook_attach(struct tap_hook *hook)
 {
-	char fn[KSYM_NAME_LEN];
+	char fn[32];	/* ftrace_set_filter() takes a writable string */
 	int err;
 
 	memset(&hook->ops, 0, sizeof(hook->ops));
-	strscpy(fn, hook->fn, sizeof(fn));
+	if (strscpy(fn, hook->fn, sizeof(fn)) < 0)
+		return -E2BIG;
 	err = ftrace_set_filter(&hook->ops, (unsigned char *)fn, strlen(fn),
 				0);
 	if (!err)
