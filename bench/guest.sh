@@ -56,9 +56,10 @@ mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 dmesg -n 1
-# No khugepaged: its scan every 10 s of the test host's clock collapsed pages
-# in the middle of whichever workload it fell on, the same one every round
-# (the rounds are equally long), adding up to 1% to it.
+# No khugepaged, which scans every 10 s of the test host's clock and was
+# seen collapsing pages in the middle of a measured run: with it, one
+# configuration's hypercall row came out 10 instructions high in every
+# round, and another's when the runs before it changed.
 echo never >/sys/kernel/mm/transparent_hugepage/enabled
 echo never >/sys/kernel/mm/transparent_hugepage/defrag
 
