@@ -521,14 +521,18 @@ static int port_apply(struct kvmguard_port *port, bool rules)
 
 	ASSERT_RTNL();
 	if (rules && tap && !port->direct) {
-		err = kvmguard_tap_hook_get(TAP_HOOK_XMIT);
+		/* A tap's ndo_start_xmit is tun_net_xmit(). */
+		err = kvmguard_tap_hook_get(TAP_HOOK_XMIT, (unsigned long)
+				port->dev->netdev_ops->ndo_start_xmit);
 		if (err)
 			return err;
 		WRITE_ONCE(port->direct, true);
 		port_cache_add(port);
 	}
 	if (bridged && !port->bridged) {
-		if (kvmguard_tap_hook_get(TAP_HOOK_BRIDGE))
+		/* A bridge port's rx_handler is br_handle_frame(). */
+		if (kvmguard_tap_hook_get(TAP_HOOK_BRIDGE, (unsigned long)
+				rtnl_dereference(port->dev->rx_handler)))
 			bridged = false;	/* netfilter's hook then */
 		else
 			WRITE_ONCE(port->bridged, true);

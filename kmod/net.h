@@ -58,7 +58,7 @@ enum kvmguard_tap_hook {
 	TAP_HOOKS
 };
 
-int kvmguard_tap_hook_get(enum kvmguard_tap_hook hook);
+int kvmguard_tap_hook_get(enum kvmguard_tap_hook hook, unsigned long ip);
 void kvmguard_tap_hook_put(enum kvmguard_tap_hook hook);
 int kvmguard_tap_hooks_init(void);
 void kvmguard_tap_hooks_uninit(void);
