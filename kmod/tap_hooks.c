@@ -90,7 +90,7 @@ int kvmguard_tap_hook_get(enum kvmguard_tap_hook id, unsigned long ip)
 	if (!hook->attached)
 		err = hook_attach(hook, ip);
 	else if (hook->ip != ip)
-		err = -EBUSY;	/* another function by that name: not ours */
+		err = -EBUSY;	/* on another function: not this device's */
 	mutex_unlock(&hooks_mutex);
 	if (err)
 		atomic_dec(&hook->users);
