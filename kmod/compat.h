@@ -17,6 +17,15 @@
 #define KVMGUARD_HC_INNER 1
 #endif
 
+/*
+ * Up to 6.1 a bit of struct sk_buff says whether the frame has a tag in
+ * its metadata (vlan_proto and vlan_tci may hold a stale one without it);
+ * 6.2 dropped the bit, and zeroes the two instead.
+ */
+#ifdef KVMGUARD_HAVE_SKB_VLAN_PRESENT
+#define KVMGUARD_SKB_VLAN_PRESENT_BIT 1
+#endif
+
 #ifdef __ASSEMBLY__
 
 /* Return-stack accounting for direct-call trampolines (6.2+). */
@@ -30,6 +39,7 @@
 
 #include <linux/ftrace.h>
 #include <linux/kvm_host.h>
+#include <linux/skbuff.h>
 
 /* 6.8 renamed the address-space count and made it a per-VM property. */
 #ifdef KVM_MAX_NR_ADDRESS_SPACES
@@ -93,6 +103,16 @@ static inline bool kvmguard_mm_merge_any(struct mm_struct *mm)
 {
 	return false;
 }
+#endif
+
+/* For offsets.c: where that bit is. */
+#ifdef KVMGUARD_SKB_VLAN_PRESENT_BIT
+#define KVMGUARD_SKB_VLAN_PRESENT_OFFSETS() do {			\
+	DEFINE(KG_SKB_VLAN_PRESENT, PKT_VLAN_PRESENT_OFFSET);		\
+	DEFINE(KG_SKB_VLAN_PRESENT_BIT, 1 << PKT_VLAN_PRESENT_BIT);	\
+} while (0)
+#else
+#define KVMGUARD_SKB_VLAN_PRESENT_OFFSETS() do { } while (0)
 #endif
 
 /* Does KVM route this VM's hypercalls to its Xen emulation? */

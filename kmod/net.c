@@ -234,7 +234,7 @@ static noinline unsigned int from_guest_tagged(struct kvmguard_port *port,
 			   KVMGUARD_NET_FROM_GUEST, vid))
 		return NF_DROP;
 pass:
-	this_cpu_inc(port->stats->forwarded);
+	this_cpu_inc(port->stats->passed);
 	return NF_ACCEPT;
 }
 
@@ -256,12 +256,13 @@ static unsigned int port_from_guest(void *priv, struct sk_buff *skb,
 	if (likely(rules->net_tag)) {
 		__vlan_hwaccel_put_tag(skb, htons(ETH_P_8021Q), rules->net_tag);
 		this_cpu_inc(port->stats->tagged);
-	} else if (rules->net_trunk_any &&
-		   port_violation(port, rules, KVMGUARD_NET_RULE_SEGMENT,
-				  KVMGUARD_NET_FROM_GUEST, -1)) {
-		return NF_DROP;		/* untagged on a trunk without native VID */
+		return NF_ACCEPT;
 	}
-	this_cpu_inc(port->stats->forwarded);
+	if (rules->net_trunk_any &&
+	    port_violation(port, rules, KVMGUARD_NET_RULE_SEGMENT,
+			   KVMGUARD_NET_FROM_GUEST, -1))
+		return NF_DROP;		/* untagged on a trunk without native VID */
+	this_cpu_inc(port->stats->passed);
 	return NF_ACCEPT;
 }
 
@@ -385,25 +386,36 @@ static int port_kind(const struct net_device *dev)
  *    Linux bridge and has no other upper device (a VLAN device on it would
  *    take tagged frames before the bridge). Any other tap keeps a
  *    netfilter ingress hook, and so does a macvtap, both ways.
- * The entry finds the port in kvmguard_net_cache, by device pointer.
+ * The entry finds the port in kvmguard_net_cache, by ifindex, and handles
+ * an access port's common frames by itself (rules_vlan_word()).
  */
 
-struct kvmguard_port *kvmguard_net_cache[1 << KVMGUARD_NET_CACHE_BITS];
+/* Never bound, never freed: its device is NULL. */
+struct kvmguard_port kvmguard_net_no_port = {
+	.to_guest_vlan = PORT_NO_VLAN,
+	.from_guest_vlan = PORT_NO_VLAN,
+};
 
-/* The slot of @dev in kvmguard_net_cache: hash_64(), as net_entry.S does. */
-static unsigned int port_slot(const struct net_device *dev)
+struct kvmguard_port *kvmguard_net_cache[1 << KVMGUARD_NET_CACHE_BITS] = {
+	[0 ... (1 << KVMGUARD_NET_CACHE_BITS) - 1] = &kvmguard_net_no_port,
+};
+
+/*
+ * The slot of @port in kvmguard_net_cache, as net_entry.S finds it from
+ * the device: its ifindex cannot change while it is bound (see the top).
+ */
+static unsigned int port_slot(const struct kvmguard_port *port)
 {
-	return ((u64)(unsigned long)dev * GOLDEN_RATIO_64) >>
-	       (64 - KVMGUARD_NET_CACHE_BITS);
+	return port->ifindex & (ARRAY_SIZE(kvmguard_net_cache) - 1);
 }
 
 /* Publish @port, a tap with rules, in its slot if that is free; rtnl. */
 static void port_cache_add(struct kvmguard_port *port)
 {
-	unsigned int slot = port_slot(port->dev);
+	unsigned int slot = port_slot(port);
 
 	ASSERT_RTNL();
-	if (kvmguard_net_cache[slot])
+	if (kvmguard_net_cache[slot] != &kvmguard_net_no_port)
 		return;
 	/* Release: net_entry.S reads the port through the pointer. */
 	smp_store_release(&kvmguard_net_cache[slot], port);
@@ -416,15 +428,15 @@ static void port_cache_add(struct kvmguard_port *port)
  */
 static void port_cache_del(struct kvmguard_port *port)
 {
-	unsigned int slot = port_slot(port->dev);
-	struct kvmguard_port *p, *next = NULL;
+	unsigned int slot = port_slot(port);
+	struct kvmguard_port *p, *next = &kvmguard_net_no_port;
 	int bkt;
 
 	ASSERT_RTNL();
 	if (kvmguard_net_cache[slot] != port)
 		return;
 	hash_for_each(ports, bkt, p, node)
-		if (p != port && p->direct && port_slot(p->dev) == slot)
+		if (p != port && p->direct && port_slot(p) == slot)
 			next = p;
 	/* Release: as in port_cache_add(). */
 	smp_store_release(&kvmguard_net_cache[slot], next);
@@ -480,6 +492,33 @@ __visible bool kvmguard_net_br_frame(struct sk_buff *skb,
 	return true;
 }
 
+/*
+ * The 32 bits at skb->vlan_proto (vlan_all since 6.2) of a frame tagged
+ * @vid, no priority, by __vlan_hwaccel_put_tag(): the protocol in the low
+ * half (x86 is little endian), the TCI in the high one. net_entry.S
+ * compares and stores them as one.
+ */
+static u32 port_vlan_word(u16 vid)
+{
+	BUILD_BUG_ON(offsetof(struct sk_buff, vlan_tci) !=
+		     offsetof(struct sk_buff, vlan_proto) + 2);
+	BUILD_BUG_ON(VLAN_VID_MASK > (PORT_VLAN_MASK >> 16));
+	return (__force u16)htons(ETH_P_8021Q) | (u32)vid << 16;
+}
+
+/*
+ * The access VLAN word of @rules for net_entry.S, or PORT_NO_VLAN where
+ * the rules want more than an access port (a trunk, isolation): those
+ * take every frame to the C.
+ */
+static u32 rules_vlan_word(const struct kvmguard_rules *rules)
+{
+	if (!rules || !rules->net_tag || rules->net_trunk_any ||
+	    rules->net_isolate)
+		return PORT_NO_VLAN;
+	return port_vlan_word(rules->net_tag);
+}
+
 /* Is @dev a bridge port with no other upper device? Under rtnl. */
 static bool port_on_bridge(struct net_device *dev)
 {
@@ -505,14 +544,16 @@ static unsigned int port_nf_count(const struct kvmguard_port *port)
 }
 
 /*
- * Give @port the hooks its VM's rules (@rules: any network rule) and its
- * place now want; under rtnl. What is wanted is attached before what is
- * no longer wanted goes, so that a frame in between meets both (and a
- * frame a tap's netfilter hook tagged is then dropped at the bridge as
- * one its guest tagged) rather than none. That happens when a tap joins
- * or leaves a bridge, which disables the bridge port meanwhile.
+ * Give @port the hooks its VM's rules (@rules: any network rule; @vlan:
+ * their rules_vlan_word()) and its place now want; under rtnl. What is
+ * wanted is attached before what is no longer wanted goes, so that a
+ * frame in between meets both (and a frame a tap's netfilter hook tagged
+ * is then dropped at the bridge as one its guest tagged) rather than
+ * none. That happens when a tap joins or leaves a bridge, which disables
+ * the bridge port meanwhile. net_entry.S's own handling is off while the
+ * hooks change, and on again once they are what it assumes.
  */
-static int port_apply(struct kvmguard_port *port, bool rules)
+static int port_apply(struct kvmguard_port *port, bool rules, u32 vlan)
 {
 	bool tap = port->kind == PORT_TAP;
 	bool bridged = rules && tap && port_on_bridge(port->dev);
@@ -520,6 +561,8 @@ static int port_apply(struct kvmguard_port *port, bool rules)
 	int err;
 
 	ASSERT_RTNL();
+	WRITE_ONCE(port->to_guest_vlan, PORT_NO_VLAN);
+	WRITE_ONCE(port->from_guest_vlan, PORT_NO_VLAN);
 	if (rules && tap && !port->direct) {
 		/* A tap's ndo_start_xmit is tun_net_xmit(). */
 		err = kvmguard_tap_hook_get(TAP_HOOK_XMIT, (unsigned long)
@@ -560,18 +603,26 @@ static int port_apply(struct kvmguard_port *port, bool rules)
 		WRITE_ONCE(port->direct, false);
 		kvmguard_tap_hook_put(TAP_HOOK_XMIT);
 	}
+	if (port->direct)
+		WRITE_ONCE(port->to_guest_vlan, vlan);
+	if (port->bridged)
+		WRITE_ONCE(port->from_guest_vlan, vlan);
 	return 0;
 }
 
 /* Attach or detach @port's hooks as its VM's rules now want; under rtnl. */
 static int port_sync(struct kvmguard_port *port)
 {
-	bool rules;
+	const struct kvmguard_rules *rules;
+	bool any;
+	u32 vlan;
 
 	rcu_read_lock();
-	rules = kvmguard_net_rules(port_rules(port));
+	rules = port_rules(port);
+	any = kvmguard_net_rules(rules);
+	vlan = rules_vlan_word(rules);
 	rcu_read_unlock();
-	return port_apply(port, rules);
+	return port_apply(port, any, vlan);
 }
 
 static void port_free_rcu(struct rcu_head *head)
@@ -597,7 +648,7 @@ static void port_release(struct kvmguard_port *port)
 
 static void port_unbind(struct kvmguard_port *port)
 {
-	port_apply(port, false);	/* only removes: cannot fail */
+	port_apply(port, false, PORT_NO_VLAN);	/* only removes: cannot fail */
 	port_release(port);
 }
 
@@ -658,6 +709,8 @@ int kvmguard_net_bind(struct kvmguard_vm *vm, struct net_device *dev,
 	port->vm = vm;
 	port->bound_by = bound_by;
 	port->kind = kind;
+	port->to_guest_vlan = PORT_NO_VLAN;
+	port->from_guest_vlan = PORT_NO_VLAN;
 	port_init_ops(port);
 	netdev_hold(dev, &port->dev_tracker, GFP_KERNEL);
 	kref_get(&vm->ref);
@@ -833,7 +886,7 @@ static int port_fill(struct sk_buff *skb, struct kvmguard_port *port)
 		const struct port_stats *st = per_cpu_ptr(port->stats, cpu);
 
 		sum.tagged += READ_ONCE(st->tagged);
-		sum.forwarded += READ_ONCE(st->forwarded);
+		sum.passed += READ_ONCE(st->passed);
 		sum.delivered += READ_ONCE(st->delivered);
 		for (i = 0; i < KVMGUARD_NET_RULES; i++)
 			sum.denied[i] += READ_ONCE(st->denied[i]);
@@ -845,8 +898,8 @@ static int port_fill(struct sk_buff *skb, struct kvmguard_port *port)
 	    nla_put_u8(skb, KVMGUARD_A_NET_BOUND_BY, port->bound_by) ||
 	    nla_put_u64_64bit(skb, KVMGUARD_A_NET_TAGGED, sum.tagged,
 			      KVMGUARD_A_PAD) ||
-	    nla_put_u64_64bit(skb, KVMGUARD_A_NET_FORWARDED, sum.forwarded,
-			      KVMGUARD_A_PAD) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_NET_FORWARDED,
+			      sum.tagged + sum.passed, KVMGUARD_A_PAD) ||
 	    nla_put_u64_64bit(skb, KVMGUARD_A_NET_DELIVERED, sum.delivered,
 			      KVMGUARD_A_PAD))
 		return -EMSGSIZE;

@@ -16,10 +16,10 @@ enum port_kind {
 	PORT_MACVTAP,			/* the reverse */
 };
 
-/* Frames of one port, per cpu. */
+/* Frames of one port, per cpu; forwarded (uapi) is tagged + passed. */
 struct port_stats {
 	u64 tagged;			/* from the guest, given the access VID */
-	u64 forwarded;			/* from the guest, let through */
+	u64 passed;			/* from the guest, let through as it was */
 	u64 delivered;			/* toward the guest, let through */
 	u64 denied[KVMGUARD_NET_RULES];	/* by enum kvmguard_net_rule - 1 */
 };
@@ -40,16 +40,32 @@ struct kvmguard_port {
 	bool bridged;			/* from its guest: at br_handle_frame */
 	struct nf_hook_ops ops[2];	/* from the guest, to the guest */
 	struct port_stats __percpu *stats;
+	/*
+	 * The common frames, which net_entry.S handles by itself at a tap
+	 * that is an access port: the skb's VLAN word of the access VLAN
+	 * (port_vlan_word()), or PORT_NO_VLAN, which sends
+	 * every frame to the C. Set by port_apply() from the VM's rules.
+	 */
+	u32 to_guest_vlan;		/* tagged so: untag, deliver */
+	u32 from_guest_vlan;		/* (bridged) untagged: tag so, pass */
 	struct rcu_head rcu;
 };
 
+/* Matches no frame: a frame's VLAN word is compared masked. */
+#define PORT_NO_VLAN		U32_MAX
+/* The bits of an skb's VLAN word that a port's VLAN sets: protocol, VID. */
+#define PORT_VLAN_MASK		0x0fffffffU
+
 /*
- * The direct-call cache (net.c): one slot per hash of a device pointer,
- * holding a tap port of that hash that has rules, if there is one. A
- * device whose slot is empty is no such port.
+ * The direct-call cache (net.c): slot ifindex % size holds a tap port with
+ * rules whose device has an ifindex of that slot, if there is one, else
+ * kvmguard_net_no_port. A device whose slot holds that is no such port.
+ * (Devices of other netns may share a slot: the entry compares the device.)
  */
 #define KVMGUARD_NET_CACHE_BITS	10
 extern struct kvmguard_port *kvmguard_net_cache[1 << KVMGUARD_NET_CACHE_BITS];
+/* An empty slot's: a port of no device, so that the entry's compare fails. */
+extern struct kvmguard_port kvmguard_net_no_port;
 
 /* tap_hooks.c: the direct calls, attached while some port uses them. */
 enum kvmguard_tap_hook {

@@ -5,10 +5,11 @@
  * asm-offsets.h.
  */
 #include <linux/kbuild.h>
-#include <linux/hash.h>
+#include <linux/if_ether.h>
 #include <linux/kvm_host.h>
 #include <linux/skbuff.h>
 
+#include "compat.h"
 #include "kvmguard.h"
 #include "net.h"
 
@@ -24,9 +25,21 @@ int main(void)
 	OFFSET(KG_VM_HC_COUNTS, kvmguard_vm, hc_counts);
 	DEFINE(KG_HC_CACHE_SHIFT, KVMGUARD_HC_CACHE_SHIFT);
 	DEFINE(KG_HC_CACHE_SLOTS, KVMGUARD_HC_CACHE_SLOTS);
+	OFFSET(KG_DEV_IFINDEX, net_device, ifindex);
 	OFFSET(KG_SKB_DEV, sk_buff, dev);
+	OFFSET(KG_SKB_PROTOCOL, sk_buff, protocol);
+	OFFSET(KG_SKB_VLAN, sk_buff, vlan_proto);	/* and vlan_tci */
+	KVMGUARD_SKB_VLAN_PRESENT_OFFSETS();
+	DEFINE(KG_ETH_P_8021Q, (__force u16)htons(ETH_P_8021Q));
+	DEFINE(KG_ETH_P_8021AD, (__force u16)htons(ETH_P_8021AD));
 	OFFSET(KG_PORT_DEV, kvmguard_port, dev);
-	DEFINE(KG_NET_CACHE_BITS, KVMGUARD_NET_CACHE_BITS);
-	DEFINE(KG_GOLDEN_RATIO_64, GOLDEN_RATIO_64);
+	OFFSET(KG_PORT_STATS, kvmguard_port, stats);
+	OFFSET(KG_PORT_TO_GUEST_VLAN, kvmguard_port, to_guest_vlan);
+	OFFSET(KG_PORT_FROM_GUEST_VLAN, kvmguard_port, from_guest_vlan);
+	DEFINE(KG_PORT_NO_VLAN, PORT_NO_VLAN);
+	DEFINE(KG_PORT_VLAN_MASK, PORT_VLAN_MASK);
+	OFFSET(KG_STATS_TAGGED, port_stats, tagged);
+	OFFSET(KG_STATS_DELIVERED, port_stats, delivered);
+	DEFINE(KG_NET_CACHE_MASK, (1 << KVMGUARD_NET_CACHE_BITS) - 1);
 	return 0;
 }
