@@ -9,6 +9,7 @@
 #   make demo             boot the 6.1 test host and show the CLI on a live KVM guest
 #   make bench            instructions per KVM exit and memslot change, without/with kvmguard
 #                         (bench/run.sh)
+#   make profile          make bench, plus the instructions by function (BENCH_PROFILE=1)
 #   make install          module, CLI and man page on this machine
 #
 # The module is built out of tree in $(MODBUILD) so kernels do not clobber each other.
@@ -36,7 +37,7 @@ PREFIX ?= /usr/local
 # kbuild variables must not leak into the userspace/selftests makes.
 unexport KDIR MODBUILD W C
 
-.PHONY: all modules userspace selftests sparse checkpatch shellcheck check demo bench \
+.PHONY: all modules userspace selftests sparse checkpatch shellcheck check demo bench profile \
 	install clean distclean ksft sparse-one FORCE
 
 all: modules userspace selftests
@@ -111,6 +112,9 @@ demo:
 
 bench:
 	$(TOP)/bench/run.sh
+
+profile:
+	BENCH_PROFILE=1 $(TOP)/bench/run.sh
 
 install: modules userspace
 	@test "$(KREL)" = "$$(uname -r)" || echo "note: installing for $(KREL), running $$(uname -r)" >&2

@@ -28,6 +28,8 @@
 #      and in the guests' rings as in e, without kvmguard
 # and prints "BENCH <lane> <config> <workload> <round> <bench output>".
 # Anything that keeps a number from being measured prints "BENCH-ERROR ...".
+# With PROFILE=1 (BENCH_PROFILE=1 bench/run.sh) it also prints the kernel's
+# text symbols for bench/profile.py (ksyms below).
 #
 # The network (set up once, IPv6 off so the host sends nothing of its own):
 # bridge br0 (no STP, no VLAN filtering) with the persistent taps kga, kgb
@@ -43,8 +45,9 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 # shellcheck disable=SC1091 # from the initramfs
 . /etc/kvmguard-host
 # shellcheck disable=SC1091
-. /bench/bench.conf # ROUNDS N_hypercall N_pio N_memslot N_vhost WORKLOADS
+. /bench/bench.conf # ROUNDS N_hypercall N_pio N_memslot N_vhost WORKLOADS PROFILE
 : "${ROUNDS:?}" "${N_hypercall:?}" "${N_pio:?}" "${N_memslot:?}" "${N_vhost:?}" "${WORKLOADS:?}"
+: "${PROFILE:?}"
 IP=/usr/sbin/ip
 BRIDGE=/usr/sbin/bridge
 VID=100
@@ -115,6 +118,22 @@ hooked() {
 	f=/sys/kernel/tracing/enabled_functions
 	[ -r "$f" ] || { echo unknown; return; }
 	if grep -q '^_*kvm_emulate_hypercall' "$f"; then echo yes; else echo no; fi
+}
+
+# PROFILE=1: the text symbols that bench/profile.py names the profile's code
+# addresses by, between "BENCH-KSYM-BEGIN <lane> <round>" and
+# "BENCH-KSYM-END": all of them before round 1 (round 0), then kvmguard's
+# own in each round after it is loaded, as every round loads it afresh
+# (possibly elsewhere).
+ksyms() { # <round>
+	[ "$PROFILE" = 1 ] || return 0
+	echo "BENCH-KSYM-BEGIN $LANE $1"
+	if [ "$1" -eq 0 ]; then
+		grep ' [tTwW] ' /proc/kallsyms
+	else
+		grep ' [tTwW] .*\[kvmguard\]$' /proc/kallsyms
+	fi
+	echo "BENCH-KSYM-END $LANE $1"
 }
 
 set_policy() { # <config>
@@ -191,6 +210,7 @@ measure() { # <config>
 }
 
 echo "BENCH-BEGIN $LANE $(uname -r)"
+ksyms 0
 round=1
 while [ "$round" -le "$ROUNDS" ]; do
 	measure a
@@ -202,6 +222,7 @@ while [ "$round" -le "$ROUNDS" ]; do
 	$IP link set br0 type bridge vlan_filtering 0 ||
 		error "cannot switch VLAN filtering off"
 	if insmod /bench/kvmguard.ko; then
+		ksyms "$round"
 		echo "BENCH-HOOK $LANE b $round $(hooked)"
 		measure b
 		holder=

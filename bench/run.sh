@@ -34,14 +34,25 @@
 #   compares the packet rows of (e) with (g): kvmguard's tagging against
 #   the bridge's (no target).
 #
+# BENCH_PROFILE=1 (make profile) adds where those instructions go, by
+# function: QEMU loads bench/kgprof.c, a TCG plugin built here, which counts
+# the instructions of each code address in the timed runs (the programs mark
+# them: bench/kgprof.h); the test host boots with nokaslr and prints its
+# kallsyms; bench/profile.py then prints, per workload and configuration,
+# the functions that run at least 1 instruction per round trip more or
+# fewer than in (a), and what kvmguard's own code runs. The plugin does not
+# change the guest's instruction counts (the tables stay valid); the boot
+# takes 2 to 2.5 times as long.
+#
 #   usage: bench/run.sh [lane...]        (default: 6.1 6.12)
 # Env: BENCH_ROUNDS (default 5), BENCH_N_HYPERCALL (40000), BENCH_N_PIO (40000),
 #      BENCH_N_MEMSLOT (2000), BENCH_N_VHOST (8000 frames), BENCH_WORKLOADS
-#      (default: all six, space-separated),
+#      (default: all six, space-separated), BENCH_PROFILE (0; 1 to profile),
 #      KVMGUARD_BOOT_TIMEOUT (default here 900 s per lane).
-# Work files and the consoles: .cache/bench-run/ (console: <lane>.log).
-# Exit status: 0 when every number was measured, 1 otherwise (a missed target
-# is not a failure).
+# Work files and the consoles: .cache/bench-run/ (console: <lane>.log;
+# profile: <lane>.profile, from the plugin's files in <lane>.prof/).
+# Exit status: 0 when every number (and with BENCH_PROFILE=1, every profile)
+# was measured, 1 otherwise (a missed target is not a failure).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../scripts/lib.sh"
@@ -55,8 +66,17 @@ N_PIO=${BENCH_N_PIO:-40000}
 N_MEM=${BENCH_N_MEMSLOT:-2000}
 N_VHOST=${BENCH_N_VHOST:-8000}
 WORKLOADS=${BENCH_WORKLOADS:-hypercall pio memslot vhost-tx vhost-rx vhost-a2b}
+PROFILE=${BENCH_PROFILE:-0}
 WORK="$CACHE/bench-run"
 mkdir -p "$WORK/bin"
+case "$PROFILE" in
+0 | 1) ;;
+*) die "BENCH_PROFILE=$PROFILE: 0 or 1" ;;
+esac
+# The plugin's path and argument go through QEMU's comma-separated -plugin
+# option and boot.sh's word splitting.
+[ "$PROFILE" = 0 ] || [[ "$WORK" != *[,[:space:]]* ]] ||
+	die "BENCH_PROFILE: $WORK has a comma or a space"
 
 scripts/deps.sh
 scripts/kernels.sh "${lanes[@]}" >/dev/null
@@ -65,6 +85,10 @@ scripts/kernels.sh "${lanes[@]}" >/dev/null
 gcc -O2 -Wall -Wextra -Werror -static -o "$WORK/bin/kvmbench" bench/kvmbench.c
 gcc -O2 -Wall -Wextra -Werror -static -Iselftests -o "$WORK/bin/vhostbench" \
 	bench/vhostbench.c selftests/vhostdrv.c
+# Loaded by QEMU, on this machine.
+[ "$PROFILE" = 0 ] ||
+	gcc -O2 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden \
+		-o "$WORK/kgprof.so" bench/kgprof.c
 # The CLI sets the policy in the test host.
 cli="$TOP/userspace/kvmguard"
 [ -x "$cli" ] || quiet make --no-print-directory userspace
@@ -98,8 +122,9 @@ build_initramfs() { # <lane> <module build dir> -> path on stdout
 	put "$root" "$WORK/bin/vhostbench" /bench/vhostbench
 	put "$root" "$ko" /bench/kvmguard.ko
 	put "$root" "$cli" /usr/sbin/kvmguard
-	printf 'ROUNDS=%s\nN_hypercall=%s\nN_pio=%s\nN_memslot=%s\nN_vhost=%s\nWORKLOADS="%s"\n' \
-		"$ROUNDS" "$N_HC" "$N_PIO" "$N_MEM" "$N_VHOST" "$WORKLOADS" >"$root/bench/bench.conf"
+	printf 'ROUNDS=%s\nN_hypercall=%s\nN_pio=%s\nN_memslot=%s\nN_vhost=%s\nWORKLOADS="%s"\nPROFILE=%s\n' \
+		"$ROUNDS" "$N_HC" "$N_PIO" "$N_MEM" "$N_VHOST" "$WORKLOADS" "$PROFILE" \
+		>"$root/bench/bench.conf"
 	{
 		cat "$smoke"
 		(cd "$root" && find . -print0 | LC_ALL=C sort -z |
@@ -160,6 +185,7 @@ summarize() { # <lane> <log>
 
 results=()
 samples=()
+profiles=()
 status=0
 for lane in "${lanes[@]}"; do
 	load_lane_env "$lane"
@@ -172,15 +198,32 @@ for lane in "${lanes[@]}"; do
 		continue
 	fi
 	log="$WORK/$lane.log"
-	msg "bench: $lane: booting the test host (-smp 1 -icount shift=0,sleep=off; console: $log)"
+	qemu_extra="-icount shift=0,sleep=off"
+	append=${KVMGUARD_APPEND:-}
+	if [ "$PROFILE" = 1 ]; then
+		# kgprof writes <lane>.prof/w.<k>. The names come from this
+		# boot's kallsyms; nokaslr gives every profiled boot the same
+		# addresses, so that raw window files compare across boots.
+		rm -rf "$WORK/$lane.prof"
+		mkdir -p "$WORK/$lane.prof"
+		qemu_extra+=" -plugin $WORK/kgprof.so,out=$WORK/$lane.prof/w"
+		append+=" nokaslr"
+	fi
+	msg "bench: $lane: booting the test host (-smp 1 -icount shift=0,sleep=off$(
+		[ "$PROFILE" = 0 ] || echo ", profiled"); console: $log)"
 	t0=$(date +%s)
-	KVMGUARD_SMP=1 KVMGUARD_QEMU_EXTRA="-icount shift=0,sleep=off" \
+	KVMGUARD_SMP=1 KVMGUARD_QEMU_EXTRA="$qemu_extra" KVMGUARD_APPEND="$append" \
 		KVMGUARD_BOOT_TIMEOUT=${KVMGUARD_BOOT_TIMEOUT:-900} \
 		scripts/boot.sh "$lane" "$initrd" "$log" >/dev/null 2>&1 || true
 	msg "bench: $lane: $(($(date +%s) - t0)) s"
 	out=$(summarize "$lane" "$log") || status=1
 	mapfile -t -O "${#results[@]}" results <<<"$out"
 	mapfile -t -O "${#samples[@]}" samples < <(grep "^BENCH $lane " "$log" || true)
+	if [ "$PROFILE" = 1 ]; then
+		python3 bench/profile.py "$lane" "$log" "$WORK/$lane.prof/w" \
+			>"$WORK/$lane.profile" || status=1
+		profiles+=("$WORK/$lane.profile")
+	fi
 done
 
 # Instructions per round trip (medians), ratio to (a), MISSED above target.
@@ -233,4 +276,8 @@ echo "(memslot: per create + delete pair; vhost-*: per 64-byte frame):"
 printf '  %s\n' "${results[@]}"
 echo "Samples (BENCH lane config workload round per-trip t(N)ns t(1 or N/8)ns N):"
 printf '  %s\n' "${samples[@]}"
+for f in "${profiles[@]}"; do
+	printf '\nProfile (%s):\n' "${f#"$TOP"/}"
+	cat "$f"
+done
 exit "$status"

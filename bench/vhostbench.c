@@ -25,6 +25,7 @@
  * (CLOCK_MONOTONIC around each) and prints per frame
  * (t(N) - t(N/8)) / (N - N/8): the difference drops the fixed cost of a
  * run. Under QEMU -icount shift=0 a nanosecond is one emulated instruction.
+ * The two timed runs are the windows of BENCH_PROFILE=1 (bench/kgprof.h).
  *
  *   vhostbench tx|rx|pair N [VID]
  * prints: "<per frame, 2 decimals> <t(N) ns> <t(N/8) ns> <N>"
@@ -53,6 +54,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "kgprof.h"
 #include "vhostdrv.h"
 
 #define TAP_A		"kga"
@@ -444,14 +446,16 @@ int main(int argc, char **argv)
 	if (run == run_tx)
 		up0 = uplink_tx_packets();
 	n1 = n / 8;
+	KGPROF_MARK(KGPROF_BEGIN);	/* BENCH_PROFILE: bench/kgprof.h */
 	run(n / 16);		/* warm up */
-	t1 = run(n1);
-	tn = run(n);
+	t1 = kgprof_window(run, n1);
+	tn = kgprof_window(run, n);
 	if (run == run_tx) {
 		if (uplink_tx_packets() - up0 < (uint64_t)n / 16 + n1 + n)
 			fail("frames from the TX ring did not all reach " UPLINK);
 		check_uplink_tag();
 	}
+	KGPROF_MARK(KGPROF_COMMIT);
 	printf("%.2f %lld %lld %u\n", (double)(tn - t1) / (n - n1),
 	       (long long)tn, (long long)t1, n);
 	return 0;
