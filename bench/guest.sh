@@ -75,6 +75,18 @@ done </etc/modules.list
 [ -c /dev/kvm ] || error "no /dev/kvm"
 [ -c /dev/vhost-net ] || error "no /dev/vhost-net"
 
+# Empty slabs stay cached, in the caches of the modules above too. SLUB
+# gives an empty slab back to the page allocator once its cache holds
+# min_partial partial ones (5 to 10 by default); on 6.1 some cache then got
+# a new slab page, zeroed (init_on_alloc), about every 65 frames in some
+# runs and not in others: steps of about 100 instructions a frame between
+# rounds and configurations, which BENCH_PROFILE=1 showed in
+# clear_page_erms and allocate_slab. With 64 they stayed within 15 (6.1,
+# two rounds).
+for f in /sys/kernel/slab/*/min_partial; do
+	echo 64 >"$f" || error "cannot set $f"
+done
+
 # The bench network (see the top); 0 or 1.
 net_setup() {
 	[ -x $IP ] && [ -x $BRIDGE ] && [ -d /var/run ] || return 1
