@@ -133,19 +133,21 @@ hooked() {
 }
 
 # PROFILE=1: the text symbols that bench/profile.py names the profile's code
-# addresses by, between "BENCH-KSYM-BEGIN <lane> <round>" and
-# "BENCH-KSYM-END": all of them before round 1 (round 0), then kvmguard's
-# own in each round after it is loaded, as every round loads it afresh
-# (possibly elsewhere).
-ksyms() { # <round>
+# addresses by, between "BENCH-KSYM-BEGIN <lane> <round> <config>" and
+# "BENCH-KSYM-END": all of them before round 1 (round 0, config -), then
+# before each configuration with kvmguard loaded, kvmguard's own (every
+# round loads it afresh, possibly elsewhere) and ftrace's trampolines (the
+# hooks' ftrace_ops have them; they come and go with the policies, and may
+# reuse the module's freed init code, whose symbols stay listed).
+ksyms() { # <round> <config>
 	[ "$PROFILE" = 1 ] || return 0
-	echo "BENCH-KSYM-BEGIN $LANE $1"
+	echo "BENCH-KSYM-BEGIN $LANE $1 $2"
 	if [ "$1" -eq 0 ]; then
 		grep ' [tTwW] ' /proc/kallsyms
 	else
-		grep ' [tTwW] .*\[kvmguard\]$' /proc/kallsyms
+		grep -E ' [tTwW] .*\[(kvmguard|__builtin__ftrace)\]$' /proc/kallsyms
 	fi
-	echo "BENCH-KSYM-END $LANE $1"
+	echo "BENCH-KSYM-END $LANE $1 $2"
 }
 
 set_policy() { # <config>
@@ -222,7 +224,7 @@ measure() { # <config>
 }
 
 echo "BENCH-BEGIN $LANE $(uname -r)"
-ksyms 0
+ksyms 0 -
 round=1
 while [ "$round" -le "$ROUNDS" ]; do
 	measure a
@@ -234,12 +236,13 @@ while [ "$round" -le "$ROUNDS" ]; do
 	$IP link set br0 type bridge vlan_filtering 0 ||
 		error "cannot switch VLAN filtering off"
 	if insmod /bench/kvmguard.ko; then
-		ksyms "$round"
+		ksyms "$round" b
 		echo "BENCH-HOOK $LANE b $round $(hooked)"
 		measure b
 		holder=
 		for c in c d e f; do
 			if set_policy "$c"; then
+				ksyms "$round" "$c"
 				echo "BENCH-HOOK $LANE $c $round $(hooked)"
 				measure "$c"
 			fi

@@ -17,7 +17,8 @@ instructions per round trip must match the timed ones.
 As the bench does with the times, the per-function numbers are the
 difference between the two windows (N and N/8 frames, or N and 1 round
 trips) divided by the difference in iterations. Addresses are named by the
-test host's kallsyms (guest.sh prints them, BENCH-KSYM blocks): the nearest
+test host's kallsyms (guest.sh prints them, BENCH-KSYM blocks, kvmguard's
+and ftrace's trampolines for each configuration): the nearest
 text symbol at or below, "(user space)" for user addresses (with
 kvmbench, also the bench VM's own code). Prints, for every workload, each
 configuration's mean over the rounds against (a): the functions whose
@@ -31,6 +32,7 @@ import re
 import sys
 
 USER_TOP = 0xffff800000000000    # x86-64: kernel addresses are above
+PAGE = 4096                      # an ftrace trampoline takes whole pages
 SHOW_MIN = 1.0                   # smallest difference shown, per round trip
 MAX_SKEW = 1.5                   # profile - timed, per round trip, at most
 CONFIGS = "abcdefg"
@@ -38,7 +40,7 @@ UNIT = {"hypercall": "round trip", "pio": "round trip",
         "memslot": "create + delete pair"}
 
 BENCH = re.compile(r"^BENCH (\S+) ([a-g]) (\S+) (\d+) ([0-9.]+) (\d+) (\d+) (\d+)$")
-KSYM_BEGIN = re.compile(r"^BENCH-KSYM-BEGIN (\S+) (\d+)$")
+KSYM_BEGIN = re.compile(r"^BENCH-KSYM-BEGIN (\S+) (\d+) (\S+)$")
 SYM = re.compile(r"^([0-9a-f]{16}) [tTwW] (\S+)(?:\s+\[(\S+)\])?$")
 
 
@@ -62,7 +64,7 @@ def read_console(path):
                 continue
             m = KSYM_BEGIN.match(line)
             if m:
-                block = syms.setdefault(int(m.group(2)), [])
+                block = syms.setdefault((int(m.group(2)), m.group(3)), [])
                 continue
             m = BENCH.match(line)
             if m:
@@ -73,25 +75,36 @@ def read_console(path):
     return runs, syms
 
 
+# Printed again before each configuration with kvmguard loaded.
+PER_CONFIG = ("kvmguard", "__builtin__ftrace")
+
+
 class Symbols:
-    """Round 0's symbols (all of them) plus the round's kvmguard symbols."""
+    """Round 0's symbols (all of them) with those of the run's configuration
+    in its round: kvmguard's and ftrace's trampolines."""
 
     def __init__(self, syms):
         self.syms = syms
         self.tables = {}
 
-    def table(self, rnd):
-        if rnd not in self.tables:
-            entries = [s for s in self.syms.get(0, []) if s[2] != "kvmguard"]
-            entries += [s for s in self.syms.get(rnd, []) if s[2] == "kvmguard"]
+    def table(self, rnd, config):
+        key = (rnd, config)
+        if key not in self.tables:
+            entries = [s for s in self.syms.get((0, "-"), []) if s[2] not in PER_CONFIG]
+            entries += [s for s in self.syms.get(key, []) if s[2] in PER_CONFIG]
+            # A trampoline's page may be the module's freed init code,
+            # whose symbols stay listed (kvmguard_init): not theirs now.
+            pages = [s[0] for s in entries if s[2] == "__builtin__ftrace"]
+            entries = [s for s in entries if s[2] == "__builtin__ftrace" or
+                       not any(0 < s[0] - t < PAGE for t in pages)]
             entries.sort()
-            self.tables[rnd] = ([e[0] for e in entries], entries)
-        return self.tables[rnd]
+            self.tables[key] = ([e[0] for e in entries], entries)
+        return self.tables[key]
 
-    def name(self, rnd, addr):
+    def name(self, rnd, config, addr):
         if addr < USER_TOP:
             return "(user space)", None
-        addrs, entries = self.table(rnd)
+        addrs, entries = self.table(rnd, config)
         i = bisect.bisect_right(addrs, addr) - 1
         if i < 0:
             return "(unknown)", None
@@ -147,7 +160,7 @@ def profile_run(run, path, symbols, problems):
     funcs, own = {}, 0.0
     for w, sign in ((1, 1), (0, -1)):
         for addr, count in windows[w][2].items():
-            name, module = symbols.name(run["round"], addr)
+            name, module = symbols.name(run["round"], run["config"], addr)
             x = sign * count / trips
             funcs[name] = funcs.get(name, 0.0) + x
             if module == "kvmguard":
@@ -197,8 +210,8 @@ def main():
     lane, log, prefix = sys.argv[1:]
     runs, syms = read_console(log)
     problems = []
-    if 0 not in syms:
-        problems.append("no kernel symbols in the console (BENCH-KSYM-BEGIN ... 0)")
+    if (0, "-") not in syms:
+        problems.append("no kernel symbols in the console (BENCH-KSYM-BEGIN ... 0 -)")
     files = 0
     while os.path.exists(f"{prefix}.{files}"):
         files += 1
