@@ -321,10 +321,16 @@ static noinline unsigned int to_guest_other(struct kvmguard_port *port,
 	if (single && v && rules->net_trunk_any && kvmguard_trunk_has(rules, v))
 		return to_guest_deliver(port, rules, skb, false, vid);
 	/*
-	 * Untagged, another VID, a double or 802.1ad tag, or the access VID
-	 * inline (which could not be removed without moving data; the stack
-	 * hands the host side's frames over with the tag in the metadata).
+	 * The access VID inline, where the frame starts at its Ethernet
+	 * header (a tap's egress): the stack writes it there for a device
+	 * without tag offload (ethtool -K DEV txvlan off), or a process sent
+	 * it so on the device. It goes as the metadata one would; if it
+	 * cannot be removed (no memory), the frame is dropped as below.
 	 */
+	if (single && v && v == rules->net_tag && !skb_vlan_tag_present(skb) &&
+	    skb->data == skb_mac_header(skb) && !__skb_vlan_pop(skb, &v))
+		return to_guest_deliver(port, rules, skb, false, vid);
+	/* Untagged, another VID, a double or 802.1ad tag. */
 	if (port_violation(port, rules, KVMGUARD_NET_RULE_SEGMENT,
 			   KVMGUARD_NET_TO_GUEST, vid))
 		return NF_DROP;

@@ -288,6 +288,34 @@ TEST_F_TIMEOUT(tags, from_uplink_other, 120)
 	NETG_EXPECT_CTRS(L, C, 0, 0, 0, 0, CROSS(3 + denied), 0);
 }
 
+/*
+ * Frames a host process sends on tap A with the tag inline, as the stack
+ * writes it for a tap without tag offload (txvlan off): the access VID is
+ * removed; another VID, or the access VID over an inner tag, is a segment
+ * drop.
+ */
+TEST_F_TIMEOUT(tags, host_inline, 120)
+{
+	const struct netg_tag own[] = { NETG_Q(100) };
+	const struct netg_tag other[] = { NETG_Q(200) };
+	const struct netg_tag inner[] = { NETG_Q(100), NETG_Q(200) };
+	uint8_t src[6];
+	int fd;
+
+	bind_all(_metadata, self);
+	fd = netg_psock(NULL, PORT(A)->name);
+	ASSERT_LE(0, fd) TH_LOG("packet socket on %s: %d", PORT(A)->name, fd);
+	netg_mac(3, src);
+	ASSERT_EQ(0, netg_psend_test(fd, netg_bcast, src, other, 1, 1));
+	ASSERT_EQ(0, netg_psend_test(fd, netg_bcast, src, inner, 2, 2));
+	ASSERT_EQ(0, netg_psend_test(fd, netg_bcast, src, own, 1, 3));
+	EXPECT_EQ(1, GOT(PFD(A), 1));
+	EXPECT_EQ(3U, self->pk[0].seq);
+	EXPECT_UNTAGGED(1);
+	close(fd);
+	NETG_EXPECT_CTRS(L, A, 0, 0, 1, 0, 2, 0);
+}
+
 struct inject {
 	const char *what;
 	int ntags;
