@@ -10,18 +10,19 @@
  * Each is attached only while some tap port needs it, and then runs for
  * every tap or bridge port of the host, so a miss must cost little: the
  * device's slot in kvmguard_net_cache (by ifindex) holds the port of no
- * device, kvmguard_net_no_port. Where the slot holds the device's port,
- * the entry handles the common frame of an access port by itself, as
- * port_to_guest() and port_from_guest() would:
- * toward the guest, a frame tagged the access VID in the metadata (and no
- * inner tag) loses the tag; from the guest, an untagged frame gets it.
- * Both count the frame. Everything else goes to C with the port (NULL if
- * the slot holds another device's port: the C looks the device up),
- * saving the traced function's arguments; the C returns true when it
- * dropped the frame, and then the traced function is skipped and its
- * caller gets 0 (NETDEV_TX_OK, RX_HANDLER_CONSUMED), as if the function
- * had consumed the frame itself. The entries use only %rax, %r10 and
- * %r11, which hold nothing at a function's entry.
+ * device, kvmguard_net_no_port.
+ *
+ * Where the slot holds the device's port, the entry handles the common
+ * frame of an access port by itself, as port_to_guest() and
+ * port_from_guest() would: toward the guest, a frame tagged the access
+ * VID in the metadata (and no inner tag) loses the tag; from the guest,
+ * an untagged frame gets it. Both count the frame. Everything else goes
+ * to C with the port (NULL if the slot holds another device's port: the
+ * C looks the device up), saving the traced function's arguments; the C
+ * returns true when it dropped the frame, and then the traced function is
+ * skipped and its caller gets 0 (NETDEV_TX_OK, RX_HANDLER_CONSUMED), as if
+ * the function had consumed the frame itself. The entries use only %rax,
+ * %r10 and %r11, which hold nothing at a function's entry.
  *
  * These run with bottom halves disabled, inside the RCU read-side section
  * of the traced function's caller: a port is freed only after a grace
