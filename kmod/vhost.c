@@ -219,8 +219,10 @@ static bool mm_has_vm(const struct mm_struct *mm)
 }
 
 /*
- * The device behind a tun socket, held; NULL for a detached queue, an
- * error if tun's private layout is not the one we know.
+ * The device behind a tun socket, held; NULL for a file with no device
+ * (before TUNSETIFF, or after the device went; a queue detached with
+ * TUNSETQUEUE keeps its device), an error if tun's private layout is not
+ * the one we know.
  */
 static struct net_device *tun_sock_dev(struct socket *sock)
 {
@@ -288,7 +290,7 @@ static int backend_attach(struct vhost_op *op, struct socket *sock,
 	if (IS_ERR(dev))
 		return PTR_ERR(dev);
 	if (!dev) {
-		pr_info_ratelimited("pid %d (%s): refusing a detached %s queue as vhost-net backend\n",
+		pr_info_ratelimited("pid %d (%s): refusing a %s file with no device as vhost-net backend\n",
 				    task_tgid_nr(current), current->comm,
 				    tun ? "tun" : "macvtap");
 		return -ENODEV;
@@ -834,7 +836,7 @@ static void discover_bind(struct discover_ctx *ctx, struct discovered_file *d)
 		return;
 	dev = d->tun ? tun_sock_dev(sock) : tap_sock_dev(sock);
 	if (IS_ERR_OR_NULL(dev))
-		return;			/* detached queue, unknown layout */
+		return;			/* no device, unknown layout */
 	vm = kvmguard_vm_get_by_mm(d->mm);
 	if (!vm) {
 		if (mm_has_vm(d->mm))

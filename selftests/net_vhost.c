@@ -29,11 +29,18 @@
  *   refuse_other_vm    a tap bound by NET_BIND to another process's VM
  *                      cannot be attached by this VM's process; after
  *                      NET_UNBIND it can, and is then bound to this VM.
+ *   multiqueue         a multiqueue tap with one vhost-net file per queue,
+ *                      as a multiqueue VMM has: one binding, which lasts
+ *                      until the last file lets its queue go. A queue
+ *                      detached with TUNSETQUEUE is still the tap's (it
+ *                      can be attached again): taken, same binding. A tun
+ *                      file that has no device is refused as a backend.
  *
  * Needs /dev/kvm, /dev/vhost-net, the module and iproute2; exits 4 (SKIP)
  * without.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,6 +365,57 @@ TEST_F(nv, refuse_other_vm)
 	}
 	vhd_close(&d2);
 	EXPECT_EQ(0, kid_stop(&k));
+}
+
+TEST_F(nv, multiqueue)
+{
+	const char *mq = NETG_PREFIX "mq";
+	struct vhd d1 = { .vfd = -1 }, d2 = { .vfd = -1 }, d3 = { .vfd = -1 };
+	struct ifreq ifr = { .ifr_flags = IFF_DETACH_QUEUE };
+	int q1, q2, nodev, err;
+
+	q1 = vhd_tap_open(mq, IFF_MULTI_QUEUE);
+	ASSERT_LE(0, q1) TH_LOG("multiqueue tap %s: %s", mq, strerror(-q1));
+	q2 = vhd_tap_open(mq, IFF_MULTI_QUEUE);
+	ASSERT_LE(0, q2) TH_LOG("second queue of %s: %s", mq, strerror(-q2));
+	ASSERT_EQ(0, vhd_if_up(mq));
+
+	ASSERT_EQ(0, vhd_open(&d1));
+	ASSERT_EQ(0, vhd_open(&d2));
+	ASSERT_EQ(0, vhd_attach(&d1, q1));
+	ASSERT_EQ(0, vhd_attach(&d2, q2));
+	EXPECT_TRUE(wait_bound(&self->g, self->vm_id, mq, true));
+	EXPECT_TRUE(bound(&self->g, self->vm_id, mq, KVMGUARD_NET_BOUND_VHOST));
+
+	/* The other queue's file still has the device. */
+	vhd_close(&d1);
+	usleep(100000);
+	EXPECT_TRUE(bound(&self->g, self->vm_id, mq, KVMGUARD_NET_BOUND_VHOST))
+		TH_LOG("closing one queue's vhost-net file unbound %s", mq);
+
+	/* A detached queue is still the tap's: the same binding. */
+	ASSERT_EQ(0, ioctl(q1, TUNSETQUEUE, &ifr)) TH_LOG("IFF_DETACH_QUEUE: %s",
+							   strerror(errno));
+	ASSERT_EQ(0, vhd_open(&d3));
+	EXPECT_EQ(0, vhd_set_backend(&d3, VHD_TX, q1));
+	EXPECT_TRUE(bound(&self->g, self->vm_id, mq, KVMGUARD_NET_BOUND_VHOST));
+
+	/* A tun file with no device: nothing to bind, refused. */
+	nodev = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, nodev);
+	err = vhd_set_backend(&d3, VHD_RX, nodev);
+	EXPECT_NE(0, err) TH_LOG("a tun file with no device was taken as a backend");
+	close(nodev);
+
+	vhd_close(&d2);
+	usleep(100000);
+	EXPECT_TRUE(bound(&self->g, self->vm_id, mq, KVMGUARD_NET_BOUND_VHOST))
+		TH_LOG("the detached queue's vhost-net file lost %s", mq);
+	vhd_close(&d3);
+	EXPECT_TRUE(wait_bound(&self->g, self->vm_id, mq, false))
+		TH_LOG("closing the last queue's vhost-net file left %s bound", mq);
+	close(q1);
+	close(q2);
 }
 
 static void __attribute__((constructor)) __constructor_order_last(void)
