@@ -35,10 +35,24 @@
 #include "compat.h"
 #include "offsets.h"
 
-/* %rax = the port in the slot of ifindex %eax (kvmguard_net_no_port: none) */
-.macro PORT_SLOT
+/*
+ * %rax = the port of the device \dev, from its slot (by ifindex). If the
+ * slot holds no port (kvmguard_net_no_port), return from the entry; if it
+ * holds another device's, go to \c with %rax = 0: the C looks it up.
+ */
+.macro PORT_OF dev, c
+	movl	KG_DEV_IFINDEX(\dev), %eax
 	andl	$KG_NET_CACHE_MASK, %eax
 	movq	kvmguard_net_cache(, %rax, 8), %rax
+	cmpq	KG_PORT_DEV(%rax), \dev
+	je	9f
+	cmpq	$kvmguard_net_no_port, %rax
+	jne	8f
+	RET
+8:
+	xorl	%eax, %eax
+	jmp	\c
+9:
 .endm
 
 /*
@@ -115,10 +129,7 @@
 /* Two arguments: %rdx and the other argument registers hold nothing yet. */
 SYM_FUNC_START(kvmguard_tun_xmit_entry)
 	KVMGUARD_CALL_DEPTH_ACCOUNT
-	movl	KG_DEV_IFINDEX(%rsi), %eax
-	PORT_SLOT
-	cmpq	KG_PORT_DEV(%rax), %rsi
-	jne	.Ltx_miss
+	PORT_OF %rsi, .Ltx_c
 	/* The access VID, in the metadata, and no inner tag: untag. */
 	SKB_VLAN_MATCH %rdi, KG_PORT_TO_GUEST_VLAN(%rax), .Ltx_c
 	SKB_INNER_TAG %rdi, .Ltx_c
@@ -126,12 +137,6 @@ SYM_FUNC_START(kvmguard_tun_xmit_entry)
 	movq	KG_PORT_STATS(%rax), %r10
 	incq	%gs:KG_STATS_DELIVERED(%r10)
 	RET
-.Ltx_miss:
-	cmpq	$kvmguard_net_no_port, %rax
-	jne	.Ltx_other
-	RET
-.Ltx_other:
-	xorl	%eax, %eax
 .Ltx_c:
 	/* kvmguard_net_tun_xmit(skb, dev, port or NULL) */
 	movq	%rax, %rdx
@@ -151,10 +156,7 @@ SYM_FUNC_START(kvmguard_br_frame_entry)
 	KVMGUARD_CALL_DEPTH_ACCOUNT
 	movq	(%rdi), %r11
 	movq	KG_SKB_DEV(%r11), %r10
-	movl	KG_DEV_IFINDEX(%r10), %eax
-	PORT_SLOT
-	cmpq	KG_PORT_DEV(%rax), %r10
-	jne	.Lbr_miss
+	PORT_OF %r10, .Lbr_c
 	/* No tag of the guest's own: tag the access VID. */
 	movl	KG_PORT_FROM_GUEST_VLAN(%rax), %r10d
 	cmpl	$KG_PORT_NO_VLAN, %r10d
@@ -165,12 +167,6 @@ SYM_FUNC_START(kvmguard_br_frame_entry)
 	movq	KG_PORT_STATS(%rax), %r10
 	incq	%gs:KG_STATS_TAGGED(%r10)
 	RET
-.Lbr_miss:
-	cmpq	$kvmguard_net_no_port, %rax
-	jne	.Lbr_other
-	RET
-.Lbr_other:
-	xorl	%eax, %eax
 .Lbr_c:
 	/* kvmguard_net_br_frame(skb, port or NULL) */
 	movq	%rax, %rsi
