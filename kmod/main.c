@@ -2,11 +2,17 @@
 /*
  * kvmguard: per-VM isolation rules for KVM hosts.
  *
- * Start-up order matters: the registry and policies exist before netlink
- * can reach them, netlink exists before the hooks send events, and the
- * hooks are attached before the search for running VMs so that none is
- * missed in between. Unloading undoes it in reverse; running VMs keep
- * running and are found again on the next load.
+ * Start-up order matters: the registry exists before the hooks that fill
+ * it, the hooks are attached before the search for running VMs so that
+ * none is missed in between, and the netlink family comes last: until it
+ * is registered no administrator request can create a policy or attach a
+ * rule's hook, and no event leaves the module.
+ *
+ * Unloading undoes it in reverse, the family first: genl_unregister_family()
+ * waits for the requests in progress, so no policy edit can attach a hook
+ * into a module being freed. Every hook then goes before the registry
+ * and the policies it reads. Running VMs keep running and are found again
+ * on the next load.
  */
 #define pr_fmt(fmt) "kvmguard: " fmt
 #include <linux/module.h>
@@ -23,9 +29,6 @@ static int __init kvmguard_init(void)
 	err = kvmguard_registry_init();
 	if (err)
 		goto err_registry;
-	err = kvmguard_netlink_init();
-	if (err)
-		goto err_netlink;
 	err = kvmguard_hooks_init();
 	if (err)
 		goto err_hooks;
@@ -43,6 +46,9 @@ static int __init kvmguard_init(void)
 	if (err)
 		goto err_discover;
 	kvmguard_vhost_discover();
+	err = kvmguard_netlink_init();
+	if (err)
+		goto err_discover;
 	pr_info("loaded\n");
 	return 0;
 
@@ -55,8 +61,7 @@ err_net:
 err_memory:
 	kvmguard_hooks_uninit();
 err_hooks:
-	kvmguard_netlink_uninit();
-err_netlink:
+	kvmguard_hypercall_uninit();
 	kvmguard_registry_uninit();
 	kvmguard_policy_uninit();
 err_registry:
@@ -66,12 +71,14 @@ err_registry:
 
 static void __exit kvmguard_exit(void)
 {
+	/* First: no request in progress or to come can attach a hook. */
+	kvmguard_netlink_uninit();
 	kvmguard_hypercall_uninit();
 	kvmguard_vhost_uninit();
 	kvmguard_net_uninit();
 	kvmguard_memory_uninit();
 	kvmguard_hooks_uninit();
-	kvmguard_netlink_uninit();
+	/* No hook left that could read them. */
 	kvmguard_registry_uninit();
 	kvmguard_policy_uninit();
 	kvmguard_hc_reserve_uninit();

@@ -7,6 +7,7 @@
  * off) and take kvmguard_config_mutex around any use of policies and
  * bindings, which the KVM hooks read under RCU.
  */
+#define pr_fmt(fmt) "kvmguard: " fmt
 #include <linux/delay.h>
 #include <linux/kvm_host.h>
 #include <linux/netdevice.h>
@@ -17,6 +18,12 @@
 #include "kvmguard.h"
 
 static struct genl_family kvmguard_family;
+/*
+ * Events leave only while the family is registered: before, its group
+ * offset is not set, and after, the group number may belong to another
+ * family. Senders check it under RCU; see kvmguard_netlink_uninit().
+ */
+static bool events_on;
 static DEFINE_SPINLOCK(broken_lock);	/* KVMGUARD_BROKEN_SLEEP only */
 
 static struct netlink_range_validation pid_range __ro_after_init = {
@@ -822,7 +829,8 @@ static struct sk_buff *event_start(const struct kvmguard_vm *vm, u8 event,
 	struct sk_buff *skb;
 	int err;
 
-	if (!genl_has_listeners(&kvmguard_family, &init_net,
+	if (!READ_ONCE(events_on) ||
+	    !genl_has_listeners(&kvmguard_family, &init_net,
 				KVMGUARD_MCGRP_EVENTS_ID))
 		return NULL;
 	skb = genlmsg_new(NLMSG_GOODSIZE, GFP_ATOMIC);
@@ -855,8 +863,13 @@ fail:
 static void event_send(struct sk_buff *skb, void *hdr)
 {
 	genlmsg_end(skb, hdr);
-	genlmsg_multicast(&kvmguard_family, skb, 0, KVMGUARD_MCGRP_EVENTS_ID,
-			  GFP_ATOMIC);
+	rcu_read_lock();
+	if (READ_ONCE(events_on))
+		genlmsg_multicast(&kvmguard_family, skb, 0,
+				  KVMGUARD_MCGRP_EVENTS_ID, GFP_ATOMIC);
+	else
+		nlmsg_free(skb);
+	rcu_read_unlock();
 }
 
 void kvmguard_notify_vm(const struct kvmguard_vm *vm, u8 event)
@@ -956,12 +969,28 @@ void kvmguard_notify_net(const struct kvmguard_vm *vm, u8 rule, u8 dir,
 	event_send(skb, hdr);
 }
 
+/* Last of the start-up: from here on, requests arrive. */
 int kvmguard_netlink_init(void)
 {
-	return genl_register_family(&kvmguard_family);
+	int err;
+
+	err = genl_register_family(&kvmguard_family);
+	if (err) {
+		pr_err("cannot register the generic netlink family: %d\n", err);
+		return err;
+	}
+	WRITE_ONCE(events_on, true);
+	return 0;
 }
 
+/*
+ * First of the unloading: returns once no request is in progress (they run
+ * under the genetlink mutex, which unregistering takes) and none can come,
+ * so no policy edit attaches a hook after this, and no event is in flight.
+ */
 void kvmguard_netlink_uninit(void)
 {
+	WRITE_ONCE(events_on, false);
+	synchronize_rcu();
 	genl_unregister_family(&kvmguard_family);
 }
