@@ -323,6 +323,13 @@ int kvmguard_policy_delete(struct kvmguard_policy *policy,
 	list_del(&policy->node);
 	nr_policies--;
 	config_generation++;
+	/*
+	 * A VM being created may have found the policy through a binding
+	 * deleted since; wait until it is registered (kvmguard_registry_add()
+	 * resolves and registers in one RCU read section), so that the walk
+	 * below sees it.
+	 */
+	synchronize_rcu();
 	/* VMs that used it fall back to what the bindings say now. */
 	kvmguard_registry_rebind(policy);
 	ksm_gates_open(&gates);

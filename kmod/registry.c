@@ -124,6 +124,13 @@ int kvmguard_registry_add(struct kvm *kvm, struct task_struct *task,
 	vm->pid = get_pid(task_tgid(task));
 	vm->pid_nr = pid_nr(vm->pid);
 	get_task_comm(vm->comm, task);
+	/*
+	 * Resolved and registered in one RCU read section: a policy deletion
+	 * waits for it (kvmguard_policy_delete()) before it looks for the
+	 * VMs that use the policy, so it finds this one registered, never a
+	 * VM left on a policy whose hooks are gone.
+	 */
+	rcu_read_lock();
 	policy = kvmguard_resolve(vm->pid, vm->cgroup, &vm->bound_by);
 	RCU_INIT_POINTER(vm->policy, policy);
 
@@ -131,6 +138,7 @@ int kvmguard_registry_add(struct kvm *kvm, struct task_struct *task,
 	/* Discovery and the create hook may both find a new VM. */
 	if (rhashtable_lookup_fast(&vms_by_kvm, &kvm, vm_params)) {
 		spin_unlock(&registry_lock);
+		rcu_read_unlock();
 		kvmguard_vm_put(vm);
 		return 0;
 	}
@@ -146,6 +154,7 @@ int kvmguard_registry_add(struct kvm *kvm, struct task_struct *task,
 		atomic_inc(&generation);
 	}
 	spin_unlock(&registry_lock);
+	rcu_read_unlock();
 
 	if (err) {
 		vm->kvm = NULL;
@@ -395,8 +404,10 @@ void kvmguard_registry_apply(struct kvmguard_policy *policy)
 /*
  * Finding the VMs that existed before the module was loaded: KVM does not
  * export its VM list, so walk every process's open files for KVM VM and
- * vCPU files. A file is KVM's only if its release method is KVM's (checked
- * by symbol name, as the file_operations are static in kvm.ko).
+ * vCPU files. VM files are KVM's own test (file_is_kvm()); a VMM may have
+ * closed its VM file and kept only vCPU files, whose file_operations KVM
+ * neither exports nor tests, so those are recognised by their release
+ * method's symbol name.
  */
 struct discovered {
 	struct list_head node;
@@ -431,7 +442,7 @@ static int discover_fd(const void *arg, struct file *file, unsigned int fd)
 	struct discovered *d;
 	struct kvm *kvm;
 
-	if (!strcmp(name, "kvm-vm") && release_is(ctx, file, "kvm_vm_release"))
+	if (file_is_kvm(file))
 		kvm = file->private_data;
 	else if (!strncmp(name, "kvm-vcpu:", 9) &&
 		 release_is(ctx, file, "kvm_vcpu_release"))
