@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * vm_discovery: VMs that exist when the module is loaded are found and
- * flagged KVMGUARD_VM_F_DISCOVERED, with the pid/comm/cgroup of a process
- * holding them, vCPU and memslot counts, and the load time as created_ns;
+ * flagged KVMGUARD_VM_F_DISCOVERED, with the pid/comm/cgroup of their creator
+ * (the owner of their mm), vCPU and memslot counts, the load time as created_ns;
  * that includes a VM kept alive only by a vCPU fd. rmmod works while a
  * guest runs, the guest keeps making progress with the module unloaded and
- * after it is loaded again, and it is discovered again. VMs created after
+ * after it is loaded again, and it is discovered again. A VM whose file
+ * only another process holds is named after its creator. VMs created after
  * the load are not flagged. The module is left loaded.
  */
 #include <errno.h>
@@ -16,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
+#include <signal.h>
 
 #include "kselftest_harness.h"
 #include "kg.h"
@@ -191,6 +194,56 @@ TEST_F_TIMEOUT(disc, vcpu_fd_only, 120)
 	EXPECT_EQ(1U, v.vcpus);
 	EXPECT_EQ(1U, v.memslots);
 	vm_destroy(&b);
+	EXPECT_EQ(0, vms_left_after_destroy(&self->g, getpid()));
+}
+
+/*
+ * A VM whose file another process holds (inherited, or passed over a
+ * socket) belongs to its creator, the owner of the VM's mm: discovery
+ * names the creator, not the holder.
+ */
+TEST_F_TIMEOUT(disc, held_by_another, 120)
+{
+	struct kg_vm v = { 0 }, *mine;
+	int ready[2], n;
+	pid_t holder;
+	struct vm a;
+	char c;
+
+	ASSERT_EQ(0, kg_rmmod());
+	ASSERT_EQ(0, kg_cg_mkdir(CG_D));
+	ASSERT_EQ(0, vm_create(&a));
+	ASSERT_EQ(0, pipe(ready));
+	holder = fork();
+	ASSERT_LE(0, holder);
+	if (!holder) {
+		/* Holds the VM's file (inherited) from another cgroup. */
+		if (kg_cg_enter(CG_D) || prctl(PR_SET_NAME, "kg-disc-holder"))
+			_exit(1);
+		if (write(ready[1], "k", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	ASSERT_EQ(1, read(ready[0], &c, 1));
+	close(ready[0]);
+	vm_close_vm_fd(&a);	/* only the holder has it now */
+
+	ASSERT_EQ(0, kg_insmod());
+	ASSERT_EQ(0, kg_open(&self->g));
+	ASSERT_EQ(0, kg_vms_of_pid(&self->g, getpid(), &mine, &n));
+	if (n == 1)
+		v = mine[0];
+	free(mine);
+	EXPECT_EQ(1, n) TH_LOG("the VM was not named after its creator");
+	EXPECT_STREQ("kg-discovery", v.comm);
+	EXPECT_STREQ(self->cg, v.cgroup);
+	EXPECT_EQ((uint32_t)KVMGUARD_VM_F_DISCOVERED, v.flags);
+
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
+	vm_destroy(&a);
 	EXPECT_EQ(0, vms_left_after_destroy(&self->g, getpid()));
 }
 
