@@ -4,20 +4,103 @@
  * together.
  *
  * VM lifecycle: KVM has no notifier for VM creation and its VM list is not
- * exported, so kprobes watch two global functions of kvm.ko that every VM
+ * exported, so hooks watch two global functions of kvm.ko that every VM
  * passes through, in both supported kernels (virt/kvm/kvm_main.c):
  *  - kvm_arch_post_init_vm(): the last step of kvm_create_vm() that can
  *    fail; from here on every path ends in kvm_arch_destroy_vm(), the
- *    error unwinding of kvm_create_vm() included.
- *  - kvm_arch_destroy_vm(): called before KVM frees the VM.
- * Both run in process context, but kprobe handlers are atomic.
+ *    error unwinding of kvm_create_vm() included. A redirect (below): a
+ *    VM the registry cannot take is refused.
+ *  - kvm_arch_destroy_vm(): called before KVM frees the VM. A kprobe: it
+ *    only looks.
+ *
+ * Redirects: a hook that sends a call somewhere else (sets the instruction
+ * pointer) must say so to ftrace, or a livepatch of the same function is
+ * accepted and whichever of the two runs last wins - kvmguard's refusal
+ * could be skipped without a word. A kprobe on an ftrace site does not say
+ * so unless it has a post_handler, and one that joins a probe already
+ * there never does (kernel/kprobes.c arms the first probe's ftrace_ops).
+ * So every redirect is an ftrace_ops of its own with FTRACE_OPS_FL_IPMODIFY:
+ * ftrace allows one such user per function and refuses the second comer
+ * (register_ftrace_function() fails with -EBUSY), whichever it is; the
+ * direct calls (hypercall.c, tap_hooks.c) are refused beside it as well.
+ * Hooks that only look stay kprobes, which coexist with a livepatch.
  */
 #define pr_fmt(fmt) "kvmguard: " fmt
+#include <linux/ftrace.h>
+#include <linux/kallsyms.h>
 #include <linux/kprobes.h>
 #include <linux/kvm_host.h>
 #include <linux/ptrace.h>
 
 #include "kvmguard.h"
+#include "compat.h"
+
+/*
+ * The ftrace handler of every redirect. FTRACE_OPS_FL_RECURSION: ftrace
+ * calls it with preemption off and not recursively, as a kprobe's handler.
+ */
+static void notrace redirect_hook(unsigned long ip, unsigned long parent_ip,
+				  struct ftrace_ops *ops,
+				  struct ftrace_regs *fregs)
+{
+	struct kvmguard_redirect *r = container_of(ops, struct kvmguard_redirect,
+						   ops);
+	struct pt_regs *regs = kvmguard_ftrace_regs(fregs);
+	unsigned long to = r->redirect(regs);
+
+	/*
+	 * At the function's entry, before it touched the stack: the stand-in
+	 * gets its arguments and returns to its caller.
+	 */
+	if (to)
+		instruction_pointer_set(regs, to);
+}
+
+/**
+ * kvmguard_redirect_attach - hook @r->fn with @r->redirect
+ * @r: the redirect, not attached
+ * @ip: the function's address, or 0 to find @r->fn by name (which walks
+ *	every function ftrace knows: use it for functions not exported)
+ *
+ * Return: 0, or -errno with the reason in the kernel log: -EBUSY when
+ * another ftrace user modifies the function already (a livepatch) or has
+ * a direct call on it that cannot share it.
+ */
+int kvmguard_redirect_attach(struct kvmguard_redirect *r, unsigned long ip)
+{
+	char name[KSYM_NAME_LEN];
+	int err;
+
+	memset(&r->ops, 0, sizeof(r->ops));
+	r->ops.func = redirect_hook;
+	r->ops.flags = FTRACE_OPS_FL_IPMODIFY | FTRACE_OPS_FL_RECURSION;
+	if (ip) {
+		err = ftrace_set_filter_ip(&r->ops, ip, 0, 0);
+	} else {
+		/* ftrace's parser may write into the name: a copy. */
+		strscpy(name, r->fn, sizeof(name));
+		err = ftrace_set_filter(&r->ops, (unsigned char *)name,
+					strlen(name), 1);
+	}
+	if (!err)
+		err = register_ftrace_function(&r->ops);
+	if (!err)
+		return 0;
+	ftrace_free_filter(&r->ops);
+	if (err == -EBUSY)
+		pr_err("cannot hook %s: another ftrace user (a livepatch?) modifies it: %d\n",
+		       r->fn, err);
+	else
+		pr_err("cannot hook %s: %d\n", r->fn, err);
+	return err;
+}
+
+/* Returns once no task is in @r's handler any more. */
+void kvmguard_redirect_detach(struct kvmguard_redirect *r)
+{
+	unregister_ftrace_function(&r->ops);
+	ftrace_free_filter(&r->ops);
+}
 
 /*
  * Entered instead of kvm_arch_post_init_vm() when the VM cannot be
@@ -28,21 +111,16 @@ static noinline notrace int kvmguard_refuse_vm(void)
 	return -ENOMEM;
 }
 
-static int vm_created(struct kprobe *p, struct pt_regs *regs)
+static unsigned long vm_created(struct pt_regs *regs)
 {
 	struct kvm *kvm = (struct kvm *)regs_get_kernel_argument(regs, 0);
 
 	if (likely(!kvmguard_registry_add(kvm, current, 0, GFP_ATOMIC)))
 		return 0;
-	/*
-	 * Fail closed: a VM the registry does not know would run without its
-	 * policy. The probe sits at the function's entry, before it touched
-	 * the stack, so returning from our stand-in returns to its caller.
-	 */
+	/* Fail closed: a VM the registry does not know would run without its policy. */
 	pr_warn_ratelimited("refusing a VM of pid %d: out of memory\n",
 			    task_tgid_nr(current));
-	instruction_pointer_set(regs, (unsigned long)kvmguard_refuse_vm);
-	return 1;
+	return (unsigned long)kvmguard_refuse_vm;
 }
 
 static int vm_destroyed(struct kprobe *p, struct pt_regs *regs)
@@ -51,9 +129,10 @@ static int vm_destroyed(struct kprobe *p, struct pt_regs *regs)
 	return 0;
 }
 
-static struct kprobe vm_create_probe = {
-	.symbol_name = "kvm_arch_post_init_vm",
-	.pre_handler = vm_created,
+/* kvm_arch_post_init_vm() is not exported: found by name. */
+static struct kvmguard_redirect vm_create_hook = {
+	.fn = "kvm_arch_post_init_vm",
+	.redirect = vm_created,
 };
 
 static struct kprobe vm_destroy_probe = {
@@ -61,24 +140,25 @@ static struct kprobe vm_destroy_probe = {
 	.pre_handler = vm_destroyed,
 };
 
-static struct kprobe *lifecycle_probes[] = {
-	&vm_destroy_probe,
-	&vm_create_probe,
-};
-
 int kvmguard_hooks_init(void)
 {
 	int err;
 
 	/* Destroy before create: a VM is never registered without its end. */
-	err = register_kprobes(lifecycle_probes, ARRAY_SIZE(lifecycle_probes));
-	if (err)
+	err = register_kprobe(&vm_destroy_probe);
+	if (err) {
 		pr_err("cannot attach to KVM's VM lifecycle: %d\n", err);
+		return err;
+	}
+	err = kvmguard_redirect_attach(&vm_create_hook, 0);
+	if (err)
+		unregister_kprobe(&vm_destroy_probe);
 	return err;
 }
 
 void kvmguard_hooks_uninit(void)
 {
-	/* Returns once no handler is running any more. */
-	unregister_kprobes(lifecycle_probes, ARRAY_SIZE(lifecycle_probes));
+	/* Each returns once no handler is running any more. */
+	kvmguard_redirect_detach(&vm_create_hook);
+	unregister_kprobe(&vm_destroy_probe);
 }

@@ -14,6 +14,7 @@
 #ifndef _KVMGUARD_H
 #define _KVMGUARD_H
 
+#include <linux/ftrace.h>
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -28,6 +29,7 @@ struct kvm;
 struct net_device;
 struct netlink_ext_ack;
 struct pid;
+struct pt_regs;
 struct sk_buff;
 
 /* Cap on objects an administrator can create, so a runaway script cannot
@@ -329,5 +331,21 @@ void kvmguard_notify_net(const struct kvmguard_vm *vm, u8 rule, u8 dir,
 /* hooks.c */
 int kvmguard_hooks_init(void);
 void kvmguard_hooks_uninit(void);
+
+/*
+ * A hook that may send calls of @fn elsewhere (hooks.c: an ftrace_ops with
+ * FTRACE_OPS_FL_IPMODIFY, which a livepatch of @fn cannot join). At @fn's
+ * entry, in atomic context, @redirect sees the registers and returns where
+ * the call goes instead - a function with @fn's arguments and return type -
+ * or 0 to let it run. Every hook that sets the instruction pointer is one.
+ */
+struct kvmguard_redirect {
+	const char *fn;
+	unsigned long (*redirect)(struct pt_regs *regs);
+	struct ftrace_ops ops;
+};
+
+int kvmguard_redirect_attach(struct kvmguard_redirect *r, unsigned long ip);
+void kvmguard_redirect_detach(struct kvmguard_redirect *r);
 
 #endif /* _KVMGUARD_H */

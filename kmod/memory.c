@@ -33,7 +33,7 @@
 #define pr_fmt(fmt) "kvmguard: " fmt
 #include <linux/file.h>
 #include <linux/hashtable.h>
-#include <linux/kprobes.h>
+#include <linux/ksm.h>
 #include <linux/kvm_host.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
@@ -775,7 +775,7 @@ static bool ksm_check(struct mm_struct *mm, u64 bytes)
 }
 
 /* ksm_madvise(vma, start, end, advice, vm_flags) */
-static int ksm_madvise_probe(struct kprobe *p, struct pt_regs *regs)
+static unsigned long ksm_madvise_hook(struct pt_regs *regs)
 {
 	struct vm_area_struct *vma = (void *)regs_get_kernel_argument(regs, 0);
 	unsigned long start = regs_get_kernel_argument(regs, 1);
@@ -784,19 +784,15 @@ static int ksm_madvise_probe(struct kprobe *p, struct pt_regs *regs)
 	if (regs_get_kernel_argument(regs, 3) != MADV_MERGEABLE ||
 	    !ksm_check(vma->vm_mm, end - start))
 		return 0;
-	instruction_pointer_set(regs, (unsigned long)ksm_refused);
-	return 1;
+	return (unsigned long)ksm_refused;
 }
 
 /* ksm_enable_merge_any(mm) */
-static int ksm_merge_any_probe(struct kprobe *p, struct pt_regs *regs)
+static unsigned long ksm_merge_any_hook(struct pt_regs *regs)
 {
 	struct mm_struct *mm = (void *)regs_get_kernel_argument(regs, 0);
 
-	if (!ksm_check(mm, 0))
-		return 0;
-	instruction_pointer_set(regs, (unsigned long)ksm_refused);
-	return 1;
+	return ksm_check(mm, 0) ? (unsigned long)ksm_refused : 0;
 }
 
 /* Is KSM deny enforced by @rules (NULL: no policy)? */
@@ -867,41 +863,39 @@ void kvmguard_ksm_open(struct kvmguard_vm *vm)
 	atomic_dec(&vm->mem.ksm_gate);
 }
 
-static struct kprobe ksm_madvise_kprobe = {
-	.symbol_name = "ksm_madvise",
-	.pre_handler = ksm_madvise_probe,
+/* Redirects (hooks.c): a livepatch of these functions cannot join them. */
+static struct kvmguard_redirect ksm_madvise_hook_r = {
+	.fn = "ksm_madvise",
+	.redirect = ksm_madvise_hook,
 };
 
-static struct kprobe ksm_merge_any_kprobe = {
-	.symbol_name = KVMGUARD_KSM_MERGE_ANY_SYMBOL,
-	.pre_handler = ksm_merge_any_probe,
-};
-
-static struct kprobe *ksm_kprobes[] = {
-	&ksm_madvise_kprobe,
-	&ksm_merge_any_kprobe,
+static struct kvmguard_redirect ksm_merge_any_hook_r = {
+	.fn = KVMGUARD_KSM_MERGE_ANY_SYMBOL,	/* not exported: by name */
+	.redirect = ksm_merge_any_hook,
 };
 
 /* The KSM hooks stay attached: they cost nothing until a process asks. */
 int kvmguard_memory_init(void)
 {
-	int nr = ARRAY_SIZE(ksm_kprobes), err;
+	int err;
 
-	if (!KVMGUARD_KSM_MERGE_ANY_SYMBOL)
-		nr--;		/* the kernel has no such prctl */
-	err = register_kprobes(ksm_kprobes, nr);
+	err = kvmguard_redirect_attach(&ksm_madvise_hook_r,
+				       (unsigned long)ksm_madvise);
 	if (err)
-		pr_err("cannot attach the KSM hooks: %d\n", err);
+		return err;
+	if (!KVMGUARD_KSM_MERGE_ANY_SYMBOL)
+		return 0;	/* the kernel has no such prctl */
+	err = kvmguard_redirect_attach(&ksm_merge_any_hook_r, 0);
+	if (err)
+		kvmguard_redirect_detach(&ksm_madvise_hook_r);
 	return err;
 }
 
 void kvmguard_memory_uninit(void)
 {
-	int nr = ARRAY_SIZE(ksm_kprobes);
-
-	if (!KVMGUARD_KSM_MERGE_ANY_SYMBOL)
-		nr--;
-	unregister_kprobes(ksm_kprobes, nr);
+	if (KVMGUARD_KSM_MERGE_ANY_SYMBOL)
+		kvmguard_redirect_detach(&ksm_merge_any_hook_r);
+	kvmguard_redirect_detach(&ksm_madvise_hook_r);
 	mutex_lock(&kvmguard_config_mutex);
 	if (memslot_attached)
 		memslot_detach();

@@ -5,7 +5,7 @@
  * A VMM gives its guest a virtio-net device through vhost-net by opening
  * /dev/vhost-net and attaching a tap (tun in IFF_TAP mode) or macvtap file
  * to each virtqueue with VHOST_NET_SET_BACKEND. vhost_net has no notifier
- * for that and keeps the path in static functions, so probes watch it
+ * for that and keeps the path in static functions, so hooks watch it
  * (drivers/vhost/net.c, alike in both supported kernels):
  *  - vhost_net_ioctl(): VHOST_NET_SET_BACKEND and VHOST_RESET_OWNER are
  *    redirected to vhost_ioctl(), which opens an "operation" of the calling
@@ -19,10 +19,12 @@
  *    calling process (KVM ties a VM to its creator's mm) before vhost can
  *    move a frame - or refuse the backend: the VMM then gets ENOTSOCK;
  *  - vhost_net_release(): the vhost-net file is gone.
- * A redirection works as hooks.c's: the probe sits at the function's
- * entry, so the stand-in gets the original's arguments and returns to its
- * caller. Our own calls of the originals find the operation marked and
- * are not redirected again.
+ * The redirections are hooks.c's redirects (ftrace IPMODIFY users, so a
+ * livepatch of one of these functions is refused while they are there,
+ * and refuses them when it came first); the other two are kprobes that
+ * only look. A redirect sits at the function's entry, so the stand-in
+ * gets the original's arguments and returns to its caller. Our own calls
+ * of the originals find the operation marked and are not redirected again.
  *
  * Every (vhost-net device, virtqueue) with a tap or macvtap backend of a
  * VM process is a pair; the VM's binding of the device (made with
@@ -32,12 +34,12 @@
  * Multiqueue VMMs open one vhost-net file per queue pair, all with the
  * same device.
  *
- * The probes exist while vhost_net is loaded (a module notifier; it pins
+ * The hooks exist while vhost_net is loaded (a module notifier; it pins
  * tun and tap, whose functions the stand-ins call): armed when it comes,
  * before /dev/vhost-net exists, and a failure fails its load; removed
  * when it goes.
  *
- * Locking: vhost_lock (a spinlock: the probe handlers are atomic) guards
+ * Locking: vhost_lock (a spinlock: the hook handlers are atomic) guards
  * the lists of operations, pairs and released pairs. Whether a binding
  * ends is decided under rtnl_lock() (the lock kvmguard_net_bind() and
  * kvmguard_net_unbind() want): a device stays bound while a pair or an
@@ -461,7 +463,7 @@ out:
 	return ret;
 }
 
-static int ioctl_probe_pre(struct kprobe *kp, struct pt_regs *regs)
+static unsigned long ioctl_hook(struct pt_regs *regs)
 {
 	unsigned int cmd = regs_get_kernel_argument(regs, 1);
 
@@ -470,8 +472,7 @@ static int ioctl_probe_pre(struct kprobe *kp, struct pt_regs *regs)
 	if (op_current())
 		return 0;		/* vhost_ioctl() calling the original */
 	atomic_inc(&in_standin);
-	instruction_pointer_set(regs, (unsigned long)vhost_ioctl);
-	return 1;
+	return (unsigned long)vhost_ioctl;
 }
 
 static int vq_probe_pre(struct kprobe *kp, struct pt_regs *regs)
@@ -484,24 +485,23 @@ static int vq_probe_pre(struct kprobe *kp, struct pt_regs *regs)
 	return 0;
 }
 
-static int redirect_get_socket(struct pt_regs *regs, void *standin)
+static unsigned long redirect_get_socket(void *standin)
 {
 	struct vhost_op *op = op_current();
 
 	if (!op || op->in_orig)
 		return 0;
-	instruction_pointer_set(regs, (unsigned long)standin);
-	return 1;
+	return (unsigned long)standin;
 }
 
-static int tun_probe_pre(struct kprobe *kp, struct pt_regs *regs)
+static unsigned long tun_hook(struct pt_regs *regs)
 {
-	return redirect_get_socket(regs, vhost_tun_get_socket);
+	return redirect_get_socket(vhost_tun_get_socket);
 }
 
-static int tap_probe_pre(struct kprobe *kp, struct pt_regs *regs)
+static unsigned long tap_hook(struct pt_regs *regs)
 {
-	return redirect_get_socket(regs, vhost_tap_get_socket);
+	return redirect_get_socket(vhost_tap_get_socket);
 }
 
 static int release_probe_pre(struct kprobe *kp, struct pt_regs *regs)
@@ -527,28 +527,26 @@ static struct kprobe vq_probe = {
 	.pre_handler = vq_probe_pre,
 };
 
-static struct kprobe tun_probe = {
-	.symbol_name = "tun_get_socket",
-	.pre_handler = tun_probe_pre,
+/* Redirects (hooks.c), so that a livepatch of one cannot join it. */
+static struct kvmguard_redirect tun_redirect = {
+	.fn = "tun_get_socket",
+	.redirect = tun_hook,
 };
 
-static struct kprobe tap_probe = {
-	.symbol_name = "tap_get_socket",
-	.pre_handler = tap_probe_pre,
+static struct kvmguard_redirect tap_redirect = {
+	.fn = "tap_get_socket",
+	.redirect = tap_hook,
 };
 
-static struct kprobe ioctl_probe = {
-	.symbol_name = "vhost_net_ioctl",
-	.pre_handler = ioctl_probe_pre,
+static struct kvmguard_redirect ioctl_redirect = {
+	.fn = "vhost_net_ioctl",	/* static: found by name */
+	.redirect = ioctl_hook,
 };
 
-/* The entry point last: nothing is redirected into a half-armed path. */
+/* The probes that only look. */
 static struct kprobe *vhost_probes[] = {
 	&release_probe,
 	&vq_probe,
-	&tun_probe,
-	&tap_probe,
-	&ioctl_probe,
 };
 
 /* -ENOENT: vhost_net is not loaded. */
@@ -578,9 +576,25 @@ static int vhost_arm(void)
 	err = register_kprobes(vhost_probes, ARRAY_SIZE(vhost_probes));
 	if (err)
 		goto err;
+	/* The entry point last: nothing is redirected into a half-armed path. */
+	err = kvmguard_redirect_attach(&tun_redirect, (unsigned long)tun);
+	if (err)
+		goto err_tun;
+	err = kvmguard_redirect_attach(&tap_redirect, (unsigned long)tap);
+	if (err)
+		goto err_tap;
+	err = kvmguard_redirect_attach(&ioctl_redirect, 0);
+	if (err)
+		goto err_ioctl;
 	armed = true;
 	return 0;
 
+err_ioctl:
+	kvmguard_redirect_detach(&tap_redirect);
+err_tap:
+	kvmguard_redirect_detach(&tun_redirect);
+err_tun:
+	unregister_kprobes(vhost_probes, ARRAY_SIZE(vhost_probes));
 err:
 	if (tun)
 		symbol_put_addr((void *)tun);
@@ -594,7 +608,10 @@ static void vhost_disarm(void)
 	lockdep_assert_held(&arm_mutex);
 	if (!armed)
 		return;
-	/* Returns once no handler runs; stand-ins may still be running. */
+	/* Each returns once no handler runs; stand-ins may still be running. */
+	kvmguard_redirect_detach(&ioctl_redirect);
+	kvmguard_redirect_detach(&tap_redirect);
+	kvmguard_redirect_detach(&tun_redirect);
 	unregister_kprobes(vhost_probes, ARRAY_SIZE(vhost_probes));
 	/*
 	 * The pointers stay: a stand-in still running may call them, and

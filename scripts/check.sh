@@ -59,6 +59,9 @@ build_module() { # <lane>
 	local log="$LOGDIR/$1-build.log"
 	make --no-print-directory modules KDIR="$KDIR" MODBUILD="$CACHE/build/$1" >"$log" 2>&1 ||
 		{ cat "$log"; return 1; }
+	# The selftests' test-only modules (selftests/modules), shipped by mkinitramfs.sh.
+	make --no-print-directory -C selftests modules KDIR="$KDIR" \
+		MODBUILD="$CACHE/build/$1-testmods" >>"$log" 2>&1 || { cat "$log"; return 1; }
 	if grep -iE 'warning|error' "$log"; then return 1; fi
 }
 

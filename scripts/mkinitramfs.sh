@@ -127,6 +127,11 @@ if [ "$mode" != smoke ]; then
 		fi
 		[ -x "$src" ] && chmod 755 "$root/kvmguard/selftests/$f"
 	done
+	# The selftests' test-only modules for this lane (check.sh builds them); a
+	# test that needs one skips without it.
+	for f in "${KVMGUARD_TESTMODS:-$CACHE/build/$lane-testmods}"/*.ko; do
+		[ ! -f "$f" ] || put "$f" "/kvmguard/selftests/modules/${f##*/}"
+	done
 	if [ "$mode" = demo ]; then
 		put "$TOP/scripts/demo.policy" /kvmguard/demo.policy
 		put "$TOP/scripts/demo-guest.sh" /kvmguard/demo.sh
