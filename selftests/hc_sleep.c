@@ -168,17 +168,46 @@ static int amd_compare(void)
 	return bad;
 }
 
+/* Append @arg to amd_args; 0 or -E2BIG. */
+static int amd_add_arg(const char *arg, size_t n)
+{
+	size_t len = strlen(amd_args);
+
+	if (len + n + 2 > sizeof(amd_args))
+		return -E2BIG;
+	if (len)
+		amd_args[len++] = ' ';
+	memcpy(amd_args + len, arg, n);
+	amd_args[len + n] = 0;
+	return 0;
+}
+
 /*
- * Where kvm_amd came from and with which arguments: the test host's
- * /etc/modules.list ("PATH ARGS" lines its /init loaded), else the usual
- * path, with every parameter as it reads now.
+ * Where kvm_amd came from and with which arguments: its options on the
+ * kernel command line (kvm_amd.X=Y, which modprobe would pass; boot.sh
+ * sets nested), then the test host's /etc/modules.list ("PATH ARGS"
+ * lines its /init loaded); else the usual path, with every parameter as
+ * it reads now.
  */
 static int amd_find(void)
 {
+	static char cmdline[4096];
 	char line[sizeof(amd_ko) + sizeof(amd_args)];
+	const char *c = cmdline;
 	struct utsname u;
-	FILE *f = fopen("/etc/modules.list", "re");
+	FILE *f;
 
+	if (read_line("/proc/cmdline", cmdline, sizeof(cmdline)) == 0) {
+		while (*c) {
+			size_t n = strcspn(c, " ");
+
+			if ((!strncmp(c, "kvm_amd.", 8) || !strncmp(c, "kvm-amd.", 8)) &&
+			    memchr(c, '=', n) && amd_add_arg(c + 8, n - 8))
+				return -E2BIG;
+			c += n + (c[n] == ' ');
+		}
+	}
+	f = fopen("/etc/modules.list", "re");
 	if (f) {
 		while (fgets(line, sizeof(line), f)) {
 			char *args = line + strcspn(line, " \t\n");
@@ -191,10 +220,10 @@ static int amd_find(void)
 			if (strcmp(base, "kvm-amd.ko") && strcmp(base, "kvm_amd.ko"))
 				continue;
 			args[strcspn(args, "\n")] = 0;
-			if (strlen(line) >= sizeof(amd_ko) || strlen(args) >= sizeof(amd_args))
+			if (strlen(line) >= sizeof(amd_ko) ||
+			    (*args && amd_add_arg(args, strlen(args))))
 				break;
 			strcpy(amd_ko, line);
-			strcpy(amd_args, args);
 			break;
 		}
 		fclose(f);
@@ -205,17 +234,14 @@ static int amd_find(void)
 		return -errno;
 	snprintf(amd_ko, sizeof(amd_ko), "/lib/modules/%s/kernel/arch/x86/kvm/kvm-amd.ko",
 		 u.release);
+	amd_args[0] = 0;
 	for (int i = 0; i < amd_nsaved; i++) {
-		size_t len = strlen(amd_args);
-		size_t add = strlen(amd_saved[i].name) + strlen(amd_saved[i].value) + 2;
+		char arg[sizeof(amd_saved[i].name) + sizeof(amd_saved[i].value) + 1];
+		int n = snprintf(arg, sizeof(arg), "%s=%s", amd_saved[i].name,
+				 amd_saved[i].value);
 
-		if (len + add >= sizeof(amd_args))
+		if (amd_add_arg(arg, n))
 			return -E2BIG;
-		if (len)
-			amd_args[len++] = ' ';
-		strcpy(amd_args + len, amd_saved[i].name);
-		strcat(amd_args + len, "=");
-		strcat(amd_args + len, amd_saved[i].value);
 	}
 	return access(amd_ko, R_OK) ? -errno : 0;
 }
