@@ -16,10 +16,10 @@
  * over memory registered with userfaultfd (missing pages), and lets the
  * guest loop on a refused vmmcall (variant kvm: a KVM hypercall from real
  * mode; hyperv: a Hyper-V hypercall from 32-bit protected mode, refused
- * by "hyperv deny"). Another thread drops the code page (MADV_DONTNEED)
- * at random moments just after the guest has counted an iteration, and
- * when the vCPU thread then sleeps in the fault it reads the thread's
- * /proc/PID/task/TID/stack before resolving the fault. Faults taken in
+ * by "hyperv deny"). The test's main thread drops the code page
+ * (MADV_DONTNEED) at a random moment just after the guest has counted an
+ * iteration, and when the vCPU thread then sleeps in the fault, reads
+ * that thread's /proc/PID/task/TID/stack before resolving the fault. Faults taken in
  * the emulation of the skip (x86_emulate_instruction and the like on the
  * stack, not an ordinary nested page fault) must show no frame of
  * [kvmguard]. SKIP when kvm_amd is not a loadable module or is in use
