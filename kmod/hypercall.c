@@ -17,6 +17,11 @@
  *    policy under RCU and decides.
  * Hyper-V hypercalls are rare: their entry (kvm_hv_hypercall()) always
  * goes to C, kvmguard_hv_slow().
+ *
+ * Nothing called from the entry code may sleep, or module unload could
+ * free code a sleeping vCPU returns into (hypercall_entry.S): a refusal
+ * that must move RIP past the instruction, which can sleep, leaves that
+ * to the entry code, which jumps to kvm_skip_emulated_instruction().
  */
 #define pr_fmt(fmt) "kvmguard: " fmt
 
@@ -45,10 +50,16 @@ static bool hc_attached;
 static struct ftrace_ops hc_ops;
 static struct ftrace_ops hv_ops;
 
-/* What the entry code gets back from C, in %rax and %rdx. */
+/*
+ * What the entry code gets back from C, in %rax and %rdx: whether to skip
+ * KVM's function, and then what it returns (6.12's
+ * __kvm_emulate_hypercall()). The other hooked functions are skipped with
+ * a jump to kvm_skip_emulated_instruction(), the guest's registers
+ * already written.
+ */
 struct kvmguard_hc_verdict {
-	unsigned long refuse;	/* skip KVM's function ... */
-	unsigned long ret;	/* ... which then returns this */
+	unsigned long refuse;
+	unsigned long ret;
 };
 
 #ifdef KVMGUARD_HC_INNER
@@ -276,9 +287,11 @@ static struct kvmguard_hc_verdict hc_refuse(struct kvm_vcpu *vcpu,
 	/* KVM's caller writes RAX and moves RIP past the instruction. */
 	verdict.ret = ret;
 #else
-	/* What kvm_emulate_hypercall() does on its way out. */
+	/*
+	 * What kvm_emulate_hypercall() does on its way out; the entry code
+	 * does the rest: kvm_skip_emulated_instruction().
+	 */
 	hc_write_reg(vcpu, VCPU_REGS_RAX, ret);
-	verdict.ret = kvm_skip_emulated_instruction(vcpu);
 #endif
 	return verdict;
 }
@@ -316,7 +329,6 @@ static struct kvmguard_hc_verdict hc_decide(struct kvm_vcpu *vcpu,
 	refuse = !audit;
 out:
 	rcu_read_unlock();
-	/* Outside RCU: skipping the instruction may emulate it and sleep. */
 	return refuse ? hc_refuse(vcpu, op_64_bit) : verdict;
 }
 
@@ -347,9 +359,10 @@ __visible struct kvmguard_hc_verdict kvmguard_hc_slow(struct kvm_vcpu *vcpu)
 /*
  * Hyper-V hypercalls: a refused one fails with HV_STATUS_ACCESS_DENIED,
  * written where kvm_hv_hypercall() writes its result, and that function is
- * skipped. Outside protected mode KVM answers with #UD; that is left to
- * it. (KVM also raises #UD for a caller at CPL > 0, which the module cannot
- * read: such a caller gets the refusal status instead.)
+ * skipped (the entry code then moves RIP on). Outside protected mode KVM
+ * answers with #UD; that is left to it. (KVM also raises #UD for a caller
+ * at CPL > 0, which the module cannot read: such a caller gets the
+ * refusal status instead.)
  */
 __visible struct kvmguard_hc_verdict kvmguard_hv_slow(struct kvm_vcpu *vcpu);
 
@@ -389,7 +402,6 @@ out:
 		hc_write_reg(vcpu, VCPU_REGS_RAX, HV_STATUS_ACCESS_DENIED);
 	}
 	verdict.refuse = 1;
-	verdict.ret = kvm_skip_emulated_instruction(vcpu);
 	return verdict;
 }
 
@@ -481,6 +493,10 @@ void kvmguard_hypercall_uninit(void)
 		hc_detach();
 	hc_users = 0;
 	mutex_unlock(&kvmguard_config_mutex);
-	/* The module's text goes next: no task may still be in the entry code. */
+	/*
+	 * The module's text goes next: no task may still be in the entry
+	 * code or the C it calls. None of that sleeps (hypercall_entry.S),
+	 * so a task in it is no quiescent state for RCU-tasks.
+	 */
 	synchronize_rcu_tasks();
 }

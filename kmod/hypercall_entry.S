@@ -12,8 +12,29 @@
  * nothing at a function's entry, so it saves nothing. Everything else
  * (a cache miss, a number of 64 or more, a call the bitmap does not allow,
  * the Hyper-V path on 6.1) goes to kvmguard_hc_slow() in C, which returns
- * a verdict in %rax and KVM's return value in %rdx. A refused call returns
- * to KVM's caller directly, as if KVM's function had returned that value.
+ * a verdict in %rax (and on 6.12 KVM's return value in %rdx). A refused
+ * call skips KVM's function: the entry code drops the return address into
+ * it, then
+ *  - 6.12: returns that value to KVM's caller, as if KVM's function had
+ *    returned it (the caller moves RIP past the instruction);
+ *  - 6.1, and the Hyper-V entry on both: C has written the guest's
+ *    registers, and the entry code jumps to
+ *    kvm_skip_emulated_instruction(vcpu), whose return goes to KVM's
+ *    caller.
+ *
+ * Nothing that runs with a kvmguard frame on the stack may sleep. The
+ * module's text is freed after an RCU-tasks grace period
+ * (kvmguard_hypercall_uninit()), and a task that sleeps is quiescent for
+ * RCU-tasks: one that slept in a function called from here could return
+ * into freed code. kvm_skip_emulated_instruction() can sleep (on SVM
+ * without NRIPS it decodes the instruction from guest memory, which can
+ * fault), hence the tail jump: when it runs, this code is no longer on the
+ * stack. The C slow paths only read, count, take spinlocks, print
+ * rate-limited messages and send GFP_ATOMIC events; being preempted there
+ * is fine, RCU-tasks waits for such a task.
+ * The jump is direct: it needs no ENDBR (IBT) and is no call to account
+ * (call-depth tracking: the return stack and its count both keep the
+ * entry of the dropped return address, which a later return consumes).
  *
  * Cached kvmguard_vm entries are freed only after an RCU-tasks grace
  * period, which waits for any task inside this code.
@@ -71,7 +92,9 @@ SYM_FUNC_START(kvmguard_hc_entry)
 	movl	24(%rbp), %edx
 #endif
 	call	kvmguard_hc_slow
+#ifdef KVMGUARD_HC_INNER
 	movq	%rdx, %r11
+#endif
 	popq	%r9
 	popq	%r8
 	popq	%rcx
@@ -85,16 +108,21 @@ SYM_FUNC_START(kvmguard_hc_entry)
 
 .Lrefuse:
 	/* Skip KVM's function: drop the return address into it. */
-	movq	%r11, %rax
 	addq	$8, %rsp
 	UNWIND_HINT_FUNC
+#ifdef KVMGUARD_HC_INNER
+	movq	%r11, %rax
 	RET
+#else
+	/* C wrote RAX, %rdi is the vCPU again; if it sleeps, we are gone. */
+	jmp	kvm_skip_emulated_instruction
+#endif
 SYM_FUNC_END(kvmguard_hc_entry)
 
 /*
  * Entry of the Hyper-V hook, at the first instruction of
  * int kvm_hv_hypercall(struct kvm_vcpu *vcpu). Rare enough to go to C
- * every time; same verdict convention as above.
+ * every time; a refusal skips the instruction as on 6.1 above.
  */
 SYM_FUNC_START(kvmguard_hv_entry)
 	KVMGUARD_CALL_DEPTH_ACCOUNT
@@ -102,7 +130,6 @@ SYM_FUNC_START(kvmguard_hv_entry)
 	movq	%rsp, %rbp
 	pushq	%rdi
 	call	kvmguard_hv_slow
-	movq	%rdx, %r11
 	popq	%rdi
 	popq	%rbp
 	testq	%rax, %rax
@@ -110,8 +137,7 @@ SYM_FUNC_START(kvmguard_hv_entry)
 	RET
 
 .Lhv_refuse:
-	movq	%r11, %rax
 	addq	$8, %rsp
 	UNWIND_HINT_FUNC
-	RET
+	jmp	kvm_skip_emulated_instruction
 SYM_FUNC_END(kvmguard_hv_entry)

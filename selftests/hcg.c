@@ -137,6 +137,49 @@ int hcg_set_mode(struct vm *vm, int i, enum hcg_mode mode)
 	return 0;
 }
 
+#define HCG_MAX_CPUID		256
+#define HCG_HV_MSR_GUEST_OS_ID	0x40000000
+
+struct hcg_cpuid {
+	struct kvm_cpuid2 c;
+	struct kvm_cpuid_entry2 e[HCG_MAX_CPUID];
+};
+
+int hcg_hv_enable(struct vm *vm, int i)
+{
+	static struct hcg_cpuid basic, hv, out;
+	struct {
+		struct kvm_msrs m;
+		struct kvm_msr_entry e;
+	} msrs = {
+		.m.nmsrs = 1,
+		.e = { .index = HCG_HV_MSR_GUEST_OS_ID, .data = 0x8100000000000000ULL },
+	};
+	int vfd = vm->vcpus[i].fd, n = 0;
+
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_HYPERV) <= 0)
+		return -EOPNOTSUPP;
+	basic.c.nent = HCG_MAX_CPUID;
+	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, &basic))
+		return -errno;
+	hv.c.nent = HCG_MAX_CPUID;
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYS_HYPERV_CPUID) > 0) {
+		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_HV_CPUID, &hv))
+			return -errno;
+	} else if (ioctl(vfd, KVM_GET_SUPPORTED_HV_CPUID, &hv)) {
+		return -errno;
+	}
+	for (uint32_t j = 0; j < basic.c.nent && n < HCG_MAX_CPUID; j++)
+		if ((basic.e[j].function & 0xf0000000) != 0x40000000)
+			out.e[n++] = basic.e[j];
+	for (uint32_t j = 0; j < hv.c.nent && n < HCG_MAX_CPUID; j++)
+		out.e[n++] = hv.e[j];
+	out.c.nent = n;
+	if (ioctl(vfd, KVM_SET_CPUID2, &out))
+		return -errno;
+	return ioctl(vfd, KVM_SET_MSRS, &msrs) == 1 ? 0 : -EIO;
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;

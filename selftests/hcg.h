@@ -43,6 +43,13 @@ enum hcg_mode { HCG_REAL16, HCG_PROT32, HCG_LONG64 };
 int hcg_vm_create(struct vm *vm, bool irqchip);
 /* Put vCPU index @i into @mode (segments, CR0/CR4/EFER, page tables). */
 int hcg_set_mode(struct vm *vm, int i, enum hcg_mode mode);
+/*
+ * Enable Hyper-V hypercalls on vCPU index @i: KVM's supported CPUID with
+ * its 0x4000xxxx leaves replaced by the Hyper-V ones, and
+ * HV_X64_MSR_GUEST_OS_ID set. 0, -EOPNOTSUPP without KVM_CAP_HYPERV, or
+ * -errno.
+ */
+int hcg_hv_enable(struct vm *vm, int i);
 
 struct hcg_regs {
 	uint64_t rax, rbx, rcx, rdx, rsi, rdi, r8;
