@@ -115,6 +115,20 @@ static inline bool kvmguard_mm_merge_any(struct mm_struct *mm)
 #define KVMGUARD_SKB_VLAN_PRESENT_OFFSETS() do { } while (0)
 #endif
 
+/*
+ * The task that owns @mm (for a VM's mm: its creator, or another thread of
+ * it), where the kernel keeps track (memory cgroups); NULL if not or none.
+ * Caller holds rcu_read_lock().
+ */
+static inline struct task_struct *kvmguard_mm_owner(struct mm_struct *mm)
+{
+#ifdef CONFIG_MEMCG
+	return rcu_dereference(mm->owner);
+#else
+	return NULL;
+#endif
+}
+
 /* Does KVM route this VM's hypercalls to its Xen emulation? */
 static inline bool kvmguard_xen_hypercalls(struct kvm *kvm)
 {

@@ -434,7 +434,7 @@ static bool release_is(struct discover_ctx *ctx, const struct file *file,
 	       (ctx->sym[len] == '\0' || ctx->sym[len] == ' ');
 }
 
-/* Called under the file table's spinlock. */
+/* Called under the file table's spinlock and rcu_read_lock(). */
 static int discover_fd(const void *arg, struct file *file, unsigned int fd)
 {
 	struct discover_ctx *ctx = (struct discover_ctx *)arg;
@@ -463,7 +463,12 @@ static int discover_fd(const void *arg, struct file *file, unsigned int fd)
 		return 0;
 	}
 	d->kvm = kvm;
-	d->task = ctx->task;
+	/*
+	 * Named after its creator, whose address space KVM tied it to, not
+	 * after whoever holds the file now (inherited or passed on); the
+	 * holder only when that process is gone.
+	 */
+	d->task = kvmguard_mm_owner(kvm->mm) ?: ctx->task;
 	get_task_struct(d->task);
 	list_add_tail(&d->node, &ctx->found);
 	return 0;
