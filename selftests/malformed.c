@@ -6,8 +6,11 @@
  * oversized/empty/ill-formed names, out-of-range mode and bind type,
  * unknown attribute types (beyond KVMGUARD_A_MAX, and in range but not
  * taken by the command), wrong attribute lengths, bad cgroup paths,
- * truncated messages and overrunning attributes; then a few thousand
- * random messages after which the module still answers correctly.
+ * strings with a NUL before their end, NET_BIND/NET_UNBIND without a
+ * device, truncated messages and overrunning attributes; the longest
+ * cgroup binding dumps to a fresh socket; an unread dump holds the module
+ * (rmmod: EAGAIN); then a few thousand random messages after which the
+ * module still answers correctly.
  */
 #include <errno.h>
 #include <fcntl.h>
