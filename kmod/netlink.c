@@ -31,7 +31,28 @@ static struct netlink_range_validation pid_range __ro_after_init = {
 	.max = PID_MAX_LIMIT,
 };
 
-#define NAME_POLICY { .type = NLA_NUL_STRING, .len = KVMGUARD_NAME_MAX }
+/*
+ * NLA_NUL_STRING only asks for a NUL somewhere in the first .len + 1 bytes,
+ * so "web\0x" would pass and be read as "web". A string attribute of this
+ * family holds exactly one NUL, its last byte.
+ */
+static int strict_string(const struct nlattr *attr,
+			 struct netlink_ext_ack *extack)
+{
+	int len = nla_len(attr);
+
+	if (len < 1 || strnlen(nla_data(attr), len) != len - 1) {
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "a string must hold no NUL byte before its terminating one");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+#define STRING_POLICY(max) NLA_POLICY_VALIDATE_FN(NLA_NUL_STRING, strict_string, max)
+#define NAME_POLICY	STRING_POLICY(KVMGUARD_NAME_MAX)
+#define CGROUP_POLICY	STRING_POLICY(KVMGUARD_CGROUP_MAX)
+#define IFNAME_POLICY	STRING_POLICY(IFNAMSIZ - 1)
 
 static const struct nla_policy vm_get_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_VM_ID]		= NLA_POLICY_MIN(NLA_U64, 1),
@@ -65,8 +86,7 @@ static const struct nla_policy policy_name_policy[KVMGUARD_A_MAX + 1] = {
 static const struct nla_policy bind_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_BIND_TYPE]		= NLA_POLICY_RANGE(NLA_U8, KVMGUARD_BIND_DEFAULT,
 							   KVMGUARD_BIND_MAX),
-	[KVMGUARD_A_BIND_CGROUP]	= { .type = NLA_NUL_STRING,
-					    .len = KVMGUARD_CGROUP_MAX },
+	[KVMGUARD_A_BIND_CGROUP]	= CGROUP_POLICY,
 	[KVMGUARD_A_BIND_PID]		= NLA_POLICY_FULL_RANGE(NLA_U32, &pid_range),
 	[KVMGUARD_A_POLICY_NAME]	= NAME_POLICY,
 };
@@ -74,12 +94,9 @@ static const struct nla_policy bind_policy[KVMGUARD_A_MAX + 1] = {
 static const struct nla_policy bind_del_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_BIND_TYPE]		= NLA_POLICY_RANGE(NLA_U8, KVMGUARD_BIND_DEFAULT,
 							   KVMGUARD_BIND_MAX),
-	[KVMGUARD_A_BIND_CGROUP]	= { .type = NLA_NUL_STRING,
-					    .len = KVMGUARD_CGROUP_MAX },
+	[KVMGUARD_A_BIND_CGROUP]	= CGROUP_POLICY,
 	[KVMGUARD_A_BIND_PID]		= NLA_POLICY_FULL_RANGE(NLA_U32, &pid_range),
 };
-
-#define IFNAME_POLICY { .type = NLA_NUL_STRING, .len = IFNAMSIZ - 1 }
 
 static const struct nla_policy net_bind_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_VM_ID]		= NLA_POLICY_MIN(NLA_U64, 1),
@@ -651,6 +668,24 @@ static int binding_fill(struct sk_buff *skb, struct kvmguard_binding *binding,
 	return 0;
 }
 
+/* The largest message of a binding dump: the longest path and name. */
+#define BINDING_MSG_MAX							\
+	nlmsg_total_size(GENL_HDRLEN + nla_total_size(sizeof(u8)) +	\
+			 nla_total_size(KVMGUARD_CGROUP_MAX + 1) +	\
+			 nla_total_size(KVMGUARD_NAME_MAX + 1))
+
+/*
+ * The first part of a dump goes into a buffer of NLMSG_GOODSIZE, less than
+ * a page, unless the socket has read larger messages before: a binding of
+ * the longest cgroup path would not fit, and the dump would fail with
+ * EMSGSIZE. Ask for room for the largest binding message from the start.
+ */
+static int bind_get_start(struct netlink_callback *cb)
+{
+	cb->min_dump_alloc = max_t(u32, cb->min_dump_alloc, BINDING_MSG_MAX);
+	return 0;
+}
+
 static int bind_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct kvmguard_binding *binding;
@@ -679,9 +714,15 @@ static int net_dev_selector(struct genl_info *info, const char **ifname,
 	struct nlattr *name = info->attrs[KVMGUARD_A_NET_IFNAME];
 	struct nlattr *index = info->attrs[KVMGUARD_A_NET_IFINDEX];
 
-	if (!name == !index) {
+	if (!name && !index) {
 		NL_SET_ERR_MSG(info->extack,
-			       "give the device by name or by index, not both");
+			       "missing device: give its name or its index");
+		NL_SET_ERR_ATTR_MISS(info->extack, NULL, KVMGUARD_A_NET_IFNAME);
+		return -EINVAL;
+	}
+	if (name && index) {
+		NL_SET_ERR_MSG_ATTR(info->extack, index,
+				    "give the device by name or by index, not both");
 		return -EINVAL;
 	}
 	*ifname = name ? nla_data(name) : NULL;
@@ -775,6 +816,7 @@ static const struct genl_ops kvmguard_ops[] = {
 		.flags = GENL_ADMIN_PERM,
 	}, {
 		.cmd = KVMGUARD_CMD_BIND_GET,
+		.start = bind_get_start,
 		.dumpit = bind_get_dumpit,
 		.policy = empty_policy,
 		.maxattr = KVMGUARD_A_MAX,

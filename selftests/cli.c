@@ -17,6 +17,9 @@
  * VM, with vm show (text, -j) listing it, and their refusals; a frame the
  * "guest" writes into a bound tap shows in monitor's NET events (text, -j)
  * and in vm show's counters, which are the kernel's.
+ * The longest cgroup binding the kernel takes is bound, shown, dumped and
+ * unbound by the CLI; commands racing rmmod say the module is not loaded
+ * or being unloaded.
  * The host's policies and bindings are saved with `dump` first and
  * applied back at the end.
  */
@@ -56,16 +59,24 @@ FIXTURE(cli) {
 /* Run the CLI with printf-style arguments; returns the exit status. */
 static int run(char **out, char **err, const char *in, const char *fmt, ...)
 {
-	char args[4096], cmd[4200];
+	char *args = NULL, *cmd = NULL;
 	va_list ap;
-	int r;
+	int r = -1;
 
 	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
+	if (vasprintf(&args, fmt, ap) < 0)
+		args = NULL;
 	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "'%s' %s", cli, args);
-	r = kg_run(cmd, in, out, err);
-	printf("# $ kvmguard %s -> %d\n", args, r);
+	if (args && asprintf(&cmd, "'%s' %s", cli, args) >= 0) {
+		r = kg_run(cmd, in, out, err);
+		if (strlen(args) > 200)
+			printf("# $ kvmguard %.200s... (%zu bytes) -> %d\n", args,
+			       strlen(args), r);
+		else
+			printf("# $ kvmguard %s -> %d\n", args, r);
+	}
+	free(cmd);
+	free(args);
 	return r;
 }
 
@@ -1516,6 +1527,222 @@ TEST_F_TIMEOUT(cli, net_monitor_and_counters, 120)
 	RUN_OK("net unbind dev " TAP1);
 	vm_destroy(&vm);
 	close(tap);
+}
+
+/* Does the kernel hold a cgroup binding of @path to @policy? */
+static bool kernel_has_bind(struct gnl *g, const char *path, const char *policy)
+{
+	struct kg_bind *b;
+	bool found = false;
+	int n;
+
+	if (kg_bind_dump(g, &b, &n))
+		return false;
+	for (int i = 0; i < n; i++)
+		if (b[i].type == KVMGUARD_BIND_CGROUP && !strcmp(b[i].cgroup, path) &&
+		    !strcmp(b[i].policy, policy))
+			found = true;
+	free(b);
+	return found;
+}
+
+/*
+ * A cgroup path of KVMGUARD_CGROUP_MAX bytes under CG: components of up
+ * to 200 bytes of @fill (or, with fill 0, of "b\x01" pairs, a control
+ * character that dump must quote as \x01).
+ */
+static char *longest_path(char fill)
+{
+	char *p = malloc(KVMGUARD_CGROUP_MAX + 1);
+	size_t len;
+
+	if (!p)
+		return NULL;
+	len = snprintf(p, KVMGUARD_CGROUP_MAX + 1, "%s", CG);
+	while (len < KVMGUARD_CGROUP_MAX) {
+		size_t seg = KVMGUARD_CGROUP_MAX - len - 1;
+
+		if (seg > 200)
+			seg = 200;
+		p[len++] = '/';
+		for (size_t i = 0; i < seg; i++)
+			p[len + i] = fill ? fill : (i % 2 ? '\x01' : 'b');
+		len += seg;
+	}
+	p[len] = 0;
+	return p;
+}
+
+/*
+ * The longest cgroup binding the kernel takes (KVMGUARD_CGROUP_MAX bytes):
+ * the CLI binds it, shows it (text, -j), dumps it so that apply reads it
+ * back, unbinds it, and an apply of an empty file removes it; with control
+ * characters in it, too (dump quotes each as four bytes).
+ */
+TEST_F_TIMEOUT(cli, longest_cgroup_binding, 120)
+{
+	char *path = longest_path('a'), *ctl = longest_path(0);
+	char *out = NULL, *err = NULL, *want = NULL, *q, cmd[512];
+	struct json *j;
+
+	ASSERT_NE(NULL, path);
+	ASSERT_NE(NULL, ctl);
+	ASSERT_EQ((size_t)KVMGUARD_CGROUP_MAX, strlen(path));
+	ASSERT_EQ((size_t)KVMGUARD_CGROUP_MAX, strlen(ctl));
+	RUN_OK("policy add " P "long");
+
+	RUN_OK("bind cgroup %s policy " P "long", path);
+	EXPECT_TRUE(kernel_has_bind(&self->g, path, P "long"));
+	if (!kernel_has_bind(&self->g, path, P "long"))
+		ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_CGROUP, path, 0,
+					 P "long"));
+
+	EXPECT_EQ(0, run(&out, &err, NULL, "%s", "bind show")) TH_LOG("%s", err);
+	EXPECT_NE(NULL, out && strstr(out, path) ? out : NULL);
+	free(out);
+	free(err);
+	out = err = NULL;
+	j = run_json(&err, "%s", "-j bind show");
+	EXPECT_NE(NULL, find(j, "cgroup", path)) TH_LOG("%s", err ? err : "");
+	json_free(j);
+	free(err);
+	err = NULL;
+
+	ASSERT_LT(0, asprintf(&want, "bind cgroup %s policy " P "long\n", path));
+	EXPECT_EQ(0, run(&out, &err, NULL, "%s", "dump")) TH_LOG("%s", err);
+	EXPECT_NE(NULL, out && strstr(out, want) ? out : NULL)
+		TH_LOG("dump lacks the binding");
+	free(out);
+	free(err);
+	free(want);
+	out = err = NULL;
+	snprintf(cmd, sizeof(cmd), "'%s' dump | '%s' -v apply -", cli, cli);
+	EXPECT_EQ(0, kg_run(cmd, NULL, &out, &err)) TH_LOG("%s", err);
+	EXPECT_STREQ("", out ? out : "?") TH_LOG("dump | apply made changes");
+	EXPECT_TRUE(kernel_has_bind(&self->g, path, P "long"));
+	free(out);
+	free(err);
+	out = err = NULL;
+
+	RUN_OK("unbind cgroup %s", path);
+	EXPECT_FALSE(kernel_has_bind(&self->g, path, P "long"));
+	EXPECT_EQ(1, run(NULL, &err, NULL, "unbind cgroup %s", path));
+	ASSERT_LT(0, asprintf(&want, "kvmguard: cannot unbind cgroup %s: No such file or directory",
+			      path));
+	EXPECT_NE(NULL, err && strstr(err, want) ? err : NULL) TH_LOG("%s", err);
+	free(err);
+	free(want);
+	err = NULL;
+
+	/* Bound by another tool: an empty apply file removes it. */
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_CGROUP, path, 0, P "long"));
+	EXPECT_EQ(0, run(&out, &err, "", "%s", "apply -")) TH_LOG("%s", err);
+	EXPECT_FALSE(kernel_has_bind(&self->g, path, P "long"));
+	free(out);
+	free(err);
+	out = err = NULL;
+
+	/* Control characters: the quoted path is four times as long. */
+	RUN_OK("policy add " P "long");
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_CGROUP, ctl, 0, P "long"));
+	want = malloc(4 * KVMGUARD_CGROUP_MAX + 64);
+	ASSERT_NE(NULL, want);
+	q = want + sprintf(want, "bind cgroup \"");
+	for (const char *c = ctl; *c; c++)
+		q += *c == '\x01' ? sprintf(q, "\\x01") : sprintf(q, "%c", *c);
+	sprintf(q, "\" policy " P "long\n");
+	EXPECT_EQ(0, run(&out, &err, NULL, "%s", "dump")) TH_LOG("%s", err);
+	EXPECT_NE(NULL, out && strstr(out, want) ? out : NULL)
+		TH_LOG("dump cut the quoted path");
+	free(want);
+	free(out);
+	free(err);
+	out = err = NULL;
+	EXPECT_EQ(0, kg_run(cmd, NULL, &out, &err)) TH_LOG("%s", err);
+	EXPECT_STREQ("", out ? out : "?") TH_LOG("dump | apply made changes");
+	EXPECT_TRUE(kernel_has_bind(&self->g, ctl, P "long"));
+	free(out);
+	free(err);
+	kg_bind_del(&self->g, KVMGUARD_BIND_CGROUP, ctl, 0);
+	free(path);
+	free(ctl);
+}
+
+/*
+ * CLI requests racing rmmod. While the module is going (its exit runs,
+ * the family is still registered) a dump fails in netlink_dump_start()
+ * with EPROTONOSUPPORT; once the family is gone a request to its old id
+ * fails with ENOENT, and the lookup by name fails. Every failure must
+ * say that the module is not loaded or is being unloaded, never
+ * "Protocol not supported" or "No such file or directory".
+ */
+TEST_F_TIMEOUT(cli, requests_racing_rmmod, 300)
+{
+	static const char errs[] = "/tmp/kvmguard-cli-race.err";
+	static const char stop[] = "/tmp/kvmguard-cli-race.stop";
+	int bad = 0, going = 0, lines = 0, round;
+	char *cmd = NULL;
+
+	if (!getenv("KVMGUARD_KO"))
+		SKIP(return, "KVMGUARD_KO not set: cannot load the module again");
+	ASSERT_LT(0, asprintf(&cmd,
+			      "while [ ! -e %s ]; do '%s' dump; '%s' bind show; "
+			      "'%s' -j vm list; '%s' policy add %s; '%s' policy del %s; "
+			      "done >/dev/null 2>>%s", stop, cli, cli, cli, cli,
+			      P "race", cli, P "race", errs));
+	unlink(errs);
+	for (round = 0; round < 6 && going < 3; round++) {
+		char *text, *line, *save = NULL;
+		int fd, status;
+		pid_t pid;
+
+		unlink(stop);
+		fflush(stdout);
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (pid == 0) {
+			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+			_exit(127);
+		}
+		usleep(500000);
+		EXPECT_EQ(0, kg_rmmod());
+		usleep(300000);
+		fd = open(stop, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+		waitpid(pid, &status, 0);
+		/* (a lookup of the family may have loaded it again already) */
+		ASSERT_EQ(0, kg_ensure_loaded());
+
+		fd = open(errs, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		text = calloc(1, 1 << 20);
+		ASSERT_NE(NULL, text);
+		if (read(fd, text, (1 << 20) - 1) < 0)
+			text[0] = 0;
+		close(fd);
+		unlink(errs);
+		for (line = strtok_r(text, "\n", &save); line;
+		     line = strtok_r(NULL, "\n", &save)) {
+			lines++;
+			if (strstr(line, "being unloaded") ||
+			    strstr(line, "Protocol not supported"))
+				going++;
+			if (!strstr(line, "kvmguard module is not loaded")) {
+				bad++;
+				printf("# unexpected: %s\n", line);
+			}
+		}
+		free(text);
+	}
+	printf("# %d rounds, %d error lines, %d in the unload window\n", round,
+	       lines, going);
+	EXPECT_EQ(0, bad);
+	unlink(stop);
+	free(cmd);
+	gnl_close(&self->g);
+	ASSERT_EQ(0, kg_open(&self->g));
 }
 
 int main(int argc, char **argv)

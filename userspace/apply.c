@@ -75,7 +75,7 @@ static struct kg_bind *find_bind(const struct vec *v,
 static int config_add(struct kg_config *c, struct kg_request *req, int line,
 		      char *err, size_t errlen)
 {
-	char s[KVMGUARD_CGROUP_MAX + 64];
+	char s[KG_SELECTOR_TEXT];
 	size_t i;
 
 	switch (req->op) {
@@ -101,7 +101,7 @@ static int config_add(struct kg_config *c, struct kg_request *req, int line,
 		struct kg_bind *b;
 
 		if (old) {
-			kg_selector_fmt(s, sizeof(s), &req->sel, false);
+			kg_selector_fmt(s, sizeof(s), &req->sel);
 			snprintf(err, errlen,
 				 "a binding for %.300s is already defined on line %d",
 				 s, old->line);
@@ -317,16 +317,15 @@ void action_print(FILE *f, const struct kg_action *a)
 		fputc('\n', f);
 		return;
 	case ACT_BIND_NEW:
-	case ACT_BIND_DEL: {
-		char s[KVMGUARD_CGROUP_MAX + 64];
-
-		kg_selector_fmt(s, sizeof(s), a->sel, true);
-		if (a->type == ACT_BIND_NEW)
-			fprintf(f, "bind %s policy %s\n", s, a->name);
-		else
-			fprintf(f, "unbind %s\n", s);
+		fputs("bind ", f);
+		kg_selector_fput(f, a->sel);
+		fprintf(f, " policy %s\n", a->name);
 		return;
-	}
+	case ACT_BIND_DEL:
+		fputs("unbind ", f);
+		kg_selector_fput(f, a->sel);
+		fputc('\n', f);
+		return;
 	case ACT_POLICY_DEL:
 		fprintf(f, "policy del %s\n", a->name);
 		return;
@@ -444,10 +443,10 @@ int cmd_dump(struct kg_nl *nl, const struct kg_request *req)
 		policy_dump_line(stdout, VEC_AT(&s.policies, struct kg_policy, i));
 	for (i = 0; i < s.binds.n; i++) {
 		const struct kg_bind *b = VEC_AT(&s.binds, struct kg_bind, i);
-		char sel[KVMGUARD_CGROUP_MAX + 64];
 
-		kg_selector_fmt(sel, sizeof(sel), &b->sel, true);
-		printf("bind %s policy %s\n", sel, b->policy);
+		fputs("bind ", stdout);
+		kg_selector_fput(stdout, &b->sel);
+		printf(" policy %s\n", b->policy);
 	}
 	ret = EXIT_OK;
 out:

@@ -143,9 +143,14 @@ struct kg_vm {
 void kg_selector_free(struct kg_selector *s);
 void kg_selector_copy(struct kg_selector *dst, const struct kg_selector *src);
 int kg_selector_cmp(const struct kg_selector *a, const struct kg_selector *b);
-/* "default", "cgroup /x", "pid 12"; quote=true quotes the path for files */
-void kg_selector_fmt(char *buf, size_t len, const struct kg_selector *s,
-		     bool quote);
+/*
+ * "default", "cgroup /x", "pid 12" for messages and tables (control
+ * characters as '?'); KG_SELECTOR_TEXT always suffices.
+ */
+#define KG_SELECTOR_TEXT	(KVMGUARD_CGROUP_MAX + 64)
+void kg_selector_fmt(char *buf, size_t len, const struct kg_selector *s);
+/* The same in apply-file syntax, the path quoted as needed, whole. */
+void kg_selector_fput(FILE *f, const struct kg_selector *s);
 void kg_vm_free(struct kg_vm *vm);
 
 const char *mode_name(uint8_t mode);
@@ -342,6 +347,14 @@ struct kg_nl *kg_nl_open(void);
 void kg_nl_close(struct kg_nl *nl);
 int kg_nl_fd(struct kg_nl *nl);
 struct nl_msg *kg_msg(struct kg_nl *nl, uint8_t cmd, int flags);
+/*
+ * An nla_put_*() into msg failed: free msg, print "kvmguard: WHAT: the
+ * request does not fit ..." and return -1. A request is never sent with
+ * an attribute missing.
+ */
+int kg_msg_unbuilt(struct nl_msg *msg, const char *what);
+/* What the CLI says when the module is gone or going during a request. */
+#define KG_NOT_LOADED "the kvmguard module is not loaded (or is being unloaded)"
 typedef int (*kg_reply_fn)(struct nlattr **tb, void *arg);
 /*
  * Send msg (consumed), wait for the reply/ack. cb runs on each reply's

@@ -23,6 +23,11 @@
 #endif
 
 #define DUMP_TRIES 5
+/*
+ * Room for the largest request: a cgroup binding of KVMGUARD_CGROUP_MAX
+ * bytes is 4.1 KiB, more than libnl's default of a page.
+ */
+#define MSG_SIZE 8192
 
 struct kg_nl {
 	struct nl_sock *sk;
@@ -208,10 +213,42 @@ static int on_valid_event(struct nl_msg *msg, void *arg)
 	return on_valid(msg, arg);
 }
 
-static void report(const char *what, struct req_ctx *ctx)
+static void not_loaded(const char *what)
+{
+	fprintf(stderr, PROG_NAME ": %s: " KG_NOT_LOADED "\n", what);
+}
+
+/*
+ * Did the request fail because the module went away under it? A dump
+ * started while the module is being unloaded fails with EPROTONOSUPPORT
+ * (netlink_dump_start() cannot take a reference on a module that is
+ * going; kvmguard never answers that itself), and a request to a family
+ * that is gone fails with ENOENT and no extended ACK (kvmguard's own
+ * ENOENTs carry a message): then the family is no longer found by name,
+ * or has another id (the module was loaded again).
+ */
+static bool module_gone(struct kg_nl *nl, const struct req_ctx *ctx)
+{
+	int id;
+
+	if (ctx->err == EPROTONOSUPPORT)
+		return true;
+	if (ctx->err != ENOENT || ctx->ext_msg[0] || ctx->miss_type >= 0)
+		return false;
+	id = genl_ctrl_resolve(nl->sk, KVMGUARD_GENL_NAME);
+	if (id < 0)
+		return id == -NLE_OBJ_NOTFOUND;
+	return id != nl->family;
+}
+
+static void report(struct kg_nl *nl, const char *what, struct req_ctx *ctx)
 {
 	const struct kg_errhint *h;
 
+	if (module_gone(nl, ctx)) {
+		not_loaded(what);
+		return;
+	}
 	fprintf(stderr, PROG_NAME ": %s: %s", what, strerror(ctx->err));
 	for (h = ctx->hints; h && h->err && h->err != ctx->err; h++)
 		;
@@ -258,7 +295,7 @@ static int wait_reply(struct kg_nl *nl, struct req_ctx *ctx, const char *what)
 	}
 	nl_cb_put(cb);
 	if (ctx->err) {
-		report(what, ctx);
+		report(nl, what, ctx);
 		return -1;
 	}
 	if (ctx->bad_reply) {
@@ -271,7 +308,7 @@ static int wait_reply(struct kg_nl *nl, struct req_ctx *ctx, const char *what)
 
 struct nl_msg *kg_msg(struct kg_nl *nl, uint8_t cmd, int flags)
 {
-	struct nl_msg *msg = nlmsg_alloc();
+	struct nl_msg *msg = nlmsg_alloc_size(MSG_SIZE);
 
 	if (!msg || !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, nl->family, 0,
 				 flags, cmd, KVMGUARD_GENL_VERSION)) {
@@ -279,6 +316,14 @@ struct nl_msg *kg_msg(struct kg_nl *nl, uint8_t cmd, int flags)
 		exit(EXIT_ERR);
 	}
 	return msg;
+}
+
+int kg_msg_unbuilt(struct nl_msg *msg, const char *what)
+{
+	nlmsg_free(msg);
+	fprintf(stderr, PROG_NAME ": %s: the request does not fit in a netlink message (%d bytes); nothing was sent\n",
+		what, MSG_SIZE);
+	return -1;
 }
 
 static int send_msg(struct kg_nl *nl, struct nl_msg *msg, const char *what)
@@ -344,6 +389,11 @@ int kg_nl_subscribe(struct kg_nl *nl, const char *group)
 			goto seq;
 	} else {
 		grp = genl_ctrl_resolve_grp(nl->sk, KVMGUARD_GENL_NAME, group);
+		if (grp == -NLE_OBJ_NOTFOUND &&
+		    genl_ctrl_resolve(nl->sk, KVMGUARD_GENL_NAME) != nl->family) {
+			not_loaded("cannot subscribe to kvmguard events");
+			return -1;
+		}
 		if (grp < 0) {
 			fprintf(stderr,
 				PROG_NAME ": cannot find the \"%s\" multicast group of the kvmguard family: %s\n",

@@ -13,7 +13,7 @@
 
 #include "kg.h"
 
-#define SEL_MAX (KVMGUARD_CGROUP_MAX + 64)
+#define SEL_MAX KG_SELECTOR_TEXT
 
 static void copy_str(char *dst, size_t len, struct nlattr *a)
 {
@@ -311,7 +311,8 @@ int fetch_vm(struct kg_nl *nl, uint64_t id, struct kg_vm *vm)
 
 	snprintf(what, sizeof(what), "cannot get VM %llu",
 		 (unsigned long long)id);
-	nla_put_u64(msg, KVMGUARD_A_VM_ID, id);
+	if (nla_put_u64(msg, KVMGUARD_A_VM_ID, id))
+		return kg_msg_unbuilt(msg, what);
 	return kg_nl_request(nl, msg, one_vm, vm, what);
 }
 
@@ -604,8 +605,9 @@ int send_vm_set(struct kg_nl *nl, uint64_t id, const char *policy)
 
 	snprintf(what, sizeof(what), "cannot set the policy of VM %llu to %s",
 		 (unsigned long long)id, policy);
-	nla_put_u64(msg, KVMGUARD_A_VM_ID, id);
-	nla_put_string(msg, KVMGUARD_A_POLICY_NAME, policy);
+	if (nla_put_u64(msg, KVMGUARD_A_VM_ID, id) ||
+	    nla_put_string(msg, KVMGUARD_A_POLICY_NAME, policy))
+		return kg_msg_unbuilt(msg, what);
 	return kg_nl_request(nl, msg, NULL, NULL, what);
 }
 
@@ -626,10 +628,12 @@ int send_policy(struct kg_nl *nl, uint8_t cmd, const struct kg_policy *p,
 
 	snprintf(what, sizeof(what), "cannot %s policy %s",
 		 cmd == KVMGUARD_CMD_POLICY_NEW ? "add" : "change", p->name);
-	nla_put_string(msg, KVMGUARD_A_POLICY_NAME, p->name);
+	if (nla_put_string(msg, KVMGUARD_A_POLICY_NAME, p->name))
+		return kg_msg_unbuilt(msg, what);
 	for (i = 0; i < policy_opts_count; i++)
-		if (mask & policy_opts[i].flag)
-			policy_opt_put(&policy_opts[i], msg, p);
+		if ((mask & policy_opts[i].flag) &&
+		    policy_opt_put(&policy_opts[i], msg, p))
+			return kg_msg_unbuilt(msg, what);
 	return kg_nl_request(nl, msg, NULL, NULL, what);
 }
 
@@ -639,7 +643,8 @@ int send_policy_del(struct kg_nl *nl, const char *name)
 	char what[96];
 
 	snprintf(what, sizeof(what), "cannot delete policy %s", name);
-	nla_put_string(msg, KVMGUARD_A_POLICY_NAME, name);
+	if (nla_put_string(msg, KVMGUARD_A_POLICY_NAME, name))
+		return kg_msg_unbuilt(msg, what);
 	return kg_nl_request(nl, msg, NULL, NULL, what);
 }
 
@@ -742,7 +747,11 @@ int cmd_policy_show(struct kg_nl *nl, const struct kg_request *req)
 
 		snprintf(what, sizeof(what), "cannot get policy %s",
 			 req->policy.name);
-		nla_put_string(msg, KVMGUARD_A_POLICY_NAME, req->policy.name);
+		if (nla_put_string(msg, KVMGUARD_A_POLICY_NAME, req->policy.name)) {
+			kg_msg_unbuilt(msg, what);
+			vec_free(&pols);
+			return EXIT_ERR;
+		}
 		if (kg_nl_request(nl, msg, collect_policy, &pols, what)) {
 			vec_free(&pols);
 			return EXIT_ERR;
@@ -817,13 +826,15 @@ int cmd_policy_show(struct kg_nl *nl, const struct kg_request *req)
 
 /* ---- bind ---- */
 
-static void put_selector(struct nl_msg *msg, const struct kg_selector *sel)
+static int put_selector(struct nl_msg *msg, const struct kg_selector *sel)
 {
-	nla_put_u8(msg, KVMGUARD_A_BIND_TYPE, sel->type);
+	if (nla_put_u8(msg, KVMGUARD_A_BIND_TYPE, sel->type))
+		return -1;
 	if (sel->type == KVMGUARD_BIND_CGROUP)
-		nla_put_string(msg, KVMGUARD_A_BIND_CGROUP, sel->cgroup);
-	else if (sel->type == KVMGUARD_BIND_PID)
-		nla_put_u32(msg, KVMGUARD_A_BIND_PID, sel->pid);
+		return nla_put_string(msg, KVMGUARD_A_BIND_CGROUP, sel->cgroup);
+	if (sel->type == KVMGUARD_BIND_PID)
+		return nla_put_u32(msg, KVMGUARD_A_BIND_PID, sel->pid);
+	return 0;
 }
 
 int send_bind(struct kg_nl *nl, const struct kg_selector *sel,
@@ -832,10 +843,11 @@ int send_bind(struct kg_nl *nl, const struct kg_selector *sel,
 	struct nl_msg *msg = kg_msg(nl, KVMGUARD_CMD_BIND_NEW, 0);
 	char what[SEL_MAX + 96], s[SEL_MAX];
 
-	kg_selector_fmt(s, sizeof(s), sel, false);
+	kg_selector_fmt(s, sizeof(s), sel);
 	snprintf(what, sizeof(what), "cannot bind %s to policy %s", s, policy);
-	put_selector(msg, sel);
-	nla_put_string(msg, KVMGUARD_A_POLICY_NAME, policy);
+	if (put_selector(msg, sel) ||
+	    nla_put_string(msg, KVMGUARD_A_POLICY_NAME, policy))
+		return kg_msg_unbuilt(msg, what);
 	return kg_nl_request(nl, msg, NULL, NULL, what);
 }
 
@@ -844,9 +856,10 @@ int send_unbind(struct kg_nl *nl, const struct kg_selector *sel)
 	struct nl_msg *msg = kg_msg(nl, KVMGUARD_CMD_BIND_DEL, 0);
 	char what[SEL_MAX + 32], s[SEL_MAX];
 
-	kg_selector_fmt(s, sizeof(s), sel, false);
+	kg_selector_fmt(s, sizeof(s), sel);
 	snprintf(what, sizeof(what), "cannot unbind %s", s);
-	put_selector(msg, sel);
+	if (put_selector(msg, sel))
+		return kg_msg_unbuilt(msg, what);
 	return kg_nl_request(nl, msg, NULL, NULL, what);
 }
 
@@ -903,7 +916,7 @@ int cmd_bind_show(struct kg_nl *nl, const struct kg_request *req)
 			const struct kg_bind *b = VEC_AT(&binds, struct kg_bind, i);
 			char s[SEL_MAX];
 
-			kg_selector_fmt(s, sizeof(s), &b->sel, false);
+			kg_selector_fmt(s, sizeof(s), &b->sel);
 			table_add(&t, s);
 			table_add(&t, b->policy);
 		}
@@ -929,17 +942,22 @@ static const struct kg_errhint net_unbind_hints[] = {
 	{ 0, NULL },
 };
 
-/* The device of a net request into @msg, and its name for messages. */
-static void put_net_device(struct nl_msg *msg, const struct kg_request *req,
-			   char *dev, size_t len)
+/* The name of the device of a net request, for messages. */
+static void net_device_name(const struct kg_request *req, char *dev,
+			    size_t len)
 {
-	if (req->ifindex) {
+	if (req->ifindex)
 		snprintf(dev, len, "ifindex %u", (unsigned int)req->ifindex);
-		nla_put_u32(msg, KVMGUARD_A_NET_IFINDEX, req->ifindex);
-	} else {
+	else
 		fmt_safe(dev, len, req->ifname);
-		nla_put_string(msg, KVMGUARD_A_NET_IFNAME, req->ifname);
-	}
+}
+
+/* The device of a net request into @msg. */
+static int put_net_device(struct nl_msg *msg, const struct kg_request *req)
+{
+	if (req->ifindex)
+		return nla_put_u32(msg, KVMGUARD_A_NET_IFINDEX, req->ifindex);
+	return nla_put_string(msg, KVMGUARD_A_NET_IFNAME, req->ifname);
 }
 
 int cmd_net_bind(struct kg_nl *nl, const struct kg_request *req)
@@ -947,10 +965,14 @@ int cmd_net_bind(struct kg_nl *nl, const struct kg_request *req)
 	struct nl_msg *msg = kg_msg(nl, KVMGUARD_CMD_NET_BIND, 0);
 	char what[96], dev[32];
 
-	nla_put_u64(msg, KVMGUARD_A_VM_ID, req->vm_id);
-	put_net_device(msg, req, dev, sizeof(dev));
+	net_device_name(req, dev, sizeof(dev));
 	snprintf(what, sizeof(what), "cannot bind %s to VM %llu", dev,
 		 (unsigned long long)req->vm_id);
+	if (nla_put_u64(msg, KVMGUARD_A_VM_ID, req->vm_id) ||
+	    put_net_device(msg, req)) {
+		kg_msg_unbuilt(msg, what);
+		return EXIT_ERR;
+	}
 	return kg_nl_request_hints(nl, msg, NULL, NULL, what, net_bind_hints) ?
 		EXIT_ERR : EXIT_OK;
 }
@@ -960,8 +982,12 @@ int cmd_net_unbind(struct kg_nl *nl, const struct kg_request *req)
 	struct nl_msg *msg = kg_msg(nl, KVMGUARD_CMD_NET_UNBIND, 0);
 	char what[64], dev[32];
 
-	put_net_device(msg, req, dev, sizeof(dev));
+	net_device_name(req, dev, sizeof(dev));
 	snprintf(what, sizeof(what), "cannot unbind %s", dev);
+	if (put_net_device(msg, req)) {
+		kg_msg_unbuilt(msg, what);
+		return EXIT_ERR;
+	}
 	return kg_nl_request_hints(nl, msg, NULL, NULL, what,
 				   net_unbind_hints) ? EXIT_ERR : EXIT_OK;
 }

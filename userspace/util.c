@@ -179,40 +179,43 @@ int kg_selector_cmp(const struct kg_selector *a, const struct kg_selector *b)
 	return 0;
 }
 
-void kg_selector_fmt(char *buf, size_t len, const struct kg_selector *s,
-		     bool quote)
+void kg_selector_fmt(char *buf, size_t len, const struct kg_selector *s)
 {
 	switch (s->type) {
 	case KVMGUARD_BIND_DEFAULT:
 		snprintf(buf, len, "default");
 		break;
-	case KVMGUARD_BIND_CGROUP:
-		if (quote) {
-			char *p = NULL;
-			size_t n = 0;
-			FILE *f = open_memstream(&p, &n);
+	case KVMGUARD_BIND_CGROUP: {
+		char *safe = xstrdup(s->cgroup);
 
-			if (!f) {
-				snprintf(buf, len, "cgroup %s", s->cgroup);
-				break;
-			}
-			fput_word(f, s->cgroup);
-			fclose(f);
-			snprintf(buf, len, "cgroup %s", p);
-			free(p);
-		} else {
-			char safe[KVMGUARD_CGROUP_MAX + 1];
-
-			fmt_safe(safe, sizeof(safe), s->cgroup);
-			snprintf(buf, len, "cgroup %s", safe);
-		}
+		fmt_safe(safe, strlen(safe) + 1, s->cgroup);
+		snprintf(buf, len, "cgroup %s", safe);
+		free(safe);
 		break;
+	}
 	case KVMGUARD_BIND_PID:
 		snprintf(buf, len, "pid %u", s->pid);
 		break;
 	default:
 		snprintf(buf, len, "unknown(%u)", s->type);
 		break;
+	}
+}
+
+void kg_selector_fput(FILE *f, const struct kg_selector *s)
+{
+	switch (s->type) {
+	case KVMGUARD_BIND_CGROUP:
+		fputs("cgroup ", f);
+		fput_word(f, s->cgroup);
+		break;
+	default: {
+		char buf[64];
+
+		kg_selector_fmt(buf, sizeof(buf), s);
+		fputs(buf, f);
+		break;
+	}
 	}
 }
 

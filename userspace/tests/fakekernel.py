@@ -36,6 +36,8 @@ NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200
 NLMSGERR_ATTR_MSG = 1
 SOL_NETLINK, NETLINK_EXT_ACK = 270, 11
 FAMILY = 0x7a0
+GENL_ID_CTRL, CTRL_CMD_NEWFAMILY, CTRL_CMD_GETFAMILY = 0x10, 1, 3
+CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME = 1, 2
 
 E = {}
 
@@ -92,6 +94,8 @@ RULES = ("POLICY_HC_RESTRICT", "POLICY_HC_ALLOW", "POLICY_HYPERV") + \
     MEM_RULES + NET_RULES
 TRUNK_BYTES = E["KVMGUARD_NET_TRUNK_BYTES"] if "KVMGUARD_NET_TRUNK_BYTES" \
     in E else 512
+CGROUP_MAX = int(re.search(r"#define KVMGUARD_CGROUP_MAX\s+(\d+)",
+                           open(HEADER).read()).group(1))
 NO_TRUNK = bytes(TRUNK_BYTES)
 # policy state keys of the network rules, their attributes and defaults
 NET_KEYS = (("net_tag", "POLICY_NET_TAG", 0),
@@ -193,6 +197,10 @@ class Fake:
         self.old_abi = False  # a kernel from before the hypercall rules
         self.old_mem_abi = False  # one from before the memory rules
         self.old_net_abi = False  # one from before the network rules
+        # rmmod: "going" (the family is still registered but a dump fails
+        # with EPROTONOSUPPORT, the module reference being refused) or
+        # "gone" (requests get ENOENT, the family lookup too); None
+        self.unload = None
         # network devices of the host: name -> (ifindex, kind)
         self.devs = {"tap0": (7, "tap"), "mvtap1": (8, "macvtap"),
                      "eth0": (2, "veth"), "tap9": (9, "tap")}
@@ -249,8 +257,16 @@ class Fake:
     def handle(self, data, port):
         ln, mtype, flags, seq, _ = struct.unpack_from("=IHHII", data)
         req_hdr = data[:16]
+        if mtype == GENL_ID_CTRL:
+            self.ctrl(port, flags, seq, req_hdr, data[16:ln])
+            return
         if mtype != FAMILY:
             self.send(port, [self.error(seq, req_hdr, 95, None)])
+            return
+        if self.unload == "gone":
+            # genetlink itself: no family with that id, no extack
+            self.log.append(("?", {}))
+            self.send(port, [self.error(seq, req_hdr, 2, None)])
             return
         cmd_num, _ver, _ = struct.unpack_from("=BBH", data, 16)
         cmd = {v: k for k, v in C.items()}.get(cmd_num, "?")
@@ -259,6 +275,8 @@ class Fake:
             self.log.append((cmd, attrs))
             dump = (flags & NLM_F_DUMP) == NLM_F_DUMP
             if dump:
+                if self.unload == "going":
+                    raise Refuse(93, None)
                 if attrs:
                     raise Refuse(22, "dump takes no attributes")
                 objs = self.dump(cmd)
@@ -273,6 +291,28 @@ class Fake:
             out.append(self.msg(NLMSG_ERROR, NLM_F_CAPPED, seq,
                                 struct.pack("=i", 0) + req_hdr))
         self.send(port, out)
+
+    def ctrl(self, port, flags, seq, req_hdr, payload):
+        """nlctrl's CTRL_CMD_GETFAMILY by name, as the kernel answers it:
+        the reply and the ACK in two datagrams."""
+        attrs = {}
+        off = 4
+        while off + 4 <= len(payload):
+            ln, t = struct.unpack_from("=HH", payload, off)
+            attrs[t & 0x3fff] = payload[off + 4:off + ln]
+            off += (ln + 3) & ~3
+        name = attrs.get(CTRL_ATTR_FAMILY_NAME, b"").rstrip(b"\0")
+        if payload[0] != CTRL_CMD_GETFAMILY or name != b"kvmguard" or \
+                self.unload == "gone":
+            self.send(port, [self.error(seq, req_hdr, 2, None)])
+            return
+        body = struct.pack("=BBH", CTRL_CMD_NEWFAMILY, 2, 0) + \
+            put_attr(CTRL_ATTR_FAMILY_ID, struct.pack("=H", FAMILY)) + \
+            put_attr(CTRL_ATTR_FAMILY_NAME, b"kvmguard\0")
+        self.send(port, [self.msg(GENL_ID_CTRL, 0, seq, body)])
+        if flags & NLM_F_ACK:
+            self.send(port, [self.msg(NLMSG_ERROR, NLM_F_CAPPED, seq,
+                                      struct.pack("=i", 0) + req_hdr)])
 
     def send_dump(self, port, seq, cmd_num, objs):
         intr = 0
@@ -1236,6 +1276,116 @@ def test_dumps(f):
     f.policies = {}
 
 
+def test_unload(f, tmp):
+    """Requests racing rmmod: a dump while the module is going gets
+    EPROTONOSUPPORT, any request once the family is gone ENOENT without a
+    message; both say the module is not loaded (or is being unloaded). A
+    plain ENOENT without a message, the family still there, keeps its
+    meaning."""
+    f.policies = {"web": P(0, "")}
+    f.binds = {}
+    msg = "the kvmguard module is not loaded (or is being unloaded)\n"
+    f.unload = "going"
+    for args, what in ((("bind", "show"), "cannot list bindings"),
+                       (("-j", "vm", "list"), "cannot list VMs"),
+                       (("dump",), "cannot list policies"),
+                       (("policy", "show"), "cannot list policies")):
+        out, err = run(f, *args, expect=1)
+        check(err == "kvmguard: %s: %s" % (what, msg) and out == "",
+              "going, %s: %r" % (" ".join(args), err))
+    # a doit still reaches a going module
+    run(f, "policy", "add", "p2")
+    conf = os.path.join(tmp, "u.conf")
+    open(conf, "w").write("policy add web\n")
+    _, err = run(f, "apply", conf, expect=1)
+    check(err == "kvmguard: cannot list policies: " + msg,
+          "going, apply: %r" % err)
+    f.unload = "gone"
+    for args, what in ((("policy", "add", "x"), "cannot add policy x"),
+                       (("policy", "del", "web"), "cannot delete policy web"),
+                       (("unbind", "pid", "3"), "cannot unbind pid 3"),
+                       (("net", "unbind", "dev", "tap0"),
+                        "cannot unbind tap0"),
+                       (("vm", "show", "1"), "cannot get VM 1"),
+                       (("bind", "show"), "cannot list bindings")):
+        out, err = run(f, *args, expect=1)
+        check(err == "kvmguard: %s: %s" % (what, msg) and out == "",
+              "gone, %s: %r" % (" ".join(args), err))
+    f.unload = None
+    # the family is there: an ENOENT without a message is the device's
+    f.vms = {}
+    _, err = run(f, "net", "unbind", "dev", "tap0", expect=1)
+    check(err == "kvmguard: cannot unbind tap0: No such file or directory "
+          "(the device is not bound to a VM)\n", "plain ENOENT: %r" % err)
+    f.policies = {}
+
+
+def long_cgroup(pattern):
+    """A cgroup path of KVMGUARD_CGROUP_MAX bytes, components of 200."""
+    out, k = "", 0
+    while len(out) < CGROUP_MAX:
+        seg = min(200, CGROUP_MAX - len(out) - 1)
+        out += "/" + "".join(pattern[(k + i) % len(pattern)]
+                             for i in range(seg))
+        k += seg
+    return out
+
+
+def test_long_cgroup(f, tmp):
+    """The longest cgroup binding: bind, show, dump | apply, unbind, and an
+    empty apply file with one present; control characters too."""
+    f.policies = {"web": P(0, "")}
+    f.binds = {}
+    path = long_cgroup("a")
+    check(len(path) == CGROUP_MAX, "long_cgroup: %d" % len(path))
+    f.log.clear()
+    run(f, "bind", "cgroup", path, "policy", "web")
+    check(f.binds == {(2, path): "web"}, "long bind: %r" % f.log[-1:])
+    out, _ = run(f, "bind", "show")
+    check(out.splitlines()[1:] == ["cgroup %s  web" % path],
+          "long bind show: %d bytes" % len(out))
+    out, _ = run(f, "-j", "bind", "show")
+    check(json.loads(out) == [{"selector": "cgroup", "cgroup": path,
+                               "policy": "web"}], "long bind show -j")
+    dump, _ = run(f, "dump")
+    check(dump.endswith("bind cgroup %s policy web\n" % path),
+          "long dump: %r" % dump[-80:])
+    f.log.clear()
+    run(f, "apply", "-", stdin=dump.encode())
+    check(f.changes() == [], "long: dump | apply - changed %r"
+          % f.changes())
+    run(f, "unbind", "cgroup", path)
+    check(f.binds == {}, "long unbind: %r" % list(f.binds))
+    _, err = run(f, "unbind", "cgroup", path, expect=1)
+    check(err == "kvmguard: cannot unbind cgroup %s: No such file or "
+          "directory: no such binding\n" % path, "long unbind ENOENT")
+
+    # bound by another tool; an empty file removes it and the policy
+    f.binds = {(2, path): "web"}
+    empty = os.path.join(tmp, "empty.conf")
+    open(empty, "w").write("")
+    run(f, "apply", empty)
+    check(f.binds == {} and f.policies == {}, "empty apply: %r %r"
+          % (list(f.binds), f.policies))
+
+    # control characters: the dump quotes them, four bytes each
+    f.policies = {"web": P(0, "")}
+    ctl = long_cgroup("b\x01")
+    f.binds = {(2, ctl): "web"}
+    dump, _ = run(f, "dump")
+    check(dump.endswith('\\x01b\\x01" policy web\n'),
+          "quoted dump cut: %r" % dump[-80:])
+    f.log.clear()
+    run(f, "apply", "-", stdin=dump.encode())
+    check(f.changes() == [] and f.binds == {(2, ctl): "web"},
+          "quoted: dump | apply - changed %r" % f.changes())
+    out, _ = run(f, "-v", "apply", empty)
+    check(out.startswith('unbind cgroup "/b\\x01b') and
+          out.endswith('\\x01"\npolicy del web\n') and f.binds == {},
+          "quoted apply -v: %r" % out[-80:])
+    f.policies = {}
+
+
 def test_monitor(f):
     env = f.env()
     p = subprocess.Popen(VALGRIND + [CLI, "monitor"], env=env,
@@ -1429,6 +1579,8 @@ def main():
         for t in (test_policy_cli, test_bind_cli, test_vm,
                   lambda f: test_apply(f, tmp), lambda f: test_rules(f, tmp),
                   lambda f: test_mem(f, tmp), lambda f: test_net(f, tmp),
+                  lambda f: test_unload(f, tmp),
+                  lambda f: test_long_cgroup(f, tmp),
                   test_dumps, test_monitor):
             t(f)
     f.stop = True

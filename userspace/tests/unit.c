@@ -1017,6 +1017,79 @@ static void test_dump_roundtrip(void)
 	}
 }
 
+/* A cgroup path of KVMGUARD_CGROUP_MAX bytes, components of 200 bytes. */
+static char *longest_cgroup(const char *pattern)
+{
+	char *p = xmalloc(KVMGUARD_CGROUP_MAX + 1);
+	size_t len = 0, plen = strlen(pattern), k = 0;
+
+	while (len < KVMGUARD_CGROUP_MAX) {
+		size_t seg = KVMGUARD_CGROUP_MAX - len - 1, i;
+
+		if (seg > 200)
+			seg = 200;
+		p[len++] = '/';
+		for (i = 0; i < seg; i++)
+			p[len++] = pattern[k++ % plen];
+	}
+	p[len] = '\0';
+	return p;
+}
+
+/*
+ * The bindings apply -v prints and dump writes read back whole, however
+ * long the quoted path (a control character is four bytes: \x01).
+ */
+static void test_long_cgroup_lines(void)
+{
+	static const char *const patterns[] = { "a", "b\x01", " \"\\\t\x7f" };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(patterns); i++) {
+		char *path = longest_cgroup(patterns[i]), *buf = NULL, *errs;
+		struct kg_selector sel = { .type = KVMGUARD_BIND_CGROUP,
+					   .cgroup = path };
+		struct kg_action a = { .type = ACT_BIND_NEW, .name = "p",
+				       .sel = &sel };
+		struct kg_config c;
+		struct kg_request req;
+		char err[ERRMSG_MAX], **w = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		int n;
+
+		CHECK(strlen(path) == KVMGUARD_CGROUP_MAX, "path length");
+		fputs("policy add p\n", f);
+		action_print(f, &a);
+		fclose(f);
+		CHECK(!parse_file(buf, &c, &errs) && c.binds.n == 1 &&
+		      !strcmp(VEC_AT(&c.binds, struct kg_bind, 0)->sel.cgroup, path),
+		      "bind line of pattern %zu does not read back (%zu bytes): %s",
+		      i, len, errs);
+		config_free(&c);
+		free(errs);
+		free(buf);
+
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		a.type = ACT_BIND_DEL;
+		action_print(f, &a);
+		fclose(f);
+		n = split_words(buf, &w, err, sizeof(err));
+		CHECK(n == 3 && !parse_command(n, w, &req, false, err, sizeof(err)) &&
+		      req.op == OP_UNBIND && req.sel.cgroup &&
+		      !strcmp(req.sel.cgroup, path),
+		      "unbind line of pattern %zu does not read back: %s", i,
+		      n < 0 ? err : "");
+		if (n == 3)
+			kg_request_free(&req);
+		if (n >= 0)
+			free_words(w, n);
+		free(buf);
+		free(path);
+	}
+}
+
 /* apply against kernels that do or do not report the later rules */
 static void test_plan_rules(void)
 {
@@ -1178,6 +1251,7 @@ int main(int argc, char **argv)
 	test_plan();
 	test_dump_line();
 	test_dump_roundtrip();
+	test_long_cgroup_lines();
 	test_plan_rules();
 	test_format();
 	printf("unit: %d checks, %d failures\n", checks, failures);
