@@ -9,8 +9,8 @@
  *    runs untouched.
  *  - It is an ftrace direct call to hypercall_entry.S, not an ftrace or
  *    kprobe handler: no register save area, no handler list.
- *  - The entry code answers "allowed" by itself for VMs in a small cache
- *    indexed by the struct kvm address, reading the VM's allow bitmap
+ *  - The entry code answers "allowed" by itself for VMs in the registry's
+ *    lookup cache, indexed by the struct kvm address, reading the VM's allow bitmap
  *    (vm->hc_allow, a copy of its policy's rule kept current under
  *    hc_lock) and counting in a per-CPU counter. Only a miss or a call the
  *    bitmap does not allow reaches C (kvmguard_hc_slow()), which reads the
@@ -34,13 +34,10 @@
 #include "kvmguard.h"
 #include "compat.h"
 
-struct kvmguard_vm *kvmguard_hc_cache[KVMGUARD_HC_CACHE_SLOTS];
-
 /*
- * Guards cache slots and every vm->hc_allow update. A cached VM is
- * dropped from the cache before it is freed (kvmguard_hc_forget()), and
- * freed only after an RCU-tasks grace period (registry.c), so the entry
- * code never reads a freed VM.
+ * Guards every vm->hc_allow update. The entry code finds VMs in the
+ * registry's lookup cache (registry.c), whose entries stay valid for an
+ * RCU-tasks grace period after they leave it.
  */
 static DEFINE_SPINLOCK(hc_lock);
 
@@ -67,53 +64,6 @@ struct kvmguard_hc_verdict {
 #else
 #define HC_HOOKED_FN	((unsigned long)kvm_emulate_hypercall)
 #endif
-
-static unsigned int hc_slot(const struct kvm *kvm)
-{
-	return ((unsigned long)kvm >> KVMGUARD_HC_CACHE_SHIFT) &
-	       (KVMGUARD_HC_CACHE_SLOTS - 1);
-}
-
-static void hc_cache_fill(struct kvmguard_vm *vm, struct kvm *kvm)
-{
-	unsigned int slot = hc_slot(kvm);
-
-	if (READ_ONCE(kvmguard_hc_cache[slot]) == vm)
-		return;
-	spin_lock(&hc_lock);
-	/* Unregistered VMs (vm->kvm cleared) must never enter the cache. */
-	if (READ_ONCE(vm->kvm) == kvm)
-		WRITE_ONCE(kvmguard_hc_cache[slot], vm);
-	spin_unlock(&hc_lock);
-}
-
-/*
- * The registered entry of @kvm, through the cache the entry code uses when
- * it is there, so that other hot hooks skip the hash table too. Caller
- * holds rcu_read_lock().
- */
-struct kvmguard_vm *kvmguard_vm_lookup_cached(struct kvm *kvm)
-{
-	struct kvmguard_vm *vm = READ_ONCE(kvmguard_hc_cache[hc_slot(kvm)]);
-
-	if (vm && READ_ONCE(vm->kvm) == kvm)
-		return vm;
-	vm = kvmguard_vm_lookup(kvm);
-	if (vm)
-		hc_cache_fill(vm, kvm);
-	return vm;
-}
-
-/* @vm was unregistered (vm->kvm cleared); @kvm was its VM. */
-void kvmguard_hc_forget(struct kvmguard_vm *vm, struct kvm *kvm)
-{
-	unsigned int slot = hc_slot(kvm);
-
-	spin_lock(&hc_lock);
-	if (kvmguard_hc_cache[slot] == vm)
-		WRITE_ONCE(kvmguard_hc_cache[slot], NULL);
-	spin_unlock(&hc_lock);
-}
 
 static u64 hc_allow_bits(const struct kvmguard_rules *rules)
 {
@@ -314,7 +264,7 @@ static struct kvmguard_hc_verdict hc_decide(struct kvm_vcpu *vcpu,
 	vm = kvmguard_vm_lookup(vcpu->kvm);
 	if (!vm)
 		goto out;
-	hc_cache_fill(vm, vcpu->kvm);
+	kvmguard_vm_cache_fill(vm, vcpu->kvm);
 	policy = rcu_dereference(vm->policy);
 	if (policy)
 		rules = rcu_dereference(policy->rules);
@@ -437,8 +387,6 @@ static int hc_attach(void)
 
 static void hc_detach(void)
 {
-	int slot;
-
 	/*
 	 * A task may still be inside the entry code; the VMs it can find in
 	 * the cache stay valid for an RCU-tasks grace period (registry.c),
@@ -446,10 +394,6 @@ static void hc_detach(void)
 	 */
 	kvmguard_direct_detach(&hc_ops, kvmguard_hc_entry);
 	kvmguard_direct_detach(&hv_ops, kvmguard_hv_entry);
-	spin_lock(&hc_lock);
-	for (slot = 0; slot < KVMGUARD_HC_CACHE_SLOTS; slot++)
-		WRITE_ONCE(kvmguard_hc_cache[slot], NULL);
-	spin_unlock(&hc_lock);
 	hc_attached = false;
 }
 

@@ -52,9 +52,9 @@ SYM_FUNC_START(kvmguard_hc_entry)
 	/* vm = cache[(vcpu->kvm >> shift) % slots], if it is vcpu->kvm's */
 	movq	KG_VCPU_KVM(%rdi), %rax
 	movq	%rax, %r10
-	shrq	$KG_HC_CACHE_SHIFT, %r10
-	andl	$(KG_HC_CACHE_SLOTS - 1), %r10d
-	leaq	kvmguard_hc_cache(%rip), %r11
+	shrq	$KG_VM_CACHE_SHIFT, %r10
+	andl	$(KG_VM_CACHE_SLOTS - 1), %r10d
+	leaq	kvmguard_vm_cache(%rip), %r11
 	movq	(%r11, %r10, 8), %r11
 	testq	%r11, %r11
 	jz	.Lslow

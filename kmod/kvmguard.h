@@ -203,6 +203,12 @@ int kvmguard_registry_discover(void);
 struct kvmguard_vm *kvmguard_vm_get_by_id(u64 id);
 struct kvmguard_vm *kvmguard_vm_get_next(u64 after);
 struct kvmguard_vm *kvmguard_vm_lookup(struct kvm *kvm);
+/* The lookup cache (registry.c); the hypercall entry code reads it too. */
+#define KVMGUARD_VM_CACHE_SHIFT	12	/* struct kvm is page aligned */
+#define KVMGUARD_VM_CACHE_SLOTS	1024
+extern struct kvmguard_vm *kvmguard_vm_cache[KVMGUARD_VM_CACHE_SLOTS];
+struct kvmguard_vm *kvmguard_vm_lookup_cached(struct kvm *kvm);
+void kvmguard_vm_cache_fill(struct kvmguard_vm *vm, struct kvm *kvm);
 struct kvmguard_vm *kvmguard_vm_get(struct kvm *kvm);
 void kvmguard_vm_put(struct kvmguard_vm *vm);
 struct kvm *kvmguard_vm_kvm_get(struct kvmguard_vm *vm);
@@ -245,20 +251,15 @@ struct kvmguard_policy *kvmguard_resolve(struct pid *pid, const char *cgroup,
 					 u8 *bound_by);
 
 /* hypercall.c */
-#define KVMGUARD_HC_CACHE_SHIFT	12	/* struct kvm is page aligned */
-#define KVMGUARD_HC_CACHE_SLOTS	1024
-extern struct kvmguard_vm *kvmguard_hc_cache[KVMGUARD_HC_CACHE_SLOTS];
 /* hypercall_entry.S */
 void kvmguard_hc_entry(void);
 void kvmguard_hv_entry(void);
 
 void kvmguard_hypercall_uninit(void);
-struct kvmguard_vm *kvmguard_vm_lookup_cached(struct kvm *kvm);
 void kvmguard_hc_reserve_init(void);
 void kvmguard_hc_reserve_uninit(void);
 int kvmguard_hc_vm_init(struct kvmguard_vm *vm, gfp_t gfp);
 void kvmguard_hc_vm_free(struct kvmguard_vm *vm);
-void kvmguard_hc_forget(struct kvmguard_vm *vm, struct kvm *kvm);
 void kvmguard_hc_apply(struct kvmguard_vm *vm);
 int kvmguard_hc_rules_changed(const struct kvmguard_rules *old,
 			      const struct kvmguard_rules *new);

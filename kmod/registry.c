@@ -27,6 +27,18 @@
 #include "compat.h"
 
 static DEFINE_SPINLOCK(registry_lock);
+
+/*
+ * The lookup cache in front of the hash table, for the hot hooks: a slot
+ * per struct kvm address (bits above the page offset: struct kvm is page
+ * aligned), read without locks, by the hypercall entry code in assembly
+ * too. A slot holds a registered VM or NULL: it is filled under
+ * registry_lock only while vm->kvm is set, and emptied as the VM is
+ * unregistered; an entry is freed only after an RCU-tasks grace period
+ * (vm_release()), so a reader that found it in the cache (and checks
+ * vm->kvm) never reads freed memory.
+ */
+struct kvmguard_vm *kvmguard_vm_cache[KVMGUARD_VM_CACHE_SLOTS];
 static DEFINE_XARRAY(vms_by_id);
 static struct rhashtable vms_by_kvm;
 static u64 last_id;			/* under registry_lock */
@@ -167,16 +179,37 @@ int kvmguard_registry_add(struct kvm *kvm, struct task_struct *task,
 	return 0;
 }
 
+static unsigned int cache_slot(const struct kvm *kvm)
+{
+	return ((unsigned long)kvm >> KVMGUARD_VM_CACHE_SHIFT) &
+	       (KVMGUARD_VM_CACHE_SLOTS - 1);
+}
+
+/* @vm, found registered for @kvm, takes @kvm's cache slot. */
+void kvmguard_vm_cache_fill(struct kvmguard_vm *vm, struct kvm *kvm)
+{
+	unsigned int slot = cache_slot(kvm);
+
+	if (READ_ONCE(kvmguard_vm_cache[slot]) == vm)
+		return;
+	spin_lock(&registry_lock);
+	/* Unregistered VMs (vm->kvm cleared) must never enter the cache. */
+	if (vm->kvm == kvm)
+		WRITE_ONCE(kvmguard_vm_cache[slot], vm);
+	spin_unlock(&registry_lock);
+}
+
 static void registry_unlink(struct kvmguard_vm *vm)
 {
-	struct kvm *kvm = vm->kvm;
+	unsigned int slot = cache_slot(vm->kvm);
 
 	lockdep_assert_held(&registry_lock);
 	rhashtable_remove_fast(&vms_by_kvm, &vm->node, vm_params);
 	xa_erase(&vms_by_id, vm->id);
 	/* Cleared before it leaves the cache, so it cannot come back. */
 	WRITE_ONCE(vm->kvm, NULL);
-	kvmguard_hc_forget(vm, kvm);
+	if (kvmguard_vm_cache[slot] == vm)
+		WRITE_ONCE(kvmguard_vm_cache[slot], NULL);
 	atomic_inc(&generation);
 }
 
@@ -184,6 +217,22 @@ static void registry_unlink(struct kvmguard_vm *vm)
 struct kvmguard_vm *kvmguard_vm_lookup(struct kvm *kvm)
 {
 	return rhashtable_lookup(&vms_by_kvm, &kvm, vm_params);
+}
+
+/*
+ * kvmguard_vm_lookup() through the cache, which it fills, for the hot
+ * hooks. Caller holds rcu_read_lock().
+ */
+struct kvmguard_vm *kvmguard_vm_lookup_cached(struct kvm *kvm)
+{
+	struct kvmguard_vm *vm = READ_ONCE(kvmguard_vm_cache[cache_slot(kvm)]);
+
+	if (vm && READ_ONCE(vm->kvm) == kvm)
+		return vm;
+	vm = kvmguard_vm_lookup(kvm);
+	if (vm)
+		kvmguard_vm_cache_fill(vm, kvm);
+	return vm;
 }
 
 /* The entry of @kvm, with a reference; NULL if it has none. */
