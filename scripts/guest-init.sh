@@ -54,8 +54,13 @@ smoke)
 	cat /sys/module/kvm_amd/parameters/nested 2>/dev/null
 	;;
 test)
+	# nl_fuzz and soak run longer on the debug kernel, whose sanitizers and
+	# kmemleak see what they do (seconds).
+	fuzz=15 soak=25
+	[ "$LANE" != debug ] || { fuzz=50; soak=100; }
 	# shellcheck disable=SC2086 # TESTS is a list of names
 	KVMGUARD_KO=/kvmguard/kvmguard.ko KVMGUARD_CLI=/usr/sbin/kvmguard \
+		KVMGUARD_FUZZ_SECONDS=$fuzz KVMGUARD_SOAK_SECONDS=$soak \
 		/kvmguard/selftests/run_tests.sh $TESTS
 	echo "# run_tests.sh exit $?"
 	;;
