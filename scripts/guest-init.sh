@@ -56,8 +56,8 @@ smoke)
 test)
 	# nl_fuzz and soak run longer on the debug kernel, whose sanitizers and
 	# kmemleak see what they do (seconds).
-	fuzz=15 soak=25
-	[ "$LANE" != debug ] || { fuzz=50; soak=100; }
+	fuzz=15 soak=30
+	[ "$LANE" != debug ] || { fuzz=40; soak=100; }
 	# shellcheck disable=SC2086 # TESTS is a list of names
 	KVMGUARD_KO=/kvmguard/kvmguard.ko KVMGUARD_CLI=/usr/sbin/kvmguard \
 		KVMGUARD_FUZZ_SECONDS=$fuzz KVMGUARD_SOAK_SECONDS=$soak \

@@ -22,7 +22,10 @@
  *             cgroups, deleted again; VM dumps, VM_GET, VM_SET of live VMs;
  *             binding dumps.
  * and this process unloads the module (retrying while a dump holds it:
- * EAGAIN) and loads it again, every 0.3-1 s.
+ * EAGAIN) and loads it again, 0.5-1.5 s after each load. memchurn runs at
+ * full speed while the module is being unloaded, paced otherwise (each
+ * hook change waits for RCU-tasks grace periods under the genetlink mutex,
+ * which would starve the other clients).
  *
  * Required: at least 3 unload/load cycles; every netlink request answered
  * (0 or an errno the request explains: ENOENT/EEXIST/EBUSY/ESRCH/ENOSPC,
@@ -84,11 +87,13 @@ struct role_stats {
 	atomic_long unexpected;
 	atomic_long unanswered;
 	atomic_long vms, taps, hc_loops, vhost_refused;
+	atomic_int vhost_errno;	/* of the last refused SET_BACKEND */
 	char last[192];		/* the last unexpected result */
 };
 
 struct shared {
 	atomic_int stop;
+	atomic_int unloading;	/* rmmod under way: memchurn at full speed */
 	atomic_int gen;		/* module loads so far */
 	struct role_stats r[NROLE];
 };
@@ -275,6 +280,13 @@ static int memchurn(struct role_stats *st)
 	while (!stopping()) {
 		int op = rnd(3);
 
+		/*
+		 * Attaching and detaching the hook waits for RCU-tasks grace
+		 * periods under the genetlink mutex, holding up every other
+		 * request: full speed only while the module is being unloaded.
+		 */
+		if (!atomic_load(&sh->unloading))
+			usleep(50000 + rnd(100000));
 		pname(name, "m", rnd(4));
 		if (!nl_req(&n, op == 0 ? KVMGUARD_CMD_POLICY_NEW :
 			    op == 1 ? KVMGUARD_CMD_POLICY_SET : KVMGUARD_CMD_POLICY_DEL, false)) {
@@ -499,12 +511,12 @@ away:
 	return 0;
 }
 
-/* One memslot change; false (and reported) on an errno no rule explains. */
 struct slot {
 	bool on, dirty;
 	uint64_t gpa, size;
 };
 
+/* One memslot change; counted as unexpected on an errno no rule explains. */
 static void slot_step(struct role_stats *st, struct vm *vm, struct slot *sl, int s,
 		      char *mem)
 {
@@ -614,10 +626,12 @@ static int vmm(int w, struct role_stats *st)
 			tapfd = vhd_tap_open(tap, 0);
 			if (tapfd >= 0 && !vhd_if_up(tap) && !vhd_open(&d)) {
 				r = vhd_attach(&d, tapfd);
-				if (r)
+				if (r) {
 					atomic_fetch_add(&st->vhost_refused, 1);
-				else
+					atomic_store(&st->vhost_errno, -r);
+				} else {
 					atomic_fetch_add(&st->taps, 1);
+				}
 			}
 		}
 		steps = 10 + rnd(30);
@@ -763,6 +777,29 @@ static int kmemleak_ours(const struct ranges *rg, double max_age)
 	return ours;
 }
 
+/*
+ * A line in the kernel log and on stdout: when the kernel dies, the kernel
+ * log (its own serial port) shows where the soak was.
+ */
+static void mark(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void mark(const char *fmt, ...)
+{
+	char line[200];
+	va_list ap;
+	int fd;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	printf("# %s\n", line);
+	fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		dprintf(fd, "<6>kvmguard-test: soak: %s\n", line);
+		close(fd);
+	}
+}
+
 /* delete_module, retried while something holds the module; 0 or -errno. */
 static int unload(long *busy)
 {
@@ -794,7 +831,7 @@ FIXTURE_TEARDOWN(soak)
 
 TEST_F_TIMEOUT(soak, everything_at_once, 1800)
 {
-	double secs = 30, t0, end, wait_end;
+	double secs = 30, t0, t, end, wait_end;
 	long rm_ok = 0, ins_ok = 0, busy = 0, rm_fail = 0, ins_fail = 0;
 	int exited_ok = 0, klog_bad, leaks, n = 0, theirs = 0;
 	struct ranges rg = { .n = 0 };
@@ -826,7 +863,7 @@ TEST_F_TIMEOUT(soak, everything_at_once, 1800)
 	memset(sh, 0, sizeof(*sh));
 	rs = (uint64_t)getpid() ^ (uint64_t)time(NULL) << 20;
 
-	printf("# soak: %.0f s, %d VMM processes, rmmod/insmod every 0.3-1 s\n", secs, NVMM);
+	mark("%.0f s, %d VMM processes, rmmod 0.5-1.5 s after each insmod", secs, NVMM);
 	t0 = now_s();
 	end = t0 + secs;
 	/* VMMs first: the binder binds their pids. */
@@ -840,8 +877,11 @@ TEST_F_TIMEOUT(soak, everything_at_once, 1800)
 		const char *rm_res = "ok";
 		int r;
 
-		usleep(300000 + rnd(700000));
+		usleep(500000 + rnd(1000000));
+		t = now_s();
+		atomic_store(&sh->unloading, 1);
 		r = unload(&busy);
+		atomic_store(&sh->unloading, 0);
 		if (r) {
 			rm_res = "failed";
 			rm_fail++;
@@ -851,9 +891,10 @@ TEST_F_TIMEOUT(soak, everything_at_once, 1800)
 		} else {
 			rm_ok++;
 		}
-		printf("# %5.1f s: cycle %ld: rmmod %s (%ld retries while held, in all)\n",
-		       now_s() - t0, rm_ok + rm_fail, rm_res, busy);
+		mark("%5.1f s: cycle %ld: rmmod %s in %.1f s (%ld retries while held, in all)",
+		     now_s() - t0, rm_ok + rm_fail, rm_res, now_s() - t, busy);
 		usleep(50000 + rnd(200000));
+		t = now_s();
 		for (int k = 0; k < 5; k++) {
 			r = kg_insmod();
 			if (!r || r == -EEXIST)
@@ -867,11 +908,12 @@ TEST_F_TIMEOUT(soak, everything_at_once, 1800)
 			ins_ok++;
 			note_module(&rg);
 		}
-		printf("# %5.1f s: cycle %ld: insmod %s\n", now_s() - t0, rm_ok + rm_fail,
-		       r && r != -EEXIST ? "failed" : "ok");
+		mark("%5.1f s: cycle %ld: insmod %s in %.1f s", now_s() - t0, rm_ok + rm_fail,
+		     r && r != -EEXIST ? "failed" : "ok", now_s() - t);
 		atomic_fetch_add(&sh->gen, 1);
 	}
 	atomic_store(&sh->stop, 1);
+	mark("%5.1f s: stopping the workers", now_s() - t0);
 
 	/* Every worker must stop by itself; one killed by an oops does not. */
 	wait_end = now_s() + (debug_kernel() ? 180 : 60);
@@ -901,9 +943,10 @@ TEST_F_TIMEOUT(soak, everything_at_once, 1800)
 		       role_name[i], atomic_load(&st->ops), atomic_load(&st->refused),
 		       atomic_load(&st->unexpected), atomic_load(&st->unanswered));
 		if (i < NVMM)
-			printf("; %ld VMs, %ld hypercall loops, %ld taps bound by vhost, %ld refused",
+			printf("; %ld VMs, %ld hypercall loops, %ld taps bound by vhost, %ld refused (%s)",
 			       atomic_load(&st->vms), atomic_load(&st->hc_loops),
-			       atomic_load(&st->taps), atomic_load(&st->vhost_refused));
+			       atomic_load(&st->taps), atomic_load(&st->vhost_refused),
+			       strerror(atomic_load(&st->vhost_errno)));
 		printf("\n");
 		if (st->last[0])
 			printf("#   last unexpected: %s\n", st->last);
