@@ -777,27 +777,18 @@ static int kmemleak_ours(const struct ranges *rg, double max_age)
 	return ours;
 }
 
-/*
- * A line in the kernel log and on stdout: when the kernel dies, the kernel
- * log (its own serial port) shows where the soak was.
- */
+/* A progress line. */
 static void mark(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void mark(const char *fmt, ...)
 {
-	char line[200];
 	va_list ap;
-	int fd;
 
+	printf("# ");
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vprintf(fmt, ap);
 	va_end(ap);
-	printf("# %s\n", line);
-	fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		dprintf(fd, "<6>kvmguard-test: soak: %s\n", line);
-		close(fd);
-	}
+	printf("\n");
 }
 
 /* delete_module, retried while something holds the module; 0 or -errno. */
