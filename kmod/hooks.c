@@ -18,6 +18,7 @@
 #include <linux/ptrace.h>
 
 #include "kvmguard.h"
+#include "fault_inject.h"
 
 /*
  * Entered instead of kvm_arch_post_init_vm() when the VM cannot be
@@ -70,6 +71,8 @@ int kvmguard_hooks_init(void)
 {
 	int err;
 
+	if (kvmguard_fault(KVMGUARD_FAULT_LIFECYCLE_KPROBES))
+		return -EBUSY;
 	/* Destroy before create: a VM is never registered without its end. */
 	err = register_kprobes(lifecycle_probes, ARRAY_SIZE(lifecycle_probes));
 	if (err)

@@ -28,6 +28,7 @@
 
 #include "kvmguard.h"
 #include "compat.h"
+#include "fault_inject.h"
 
 struct kvmguard_vm *kvmguard_hc_cache[KVMGUARD_HC_CACHE_SLOTS];
 
@@ -398,6 +399,8 @@ static int hc_attach(void)
 	char hv_fn[] = "kvm_hv_hypercall";
 	int err;
 
+	if (kvmguard_fault(KVMGUARD_FAULT_HC_ATTACH))
+		return -EBUSY;
 	/* kvm_hv_hypercall() is not exported: ftrace finds it by name. */
 	memset(&hv_ops, 0, sizeof(hv_ops));
 	err = ftrace_set_filter(&hv_ops, (unsigned char *)hv_fn,

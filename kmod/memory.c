@@ -46,6 +46,7 @@
 
 #include "kvmguard.h"
 #include "compat.h"
+#include "fault_inject.h"
 
 /* One shared object under one memslot of one VM. */
 struct kvmguard_backing {
@@ -643,6 +644,8 @@ static int memslot_attach(void)
 	u64 id = 0;
 	int err;
 
+	if (kvmguard_fault(KVMGUARD_FAULT_MEMSLOT_ATTACH))
+		return -EBUSY;
 	/* Afresh each time: ftrace_free_filter() leaves stale hash pointers. */
 	memset(&memslot_ops, 0, sizeof(memslot_ops));
 	memslot_ops.func = memslot_hook;
@@ -887,6 +890,8 @@ int kvmguard_memory_init(void)
 {
 	int nr = ARRAY_SIZE(ksm_kprobes), err;
 
+	if (kvmguard_fault(KVMGUARD_FAULT_KSM_KPROBES))
+		return -EBUSY;
 	if (!KVMGUARD_KSM_MERGE_ANY_SYMBOL)
 		nr--;		/* the kernel has no such prctl */
 	err = register_kprobes(ksm_kprobes, nr);

@@ -69,6 +69,7 @@
 #include <net/rtnetlink.h>
 
 #include "kvmguard.h"
+#include "fault_inject.h"
 #include "net.h"
 
 #define PORT_HASH_BITS	8
@@ -588,7 +589,8 @@ static int port_apply(struct kvmguard_port *port, bool rules, u32 vlan)
 		nf = !bridged;
 	}
 	if (nf && !port->nf_hooked) {
-		err = nf_register_net_hooks(port->net, port->ops,
+		err = kvmguard_fault(KVMGUARD_FAULT_NF_HOOKS) ? -ENOMEM :
+		      nf_register_net_hooks(port->net, port->ops,
 					    port_nf_count(port));
 		if (err)
 			return err;
@@ -701,7 +703,8 @@ int kvmguard_net_bind(struct kvmguard_vm *vm, struct net_device *dev,
 		return -ENODEV;
 	}
 
-	port = kzalloc(sizeof(*port), GFP_KERNEL);
+	port = kvmguard_fault(KVMGUARD_FAULT_PORT_ALLOC) ? NULL :
+	       kzalloc(sizeof(*port), GFP_KERNEL);
 	if (!port)
 		return -ENOMEM;
 	port->stats = alloc_percpu(struct port_stats);

@@ -15,6 +15,7 @@
 #include <net/genetlink.h>
 
 #include "kvmguard.h"
+#include "fault_inject.h"
 
 static struct genl_family kvmguard_family;
 static DEFINE_SPINLOCK(broken_lock);	/* KVMGUARD_BROKEN_SLEEP only */
@@ -958,6 +959,8 @@ void kvmguard_notify_net(const struct kvmguard_vm *vm, u8 rule, u8 dir,
 
 int kvmguard_netlink_init(void)
 {
+	if (kvmguard_fault(KVMGUARD_FAULT_GENL_FAMILY))
+		return -ENOMEM;
 	return genl_register_family(&kvmguard_family);
 }
 
