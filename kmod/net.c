@@ -743,7 +743,8 @@ int kvmguard_net_bind(struct kvmguard_vm *vm, struct net_device *dev,
 	err = port_sync(port);
 	if (err) {
 		NL_SET_ERR_MSG(extack, "cannot attach to the device");
-		port_release(port);
+		/* What did attach goes too: the cache slot, the hook's use. */
+		port_unbind(port);
 		return err;
 	}
 	return 0;
