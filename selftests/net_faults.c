@@ -14,10 +14,11 @@
  *    attached): nothing stays bound or attached, the tap's frames go as if
  *    kvmguard were not there. A bridged tap whose bridge hook fails falls
  *    back to netfilter and is enforced.
- *  - policy_set_* / vm_set: a policy edit or VM_SET whose new rules need a
- *    hook that cannot attach fails with its error and an extack message
- *    and changes nothing: the policy keeps its rules (a tap bound
- *    afterwards is not tagged), the VM its policy.
+ *  - policy_set_* / vm_set / policy_delete: a policy edit, VM_SET or
+ *    POLICY_DEL whose new rules (for a delete: those of the policy its VMs
+ *    move to) need a hook that cannot attach fails with its error and an
+ *    extack message and changes nothing: the policy keeps its rules (a tap
+ *    bound afterwards is not tagged), the VM its policy.
  *  - vlan_upper: a VLAN device on a bridged tap needs the netfilter hook;
  *    if it cannot attach, creating the VLAN device fails.
  *  - leave_bridge: a bridged tap leaves its bridge (cannot be refused) and
@@ -351,6 +352,36 @@ TEST_F_TIMEOUT(nf, vm_set, 120)
 	uplink_sees(_metadata, self, A, 0);
 	EXPECT_EQ(0, kg_vm_set(G, L->id[A], NETG_POLICY "100"));
 	uplink_sees(_metadata, self, A, 100);
+}
+
+/*
+ * Deleting a policy moves its VMs to what the bindings say: when that
+ * policy has a network rule whose hook cannot attach, the delete fails.
+ */
+TEST_F_TIMEOUT(nf, policy_delete, 120)
+{
+	struct kg_policy p;
+	struct kg_vm v;
+
+	NEED_FAULTS();
+	ASSERT_EQ(0, netg_policy_new(G, NETG_POLICY "del", .mode = NETG_ENFORCE));
+	ASSERT_EQ(0, kg_bind_new(G, KVMGUARD_BIND_DEFAULT, NULL, 0, NETG_POLICY "100"));
+	ASSERT_EQ(0, netg_lab_vm(L, A, NETG_POLICY "del"));
+	uplink_sees(_metadata, self, A, 0);
+	ASSERT_EQ(0, fault_set("tap_xmit", 1, 1));
+	EXPECT_EQ(-EBUSY, kg_policy_del(G, NETG_POLICY "del"));
+	EXPECT_STRNE("", G->ext_msg);
+	EXPECT_EQ(1, fault_injected());
+	EXPECT_EQ(0, kg_policy_get(G, NETG_POLICY "del", &p));
+	ASSERT_EQ(0, memg_vm_get(G, L->id[A], &v));
+	EXPECT_STREQ(NETG_POLICY "del", v.policy);
+	uplink_sees(_metadata, self, A, 0);
+	/* Deleted once the hook attaches: A is on the default's policy. */
+	EXPECT_EQ(0, kg_policy_del(G, NETG_POLICY "del"));
+	ASSERT_EQ(0, memg_vm_get(G, L->id[A], &v));
+	EXPECT_STREQ(NETG_POLICY "100", v.policy);
+	uplink_sees(_metadata, self, A, 100);
+	EXPECT_EQ(0, kg_bind_del(G, KVMGUARD_BIND_DEFAULT, NULL, 0));
 }
 
 /* A VLAN device on a bridged tap needs netfilter's hook: refused without. */
