@@ -287,8 +287,9 @@ void kvmguard_net_vm_init(struct kvmguard_vm *vm);
 /* The VM was destroyed (atomic context): its bindings end. */
 void kvmguard_net_vm_gone(struct kvmguard_vm *vm);
 /*
- * Before @vm (NULL: every VM of @policy) gets @rules (config mutex held):
- * the hooks they need attach, or -errno with nothing changed.
+ * Before @vm (NULL: every VM of @policy) gets @rules (config mutex held;
+ * @vm and @rules NULL: @policy is deleted, its VMs get what the bindings
+ * say): the hooks they need attach, or -errno with nothing changed.
  */
 int kvmguard_net_prepare(struct kvmguard_vm *vm,
 			 struct kvmguard_policy *policy,

@@ -1002,15 +1002,39 @@ void kvmguard_net_vm_init(struct kvmguard_vm *vm)
  * them through any port_sync() meanwhile), so that the change can be
  * refused before anything changed; then, once the rules are published,
  * kvmguard_net_apply() detaches what the rules no longer need. A port
- * bound in between, or a change that was not prepared (a policy deleted),
- * may still fail to attach there: that port is closed.
+ * bound in between (vhost.c binds without the config mutex) may still
+ * fail to attach there: that port is closed.
  */
-static bool port_reached(const struct kvmguard_port *port,
-			 const struct kvmguard_vm *vm,
-			 const struct kvmguard_policy *policy)
+
+/*
+ * Does the change prepared need hooks at @port: is it @vm's (NULL: a VM
+ * of @policy) and do its new rules have a network rule? @rules NULL: the
+ * VMs of @policy, which is being deleted, get the policy the bindings
+ * give them (kvmguard_registry_rebind()).
+ */
+static bool port_prepare_needs(const struct kvmguard_port *port,
+			       const struct kvmguard_vm *vm,
+			       const struct kvmguard_policy *policy,
+			       const struct kvmguard_rules *rules)
 {
-	return vm ? port->vm == vm :
-		    rcu_access_pointer(port->vm->policy) == policy;
+	const struct kvmguard_rules *next_rules;
+	struct kvmguard_policy *next;
+	bool need;
+	u8 bound_by;
+
+	if (vm ? port->vm != vm :
+		 rcu_access_pointer(port->vm->policy) != policy)
+		return false;
+	if (rules)
+		return kvmguard_net_rules(rules);
+	next = kvmguard_resolve(port->vm->pid, port->vm->cgroup, &bound_by);
+	if (!next)
+		return false;
+	next_rules = rcu_dereference_protected(next->rules,
+					       lockdep_is_held(&kvmguard_config_mutex));
+	need = kvmguard_net_rules(next_rules);
+	kvmguard_policy_put(next);
+	return need;
 }
 
 int kvmguard_net_prepare(struct kvmguard_vm *vm,
@@ -1022,11 +1046,11 @@ int kvmguard_net_prepare(struct kvmguard_vm *vm,
 	int bkt, err = 0;
 
 	lockdep_assert_held(&kvmguard_config_mutex);
-	if (!kvmguard_net_rules(rules))
+	if ((vm || rules) && !kvmguard_net_rules(rules))
 		return 0;		/* hooks only go */
 	rtnl_lock();
 	hash_for_each(ports, bkt, port, node) {
-		if (!port_reached(port, vm, policy))
+		if (!port_prepare_needs(port, vm, policy, rules))
 			continue;
 		port->prepared = true;
 		err = port_attach(port, true, port_on_bridge(port->dev));

@@ -331,6 +331,8 @@ int kvmguard_policy_delete(struct kvmguard_policy *policy,
 	}
 	/* No binding names it, so the VMs resolve now as they will below. */
 	err = ksm_gates_close(&gates, policy, rules, NULL, extack);
+	if (!err)
+		err = kvmguard_net_prepare(NULL, policy, NULL, extack);
 	if (err) {
 		ksm_gates_open(&gates);
 		return err;
