@@ -3,6 +3,8 @@
 #
 #   make [all]            module (W=1, warnings are errors), CLI and selftests
 #   make KDIR=<headers>   build the module against other kernel headers
+#   make modules KVMGUARD_FAULTS=1 MODBUILD=<dir>
+#                         test only: a module with failure injection (kmod/fault_inject.h)
 #   make sparse           sparse (C=2) on the module; any warning fails
 #   make checkpatch       checkpatch.pl --strict on kmod/ and uapi/; any report fails
 #   make check [LANES=..] everything, plus the selftests in QEMU on each kernel lane
@@ -57,8 +59,12 @@ endef
 modules:
 	$(call sync-module-sources,$(MODBUILD))
 	$(MAKE) -C $(KDIR) M=$(MODBUILD) W=$(W) modules
+ifeq ($(KVMGUARD_FAULTS),)
 	@cp $(MODBUILD)/kvmguard.ko $(TOP)/kmod/kvmguard.ko
 	@echo "module: kmod/kvmguard.ko (built in $(MODBUILD))"
+else
+	@echo "module with failure injection: $(MODBUILD)/kvmguard.ko"
+endif
 
 userspace:
 	$(MAKE) -C $(TOP)/userspace all

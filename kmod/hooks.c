@@ -34,6 +34,7 @@
 
 #include "kvmguard.h"
 #include "compat.h"
+#include "fault_inject.h"
 
 /*
  * The ftrace handler of every redirect. FTRACE_OPS_FL_RECURSION: ftrace
@@ -144,6 +145,8 @@ int kvmguard_hooks_init(void)
 {
 	int err;
 
+	if (kvmguard_fault(KVMGUARD_FAULT_LIFECYCLE_KPROBES))
+		return -EBUSY;
 	/* Destroy before create: a VM is never registered without its end. */
 	err = register_kprobe(&vm_destroy_probe);
 	if (err) {

@@ -33,6 +33,7 @@
 
 #include "kvmguard.h"
 #include "compat.h"
+#include "fault_inject.h"
 
 /*
  * Guards every vm->hc_allow update. The entry code finds VMs in the
@@ -360,6 +361,8 @@ static int hc_attach(void)
 	char hv_fn[] = "kvm_hv_hypercall";
 	int err;
 
+	if (kvmguard_fault(KVMGUARD_FAULT_HC_ATTACH))
+		return -EBUSY;
 	/* kvm_hv_hypercall() is not exported: ftrace finds it by name. */
 	memset(&hv_ops, 0, sizeof(hv_ops));
 	err = ftrace_set_filter(&hv_ops, (unsigned char *)hv_fn,

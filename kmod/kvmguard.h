@@ -289,7 +289,19 @@ void kvmguard_net_uninit(void);
 void kvmguard_net_vm_init(struct kvmguard_vm *vm);
 /* The VM was destroyed (atomic context): its bindings end. */
 void kvmguard_net_vm_gone(struct kvmguard_vm *vm);
-/* @vm's rules may have changed (config mutex held): hooks follow them. */
+/*
+ * Before @vm (NULL: every VM of @policy) gets @rules (config mutex held;
+ * @vm and @rules NULL: @policy is deleted, its VMs get what the bindings
+ * say): the hooks they need attach, or -errno with nothing changed.
+ */
+int kvmguard_net_prepare(struct kvmguard_vm *vm,
+			 struct kvmguard_policy *policy,
+			 const struct kvmguard_rules *rules,
+			 struct netlink_ext_ack *extack);
+/*
+ * @vm's rules may have changed (config mutex held): hooks follow them; a
+ * port whose hook cannot attach then drops every frame (fails closed).
+ */
 void kvmguard_net_apply(struct kvmguard_vm *vm);
 /*
  * Caller holds rtnl_lock(). 0 (also when @vm has it already), -EBUSY (bound

@@ -46,6 +46,7 @@
 
 #include "kvmguard.h"
 #include "compat.h"
+#include "fault_inject.h"
 
 /* One shared object under one memslot of one VM. */
 struct kvmguard_backing {
@@ -643,6 +644,8 @@ static int memslot_attach(void)
 	u64 id = 0;
 	int err;
 
+	if (kvmguard_fault(KVMGUARD_FAULT_MEMSLOT_ATTACH))
+		return -EBUSY;
 	/* Afresh each time: ftrace_free_filter() leaves stale hash pointers. */
 	memset(&memslot_ops, 0, sizeof(memslot_ops));
 	memslot_ops.func = memslot_hook;
@@ -879,6 +882,8 @@ int kvmguard_memory_init(void)
 {
 	int err;
 
+	if (kvmguard_fault(KVMGUARD_FAULT_KSM_KPROBES))
+		return -EBUSY;
 	err = kvmguard_redirect_attach(&ksm_madvise_hook_r,
 				       (unsigned long)ksm_madvise);
 	if (err)

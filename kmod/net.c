@@ -69,6 +69,7 @@
 #include <net/rtnetlink.h>
 
 #include "kvmguard.h"
+#include "fault_inject.h"
 #include "net.h"
 
 #define PORT_HASH_BITS	8
@@ -174,6 +175,18 @@ static noinline bool port_violation(struct kvmguard_port *port,
 }
 
 /*
+ * A frame at a closed port (see "Fail closed"): dropped, whatever the
+ * mode, and counted and reported as a frame outside the VM's segment.
+ */
+static noinline unsigned int port_closed_drop(struct kvmguard_port *port,
+					      u8 dir)
+{
+	this_cpu_inc(port->stats->denied[KVMGUARD_NET_RULE_SEGMENT - 1]);
+	port_report(port, KVMGUARD_NET_RULE_SEGMENT, dir, false, -1);
+	return NF_DROP;
+}
+
+/*
  * Enforcement
  */
 
@@ -249,6 +262,8 @@ static unsigned int port_from_guest(void *priv, struct sk_buff *skb,
 	struct kvmguard_port *port = priv;
 	const struct kvmguard_rules *rules = port_rules(port);
 
+	if (unlikely(READ_ONCE(port->closed)))
+		return port_closed_drop(port, KVMGUARD_NET_FROM_GUEST);
 	if (unlikely(!rules))
 		return NF_ACCEPT;	/* the hooks are on their way out */
 	if (unlikely(frame_tagged(skb)))
@@ -349,6 +364,8 @@ static unsigned int port_to_guest(void *priv, struct sk_buff *skb,
 	struct kvmguard_port *port = priv;
 	const struct kvmguard_rules *rules = port_rules(port);
 
+	if (unlikely(READ_ONCE(port->closed)))
+		return port_closed_drop(port, KVMGUARD_NET_TO_GUEST);
 	if (unlikely(!rules))
 		return NF_ACCEPT;
 	if (likely(skb_vlan_tag_present(skb) &&
@@ -550,26 +567,25 @@ static unsigned int port_nf_count(const struct kvmguard_port *port)
 }
 
 /*
- * Give @port the hooks its VM's rules (@rules: any network rule; @vlan:
- * their rules_vlan_word()) and its place now want; under rtnl. What is
- * wanted is attached before what is no longer wanted goes, so that a
- * frame in between meets both (and a frame a tap's netfilter hook tagged
- * is then dropped at the bridge as one its guest tagged) rather than
- * none. That happens when a tap joins or leaves a bridge, which disables
- * the bridge port meanwhile. net_entry.S's own handling is off while the
- * hooks change, and on again once they are what it assumes.
+ * Attach the hooks @port lacks to serve its VM's rules (@rules: any network
+ * rule) where it is (@on_bridge: see port_on_bridge()); under rtnl. Nothing
+ * is detached: on an error the port keeps what it had and what did attach
+ * (each recorded in its flags), which port_trim() removes if unwanted.
+ * net_entry.S's own handling is off from here until port_trim() finds the
+ * hooks complete.
  */
-static int port_apply(struct kvmguard_port *port, bool rules, u32 vlan)
+static int port_attach(struct kvmguard_port *port, bool rules, bool on_bridge)
 {
 	bool tap = port->kind == PORT_TAP;
-	bool bridged = rules && tap && port_on_bridge(port->dev);
-	bool nf = rules && !bridged;
+	bool bridged = rules && tap && on_bridge;
 	int err;
 
 	ASSERT_RTNL();
+	if (!rules)
+		return 0;
 	WRITE_ONCE(port->to_guest_vlan, PORT_NO_VLAN);
 	WRITE_ONCE(port->from_guest_vlan, PORT_NO_VLAN);
-	if (rules && tap && !port->direct) {
+	if (tap && !port->direct) {
 		/* A tap's ndo_start_xmit is tun_net_xmit(). */
 		err = kvmguard_tap_hook_get(TAP_HOOK_XMIT, (unsigned long)
 				port->dev->netdev_ops->ndo_start_xmit);
@@ -585,16 +601,33 @@ static int port_apply(struct kvmguard_port *port, bool rules, u32 vlan)
 			bridged = false;	/* netfilter's hook then */
 		else
 			WRITE_ONCE(port->bridged, true);
-		nf = !bridged;
 	}
-	if (nf && !port->nf_hooked) {
-		err = nf_register_net_hooks(port->net, port->ops,
+	if (!bridged && !port->nf_hooked) {
+		err = kvmguard_fault(KVMGUARD_FAULT_NF_HOOKS) ? -ENOMEM :
+		      nf_register_net_hooks(port->net, port->ops,
 					    port_nf_count(port));
 		if (err)
 			return err;
 		port->nf_hooked = true;
 	}
+	return 0;
+}
 
+/*
+ * Detach what @port has beyond what @rules (as in port_attach()) need where
+ * it is now, and turn net_entry.S's handling back on with the VLAN word
+ * @vlan if the hooks are complete; under rtnl, cannot fail. False if a
+ * hook the rules need is missing.
+ */
+static bool port_trim(struct kvmguard_port *port, bool rules, u32 vlan)
+{
+	bool tap = port->kind == PORT_TAP;
+	bool bridged = rules && tap && port->bridged &&
+		       port_on_bridge(port->dev);
+	bool nf = rules && !bridged;
+	bool complete;
+
+	ASSERT_RTNL();
 	if (!nf && port->nf_hooked) {
 		nf_unregister_net_hooks(port->net, port->ops,
 					port_nf_count(port));
@@ -609,26 +642,135 @@ static int port_apply(struct kvmguard_port *port, bool rules, u32 vlan)
 		WRITE_ONCE(port->direct, false);
 		kvmguard_tap_hook_put(TAP_HOOK_XMIT);
 	}
-	if (port->direct)
-		WRITE_ONCE(port->to_guest_vlan, vlan);
-	if (port->bridged)
-		WRITE_ONCE(port->from_guest_vlan, vlan);
-	return 0;
+	complete = !rules || ((!tap || port->direct) &&
+			      (bridged || port->nf_hooked));
+	if (complete && !READ_ONCE(port->closed)) {
+		if (port->direct)
+			WRITE_ONCE(port->to_guest_vlan, vlan);
+		if (port->bridged)
+			WRITE_ONCE(port->from_guest_vlan, vlan);
+	}
+	return complete;
 }
 
-/* Attach or detach @port's hooks as its VM's rules now want; under rtnl. */
-static int port_sync(struct kvmguard_port *port)
+/*
+ * What @port's hooks must serve: its VM's rules, or the rules of a change
+ * being prepared (kvmguard_net_prepare()); net_entry.S leaves the frames
+ * of a port in between to the C.
+ */
+static bool port_wants(struct kvmguard_port *port, u32 *vlan)
 {
 	const struct kvmguard_rules *rules;
 	bool any;
-	u32 vlan;
 
 	rcu_read_lock();
 	rules = port_rules(port);
-	any = kvmguard_net_rules(rules);
-	vlan = rules_vlan_word(rules);
+	any = kvmguard_net_rules(rules) || port->prepared;
+	*vlan = port->prepared ? PORT_NO_VLAN : rules_vlan_word(rules);
 	rcu_read_unlock();
-	return port_apply(port, any, vlan);
+	return any;
+}
+
+static void port_drop_rx_off(struct kvmguard_port *port);
+
+/*
+ * Give @port the hooks its VM's rules and its place now want; under rtnl.
+ * What is wanted is attached before what is no longer wanted goes, so
+ * that a frame in between meets both (and a frame a tap's netfilter hook
+ * tagged is then dropped at the bridge as one its guest tagged) rather
+ * than none. That happens when a tap joins or leaves a bridge, which
+ * disables the bridge port meanwhile. 0, or the error of a hook that
+ * could not attach: the port then keeps the hooks it had that are still
+ * of use and those that did attach. A closed port whose hooks are
+ * complete again is opened.
+ */
+static int port_sync(struct kvmguard_port *port)
+{
+	u32 vlan;
+	bool any = port_wants(port, &vlan);
+	int err;
+
+	err = port_attach(port, any, port_on_bridge(port->dev));
+	if (!err && READ_ONCE(port->closed)) {
+		port_drop_rx_off(port);
+		WRITE_ONCE(port->closed, false);
+		pr_info("VM %llu: %s: hooks attached, enforced again\n",
+			port->vm->id, netdev_name(port->dev));
+	}
+	if (!port_trim(port, any, vlan) && !err)
+		err = -ENOENT;	/* cannot happen: attach succeeded */
+	return err;
+}
+
+/*
+ * Fail closed
+ *
+ * A port whose hooks cannot follow a change that cannot be refused (its
+ * tap left a bridge, a policy change reached it only after it was
+ * prepared) is closed: every frame either way that reaches a hook it still
+ * has is dropped and counted as a segment violation, reported as one, and
+ * its tap cannot join an upper device. A tap with no hook left for the
+ * frames of its guest gets a receive handler of its own that drops them
+ * (netdev_rx_handler_register(), which needs no memory), from a work item
+ * (a bridge it left still holds the handler while it tells the notifier):
+ * frames its guest sends in between reach the host's own stack on that
+ * tap, not the bridge. The work retries the hooks every second and opens
+ * the port again once they attach.
+ */
+static void ports_retry_work(struct work_struct *work);
+static DECLARE_DELAYED_WORK(retry_work, ports_retry_work);
+
+static rx_handler_result_t port_drop_rx(struct sk_buff **pskb)
+{
+	struct sk_buff *skb = *pskb;
+	struct kvmguard_port *port = rcu_dereference(skb->dev->rx_handler_data);
+
+	port_closed_drop(port, KVMGUARD_NET_FROM_GUEST);
+	dev_core_stats_rx_dropped_inc(skb->dev);
+	kfree_skb(skb);
+	return RX_HANDLER_CONSUMED;
+}
+
+/* A closed tap that nothing else serves from its guest; under rtnl. */
+static void port_drop_rx_on(struct kvmguard_port *port)
+{
+	ASSERT_RTNL();
+	if (port->kind != PORT_TAP || port->rx_drop || port->nf_hooked ||
+	    (port->bridged && port_on_bridge(port->dev)))
+		return;
+	if (!netdev_rx_handler_register(port->dev, port_drop_rx, port))
+		port->rx_drop = true;
+}
+
+static void port_drop_rx_off(struct kvmguard_port *port)
+{
+	ASSERT_RTNL();
+	if (!port->rx_drop)
+		return;
+	netdev_rx_handler_unregister(port->dev);	/* waits for readers */
+	port->rx_drop = false;
+}
+
+/* @port could not get the hooks it needs (@err); under rtnl. */
+static void port_close(struct kvmguard_port *port, int err)
+{
+	ASSERT_RTNL();
+	WRITE_ONCE(port->to_guest_vlan, PORT_NO_VLAN);
+	WRITE_ONCE(port->from_guest_vlan, PORT_NO_VLAN);
+	if (!READ_ONCE(port->closed))
+		pr_err("VM %llu: %s: cannot attach (%d): every frame dropped until it can\n",
+		       port->vm->id, netdev_name(port->dev), err);
+	WRITE_ONCE(port->closed, true);
+	mod_delayed_work(system_wq, &retry_work, 0);
+}
+
+/* port_sync(), and @port closed if it fails. */
+static void port_sync_or_close(struct kvmguard_port *port)
+{
+	int err = port_sync(port);
+
+	if (err)
+		port_close(port, err);
 }
 
 static void port_free_rcu(struct rcu_head *head)
@@ -654,8 +796,31 @@ static void port_release(struct kvmguard_port *port)
 
 static void port_unbind(struct kvmguard_port *port)
 {
-	port_apply(port, false, PORT_NO_VLAN);	/* only removes: cannot fail */
+	port_drop_rx_off(port);
+	port_trim(port, false, PORT_NO_VLAN);	/* only removes */
 	port_release(port);
+}
+
+static void ports_retry_work(struct work_struct *work)
+{
+	struct kvmguard_port *port;
+	bool again = false;
+	int bkt;
+
+	rtnl_lock();
+	hash_for_each(ports, bkt, port, node) {
+		if (port->stale) {
+			port->stale = false;
+			port_sync_or_close(port);
+		}
+		if (!READ_ONCE(port->closed) || !port_sync(port))
+			continue;
+		port_drop_rx_on(port);
+		again = true;
+	}
+	if (again && !ports_closed)
+		schedule_delayed_work(&retry_work, HZ);
+	rtnl_unlock();
 }
 
 static void port_init_ops(struct kvmguard_port *port)
@@ -701,7 +866,8 @@ int kvmguard_net_bind(struct kvmguard_vm *vm, struct net_device *dev,
 		return -ENODEV;
 	}
 
-	port = kzalloc(sizeof(*port), GFP_KERNEL);
+	port = kvmguard_fault(KVMGUARD_FAULT_PORT_ALLOC) ? NULL :
+	       kzalloc(sizeof(*port), GFP_KERNEL);
 	if (!port)
 		return -ENOMEM;
 	port->stats = alloc_percpu(struct port_stats);
@@ -740,7 +906,8 @@ int kvmguard_net_bind(struct kvmguard_vm *vm, struct net_device *dev,
 	err = port_sync(port);
 	if (err) {
 		NL_SET_ERR_MSG(extack, "cannot attach to the device");
-		port_release(port);
+		/* What did attach goes too: the cache slot, the hook's use. */
+		port_unbind(port);
 		return err;
 	}
 	return 0;
@@ -828,11 +995,89 @@ void kvmguard_net_vm_init(struct kvmguard_vm *vm)
 	spin_lock_init(&vm->net.report_lock);
 }
 
+/*
+ * Policy changes come in two steps, both under the config mutex: first
+ * kvmguard_net_prepare() attaches to every port the change reaches the
+ * hooks its new rules need, besides those it has (port->prepared keeps
+ * them through any port_sync() meanwhile), so that the change can be
+ * refused before anything changed; then, once the rules are published,
+ * kvmguard_net_apply() detaches what the rules no longer need. A port
+ * bound in between (vhost.c binds without the config mutex) may still
+ * fail to attach there: that port is closed.
+ */
+
+/*
+ * Does the change prepared need hooks at @port: is it @vm's (NULL: a VM
+ * of @policy) and do its new rules have a network rule? @rules NULL: the
+ * VMs of @policy, which is being deleted, get the policy the bindings
+ * give them (kvmguard_registry_rebind()).
+ */
+static bool port_prepare_needs(const struct kvmguard_port *port,
+			       const struct kvmguard_vm *vm,
+			       const struct kvmguard_policy *policy,
+			       const struct kvmguard_rules *rules)
+{
+	const struct kvmguard_rules *next_rules;
+	struct kvmguard_policy *next;
+	bool need;
+	u8 bound_by;
+
+	if (vm ? port->vm != vm :
+		 rcu_access_pointer(port->vm->policy) != policy)
+		return false;
+	if (rules)
+		return kvmguard_net_rules(rules);
+	next = kvmguard_resolve(port->vm->pid, port->vm->cgroup, &bound_by);
+	if (!next)
+		return false;
+	next_rules = rcu_dereference_protected(next->rules,
+					       lockdep_is_held(&kvmguard_config_mutex));
+	need = kvmguard_net_rules(next_rules);
+	kvmguard_policy_put(next);
+	return need;
+}
+
+int kvmguard_net_prepare(struct kvmguard_vm *vm,
+			 struct kvmguard_policy *policy,
+			 const struct kvmguard_rules *rules,
+			 struct netlink_ext_ack *extack)
+{
+	struct kvmguard_port *port;
+	int bkt, err = 0;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	if ((vm || rules) && !kvmguard_net_rules(rules))
+		return 0;		/* hooks only go */
+	rtnl_lock();
+	hash_for_each(ports, bkt, port, node) {
+		if (!port_prepare_needs(port, vm, policy, rules))
+			continue;
+		port->prepared = true;
+		err = port_attach(port, true, port_on_bridge(port->dev));
+		if (err) {
+			NL_SET_ERR_MSG(extack, "cannot attach to a network device of the VM");
+			pr_info("VM %llu: %s: cannot attach (%d), the change is refused\n",
+				port->vm->id, netdev_name(port->dev), err);
+			break;
+		}
+	}
+	if (err) {
+		/* Back to what the rules in force want. */
+		hash_for_each(ports, bkt, port, node) {
+			if (!port->prepared)
+				continue;
+			port->prepared = false;
+			port_sync(port);
+		}
+	}
+	rtnl_unlock();
+	return err;
+}
+
 void kvmguard_net_apply(struct kvmguard_vm *vm)
 {
 	struct kvmguard_port *port;
 	bool has_ports;
-	int err;
 
 	lockdep_assert_held(&kvmguard_config_mutex);
 	/* See kvmguard_net_bind() on why a port cannot be missed. */
@@ -843,10 +1088,8 @@ void kvmguard_net_apply(struct kvmguard_vm *vm)
 		return;
 	rtnl_lock();
 	list_for_each_entry(port, &vm->net.ports, vm_node) {
-		err = port_sync(port);
-		if (err)
-			pr_err("VM %llu: cannot attach to %s: %d\n", vm->id,
-			       netdev_name(port->dev), err);
+		port->prepared = false;
+		port_sync_or_close(port);
 	}
 	rtnl_unlock();
 }
@@ -946,6 +1189,57 @@ int kvmguard_net_fill(struct sk_buff *skb, struct kvmguard_vm *vm)
  * Devices
  */
 
+/* Does @dev have no upper device? Under rtnl. */
+static bool port_no_upper(struct net_device *dev)
+{
+	struct net_device *upper;
+	struct list_head *iter;
+	bool none = true;
+
+	rcu_read_lock();
+	netdev_for_each_upper_dev_rcu(dev, upper, iter)
+		none = false;
+	rcu_read_unlock();
+	return none;
+}
+
+/*
+ * @port's device is about to be linked to an upper device (@ptr:
+ * NETDEV_PRECHANGEUPPER's info; unlinking cannot be refused, see
+ * NETDEV_CHANGEUPPER): the hooks its place then needs attach now, or the
+ * link is refused with their error. A closed port takes no upper device.
+ */
+static int port_pre_link(struct kvmguard_port *port, void *ptr)
+{
+	struct netdev_notifier_changeupper_info *info = ptr;
+	struct netlink_ext_ack *extack;
+	bool on_bridge;
+	u32 vlan;
+	int err;
+
+	if (!info->linking)
+		return 0;
+	extack = netdev_notifier_info_to_extack(&info->info);
+	if (READ_ONCE(port->closed)) {
+		NL_SET_ERR_MSG(extack, "kvmguard: the device lost its hook");
+		return -EBUSY;
+	}
+	if (!port_wants(port, &vlan))
+		return 0;
+	on_bridge = netif_is_bridge_master(info->upper_dev) &&
+		    port_no_upper(port->dev);
+	err = port_attach(port, true, on_bridge);
+	if (err) {
+		NL_SET_ERR_MSG(extack, "kvmguard cannot attach to the device");
+		port_sync(port);	/* back to what it had */
+		return err;
+	}
+	/* NETDEV_CHANGEUPPER trims them, unless another notifier refuses. */
+	port->stale = true;
+	schedule_delayed_work(&retry_work, HZ);
+	return 0;
+}
+
 static int net_device_event(struct notifier_block *nb, unsigned long event,
 			    void *ptr)
 {
@@ -959,12 +1253,18 @@ static int net_device_event(struct notifier_block *nb, unsigned long event,
 		if (port)
 			port_unbind(port);
 		break;
+	case NETDEV_PRECHANGEUPPER:
+		port = port_find(dev);
+		if (port)
+			return notifier_from_errno(port_pre_link(port, ptr));
+		break;
 	case NETDEV_CHANGEUPPER:
 		/* Joined or left a bridge, or gained a VLAN device: taps. */
 		port = port_find(dev);
-		if (port && port_sync(port))
-			pr_err("VM %llu: cannot attach to %s\n", port->vm->id,
-			       netdev_name(dev));
+		if (port) {
+			port->stale = false;
+			port_sync_or_close(port);
+		}
 		break;
 	case NETDEV_PRE_TYPE_CHANGE:
 		/* TUNSETLINK: a port stays an Ethernet device. */
@@ -1005,6 +1305,7 @@ void kvmguard_net_uninit(void)
 	rtnl_unlock();
 	unregister_netdevice_notifier(&net_notifier);
 	cancel_work_sync(&gone_work);
+	cancel_delayed_work_sync(&retry_work);
 	kvmguard_tap_hooks_uninit();
 	/* No hook runs any more; then every port is freed. */
 	synchronize_net();

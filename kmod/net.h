@@ -34,10 +34,14 @@ struct kvmguard_port {
 	struct kvmguard_vm *vm;		/* holds a reference */
 	u8 bound_by;			/* enum kvmguard_net_bound_by */
 	u8 kind;			/* enum port_kind */
-	/* How the rules reach the frames; all under rtnl. */
+	/* How the rules reach the frames; all under rtnl (net.c). */
 	bool nf_hooked;			/* ops registered (see port_sync()) */
 	bool direct;			/* a tap in the direct-call cache */
 	bool bridged;			/* from its guest: at br_handle_frame */
+	bool rx_drop;			/* closed: its rx_handler drops all */
+	bool prepared;			/* a policy change will want hooks */
+	bool stale;			/* hooks changed for an upper device */
+	bool closed;			/* a hook it needs is missing: drop */
 	struct nf_hook_ops ops[2];	/* from the guest, to the guest */
 	struct port_stats __percpu *stats;
 	/*

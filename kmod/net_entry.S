@@ -16,7 +16,9 @@
  * frame of an access port by itself, as port_to_guest() and
  * port_from_guest() would: toward the guest, a frame tagged the access
  * VID in the metadata (and no inner tag) loses the tag; from the guest,
- * an untagged frame gets it. Both count the frame. Everything else goes
+ * an untagged frame gets it. Both count the frame (a port whose hooks are
+ * changing, or closed because one is missing, has no VLAN word: its frames
+ * all go to the C, which drops a closed port's). Everything else goes
  * to C with the port (NULL if the slot holds another device's port: the
  * C looks the device up), saving the traced function's arguments; the C
  * returns true when it dropped the frame, and then the traced function is

@@ -16,6 +16,7 @@
 #include <net/genetlink.h>
 
 #include "kvmguard.h"
+#include "fault_inject.h"
 
 static struct genl_family kvmguard_family;
 /*
@@ -1016,6 +1017,8 @@ int kvmguard_netlink_init(void)
 {
 	int err;
 
+	if (kvmguard_fault(KVMGUARD_FAULT_GENL_FAMILY))
+		return -ENOMEM;
 	err = genl_register_family(&kvmguard_family);
 	if (err) {
 		pr_err("cannot register the generic netlink family: %d\n", err);

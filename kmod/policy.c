@@ -255,6 +255,13 @@ int kvmguard_policy_update(struct kvmguard_policy *policy,
 			kvmguard_hc_rules_changed(copy, old);
 		}
 	}
+	if (!err) {
+		err = kvmguard_net_prepare(NULL, policy, copy, extack);
+		if (err) {
+			kvmguard_mem_rules_changed(copy, old);
+			kvmguard_hc_rules_changed(copy, old);
+		}
+	}
 	if (err) {
 		ksm_gates_open(&gates);
 		kfree(copy);
@@ -269,7 +276,10 @@ int kvmguard_policy_update(struct kvmguard_policy *policy,
 	return 0;
 }
 
-/* @vm gets @policy (NULL: none) for good, unless KSM deny cannot start. */
+/*
+ * @vm gets @policy (NULL: none) for good, unless KSM deny cannot start or
+ * the network hooks of its rules cannot attach.
+ */
 int kvmguard_vm_assign(struct kvmguard_vm *vm, struct kvmguard_policy *policy,
 		       u8 bound_by, struct netlink_ext_ack *extack)
 {
@@ -282,12 +292,17 @@ int kvmguard_vm_assign(struct kvmguard_vm *vm, struct kvmguard_policy *policy,
 	if (kvmguard_ksm_turns_on(rules_of(cur), rules_of(policy))) {
 		err = kvmguard_ksm_close(vm, extack);
 		if (!err)
+			err = kvmguard_net_prepare(vm, NULL, rules_of(policy),
+						   extack);
+		if (!err)
 			kvmguard_vm_set_policy(vm, policy, bound_by);
 		kvmguard_ksm_open(vm);
 		return err;
 	}
-	kvmguard_vm_set_policy(vm, policy, bound_by);
-	return 0;
+	err = kvmguard_net_prepare(vm, NULL, rules_of(policy), extack);
+	if (!err)
+		kvmguard_vm_set_policy(vm, policy, bound_by);
+	return err;
 }
 
 unsigned int kvmguard_policy_binding_count(const struct kvmguard_policy *p)
@@ -316,6 +331,8 @@ int kvmguard_policy_delete(struct kvmguard_policy *policy,
 	}
 	/* No binding names it, so the VMs resolve now as they will below. */
 	err = ksm_gates_close(&gates, policy, rules, NULL, extack);
+	if (!err)
+		err = kvmguard_net_prepare(NULL, policy, NULL, extack);
 	if (err) {
 		ksm_gates_open(&gates);
 		return err;

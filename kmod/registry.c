@@ -25,6 +25,7 @@
 
 #include "kvmguard.h"
 #include "compat.h"
+#include "fault_inject.h"
 
 static DEFINE_SPINLOCK(registry_lock);
 
@@ -116,6 +117,8 @@ int kvmguard_registry_add(struct kvm *kvm, struct task_struct *task,
 	struct kvmguard_vm *vm;
 	int err;
 
+	if (kvmguard_fault(KVMGUARD_FAULT_REGISTRY_ADD))
+		return -ENOMEM;
 	vm = kzalloc(sizeof(*vm), gfp);
 	if (!vm)
 		return -ENOMEM;

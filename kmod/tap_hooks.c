@@ -26,11 +26,13 @@
 #include <linux/workqueue.h>
 
 #include "compat.h"
+#include "fault_inject.h"
 #include "net.h"
 
 struct tap_hook {
 	const char *fn;			/* the traced function, for messages */
 	void *entry;			/* in net_entry.S */
+	enum kvmguard_fault_site fault;	/* its failure injection site */
 	struct ftrace_ops ops;
 	unsigned long ip;		/* the traced function, while attached */
 	atomic_t users;			/* ports that need it */
@@ -41,10 +43,12 @@ static struct tap_hook tap_hooks[TAP_HOOKS] = {
 	[TAP_HOOK_XMIT] = {
 		.fn = "tun_net_xmit",
 		.entry = kvmguard_tun_xmit_entry,
+		.fault = KVMGUARD_FAULT_TAP_XMIT,
 	},
 	[TAP_HOOK_BRIDGE] = {
 		.fn = "br_handle_frame",
 		.entry = kvmguard_br_frame_entry,
+		.fault = KVMGUARD_FAULT_TAP_BRIDGE,
 	},
 };
 
@@ -54,6 +58,8 @@ static int hook_attach(struct tap_hook *hook, unsigned long ip)
 {
 	int err;
 
+	if (kvmguard_fault(hook->fault))
+		return -EBUSY;
 	memset(&hook->ops, 0, sizeof(hook->ops));
 	err = ftrace_set_filter_ip(&hook->ops, ip, 0, 0);
 	if (!err)

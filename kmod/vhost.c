@@ -66,6 +66,7 @@
 
 #include "kvmguard.h"
 #include "tun_layout.h"
+#include "fault_inject.h"
 
 /*
  * A SET_BACKEND or RESET_OWNER in progress, on the stack of vhost_ioctl().
@@ -559,6 +560,8 @@ static int vhost_arm(void)
 	lockdep_assert_held(&arm_mutex);
 	if (armed)
 		return 0;
+	if (kvmguard_fault(KVMGUARD_FAULT_VHOST_PROBES))
+		return -EBUSY;
 	/* The symbol's start: an indirect call needs its ENDBR (IBT). */
 	tun = __symbol_get("tun_get_socket");
 	tap = __symbol_get("tap_get_socket");

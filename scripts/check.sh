@@ -65,6 +65,25 @@ build_module() { # <lane>
 	if grep -iE 'warning|error' "$log"; then return 1; fi
 }
 
+# The same sources with failure injection (KVMGUARD_FAULTS=1, kmod/fault_inject.h),
+# for the fault selftests, which swap it in for the normal module; only when
+# those run.  mkinitramfs.sh ships it as /kvmguard/faults/kvmguard.ko.
+FAULT_TESTS="net_faults"
+want_faults() {
+	local t
+	[ -n "${KVMGUARD_TESTS:-}" ] || return 0
+	for t in $FAULT_TESTS; do
+		case " $KVMGUARD_TESTS " in *" $t "*) return 0 ;; esac
+	done
+	return 1
+}
+build_faults_module() { # <lane>
+	local log="$LOGDIR/$1-faults-build.log"
+	make --no-print-directory -j2 modules KDIR="$KDIR" MODBUILD="$CACHE/build/$1-faults" \
+		KVMGUARD_FAULTS=1 >"$log" 2>&1 || { cat "$log"; return 1; }
+	if grep -iE 'warning|error' "$log"; then return 1; fi
+}
+
 # From a failed test's output (stdin), the kselftest cases that failed (from their
 # "RUN" line to their "not ok" line; first 10 and last 5 lines of a longer one) and
 # the last 3 lines; or the last 30 lines when there is no such case.
@@ -262,7 +281,10 @@ lane_done() { # <lane> <start time>
 declare -A initrd=() t0=()
 for lane in "${ready[@]}"; do
 	load_lane_env "$lane"
+	rm -f "$CACHE/build/$lane-faults/kvmguard.ko"
 	if step "$lane" "$lane: module builds warning-free (W=1) against $KVER" build_module "$lane" &&
+		{ ! want_faults || step "$lane" "$lane: failure-injection module builds warning-free" \
+			build_faults_module "$lane"; } &&
 		[ "$built" -eq 1 ] &&
 		initrd[$lane]=$(scripts/mkinitramfs.sh "$lane" test 2>"$LOGDIR/$lane-initramfs.log"); then
 		:

@@ -19,6 +19,8 @@ load_lane_env "$lane"
 # backend QEMU's TCG can emulate (SVM).
 MODULES="kvm kvm-amd tun tap macvtap vhost vhost_net bridge veth 8021q"
 KO=${KVMGUARD_KO:-$CACHE/build/$lane/kvmguard.ko}
+# The failure-injection build (check.sh), for the fault selftests; shipped if built.
+FAULTS_KO=${KVMGUARD_FAULTS_KO:-$CACHE/build/$lane-faults/kvmguard.ko}
 
 out="$CACHE/initramfs/$lane-$mode.cpio.gz"
 root="$CACHE/initramfs/$lane-$mode.root"
@@ -111,6 +113,7 @@ printf 'MODE=%s\nLANE=%s\nKVER=%s\nTESTS="%s"\n' "$mode" "$lane" "$KVER" \
 if [ "$mode" != smoke ]; then
 	[ -f "$KO" ] || die "no $KO (build the module for lane $lane first)"
 	put "$KO" /kvmguard/kvmguard.ko
+	[ "$mode" != test ] || [ ! -f "$FAULTS_KO" ] || put "$FAULTS_KO" /kvmguard/faults/kvmguard.ko
 	[ -x "$TOP/userspace/kvmguard" ] || die "no userspace/kvmguard (make userspace)"
 	put_elf "$TOP/userspace/kvmguard" /usr/sbin/kvmguard
 	# Contract with selftests/Makefile: print-install-files lists what the host needs,
