@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Failure injection for the selftests (see fault_inject.h); empty unless
- * the module is built with KVMGUARD_FAULTS=1.
+ * Failure injection for the selftests, and the deliberately broken builds
+ * for the debug lane (see fault_inject.h); empty unless the module is built
+ * with KVMGUARD_FAULTS=1 or KVMGUARD_BROKEN=sleep.
  */
 #ifdef KVMGUARD_FAULTS
 #define pr_fmt(fmt) "kvmguard: " fmt
@@ -88,3 +89,20 @@ bool kvmguard_fault(enum kvmguard_fault_site site)
 	return true;
 }
 #endif /* KVMGUARD_FAULTS */
+
+#ifdef KVMGUARD_BROKEN_SLEEP
+#include <linux/delay.h>
+#include <linux/spinlock.h>
+
+#include "fault_inject.h"
+
+static DEFINE_SPINLOCK(broken_lock);
+
+/* Sleeps in atomic context: lockdep and might_sleep() must say so. */
+void kvmguard_broken_sleep(void)
+{
+	spin_lock(&broken_lock);
+	msleep(20);
+	spin_unlock(&broken_lock);
+}
+#endif

@@ -45,4 +45,26 @@ static inline bool kvmguard_fault(enum kvmguard_fault_site site)
 }
 #endif
 
+/*
+ * Deliberate bugs, to prove that the debug lane catches such bugs: compiled
+ * in only by `make KVMGUARD_BROKEN=leak` (a deleted policy is never freed)
+ * or `KVMGUARD_BROKEN=sleep` (POLICY_GET sleeps under a spinlock).
+ */
+static inline bool kvmguard_broken_leak(void)
+{
+#ifdef KVMGUARD_BROKEN_LEAK
+	return true;
+#else
+	return false;
+#endif
+}
+
+#ifdef KVMGUARD_BROKEN_SLEEP
+void kvmguard_broken_sleep(void);
+#else
+static inline void kvmguard_broken_sleep(void)
+{
+}
+#endif
+
 #endif /* _KVMGUARD_FAULT_INJECT_H */

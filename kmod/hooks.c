@@ -10,8 +10,10 @@
  *    fail; from here on every path ends in kvm_arch_destroy_vm(), the
  *    error unwinding of kvm_create_vm() included. A redirect (below): a
  *    VM the registry cannot take is refused.
- *  - kvm_arch_destroy_vm(): called before KVM frees the VM. A kprobe: it
- *    only looks.
+ *  - kvm_arch_destroy_vm(): called before KVM frees the VM. It only
+ *    looks, through the same ftrace_ops as a redirect, without IPMODIFY:
+ *    not a kprobe, as the kprobes/enabled switch in debugfs would disarm
+ *    it alone and leave destroyed VMs registered with a freed struct kvm.
  *
  * Redirects: a hook that sends a call somewhere else (sets the instruction
  * pointer) must say so to ftrace, or a livepatch of the same function is
@@ -23,7 +25,13 @@
  * ftrace allows one such user per function and refuses the second comer
  * (register_ftrace_function() fails with -EBUSY), whichever it is; the
  * direct calls (hypercall.c, tap_hooks.c) are refused beside it as well.
- * Hooks that only look stay kprobes, which coexist with a livepatch.
+ * Hooks that only look coexist with a livepatch.
+ *
+ * Every one of these ftrace_ops is PERMANENT: the sysctl
+ * kernel.ftrace_enabled=0 would turn every ftrace site into a nop (the
+ * direct calls and kprobes on them too) and silently lift every rule; it
+ * is refused while such an ops is registered, and such an ops cannot be
+ * registered while ftrace is off, so kvmguard never runs unarmed.
  */
 #define pr_fmt(fmt) "kvmguard: " fmt
 #include <linux/ftrace.h>
@@ -74,7 +82,10 @@ int kvmguard_redirect_attach(struct kvmguard_redirect *r, unsigned long ip)
 
 	memset(&r->ops, 0, sizeof(r->ops));
 	r->ops.func = redirect_hook;
-	r->ops.flags = FTRACE_OPS_FL_IPMODIFY | FTRACE_OPS_FL_RECURSION;
+	/* PERMANENT: see the top of this file. */
+	r->ops.flags = FTRACE_OPS_FL_RECURSION | FTRACE_OPS_FL_PERMANENT;
+	if (!r->watch)
+		r->ops.flags |= FTRACE_OPS_FL_IPMODIFY;
 	if (ip) {
 		err = ftrace_set_filter_ip(&r->ops, ip, 0, 0);
 	} else {
@@ -124,7 +135,7 @@ static unsigned long vm_created(struct pt_regs *regs)
 	return (unsigned long)kvmguard_refuse_vm;
 }
 
-static int vm_destroyed(struct kprobe *p, struct pt_regs *regs)
+static unsigned long vm_destroyed(struct pt_regs *regs)
 {
 	kvmguard_registry_remove((struct kvm *)regs_get_kernel_argument(regs, 0));
 	return 0;
@@ -136,9 +147,14 @@ static struct kvmguard_redirect vm_create_hook = {
 	.redirect = vm_created,
 };
 
-static struct kprobe vm_destroy_probe = {
-	.symbol_name = "kvm_arch_destroy_vm",
-	.pre_handler = vm_destroyed,
+/*
+ * Not a kprobe: debugfs kprobes/enabled=0 disarms every kprobe, and a VM
+ * destroyed unseen would stay registered with a freed struct kvm.
+ */
+static struct kvmguard_redirect vm_destroy_hook = {
+	.fn = "kvm_arch_destroy_vm",
+	.redirect = vm_destroyed,
+	.watch = true,
 };
 
 int kvmguard_hooks_init(void)
@@ -148,14 +164,12 @@ int kvmguard_hooks_init(void)
 	if (kvmguard_fault(KVMGUARD_FAULT_LIFECYCLE_KPROBES))
 		return -EBUSY;
 	/* Destroy before create: a VM is never registered without its end. */
-	err = register_kprobe(&vm_destroy_probe);
-	if (err) {
-		pr_err("cannot attach to KVM's VM lifecycle: %d\n", err);
+	err = kvmguard_redirect_attach(&vm_destroy_hook, 0);
+	if (err)
 		return err;
-	}
 	err = kvmguard_redirect_attach(&vm_create_hook, 0);
 	if (err)
-		unregister_kprobe(&vm_destroy_probe);
+		kvmguard_redirect_detach(&vm_destroy_hook);
 	return err;
 }
 
@@ -163,5 +177,5 @@ void kvmguard_hooks_uninit(void)
 {
 	/* Each returns once no handler is running any more. */
 	kvmguard_redirect_detach(&vm_create_hook);
-	unregister_kprobe(&vm_destroy_probe);
+	kvmguard_redirect_detach(&vm_destroy_hook);
 }

@@ -41,18 +41,6 @@ struct sk_buff;
 extern struct mutex kvmguard_config_mutex;
 
 /*
- * Deliberate bugs for proving the debug test lane, compiled in only by
- * `make KVMGUARD_BROKEN=leak|sleep`: a deleted policy is leaked, or
- * POLICY_GET sleeps under a spinlock.
- */
-#ifndef KVMGUARD_BROKEN_LEAK
-#define KVMGUARD_BROKEN_LEAK 0
-#endif
-#ifndef KVMGUARD_BROKEN_SLEEP
-#define KVMGUARD_BROKEN_SLEEP 0
-#endif
-
-/*
  * The rules of a policy. Immutable once published: an edit publishes a new
  * copy with rcu_assign_pointer() and frees the old one after a grace period,
  * so a hook sees either the old or the new rules, never a mix.
@@ -355,6 +343,7 @@ void kvmguard_hooks_uninit(void);
 struct kvmguard_redirect {
 	const char *fn;
 	unsigned long (*redirect)(struct pt_regs *regs);
+	bool watch;		/* only looks: no IPMODIFY, returns 0 */
 	struct ftrace_ops ops;
 };
 

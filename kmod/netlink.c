@@ -8,7 +8,6 @@
  * bindings, which the KVM hooks read under RCU.
  */
 #define pr_fmt(fmt) "kvmguard: " fmt
-#include <linux/delay.h>
 #include <linux/kvm_host.h>
 #include <linux/netdevice.h>
 #include <linux/pid.h>
@@ -25,7 +24,6 @@ static struct genl_family kvmguard_family;
  * family. Senders check it under RCU; see kvmguard_netlink_uninit().
  */
 static bool events_on;
-static DEFINE_SPINLOCK(broken_lock);	/* KVMGUARD_BROKEN_SLEEP only */
 
 static struct netlink_range_validation pid_range __ro_after_init = {
 	.min = 1,
@@ -506,11 +504,7 @@ static int policy_get_doit(struct sk_buff *skb, struct genl_info *info)
 
 	if (missing(info, KVMGUARD_A_POLICY_NAME, "missing policy name"))
 		return -EINVAL;
-	if (KVMGUARD_BROKEN_SLEEP) {
-		spin_lock(&broken_lock);
-		msleep(20);
-		spin_unlock(&broken_lock);
-	}
+	kvmguard_broken_sleep();
 	msg = genlmsg_new(GENLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
@@ -872,7 +866,8 @@ static struct sk_buff *event_start(const struct kvmguard_vm *vm, u8 event,
 	struct sk_buff *skb;
 	int err;
 
-	if (!READ_ONCE(events_on) ||
+	/* Acquire: pairs with kvmguard_netlink_init(), for the group offset. */
+	if (!smp_load_acquire(&events_on) ||
 	    !genl_has_listeners(&kvmguard_family, &init_net,
 				KVMGUARD_MCGRP_EVENTS_ID))
 		return NULL;
@@ -1024,7 +1019,8 @@ int kvmguard_netlink_init(void)
 		pr_err("cannot register the generic netlink family: %d\n", err);
 		return err;
 	}
-	WRITE_ONCE(events_on, true);
+	/* Published after the family's group offset. */
+	smp_store_release(&events_on, true);
 	return 0;
 }
 

@@ -16,6 +16,7 @@
 #include <net/netlink.h>
 
 #include "kvmguard.h"
+#include "fault_inject.h"
 
 /* Serialises every configuration change; see kvmguard.h. */
 DEFINE_MUTEX(kvmguard_config_mutex);
@@ -268,6 +269,11 @@ int kvmguard_policy_update(struct kvmguard_policy *policy,
 		return err;
 	}
 	rcu_assign_pointer(policy->rules, copy);
+	/*
+	 * Pairs with the barrier in kvmguard_registry_add(): either the walk
+	 * below sees a VM registered meanwhile, or that VM reads these rules.
+	 */
+	smp_mb();
 	kfree_rcu(old, rcu);
 	config_generation++;
 	/* Running VMs see the edit from their next hypercall on. */
@@ -329,7 +335,15 @@ int kvmguard_policy_delete(struct kvmguard_policy *policy,
 		NL_SET_ERR_MSG(extack, "policy is named by a binding; unbind it first");
 		return -EBUSY;
 	}
-	/* No binding names it, so the VMs resolve now as they will below. */
+	/*
+	 * No binding names it, so no VM created from now on gets it; one being
+	 * created may have found it through a binding deleted since: wait
+	 * until it is registered (kvmguard_registry_add() resolves and
+	 * registers in one RCU read section), so that the walks below (KSM
+	 * gates, network hooks, re-resolving) see it too.
+	 */
+	synchronize_rcu();
+	/* The VMs resolve now as they will below. */
 	err = ksm_gates_close(&gates, policy, rules, NULL, extack);
 	if (!err)
 		err = kvmguard_net_prepare(NULL, policy, NULL, extack);
@@ -340,19 +354,12 @@ int kvmguard_policy_delete(struct kvmguard_policy *policy,
 	list_del(&policy->node);
 	nr_policies--;
 	config_generation++;
-	/*
-	 * A VM being created may have found the policy through a binding
-	 * deleted since; wait until it is registered (kvmguard_registry_add()
-	 * resolves and registers in one RCU read section), so that the walk
-	 * below sees it.
-	 */
-	synchronize_rcu();
 	/* VMs that used it fall back to what the bindings say now. */
 	kvmguard_registry_rebind(policy);
 	ksm_gates_open(&gates);
 	kvmguard_hc_rules_changed(rules, NULL);
 	kvmguard_mem_rules_changed(rules, NULL);
-	if (!KVMGUARD_BROKEN_LEAK)
+	if (!kvmguard_broken_leak())
 		kvmguard_policy_put(policy);
 	return 0;
 }

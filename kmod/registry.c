@@ -176,7 +176,12 @@ int kvmguard_registry_add(struct kvm *kvm, struct task_struct *task,
 		kvmguard_vm_put(vm);
 		return err;
 	}
-	/* Registered first, so a concurrent policy edit cannot miss it. */
+	/*
+	 * Registered first, so a concurrent policy edit cannot miss it: pairs
+	 * with the barrier in kvmguard_policy_update(), either its walk finds
+	 * this VM or the rules read here are the new ones.
+	 */
+	smp_mb();
 	kvmguard_hc_apply(vm);
 	kvmguard_notify_vm(vm, KVMGUARD_EVENT_VM_CREATE);
 	return 0;
