@@ -10,9 +10,13 @@
  * EBUSY while a binding names the policy, deleting a policy re-resolves
  * its VMs, bindings with the same selector replace each other, a trailing
  * '/' is ignored, the bind dump is ordered, and errors (unknown policy,
- * VM, binding, process).
+ * VM, binding, process). A VM whose creator's cgroup path does not fit
+ * PATH_MAX is refused.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +25,7 @@
 #include "kselftest_harness.h"
 #include "kg.h"
 #include "kid.h"
+#include "vm.h"
 
 #define P "kgb-"
 #define CG "/kvmguard-bind"
@@ -311,6 +316,78 @@ TEST_F(bind, binding_table)
 	EXPECT_EQ(-ENOENT, kg_bind_del(&self->g, KVMGUARD_BIND_DEFAULT, NULL, 0));
 	ASSERT_EQ(0, kg_policy_get(&self->g, P "pid", &p));
 	EXPECT_EQ(0U, p.bindings);
+}
+
+/*
+ * A cgroup whose path does not fit PATH_MAX: the VM's creator could not
+ * be matched against the cgroup bindings (its path would read as none),
+ * so the VM is refused rather than let it escape them.
+ */
+#define LONG_TOP "kvmguard-bindlong"
+#define LONG_LEVELS 18		/* of 250 bytes: ~4.5 KiB in all */
+
+static int long_cgroup(int *fds)
+{
+	char name[251];
+
+	memset(name, 'l', 250);
+	name[250] = 0;
+	fds[0] = open(KG_CGROOT, O_RDONLY | O_DIRECTORY);
+	if (fds[0] < 0)
+		return -errno;
+	for (int i = 1; i <= LONG_LEVELS; i++) {
+		const char *n = i == 1 ? LONG_TOP : name;
+
+		if (mkdirat(fds[i - 1], n, 0755) && errno != EEXIST)
+			return -errno;
+		fds[i] = openat(fds[i - 1], n, O_RDONLY | O_DIRECTORY);
+		if (fds[i] < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static void long_cgroup_remove(int *fds)
+{
+	char name[251];
+
+	memset(name, 'l', 250);
+	name[250] = 0;
+	for (int i = LONG_LEVELS; i >= 1; i--) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		if (fds[i - 1] >= 0)
+			unlinkat(fds[i - 1], i == 1 ? LONG_TOP : name, AT_REMOVEDIR);
+	}
+	if (fds[0] >= 0)
+		close(fds[0]);
+}
+
+TEST(cgroup_path_too_long)
+{
+	int fds[LONG_LEVELS + 1], status, procs;
+	pid_t kid;
+
+	memset(fds, -1, sizeof(fds));
+	ASSERT_EQ(0, long_cgroup(fds));
+	kid = fork();
+	ASSERT_LE(0, kid);
+	if (!kid) {
+		struct vm vm;
+		char pid[16];
+		int n = snprintf(pid, sizeof(pid), "%d", getpid());
+
+		procs = openat(fds[LONG_LEVELS], "cgroup.procs", O_WRONLY);
+		if (procs < 0 || write(procs, pid, n) != n)
+			_exit(3);
+		_exit(vm_create(&vm) ? 0 : 1);	/* 0: refused */
+	}
+	ASSERT_EQ(kid, waitpid(kid, &status, 0));
+	long_cgroup_remove(fds);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_NE(3, WEXITSTATUS(status)) TH_LOG("cannot enter the long cgroup");
+	EXPECT_EQ(0, WEXITSTATUS(status))
+		TH_LOG("a VM was created from a cgroup path past PATH_MAX");
 }
 
 KG_HARNESS_MAIN(KG_NEED_KVM | KG_NEED_MODULE)
