@@ -123,13 +123,26 @@ static noinline notrace int kvmguard_refuse_vm(void)
 	return -ENOMEM;
 }
 
+/* The same, for a creator whose cgroup path does not fit PATH_MAX. */
+static noinline notrace int kvmguard_refuse_vm_cgroup(void)
+{
+	return -ENAMETOOLONG;
+}
+
 static unsigned long vm_created(struct pt_regs *regs)
 {
 	struct kvm *kvm = (struct kvm *)regs_get_kernel_argument(regs, 0);
 
-	if (likely(!kvmguard_registry_add(kvm, current, 0, GFP_ATOMIC)))
+	int err = kvmguard_registry_add(kvm, current, 0, GFP_ATOMIC);
+
+	if (likely(!err))
 		return 0;
 	/* Fail closed: a VM the registry does not know would run without its policy. */
+	if (err == -ENAMETOOLONG) {
+		pr_warn_ratelimited("refusing a VM of pid %d: its cgroup path is too long to match the bindings\n",
+				    task_tgid_nr(current));
+		return (unsigned long)kvmguard_refuse_vm_cgroup;
+	}
 	pr_warn_ratelimited("refusing a VM of pid %d: out of memory\n",
 			    task_tgid_nr(current));
 	return (unsigned long)kvmguard_refuse_vm;

@@ -93,7 +93,13 @@ void kvmguard_vm_put(struct kvmguard_vm *vm)
 	kref_put(&vm->ref, vm_release);
 }
 
-/* The cgroup v2 path of @task; atomic context is fine. */
+/*
+ * The cgroup v2 path of @task; atomic context is fine. ERR_PTR(-ENAMETOOLONG)
+ * when it may not fit PATH_MAX: a truncated path could match the wrong
+ * binding, and none would let the VM escape them all. cgroup_path() says
+ * so by an error on some kernels and by a path cut to PATH_MAX - 1 bytes
+ * on others (6.1), so a path of exactly that length counts as too long.
+ */
 static char *creator_cgroup(struct task_struct *task, gfp_t gfp)
 {
 	char *buf, *path;
@@ -101,11 +107,14 @@ static char *creator_cgroup(struct task_struct *task, gfp_t gfp)
 
 	buf = kmalloc(PATH_MAX, gfp);
 	if (!buf)
-		return NULL;
+		return ERR_PTR(-ENOMEM);
 	rcu_read_lock();
 	len = cgroup_path(task_dfl_cgroup(task), buf, PATH_MAX);
 	rcu_read_unlock();
-	path = len >= 0 && len < PATH_MAX ? kstrdup(buf, gfp) : kstrdup("", gfp);
+	if (len < 0 || len >= PATH_MAX - 1)
+		path = ERR_PTR(-ENAMETOOLONG);
+	else
+		path = kstrdup(buf, gfp) ?: ERR_PTR(-ENOMEM);
 	kfree(buf);
 	return path;
 }
@@ -123,11 +132,22 @@ int kvmguard_registry_add(struct kvm *kvm, struct task_struct *task,
 	if (!vm)
 		return -ENOMEM;
 	vm->cgroup = creator_cgroup(task, gfp);
-	if (!vm->cgroup || kvmguard_hc_vm_init(vm, gfp)) {
+	if (IS_ERR(vm->cgroup) && PTR_ERR(vm->cgroup) == -ENAMETOOLONG &&
+	    (flags & KVMGUARD_VM_F_DISCOVERED)) {
+		/* Running already: known, with no cgroup binding to match. */
+		pr_warn("VM of pid %d: cgroup path too long, no cgroup binding applies\n",
+			task_tgid_nr(task));
+		vm->cgroup = kstrdup("", gfp) ?: ERR_PTR(-ENOMEM);
+	}
+	err = PTR_ERR_OR_ZERO(vm->cgroup);
+	if (!err)
+		err = kvmguard_hc_vm_init(vm, gfp);
+	if (err) {
 		kvmguard_hc_vm_free(vm);
-		kfree(vm->cgroup);
+		if (!IS_ERR(vm->cgroup))
+			kfree(vm->cgroup);
 		kfree(vm);
-		return -ENOMEM;
+		return err;
 	}
 	kref_init(&vm->ref);
 	kvmguard_mem_vm_init(vm);
