@@ -118,6 +118,21 @@
  *	(VHOST_NET_SET_BACKEND) are bound without this.
  * @KVMGUARD_CMD_NET_UNBIND: in NET_IFNAME or NET_IFINDEX. ENODEV: no such
  *	device; ENOENT: it is not bound.
+ * @KVMGUARD_CMD_NET_GUARD_SET: in NET_IFNAME or NET_IFINDEX (a Linux bridge
+ *	of the initial network namespace) and NET_GUARD: 1 makes the bridge a
+ *	guarded segment, 0 ends that. While it is guarded, a tap that is a
+ *	port of the bridge, or a macvtap on it, and is not bound to a VM
+ *	passes no frame, either way: each is dropped, counted
+ *	(NET_GUARD_DROPPED) and reported (EVENT_NET_GUARD). A device bound to
+ *	a VM has its VM's rules; unbound again, it is guarded again. ENODEV:
+ *	no such device; EOPNOTSUPP: not a bridge; ENOMEM, or the error of a
+ *	hook that cannot attach to one of its unbound ports, changing
+ *	nothing. Guarding a guarded bridge again, or ending the guard of one
+ *	that has none, changes nothing. The guard ends when the bridge is
+ *	deleted or leaves the namespace (EVENT_NET_GUARD_END).
+ * @KVMGUARD_CMD_NET_GUARD_GET: dumpit only, no attributes: one message per
+ *	guarded bridge with NET_IFINDEX, NET_IFNAME, NET_GUARD (1),
+ *	NET_GUARD_PORTS and NET_GUARD_DROPPED.
  *
  * Dumps may take several messages; when the state changed between two of
  * them the later message carries NLM_F_DUMP_INTR and the caller should dump
@@ -137,6 +152,8 @@ enum kvmguard_cmd {
 	KVMGUARD_CMD_EVENT,
 	KVMGUARD_CMD_NET_BIND,
 	KVMGUARD_CMD_NET_UNBIND,
+	KVMGUARD_CMD_NET_GUARD_SET,
+	KVMGUARD_CMD_NET_GUARD_GET,
 	__KVMGUARD_CMD_MAX
 };
 
@@ -299,6 +316,15 @@ enum kvmguard_cmd {
  *	priority tag); absent for an untagged frame.
  *
  * NET events are rate-limited like the others, per VM and rule.
+ *
+ * @KVMGUARD_A_NET_GUARD: u8, 1: the bridge is a guarded segment (see
+ *	KVMGUARD_CMD_NET_GUARD_SET), 0: it is not.
+ * @KVMGUARD_A_NET_GUARD_PORTS: u32, unbound taps and macvtaps of a guarded
+ *	bridge whose frames are dropped now.
+ * @KVMGUARD_A_NET_GUARD_DROPPED: u64, frames dropped at its unbound ports
+ *	since the guard was set, both ways.
+ * @KVMGUARD_A_NET_BRIDGE: string, the name of the guarded bridge of a
+ *	NET_GUARD event.
  */
 enum kvmguard_attr {
 	KVMGUARD_A_UNSPEC,
@@ -366,6 +392,10 @@ enum kvmguard_attr {
 	KVMGUARD_A_EVENT_NET_RULE,
 	KVMGUARD_A_EVENT_NET_DIR,
 	KVMGUARD_A_EVENT_NET_VID,
+	KVMGUARD_A_NET_GUARD,
+	KVMGUARD_A_NET_GUARD_PORTS,
+	KVMGUARD_A_NET_GUARD_DROPPED,
+	KVMGUARD_A_NET_BRIDGE,
 	__KVMGUARD_A_MAX
 };
 
@@ -440,6 +470,14 @@ enum kvmguard_vm_flags {
  * @KVMGUARD_EVENT_HYPERV: a VM made a Hyper-V hypercall its policy forbids.
  * @KVMGUARD_EVENT_MEMORY: a VM or its process broke a memory rule.
  * @KVMGUARD_EVENT_NET: a frame on a VM's port broke a network rule.
+ * @KVMGUARD_EVENT_NET_GUARD: frames at an unbound port of a guarded bridge
+ *	were dropped. Carries no VM: NET_IFINDEX and NET_IFNAME of the port,
+ *	NET_BRIDGE, EVENT_NET_DIR (FROM_GUEST: the port sent it toward the
+ *	bridge), EVENT_ACTION (DENIED) and EVENT_COUNT, rate-limited to one
+ *	event a second per bridge and direction.
+ * @KVMGUARD_EVENT_NET_GUARD_END: a guarded bridge went away (deleted or
+ *	moved to another network namespace), and its guard with it. Carries
+ *	no VM: NET_IFINDEX and NET_IFNAME of the bridge.
  */
 enum kvmguard_event_type {
 	KVMGUARD_EVENT_UNSPEC,
@@ -449,6 +487,8 @@ enum kvmguard_event_type {
 	KVMGUARD_EVENT_HYPERV,
 	KVMGUARD_EVENT_MEMORY,
 	KVMGUARD_EVENT_NET,
+	KVMGUARD_EVENT_NET_GUARD,
+	KVMGUARD_EVENT_NET_GUARD_END,
 	__KVMGUARD_EVENT_MAX
 };
 
