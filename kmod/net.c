@@ -77,6 +77,8 @@ static DEFINE_HASHTABLE(ports, PORT_HASH_BITS);
 static DEFINE_SPINLOCK(ports_lock);
 /* Set at module unload, under rtnl: no port can be bound any more. */
 static bool ports_closed;
+/* Ports whose device is in another netns for now (port_leave()); rtnl. */
+static LIST_HEAD(away_ports);
 
 static void ports_gone_work(struct work_struct *work);
 static DECLARE_WORK(gone_work, ports_gone_work);
@@ -108,10 +110,22 @@ static struct kvmguard_port *port_find(const struct net_device *dev)
 	return port && port->dev == dev ? port : NULL;
 }
 
+/* The port of @dev while it is away from its netns; caller holds rtnl. */
+static struct kvmguard_port *port_away_find(const struct net_device *dev)
+{
+	struct kvmguard_port *port;
+
+	ASSERT_RTNL();
+	list_for_each_entry(port, &away_ports, away_node)
+		if (port->dev == dev)
+			return port;
+	return NULL;
+}
+
 /* Is @dev the port of some VM, however it was bound? Caller holds rtnl. */
 bool kvmguard_net_dev_bound(const struct net_device *dev)
 {
-	return port_find(dev);
+	return port_find(dev) || port_away_find(dev);
 }
 
 /*
@@ -393,6 +407,11 @@ static int port_kind(const struct net_device *dev)
 	if (!strcmp(ops->kind, "macvtap"))
 		return PORT_MACVTAP;
 	return -EOPNOTSUPP;
+}
+
+int kvmguard_net_port_kind(const struct net_device *dev)
+{
+	return port_kind(dev);
 }
 
 /*
@@ -687,9 +706,12 @@ static void port_drop_rx_off(struct kvmguard_port *port);
 static int port_sync(struct kvmguard_port *port)
 {
 	u32 vlan;
-	bool any = port_wants(port, &vlan);
+	bool any;
 	int err;
 
+	if (port->away)
+		return 0;	/* no hook until it is back (port_return()) */
+	any = port_wants(port, &vlan);
 	err = port_attach(port, any, port_on_bridge(port->dev));
 	if (!err && READ_ONCE(port->closed)) {
 		port_drop_rx_off(port);
@@ -788,7 +810,10 @@ static void port_free_rcu(struct rcu_head *head)
 static void port_release(struct kvmguard_port *port)
 {
 	spin_lock(&ports_lock);
-	hash_del_rcu(&port->node);
+	if (port->away)
+		list_del(&port->away_node);
+	else
+		hash_del_rcu(&port->node);
 	list_del_rcu(&port->vm_node);
 	spin_unlock(&ports_lock);
 	call_rcu(&port->rcu, port_free_rcu);
@@ -796,6 +821,8 @@ static void port_release(struct kvmguard_port *port)
 
 static void port_unbind(struct kvmguard_port *port)
 {
+	/* A guarded bridge drops its frames before its rules go. */
+	kvmguard_net_guard_bound(port->dev, false);
 	port_drop_rx_off(port);
 	port_trim(port, false, PORT_NO_VLAN);	/* only removes */
 	port_release(port);
@@ -853,7 +880,7 @@ int kvmguard_net_bind(struct kvmguard_vm *vm, struct net_device *dev,
 		NL_SET_ERR_MSG(extack, "device is neither a tap nor a macvtap");
 		return kind;
 	}
-	port = port_find(dev);
+	port = port_find(dev) ?: port_away_find(dev);
 	if (port) {
 		/* Bound again by the same VM: it stays as it was bound. */
 		if (port->vm == vm)
@@ -910,6 +937,8 @@ int kvmguard_net_bind(struct kvmguard_vm *vm, struct net_device *dev,
 		port_unbind(port);
 		return err;
 	}
+	/* Its rules are in place: a guarded bridge lets its frames pass. */
+	kvmguard_net_guard_bound(dev, true);
 	return 0;
 }
 
@@ -919,7 +948,7 @@ void kvmguard_net_unbind(struct kvmguard_vm *vm, struct net_device *dev,
 	struct kvmguard_port *port;
 
 	ASSERT_RTNL();
-	port = port_find(dev);
+	port = port_find(dev) ?: port_away_find(dev);
 	if (port && port->vm == vm && port->bound_by == bound_by)
 		port_unbind(port);
 }
@@ -1113,8 +1142,13 @@ static void ports_gone_work(struct work_struct *work)
 	struct hlist_node *tmp;
 	int bkt;
 
+	struct kvmguard_port *next;
+
 	rtnl_lock();
 	hash_for_each_safe(ports, bkt, tmp, port, node)
+		if (READ_ONCE(port->vm->net.gone))
+			port_unbind(port);
+	list_for_each_entry_safe(port, next, &away_ports, away_node)
 		if (READ_ONCE(port->vm->net.gone))
 			port_unbind(port);
 	rtnl_unlock();
@@ -1172,6 +1206,8 @@ int kvmguard_net_fill(struct sk_buff *skb, struct kvmguard_vm *vm)
 		return -EMSGSIZE;
 	rtnl_lock();
 	list_for_each_entry(port, &vm->net.ports, vm_node) {
+		if (port->away)
+			continue;	/* not a device of its netns now */
 		err = port_fill(skb, port);
 		if (err)
 			break;
@@ -1240,6 +1276,56 @@ static int port_pre_link(struct kvmguard_port *port, void *ptr)
 	return 0;
 }
 
+/*
+ * Netns moves
+ *
+ * A device moved to another netns is unregistered from its netns
+ * (NETDEV_UNREGISTER while dev->reg_state is still NETREG_REGISTERED) and
+ * registered in the other one (NETDEV_REGISTER), possibly under another
+ * ifindex; it is the same struct net_device, which its port holds. Its
+ * port then leaves the hash, keyed by (netns, ifindex), its hooks go (a
+ * netfilter hook belongs to a netns, the direct-call cache to an ifindex),
+ * and it waits on away_ports, still bound to its VM, listed nowhere: its
+ * VM's rules are not enforced in a netns that is not its own. Back in its
+ * netns (by net_cookie, which is never reused), it takes its place under
+ * its ifindex of now and gets its hooks again, or is closed (see "Fail
+ * closed"). Deleted while away, or its VM destroyed, the binding ends.
+ */
+
+/* @port's device leaves its netns, not to be deleted; rtnl. */
+static void port_leave(struct kvmguard_port *port)
+{
+	port_drop_rx_off(port);
+	port_trim(port, false, PORT_NO_VLAN);	/* only removes */
+	port->home = port->net->net_cookie;
+	spin_lock(&ports_lock);
+	hash_del_rcu(&port->node);
+	port->away = true;
+	list_add_tail(&port->away_node, &away_ports);
+	spin_unlock(&ports_lock);
+	pr_info("VM %llu: %s leaves its network namespace, still bound; rules again on its return\n",
+		port->vm->id, netdev_name(port->dev));
+}
+
+/* @port's device is back in its netns, registered again; rtnl. */
+static void port_return(struct kvmguard_port *port)
+{
+	struct net_device *dev = port->dev;
+
+	/* No reader may still be on its hash node from before it left. */
+	synchronize_net();
+	spin_lock(&ports_lock);
+	list_del(&port->away_node);
+	port->away = false;
+	port->net = dev_net(dev);
+	port->ifindex = dev->ifindex;
+	hash_add_rcu(ports, &port->node, port_key(port->net, port->ifindex));
+	spin_unlock(&ports_lock);
+	pr_info("VM %llu: %s is back in its network namespace, bound as before\n",
+		port->vm->id, netdev_name(dev));
+	port_sync_or_close(port);
+}
+
 static int net_device_event(struct notifier_block *nb, unsigned long event,
 			    void *ptr)
 {
@@ -1248,10 +1334,20 @@ static int net_device_event(struct notifier_block *nb, unsigned long event,
 
 	switch (event) {
 	case NETDEV_UNREGISTER:
-		/* Deleted or leaving its netns: the binding ends. */
+		/* Deleted: the binding ends; leaving its netns: see above. */
 		port = port_find(dev);
-		if (port)
+		if (!port && dev->reg_state != NETREG_REGISTERED)
+			port = port_away_find(dev);	/* deleted while away */
+		if (port && !port->away && !ports_closed &&
+		    dev->reg_state == NETREG_REGISTERED)
+			port_leave(port);
+		else if (port)
 			port_unbind(port);
+		break;
+	case NETDEV_REGISTER:
+		port = port_away_find(dev);
+		if (port && dev_net(dev)->net_cookie == port->home)
+			port_return(port);
 		break;
 	case NETDEV_PRECHANGEUPPER:
 		port = port_find(dev);
@@ -1268,7 +1364,7 @@ static int net_device_event(struct notifier_block *nb, unsigned long event,
 		break;
 	case NETDEV_PRE_TYPE_CHANGE:
 		/* TUNSETLINK: a port stays an Ethernet device. */
-		if (port_find(dev))
+		if (kvmguard_net_dev_bound(dev))
 			return notifier_from_errno(-EBUSY);
 		break;
 	}
@@ -1288,19 +1384,31 @@ int kvmguard_net_init(void)
 		return err;
 	err = register_netdevice_notifier(&net_notifier);
 	if (err)
-		kvmguard_tap_hooks_uninit();
+		goto err_notifier;
+	err = kvmguard_net_guard_init();
+	if (err)
+		goto err_guard;
+	return 0;
+
+err_guard:
+	unregister_netdevice_notifier(&net_notifier);
+err_notifier:
+	kvmguard_tap_hooks_uninit();
 	return err;
 }
 
 void kvmguard_net_uninit(void)
 {
-	struct kvmguard_port *port;
+	struct kvmguard_port *port, *next;
 	struct hlist_node *tmp;
 	int bkt;
 
+	kvmguard_net_guard_uninit();
 	rtnl_lock();
 	ports_closed = true;
 	hash_for_each_safe(ports, bkt, tmp, port, node)
+		port_unbind(port);
+	list_for_each_entry_safe(port, next, &away_ports, away_node)
 		port_unbind(port);
 	rtnl_unlock();
 	unregister_netdevice_notifier(&net_notifier);

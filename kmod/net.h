@@ -42,6 +42,9 @@ struct kvmguard_port {
 	bool prepared;			/* a policy change will want hooks */
 	bool stale;			/* hooks changed for an upper device */
 	bool closed;			/* a hook it needs is missing: drop */
+	bool away;			/* in another netns (see port_leave()) */
+	struct list_head away_node;	/* away_ports, while away */
+	u64 home;			/* net_cookie of its netns, while away */
 	struct nf_hook_ops ops[2];	/* from the guest, to the guest */
 	struct port_stats __percpu *stats;
 	/*
@@ -91,5 +94,31 @@ __visible bool kvmguard_net_tun_xmit(struct sk_buff *skb,
 				     struct kvmguard_port *port);
 __visible bool kvmguard_net_br_frame(struct sk_buff *skb,
 				     struct kvmguard_port *port);
+
+/* net.c: enum port_kind of @dev, or -EOPNOTSUPP. */
+int kvmguard_net_port_kind(const struct net_device *dev);
+
+/* net_guard.c: guarded segments (bridges). */
+struct kvmguard_guard_info {
+	int ifindex;
+	char ifname[IFNAMSIZ];
+	u32 ports;			/* unbound, dropping */
+	u64 dropped;
+};
+
+int kvmguard_net_guard_init(void);
+void kvmguard_net_guard_uninit(void);
+void kvmguard_net_guard_bound(const struct net_device *dev, bool bound);
+/* Config mutex held: CMD_NET_GUARD_SET. */
+int kvmguard_net_guard_request(const char *ifname, u32 ifindex, bool on,
+			       struct netlink_ext_ack *extack);
+bool kvmguard_net_guard_nth(unsigned long n, struct kvmguard_guard_info *out);
+
+/*
+ * netlink.c: EVENT_NET_GUARD of a frame at @port of guarded @bridge, or
+ * EVENT_NET_GUARD_END (@port NULL) of @bridge.
+ */
+void kvmguard_notify_guard(u8 event, const struct net_device *port,
+			   const struct net_device *bridge, u8 dir, u64 count);
 
 #endif /* _KVMGUARD_NET_H */

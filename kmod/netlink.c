@@ -16,6 +16,7 @@
 
 #include "kvmguard.h"
 #include "fault_inject.h"
+#include "net.h"
 
 static struct genl_family kvmguard_family;
 /*
@@ -106,6 +107,12 @@ static const struct nla_policy net_bind_policy[KVMGUARD_A_MAX + 1] = {
 static const struct nla_policy net_unbind_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_NET_IFNAME]		= IFNAME_POLICY,
 	[KVMGUARD_A_NET_IFINDEX]	= NLA_POLICY_MIN(NLA_U32, 1),
+};
+
+static const struct nla_policy net_guard_set_policy[KVMGUARD_A_MAX + 1] = {
+	[KVMGUARD_A_NET_IFNAME]		= IFNAME_POLICY,
+	[KVMGUARD_A_NET_IFINDEX]	= NLA_POLICY_MIN(NLA_U32, 1),
+	[KVMGUARD_A_NET_GUARD]		= NLA_POLICY_MAX(NLA_U8, 1),
 };
 
 /* Takes no attribute at all. */
@@ -758,6 +765,56 @@ static int net_unbind_doit(struct sk_buff *skb, struct genl_info *info)
 	return err;
 }
 
+static int net_guard_set_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	const char *ifname;
+	u32 ifindex;
+	int err;
+
+	if (missing(info, KVMGUARD_A_NET_GUARD, "missing guard: on (1) or off (0)"))
+		return -EINVAL;
+	err = net_dev_selector(info, &ifname, &ifindex);
+	if (err)
+		return err;
+	mutex_lock(&kvmguard_config_mutex);
+	err = kvmguard_net_guard_request(ifname, ifindex,
+					 nla_get_u8(info->attrs[KVMGUARD_A_NET_GUARD]),
+					 info->extack);
+	mutex_unlock(&kvmguard_config_mutex);
+	return err;
+}
+
+/* One message per guarded bridge; cb->args[0]: the next one's position. */
+static int net_guard_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct kvmguard_guard_info gi;
+	unsigned long n = cb->args[0];
+	void *hdr;
+
+	while (kvmguard_net_guard_nth(n, &gi)) {
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+				  cb->nlh->nlmsg_seq, &kvmguard_family,
+				  NLM_F_MULTI, KVMGUARD_CMD_NET_GUARD_GET);
+		if (!hdr)
+			break;
+		if (nla_put_u32(skb, KVMGUARD_A_NET_IFINDEX, gi.ifindex) ||
+		    nla_put_string(skb, KVMGUARD_A_NET_IFNAME, gi.ifname) ||
+		    nla_put_u8(skb, KVMGUARD_A_NET_GUARD, 1) ||
+		    nla_put_u32(skb, KVMGUARD_A_NET_GUARD_PORTS, gi.ports) ||
+		    nla_put_u64_64bit(skb, KVMGUARD_A_NET_GUARD_DROPPED,
+				      gi.dropped, KVMGUARD_A_PAD)) {
+			genlmsg_cancel(skb, hdr);
+			break;
+		}
+		genlmsg_end(skb, hdr);
+		n++;
+	}
+	if (n == cb->args[0] && kvmguard_net_guard_nth(n, &gi))
+		return -EMSGSIZE;	/* one guard does not fit a message */
+	cb->args[0] = n;
+	return skb->len;
+}
+
 static const struct genl_ops kvmguard_ops[] = {
 	{
 		.cmd = KVMGUARD_CMD_VM_GET,
@@ -826,6 +883,18 @@ static const struct genl_ops kvmguard_ops[] = {
 		.cmd = KVMGUARD_CMD_NET_UNBIND,
 		.doit = net_unbind_doit,
 		.policy = net_unbind_policy,
+		.maxattr = KVMGUARD_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		.cmd = KVMGUARD_CMD_NET_GUARD_SET,
+		.doit = net_guard_set_doit,
+		.policy = net_guard_set_policy,
+		.maxattr = KVMGUARD_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		.cmd = KVMGUARD_CMD_NET_GUARD_GET,
+		.dumpit = net_guard_get_dumpit,
+		.policy = empty_policy,
 		.maxattr = KVMGUARD_A_MAX,
 		.flags = GENL_ADMIN_PERM,
 	},
@@ -1005,6 +1074,51 @@ void kvmguard_notify_net(const struct kvmguard_vm *vm, u8 rule, u8 dir,
 		return;
 	}
 	event_send(skb, hdr);
+}
+
+/*
+ * An event about no VM: a frame dropped at unbound @port (NULL: the guard
+ * of @bridge ended). May run in atomic context (the hooks).
+ */
+void kvmguard_notify_guard(u8 event, const struct net_device *port,
+			   const struct net_device *bridge, u8 dir, u64 count)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	/* Acquire: as in event_start(). */
+	if (!smp_load_acquire(&events_on) ||
+	    !genl_has_listeners(&kvmguard_family, &init_net,
+				KVMGUARD_MCGRP_EVENTS_ID))
+		return;
+	skb = genlmsg_new(NLMSG_GOODSIZE, GFP_ATOMIC);
+	if (!skb)
+		return;
+	hdr = genlmsg_put(skb, 0, 0, &kvmguard_family, 0, KVMGUARD_CMD_EVENT);
+	if (!hdr ||
+	    nla_put_u8(skb, KVMGUARD_A_EVENT_TYPE, event) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_EVENT_TIME_NS, ktime_get_real_ns(),
+			      KVMGUARD_A_PAD))
+		goto fail;
+	if (!port) {
+		if (nla_put_u32(skb, KVMGUARD_A_NET_IFINDEX, bridge->ifindex) ||
+		    nla_put_string(skb, KVMGUARD_A_NET_IFNAME, bridge->name))
+			goto fail;
+	} else if (nla_put_u32(skb, KVMGUARD_A_NET_IFINDEX, port->ifindex) ||
+		   nla_put_string(skb, KVMGUARD_A_NET_IFNAME, port->name) ||
+		   nla_put_string(skb, KVMGUARD_A_NET_BRIDGE, bridge->name) ||
+		   nla_put_u8(skb, KVMGUARD_A_EVENT_NET_DIR, dir) ||
+		   nla_put_u8(skb, KVMGUARD_A_EVENT_ACTION,
+			      KVMGUARD_ACTION_DENIED) ||
+		   nla_put_u64_64bit(skb, KVMGUARD_A_EVENT_COUNT, count,
+				     KVMGUARD_A_PAD)) {
+		goto fail;
+	}
+	event_send(skb, hdr);
+	return;
+
+fail:
+	nlmsg_free(skb);
 }
 
 /* Last of the start-up: from here on, requests arrive. */

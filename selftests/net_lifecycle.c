@@ -12,8 +12,8 @@
  *    with the same name and ifindex inherits nothing.
  *  - renamed: the binding stays, VM_NET_DEVS shows the new name, the rule
  *    still holds.
- *  - netns_move: moved to another namespace and back, the device is no
- *    longer bound and can be bound to another VM.
+ *  - netns_move: moved to another namespace, the device is not listed;
+ *    back, it is bound to its VM as before (net_netns has the rest).
  *  - vm_destroyed: destroying the VM ends the binding (at the latest a
  *    moment later): the device becomes free, its frames untagged.
  *  - attachment: a guest-injected tag is dropped whichever way kvmguard
@@ -203,13 +203,12 @@ TEST_F_TIMEOUT(lc, netns_move, 120)
 	back = netg_ip("link set kgna netns 1\n");
 	netg_enter(NULL);
 	ASSERT_EQ(0, back);
-	EXPECT_EQ(0, netg_devs(G, L->id[A], d, 4));
+	EXPECT_EQ(1, netg_devs(G, L->id[A], d, 4));
 	PORT(A)->ifindex = netg_ifindex("kgna");
 	ASSERT_LT(0, PORT(A)->ifindex);
 	ASSERT_EQ(0, netg_ip("link set kgna master " NETG_BR "\nlink set kgna up\n"));
-	uplink_sees(_metadata, self, 0);
-	EXPECT_EQ(0, netg_bind(G, other_vm(_metadata, self), "kgna", 0));
 	uplink_sees(_metadata, self, 100);
+	EXPECT_EQ(-EBUSY, netg_bind(G, other_vm(_metadata, self), "kgna", 0));
 }
 
 TEST_F_TIMEOUT(lc, vm_destroyed, 120)

@@ -129,6 +129,10 @@ static const uint8_t akind[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_EVENT_NET_RULE] = K_U8,
 	[KVMGUARD_A_EVENT_NET_DIR] = K_U8,
 	[KVMGUARD_A_EVENT_NET_VID] = K_U16,
+	[KVMGUARD_A_NET_GUARD] = K_U8,
+	[KVMGUARD_A_NET_GUARD_PORTS] = K_U32,
+	[KVMGUARD_A_NET_GUARD_DROPPED] = K_U64,
+	[KVMGUARD_A_NET_BRIDGE] = K_STR,
 };
 
 /* What each command takes (uapi), and which handlers it has. */
@@ -146,6 +150,7 @@ static const uint8_t in_bind[] = { A(BIND_TYPE), A(BIND_CGROUP), A(BIND_PID), A(
 static const uint8_t in_bind_del[] = { A(BIND_TYPE), A(BIND_CGROUP), A(BIND_PID) };
 static const uint8_t in_net_bind[] = { A(VM_ID), A(NET_IFNAME), A(NET_IFINDEX) };
 static const uint8_t in_net_unbind[] = { A(NET_IFNAME), A(NET_IFINDEX) };
+static const uint8_t in_net_guard[] = { A(NET_GUARD), A(NET_IFNAME), A(NET_IFINDEX) };
 #undef A
 
 struct cmdspec {
@@ -167,6 +172,8 @@ static const struct cmdspec cmds[KVMGUARD_CMD_MAX + 1] = {
 	[KVMGUARD_CMD_BIND_GET] = { false, true },
 	[KVMGUARD_CMD_NET_BIND] = { true, false, IN(in_net_bind) },
 	[KVMGUARD_CMD_NET_UNBIND] = { true, false, IN(in_net_unbind) },
+	[KVMGUARD_CMD_NET_GUARD_SET] = { true, false, IN(in_net_guard) },
+	[KVMGUARD_CMD_NET_GUARD_GET] = { false, true },
 };
 #undef IN
 

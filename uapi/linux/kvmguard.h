@@ -268,9 +268,12 @@ enum kvmguard_cmd {
  *
  * Network rules hold on the VM's network ports: the tap or macvtap devices
  * bound to it (KVMGUARD_CMD_NET_BIND, or attached by its process as a
- * vhost-net backend). A binding ends when the device is deleted or moves
- * to another network namespace, when the backend is detached, or when the
- * VM is destroyed; a device is bound to at most one VM. Frames are checked
+ * vhost-net backend). A binding ends when the device is deleted, when the
+ * backend is detached, or when the VM is destroyed; a device is bound to at
+ * most one VM. A device moved to another network namespace stays bound:
+ * while away it is not listed in VM_NET_DEVS and its rules are not
+ * enforced there; back in its namespace, under whatever ifindex, it is
+ * listed and enforced again. Frames are checked
  * where they enter the host from the guest and where they leave the host
  * toward it, whatever bridge or switch the port is on; every port of a
  * segment must be bound for the segment to hold. A VM whose policy has no
