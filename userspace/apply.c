@@ -16,10 +16,12 @@ void config_init(struct kg_config *c)
 	struct vec p = VEC_INIT(struct kg_policy);
 	struct vec b = VEC_INIT(struct kg_bind);
 	struct vec v = VEC_INIT(struct kg_vm_set);
+	struct vec g = VEC_INIT(struct kg_guard);
 
 	c->policies = p;
 	c->binds = b;
 	c->vm_sets = v;
+	c->guards = g;
 }
 
 void config_free(struct kg_config *c)
@@ -27,6 +29,7 @@ void config_free(struct kg_config *c)
 	vec_free(&c->policies);
 	binds_free(&c->binds);
 	vec_free(&c->vm_sets);
+	vec_free(&c->guards);
 }
 
 void state_init(struct kg_state *s)
@@ -34,10 +37,12 @@ void state_init(struct kg_state *s)
 	struct vec p = VEC_INIT(struct kg_policy);
 	struct vec b = VEC_INIT(struct kg_bind);
 	struct vec v = VEC_INIT(struct kg_vm);
+	struct vec g = VEC_INIT(struct kg_guard);
 
 	s->policies = p;
 	s->binds = b;
 	s->vms = v;
+	s->guards = g;
 }
 
 void state_free(struct kg_state *s)
@@ -49,6 +54,17 @@ void state_free(struct kg_state *s)
 	for (i = 0; i < s->vms.n; i++)
 		kg_vm_free(VEC_AT(&s->vms, struct kg_vm, i));
 	vec_free(&s->vms);
+	vec_free(&s->guards);
+}
+
+static struct kg_guard *find_guard(const struct vec *v, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		if (!strcmp(VEC_AT(v, struct kg_guard, i)->name, name))
+			return VEC_AT(v, struct kg_guard, i);
+	return NULL;
 }
 
 static struct kg_policy *find_policy(const struct vec *v, const char *name)
@@ -130,6 +146,25 @@ static int config_add(struct kg_config *c, struct kg_request *req, int line,
 		v->id = req->vm_id;
 		strcpy(v->policy, req->bind_policy);
 		v->line = line;
+		return 0;
+	}
+	case OP_NET_GUARD: {
+		struct kg_guard *old = find_guard(&c->guards, req->ifname);
+		struct kg_guard *g;
+
+		if (old) {
+			char dev[KG_IFNAMSIZ];
+
+			fmt_safe(dev, sizeof(dev), req->ifname);
+			snprintf(err, errlen,
+				 "net guard %s is already set on line %d", dev,
+				 old->line);
+			return -1;
+		}
+		g = vec_push(&c->guards);
+		strcpy(g->name, req->ifname);
+		g->on = req->guard;
+		g->line = line;
 		return 0;
 	}
 	default:
@@ -264,6 +299,20 @@ int plan_actions(const struct kg_config *c, const struct kg_state *s,
 			add_action(acts, ACT_VM_SET, NULL, v->policy, NULL,
 				   v->id);
 	}
+	/* Guards: those of the file on, every other one off. */
+	for (i = 0; i < c->guards.n; i++) {
+		const struct kg_guard *g = VEC_AT(&c->guards, struct kg_guard, i);
+
+		if (g->on && !find_guard(&s->guards, g->name))
+			add_action(acts, ACT_GUARD_ON, NULL, g->name, NULL, 0);
+	}
+	for (i = 0; i < s->guards.n; i++) {
+		const struct kg_guard *g = VEC_AT(&s->guards, struct kg_guard, i);
+		const struct kg_guard *want = find_guard(&c->guards, g->name);
+
+		if (!want || !want->on)
+			add_action(acts, ACT_GUARD_OFF, NULL, g->name, NULL, 0);
+	}
 	return 0;
 }
 
@@ -333,6 +382,12 @@ void action_print(FILE *f, const struct kg_action *a)
 		fprintf(f, "vm set %llu policy %s\n",
 			(unsigned long long)a->vm_id, a->name);
 		return;
+	case ACT_GUARD_ON:
+	case ACT_GUARD_OFF:
+		fputs("net guard ", f);
+		fput_word(f, a->name);
+		fputs(a->type == ACT_GUARD_ON ? " on\n" : " off\n", f);
+		return;
 	}
 }
 
@@ -353,6 +408,9 @@ static int run_action(struct kg_nl *nl, const struct kg_action *a)
 		return send_policy_del(nl, a->name);
 	case ACT_VM_SET:
 		return send_vm_set(nl, a->vm_id, a->name);
+	case ACT_GUARD_ON:
+	case ACT_GUARD_OFF:
+		return send_guard(nl, a->name, a->type == ACT_GUARD_ON);
 	}
 	return -1;
 }
@@ -362,7 +420,8 @@ static int read_state(struct kg_nl *nl, const struct kg_config *c,
 {
 	size_t i;
 
-	if (fetch_policies(nl, &s->policies) || fetch_binds(nl, &s->binds))
+	if (fetch_policies(nl, &s->policies) || fetch_binds(nl, &s->binds) ||
+	    fetch_guards(nl, &s->guards))
 		return -1;
 	for (i = 0; i < c->vm_sets.n; i++) {
 		struct kg_vm *vm = vec_push(&s->vms);
@@ -437,7 +496,8 @@ int cmd_dump(struct kg_nl *nl, const struct kg_request *req)
 
 	(void)req;
 	state_init(&s);
-	if (fetch_policies(nl, &s.policies) || fetch_binds(nl, &s.binds))
+	if (fetch_policies(nl, &s.policies) || fetch_binds(nl, &s.binds) ||
+	    fetch_guards(nl, &s.guards))
 		goto out;
 	for (i = 0; i < s.policies.n; i++)
 		policy_dump_line(stdout, VEC_AT(&s.policies, struct kg_policy, i));
@@ -447,6 +507,11 @@ int cmd_dump(struct kg_nl *nl, const struct kg_request *req)
 		fputs("bind ", stdout);
 		kg_selector_fput(stdout, &b->sel);
 		printf(" policy %s\n", b->policy);
+	}
+	for (i = 0; i < s.guards.n; i++) {
+		fputs("net guard ", stdout);
+		fput_word(stdout, VEC_AT(&s.guards, struct kg_guard, i)->name);
+		fputs(" on\n", stdout);
 	}
 	ret = EXIT_OK;
 out:

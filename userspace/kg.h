@@ -116,6 +116,16 @@ struct kg_net_dev {
 	uint64_t denied[KVMGUARD_NET_RULE_MAX + 1];
 };
 
+/* A guarded bridge (NET_GUARD_GET), or a net guard line of an apply file. */
+struct kg_guard {
+	char name[KG_IFNAMSIZ];
+	uint32_t ifindex;
+	uint32_t ports;			/* unbound ports dropping frames */
+	uint64_t dropped;		/* frames dropped since the guard */
+	bool on;			/* apply files: on or off */
+	int line;
+};
+
 struct kg_vm {
 	uint64_t id;
 	uint32_t pid;
@@ -182,6 +192,8 @@ enum kg_op {
 	OP_DUMP,
 	OP_NET_BIND,
 	OP_NET_UNBIND,
+	OP_NET_GUARD,
+	OP_NET_SHOW,
 	__OP_MAX,
 };
 
@@ -195,6 +207,7 @@ struct kg_request {
 	const char *file;		/* apply */
 	char ifname[KG_IFNAMSIZ];	/* net bind, net unbind: dev */
 	uint32_t ifindex;		/* or ifindex (then ifname is "") */
+	bool guard;			/* net guard: on */
 };
 
 #define ERRMSG_MAX 512
@@ -407,6 +420,10 @@ int cmd_apply(struct kg_nl *nl, const struct kg_request *req); /* nl: NULL */
 int cmd_dump(struct kg_nl *nl, const struct kg_request *req);
 int cmd_net_bind(struct kg_nl *nl, const struct kg_request *req);
 int cmd_net_unbind(struct kg_nl *nl, const struct kg_request *req);
+int cmd_net_guard(struct kg_nl *nl, const struct kg_request *req);
+int cmd_net_show(struct kg_nl *nl, const struct kg_request *req);
+/* Guarded bridges, by name (kg_guard). */
+int fetch_guards(struct kg_nl *nl, struct vec *out);
 
 /* Requests shared by the commands and apply (show.c). */
 int send_policy(struct kg_nl *nl, uint8_t cmd, const struct kg_policy *p,
@@ -416,12 +433,14 @@ int send_bind(struct kg_nl *nl, const struct kg_selector *sel,
 int send_unbind(struct kg_nl *nl, const struct kg_selector *sel);
 int send_policy_del(struct kg_nl *nl, const char *name);
 int send_vm_set(struct kg_nl *nl, uint64_t id, const char *policy);
+int send_guard(struct kg_nl *nl, const char *bridge, bool on);
 
 /* apply.c: the file format and convergence, separable for tests. */
 struct kg_config {
 	struct vec policies;		/* kg_policy */
 	struct vec binds;		/* kg_bind */
 	struct vec vm_sets;		/* kg_vm_set */
+	struct vec guards;		/* kg_guard */
 };
 
 struct kg_vm_set {
@@ -434,6 +453,7 @@ struct kg_state {
 	struct vec policies;		/* kg_policy */
 	struct vec binds;		/* kg_bind */
 	struct vec vms;			/* kg_vm, for the config's vm set ids */
+	struct vec guards;		/* kg_guard */
 };
 
 enum kg_action_type {
@@ -443,13 +463,16 @@ enum kg_action_type {
 	ACT_BIND_DEL,
 	ACT_POLICY_DEL,
 	ACT_VM_SET,
+	ACT_GUARD_ON,
+	ACT_GUARD_OFF,
 };
 
 struct kg_action {
 	enum kg_action_type type;
 	const struct kg_policy *policy;	/* POLICY_NEW/SET: from the config */
 	const struct kg_policy *cur;	/* POLICY_SET: the kernel's */
-	const char *name;		/* POLICY_DEL, VM_SET/BIND_NEW policy */
+	const char *name;		/* POLICY_DEL, VM_SET/BIND_NEW policy,
+					 * GUARD_ON/OFF bridge */
 	const struct kg_selector *sel;	/* BIND_NEW/DEL */
 	uint64_t vm_id;
 };

@@ -27,6 +27,8 @@ static const char usage_text[] =
 	"  " PROG_NAME " [-j] bind show\n"
 	"  " PROG_NAME " net bind ID dev IFNAME|ifindex N\n"
 	"  " PROG_NAME " net unbind dev IFNAME|ifindex N\n"
+	"  " PROG_NAME " net guard BRIDGE on|off\n"
+	"  " PROG_NAME " [-j] net show\n"
 	"  " PROG_NAME " [-j] monitor\n"
 	"  " PROG_NAME " [-v] apply FILE|-\n"
 	"  " PROG_NAME " dump\n"
@@ -75,6 +77,8 @@ static const struct subcommand subcommands[] = {
 	{ OP_DUMP, cmd_dump, true },
 	{ OP_NET_BIND, cmd_net_bind, true },
 	{ OP_NET_UNBIND, cmd_net_unbind, true },
+	{ OP_NET_GUARD, cmd_net_guard, true },
+	{ OP_NET_SHOW, cmd_net_show, true },
 };
 
 int main(int argc, char **argv)

@@ -29,6 +29,10 @@ static const char *event_name(uint8_t type)
 		return "memory";
 	case KVMGUARD_EVENT_NET:
 		return "net";
+	case KVMGUARD_EVENT_NET_GUARD:
+		return "net_guard";
+	case KVMGUARD_EVENT_NET_GUARD_END:
+		return "net_guard_end";
 	}
 	return NULL;
 }
@@ -117,6 +121,9 @@ static int print_event(struct nlattr **tb, void *arg)
 	struct nlattr *ifname = tb[KVMGUARD_A_NET_IFNAME];
 	struct nlattr *ifindex = tb[KVMGUARD_A_NET_IFINDEX];
 	struct nlattr *vid = tb[KVMGUARD_A_EVENT_NET_VID];
+	struct nlattr *bridge = tb[KVMGUARD_A_NET_BRIDGE];
+	/* Guard events are about a bridge, not a VM. */
+	bool has_vm = tb[KVMGUARD_A_VM_ID];
 	const char *rule_name = NULL, *dir_name = NULL, *act = NULL;
 	struct kg_vm vm = { 0 };
 
@@ -145,20 +152,22 @@ static int print_event(struct nlattr **tb, void *arg)
 		}
 		json_key(&j, "time_ns");
 		json_u64(&j, time_ns);
-		json_key(&j, "vm");
-		json_obj_begin(&j);
-		json_key(&j, "id");
-		json_u64(&j, vm.id);
-		json_key(&j, "pid");
-		json_u64(&j, vm.pid);
-		json_key(&j, "comm");
-		json_str(&j, vm.comm);
-		json_obj_end(&j);
-		json_key(&j, "policy");
-		if (vm.policy[0])
-			json_str(&j, vm.policy);
-		else
-			json_null(&j);
+		if (has_vm) {
+			json_key(&j, "vm");
+			json_obj_begin(&j);
+			json_key(&j, "id");
+			json_u64(&j, vm.id);
+			json_key(&j, "pid");
+			json_u64(&j, vm.pid);
+			json_key(&j, "comm");
+			json_str(&j, vm.comm);
+			json_obj_end(&j);
+			json_key(&j, "policy");
+			if (vm.policy[0])
+				json_str(&j, vm.policy);
+			else
+				json_null(&j);
+		}
 		json_opt_uint(&j, "nr", nr);
 		json_opt_enum(&j, "rule", rule, rule_name);
 		json_opt_enum(&j, "dir", dir, dir_name);
@@ -183,6 +192,10 @@ static int print_event(struct nlattr **tb, void *arg)
 		}
 		json_opt_uint(&j, "ifindex", ifindex);
 		json_opt_uint(&j, "vid", vid);
+		if (bridge) {
+			json_key(&j, "bridge");
+			json_str(&j, nla_get_string(bridge));
+		}
 		json_obj_end(&j);
 		putchar('\n');
 	} else {
@@ -194,9 +207,10 @@ static int print_event(struct nlattr **tb, void *arg)
 			printf("%s %s", t, name);
 		else
 			printf("%s unknown(%u)", t, type);
-		printf(" id=%llu pid=%u comm=%s policy=%s",
-		       (unsigned long long)vm.id, vm.pid, comm,
-		       vm.policy[0] ? vm.policy : "-");
+		if (has_vm)
+			printf(" id=%llu pid=%u comm=%s policy=%s",
+			       (unsigned long long)vm.id, vm.pid, comm,
+			       vm.policy[0] ? vm.policy : "-");
 		if (nr) {
 			uint64_t n = nla_get_u64(nr);
 			const char *hc = n < 64 ? hc_name(n) : NULL;
@@ -224,6 +238,12 @@ static int print_event(struct nlattr **tb, void *arg)
 		print_opt_uint("ifindex", ifindex);
 		/* absent for an untagged frame; 0 is a priority tag */
 		print_opt_uint("vid", vid);
+		if (bridge) {
+			char br[KG_IFNAMSIZ];
+
+			fmt_safe(br, sizeof(br), nla_get_string(bridge));
+			printf(" bridge=%s", br);
+		}
 		putchar('\n');
 	}
 	fflush(stdout);

@@ -103,6 +103,10 @@ static struct nla_policy attr_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_EVENT_NET_RULE] = { .type = NLA_U8 },
 	[KVMGUARD_A_EVENT_NET_DIR] = { .type = NLA_U8 },
 	[KVMGUARD_A_EVENT_NET_VID] = { .type = NLA_U16 },
+	[KVMGUARD_A_NET_GUARD] = { .type = NLA_U8 },
+	[KVMGUARD_A_NET_GUARD_PORTS] = { .type = NLA_U32 },
+	[KVMGUARD_A_NET_GUARD_DROPPED] = { .type = NLA_U64 },
+	[KVMGUARD_A_NET_BRIDGE] = { .type = NLA_STRING },
 };
 
 /*

@@ -1210,16 +1210,51 @@ static int parse_unbind(int argc, char **argv, struct kg_request *req,
 	return extra(argc, argv, used, err, errlen);
 }
 
-/* net bind ID DEVICE | net unbind DEVICE; DEVICE: dev IFNAME | ifindex N */
+/* net guard BRIDGE on|off (also in apply files) */
+static int parse_net_guard(int argc, char **argv, struct kg_request *req,
+			   char *err, size_t errlen)
+{
+	char b[64];
+
+	req->op = OP_NET_GUARD;
+	if (argc < 2)
+		return fail(err, errlen, "'net guard' needs a bridge name");
+	if (parse_ifname(argv[1], req->ifname, err, errlen))
+		return -1;
+	if (argc < 3)
+		return fail(err, errlen, "'net guard %s' needs on or off",
+			    q(argv[1], b, sizeof(b)));
+	if (!strcmp(argv[2], "on"))
+		req->guard = true;
+	else if (strcmp(argv[2], "off"))
+		return fail(err, errlen, "expected on or off, not '%s'",
+			    q(argv[2], b, sizeof(b)));
+	return extra(argc, argv, 3, err, errlen);
+}
+
+/*
+ * net bind ID DEVICE | net unbind DEVICE | net guard BRIDGE on|off |
+ * net show; DEVICE: dev IFNAME | ifindex N. Apply files: net guard only.
+ */
 static int parse_net(int argc, char **argv, struct kg_request *req,
 		     bool file_mode, char *err, size_t errlen)
 {
 	char b[64];
 	int at;
 
-	(void)file_mode;
 	if (argc < 1)
-		return fail(err, errlen, "'net' needs a subcommand: bind or unbind");
+		return fail(err, errlen,
+			    "'net' needs a subcommand: bind, unbind, guard or show");
+	if (!strcmp(argv[0], "guard"))
+		return parse_net_guard(argc, argv, req, err, errlen);
+	if (file_mode)
+		return fail(err, errlen,
+			    "'net %s' is not allowed in an apply file (only 'net guard')",
+			    q(argv[0], b, sizeof(b)));
+	if (!strcmp(argv[0], "show")) {
+		req->op = OP_NET_SHOW;
+		return extra(argc, argv, 1, err, errlen);
+	}
 	if (!strcmp(argv[0], "bind")) {
 		req->op = OP_NET_BIND;
 		if (argc < 2)
@@ -1232,7 +1267,7 @@ static int parse_net(int argc, char **argv, struct kg_request *req,
 		at = 1;
 	} else {
 		return fail(err, errlen,
-			    "unknown net subcommand '%s': expected bind or unbind",
+			    "unknown net subcommand '%s': expected bind, unbind, guard or show",
 			    q(argv[0], b, sizeof(b)));
 	}
 	if (argc <= at)
@@ -1306,7 +1341,7 @@ static const struct {
 	{ "policy", true, parse_policy },
 	{ "bind", true, parse_bind },
 	{ "unbind", false, parse_unbind },
-	{ "net", false, parse_net },
+	{ "net", true, parse_net },
 	{ "monitor", false, parse_monitor },
 	{ "apply", false, parse_apply },
 	{ "dump", false, parse_dump },
@@ -1329,7 +1364,7 @@ int parse_command(int argc, char **argv, struct kg_request *req,
 	if (i == ARRAY_SIZE(commands) || (file_mode && !commands[i].in_file)) {
 		if (file_mode)
 			return fail(err, errlen,
-				    "'%s' is not allowed in an apply file (accepted: policy add, policy set, bind, vm set)",
+				    "'%s' is not allowed in an apply file (accepted: policy add, policy set, bind, vm set, net guard)",
 				    q(argv[0], b, sizeof(b)));
 		return fail(err, errlen, "unknown command '%s'",
 			    q(argv[0], b, sizeof(b)));

@@ -991,3 +991,132 @@ int cmd_net_unbind(struct kg_nl *nl, const struct kg_request *req)
 	return kg_nl_request_hints(nl, msg, NULL, NULL, what,
 				   net_unbind_hints) ? EXIT_ERR : EXIT_OK;
 }
+
+/* ---- guarded bridges ---- */
+
+static const struct kg_errhint net_guard_hints[] = {
+	{ ENODEV, "no such network device" },
+	{ EOPNOTSUPP, "only a Linux bridge can be guarded" },
+	{ 0, NULL },
+};
+
+int send_guard(struct kg_nl *nl, const char *bridge, bool on)
+{
+	struct nl_msg *msg = kg_msg(nl, KVMGUARD_CMD_NET_GUARD_SET, 0);
+	char what[96], dev[KG_IFNAMSIZ];
+
+	fmt_safe(dev, sizeof(dev), bridge);
+	snprintf(what, sizeof(what), "cannot turn the guard of %s %s", dev,
+		 on ? "on" : "off");
+	if (nla_put_string(msg, KVMGUARD_A_NET_IFNAME, bridge) ||
+	    nla_put_u8(msg, KVMGUARD_A_NET_GUARD, on))
+		return kg_msg_unbuilt(msg, what);
+	return kg_nl_request_hints(nl, msg, NULL, NULL, what, net_guard_hints);
+}
+
+int cmd_net_guard(struct kg_nl *nl, const struct kg_request *req)
+{
+	return send_guard(nl, req->ifname, req->guard) ? EXIT_ERR : EXIT_OK;
+}
+
+static int collect_guard(struct nlattr **tb, void *arg)
+{
+	struct kg_guard *g;
+
+	if (!tb[KVMGUARD_A_NET_IFNAME])
+		return 0;
+	g = vec_push(arg);
+	snprintf(g->name, sizeof(g->name), "%s",
+		 nla_get_string(tb[KVMGUARD_A_NET_IFNAME]));
+	if (tb[KVMGUARD_A_NET_IFINDEX])
+		g->ifindex = nla_get_u32(tb[KVMGUARD_A_NET_IFINDEX]);
+	if (tb[KVMGUARD_A_NET_GUARD_PORTS])
+		g->ports = nla_get_u32(tb[KVMGUARD_A_NET_GUARD_PORTS]);
+	if (tb[KVMGUARD_A_NET_GUARD_DROPPED])
+		g->dropped = nla_get_u64(tb[KVMGUARD_A_NET_GUARD_DROPPED]);
+	g->on = true;
+	return 0;
+}
+
+static void reset_guards(void *arg)
+{
+	((struct vec *)arg)->n = 0;
+}
+
+static int guard_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct kg_guard *)a)->name,
+		      ((const struct kg_guard *)b)->name);
+}
+
+int fetch_guards(struct kg_nl *nl, struct vec *out)
+{
+	if (kg_nl_dump(nl, KVMGUARD_CMD_NET_GUARD_GET, collect_guard,
+		       reset_guards, out, "cannot list guarded bridges"))
+		return -1;
+	vec_sort(out, guard_cmp);
+	return 0;
+}
+
+int cmd_net_show(struct kg_nl *nl, const struct kg_request *req)
+{
+	struct vec guards = VEC_INIT(struct kg_guard);
+	size_t i;
+
+	(void)req;
+	if (fetch_guards(nl, &guards)) {
+		vec_free(&guards);
+		return EXIT_ERR;
+	}
+	if (opt_json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_obj_begin(&j);
+		json_key(&j, "guards");
+		json_arr_begin(&j);
+		for (i = 0; i < guards.n; i++) {
+			const struct kg_guard *g =
+				VEC_AT(&guards, struct kg_guard, i);
+
+			json_obj_begin(&j);
+			json_key(&j, "bridge");
+			json_str(&j, g->name);
+			json_key(&j, "ifindex");
+			json_u64(&j, g->ifindex);
+			json_key(&j, "unbound_ports");
+			json_u64(&j, g->ports);
+			json_key(&j, "dropped");
+			json_u64(&j, g->dropped);
+			json_obj_end(&j);
+		}
+		json_arr_end(&j);
+		json_obj_end(&j);
+		putchar('\n');
+	} else {
+		struct table t = { .cols = 4, .cells = VEC_INIT(char *) };
+
+		table_add(&t, "GUARDED BRIDGE");
+		table_add(&t, "IFINDEX");
+		table_add(&t, "UNBOUND PORTS");
+		table_add(&t, "DROPPED");
+		for (i = 0; i < guards.n; i++) {
+			const struct kg_guard *g =
+				VEC_AT(&guards, struct kg_guard, i);
+			char s[32];
+
+			fmt_safe(s, sizeof(s), g->name);
+			table_add(&t, s);
+			snprintf(s, sizeof(s), "%u", (unsigned int)g->ifindex);
+			table_add(&t, s);
+			snprintf(s, sizeof(s), "%u", (unsigned int)g->ports);
+			table_add(&t, s);
+			snprintf(s, sizeof(s), "%llu",
+				 (unsigned long long)g->dropped);
+			table_add(&t, s);
+		}
+		table_print(&t);
+	}
+	vec_free(&guards);
+	return EXIT_OK;
+}

@@ -86,6 +86,8 @@ TYPES = {
     "NET_TAG_DENIED": U64, "NET_SEGMENT_DENIED": U64,
     "NET_ISOLATE_DENIED": U64, "EVENT_NET_RULE": U8, "EVENT_NET_DIR": U8,
     "EVENT_NET_VID": U16,
+    "NET_GUARD": U8, "NET_GUARD_PORTS": U32, "NET_GUARD_DROPPED": U64,
+    "NET_BRIDGE": STR,
 }
 MEM_RULES = ("POLICY_MEM_MAX", "POLICY_MEM_SHARED", "POLICY_MEM_KSM",
              "POLICY_MEM_DIRTY_MAX")
@@ -178,6 +180,7 @@ TAKES = {
     "BIND_GET": ((), ()),
     "NET_BIND": (("VM_ID",), ("NET_IFNAME", "NET_IFINDEX")),
     "NET_UNBIND": ((), ("NET_IFNAME", "NET_IFINDEX")),
+    "NET_GUARD_SET": (("NET_GUARD",), ("NET_IFNAME", "NET_IFINDEX")),
 }
 
 
@@ -203,7 +206,10 @@ class Fake:
         self.unload = None
         # network devices of the host: name -> (ifindex, kind)
         self.devs = {"tap0": (7, "tap"), "mvtap1": (8, "macvtap"),
-                     "eth0": (2, "veth"), "tap9": (9, "tap")}
+                     "eth0": (2, "veth"), "tap9": (9, "tap"),
+                     "br0": (3, "bridge"), "br1": (4, "bridge")}
+        # guarded bridges: name -> (unbound ports, dropped)
+        self.guards = {}
         self.lock = threading.Lock()
         self.stop = False
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -217,7 +223,8 @@ class Fake:
 
     def changes(self):
         return [c for c, _ in self.log
-                if c not in ("VM_GET", "POLICY_GET", "BIND_GET")]
+                if c not in ("VM_GET", "POLICY_GET", "BIND_GET",
+                             "NET_GUARD_GET")]
 
     # --- wire ---
     def send(self, port, msgs):
@@ -449,6 +456,12 @@ class Fake:
                                                     "%010d" % kv[0][1]))]
         if cmd == "VM_GET":
             return [self.vm_attrs(self.vms[i]) for i in sorted(self.vms)]
+        if cmd == "NET_GUARD_GET":
+            return [[enc("NET_IFINDEX", self.devs[n][0]),
+                     enc("NET_IFNAME", n), enc("NET_GUARD", 1),
+                     enc("NET_GUARD_PORTS", g[0]),
+                     enc("NET_GUARD_DROPPED", g[1])]
+                    for n, g in sorted(self.guards.items())]
         raise Refuse(95, "no dump for this command")
 
     def name(self, attrs):
@@ -556,6 +569,19 @@ class Fake:
             return []
         if cmd in ("NET_BIND", "NET_UNBIND"):
             return self.net_bind(cmd, attrs)
+        if cmd == "NET_GUARD_SET":
+            name = self.s(attrs, "NET_IFNAME")
+            if name not in self.devs:
+                raise Refuse(19, None)
+            if self.devs[name][1] != "bridge":
+                raise Refuse(95, "device is not a Linux bridge")
+            if attrs["NET_GUARD"][0] > 1:
+                raise Refuse(34, "out of range")
+            if attrs["NET_GUARD"][0]:
+                self.guards.setdefault(name, (2, 0))
+            else:
+                self.guards.pop(name, None)
+            return []
         raise Refuse(95, None)
 
     def net_bind(self, cmd, attrs):
@@ -597,9 +623,11 @@ class Fake:
 
     def event(self, port, etype, vm, time_ns, **extra):
         a = [put_attr(A["EVENT_TYPE"], struct.pack("=B", etype)),
-             enc("EVENT_TIME_NS", time_ns), enc("VM_ID", vm["id"]),
-             enc("VM_PID", vm["pid"]), enc("VM_COMM", vm["comm"])]
-        if vm.get("policy"):
+             enc("EVENT_TIME_NS", time_ns)]
+        if vm:
+            a += [enc("VM_ID", vm["id"]), enc("VM_PID", vm["pid"]),
+                  enc("VM_COMM", vm["comm"])]
+        if vm and vm.get("policy"):
             a.append(enc("POLICY_NAME", vm["policy"]))
         for k, v in extra.items():
             a.append(enc(k, v))
@@ -989,6 +1017,62 @@ def test_net(f, tmp):
     check("cannot unbind ifindex 4000: No such device" in err,
           "net unbind unknown ifindex: %r" % err)
     f.vms = {}
+
+
+def test_guard(f, tmp):
+    """net guard, net show, and guards in dump and apply."""
+    f.policies.clear()
+    f.binds.clear()
+    f.vms = {}
+    f.guards.clear()
+    run(f, "net", "guard", "br0", "on")
+    check(f.guards == {"br0": (2, 0)}, "net guard on: %r" % f.guards)
+    f.guards["br0"] = (2, 17)
+    out, _ = run(f, "net", "show")
+    check(out.splitlines()[1].split() == ["br0", "3", "2", "17"],
+          "net show: %r" % out)
+    out, _ = run(f, "-j", "net", "show")
+    check(json.loads(out) == {"guards": [{"bridge": "br0", "ifindex": 3,
+                                          "unbound_ports": 2,
+                                          "dropped": 17}]},
+          "net show -j: %r" % out)
+    out, _ = run(f, "dump")
+    check(out == "net guard br0 on\n", "dump with a guard: %r" % out)
+    _, err = run(f, "net", "guard", "eth0", "on", expect=1)
+    check("not a Linux bridge" in err, "guard of a veth: %r" % err)
+    _, err = run(f, "net", "guard", "nosuch", "on", expect=1)
+    check("no such network device" in err, "guard of nothing: %r" % err)
+    for bad in (["net", "guard"], ["net", "guard", "br0"],
+                ["net", "guard", "br0", "maybe"],
+                ["net", "guard", "br0", "on", "x"], ["net", "show", "x"]):
+        run(f, *bad, expect=2)
+
+    # apply: the file's guards on, every other one off; idempotent
+    conf = os.path.join(tmp, "g.conf")
+    open(conf, "w").write("net guard br1 on\nnet guard br0 off\n")
+    f.log.clear()
+    out, _ = run(f, "-v", "apply", conf)
+    check(f.guards == {"br1": (2, 0)}, "apply guards: %r" % f.guards)
+    check(out == "net guard br1 on\nnet guard br0 off\n",
+          "apply -v guards: %r" % out)
+    f.log.clear()
+    run(f, "apply", conf)
+    check(f.changes() == [], "apply guards again: %r" % f.changes())
+    dump, _ = run(f, "dump")
+    f.log.clear()
+    run(f, "apply", "-", stdin=dump.encode())
+    check(f.changes() == [], "dump | apply - of guards: %r" % f.changes())
+    for line in ("net bind 1 dev tap0", "net show", "net guard br1 on\n"
+                 "net guard br1 off"):
+        _, err = run(f, "apply", "-", stdin=(line + "\n").encode(),
+                     expect=1)
+        check("<stdin>:" in err, "apply %r: %r" % (line, err))
+    open(conf, "w").write("")
+    run(f, "apply", conf)
+    check(f.guards == {}, "apply without guards: %r" % f.guards)
+
+    # events of a guard: no VM
+    f.guards.clear()
 
 
 def vm(i, **kw):
@@ -1449,6 +1533,12 @@ def test_monitor(f):
                 EVENT_NET_RULE=77, EVENT_NET_DIR=5,
                 EVENT_ACTION=E["KVMGUARD_ACTION_DENIED"], EVENT_COUNT=1,
                 NET_IFINDEX=7, NET_IFNAME="tap0")
+        f.event(port, E["KVMGUARD_EVENT_NET_GUARD"], None,
+                1700000013 * 10**9, NET_IFINDEX=9, NET_IFNAME="tap9",
+                NET_BRIDGE="br0", EVENT_NET_DIR=E["KVMGUARD_NET_TO_GUEST"],
+                EVENT_ACTION=E["KVMGUARD_ACTION_DENIED"], EVENT_COUNT=6)
+        f.event(port, E["KVMGUARD_EVENT_NET_GUARD_END"], None,
+                1700000014 * 10**9, NET_IFINDEX=3, NET_IFNAME="br0")
     time.sleep(2 if VALGRIND else 0.3)
     p.send_signal(signal.SIGINT)
     pj.send_signal(signal.SIGTERM)
@@ -1491,7 +1581,10 @@ def test_monitor(f):
         "dev=tap0 ifindex=7",
         "2023-11-14T22:13:32.000+00:00 net id=7 pid=1007 comm=qemu "
         "policy=web rule=unknown(77) dir=unknown(5) action=denied count=1 "
-        "dev=tap0 ifindex=7"],
+        "dev=tap0 ifindex=7",
+        "2023-11-14T22:13:33.000+00:00 net_guard dir=to_guest "
+        "action=denied count=6 dev=tap9 ifindex=9 bridge=br0",
+        "2023-11-14T22:13:34.000+00:00 net_guard_end dev=br0 ifindex=3"],
         "monitor: %r" % out)
     lines = [json.loads(l) for l in jout.decode().splitlines()]
     check(lines == [
@@ -1539,7 +1632,12 @@ def test_monitor(f):
         {"event": "net", "time_ns": 1700000012000000000,
          "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
          "rule": "unknown", "rule_nr": 77, "dir": "unknown", "dir_nr": 5,
-         "action": "denied", "count": 1, "dev": "tap0", "ifindex": 7}],
+         "action": "denied", "count": 1, "dev": "tap0", "ifindex": 7},
+        {"event": "net_guard", "time_ns": 1700000013000000000,
+         "dir": "to_guest", "action": "denied", "count": 6, "dev": "tap9",
+         "ifindex": 9, "bridge": "br0"},
+        {"event": "net_guard_end", "time_ns": 1700000014000000000,
+         "dev": "br0", "ifindex": 3}],
         "monitor json: %r" % lines)
 
 
@@ -1579,6 +1677,7 @@ def main():
         for t in (test_policy_cli, test_bind_cli, test_vm,
                   lambda f: test_apply(f, tmp), lambda f: test_rules(f, tmp),
                   lambda f: test_mem(f, tmp), lambda f: test_net(f, tmp),
+                  lambda f: test_guard(f, tmp),
                   lambda f: test_unload(f, tmp),
                   lambda f: test_long_cgroup(f, tmp),
                   test_dumps, test_monitor):
