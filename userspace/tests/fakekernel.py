@@ -1478,8 +1478,14 @@ def test_monitor(f):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # the CLI's ports: find them from its first request-less socket is not
     # possible, so ask the kernel: /proc/net/netlink lists port by inode.
+    # (valgrind may take long to start the CLI on a busy machine: wait up
+    # to 60 s for both sockets, then a moment for their subscriptions)
+    for _ in range(600):
+        ports = netlink_ports_of(p.pid), netlink_ports_of(pj.pid)
+        if all(ports):
+            break
+        time.sleep(0.1)
     time.sleep(3 if VALGRIND else 0.5)
-    ports = netlink_ports_of(p.pid), netlink_ports_of(pj.pid)
     v = vm(7, comm="qemu", policy="web")
     for port in ports:
         if not port:
