@@ -50,6 +50,11 @@ FIXTURE_TEARDOWN(disc)
 	if (kg_ensure_loaded())
 		TH_LOG("could not load the module again");
 	gnl_close(&self->g);
+	if (!kg_open(&self->g)) {	/* what reload_apply_dump may leave */
+		kg_bind_del(&self->g, KVMGUARD_BIND_CGROUP, CG_D, 0);
+		kg_cleanup(&self->g, "kgd-");
+		gnl_close(&self->g);
+	}
 	kg_cg_rmdir(CG_D);
 }
 
@@ -410,7 +415,8 @@ TEST_F_TIMEOUT(disc, dump_deep_cgroup, 120)
  * A module reload keeps enforcement: after rmmod, insmod and `kvmguard
  * apply` of what `kvmguard dump` wrote before, a running VM has the policy
  * its binding gives it, as a VM created then would. A VM moved by `vm set`
- * is named in the dump.
+ * is named in the dump. A VM found at load follows binding changes until
+ * `vm set` moves it.
  */
 TEST_F_TIMEOUT(disc, reload_apply_dump, 180)
 {
@@ -453,6 +459,19 @@ TEST_F_TIMEOUT(disc, reload_apply_dump, 180)
 	EXPECT_TRUE(v.has_policy) TH_LOG("the running VM lost its policy");
 	EXPECT_STREQ("kgd-cg", v.policy);
 	EXPECT_EQ(KVMGUARD_BOUND_CGROUP, v.bound_by);
+
+	/* Found at load, it follows the bindings until `vm set` moves it. */
+	ASSERT_EQ(0, kg_policy_new(&self->g, "kgd-other", -1, NULL));
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_CGROUP, CG_D, 0, "kgd-other"));
+	ASSERT_EQ(0, kg_vm_get(&self->g, v.id, &v));
+	EXPECT_STREQ("kgd-other", v.policy);
+	EXPECT_EQ(KVMGUARD_BOUND_CGROUP, v.bound_by);
+	ASSERT_EQ(0, kg_vm_set(&self->g, v.id, "kgd-set"));
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_CGROUP, CG_D, 0, "kgd-cg"));
+	ASSERT_EQ(0, kg_vm_get(&self->g, v.id, &v));
+	EXPECT_STREQ("kgd-set", v.policy);
+	EXPECT_EQ(KVMGUARD_BOUND_EXPLICIT, v.bound_by);
+	ASSERT_EQ(0, kg_policy_del(&self->g, "kgd-other"));	/* as in the file */
 
 	/* Applying the same file again changes nothing. */
 	snprintf(cmd, sizeof(cmd), "%s -v apply -", cli);
