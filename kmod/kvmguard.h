@@ -209,6 +209,7 @@ void kvmguard_vm_set_policy(struct kvmguard_vm *vm,
 			    struct kvmguard_policy *policy, u8 bound_by);
 void kvmguard_registry_rebind(struct kvmguard_policy *gone);
 void kvmguard_registry_apply(struct kvmguard_policy *policy);
+int kvmguard_registry_follow_bindings(struct netlink_ext_ack *extack);
 
 /* policy.c */
 void kvmguard_policy_uninit(void);
@@ -237,6 +238,8 @@ int kvmguard_binding_del(u8 type, const char *cgroup, pid_t pid,
 struct kvmguard_binding *kvmguard_binding_nth(unsigned long n);
 struct kvmguard_policy *kvmguard_resolve(struct pid *pid, const char *cgroup,
 					 u8 *bound_by);
+struct kvmguard_policy *kvmguard_resolve_vm(const struct kvmguard_vm *vm,
+					    u8 *bound_by);
 
 /* hypercall.c */
 /* hypercall_entry.S */

@@ -200,10 +200,14 @@ static int vm_fill(struct sk_buff *skb, struct kvmguard_vm *vm, u32 portid,
 {
 	struct kvmguard_policy *policy;
 	struct kvmguard_vm_stats st;
+	u32 vm_flags = vm->flags;
+	bool alone;
 	void *hdr;
 	int i;
 
 	kvmguard_vm_stats(vm, &st);
+	/* Alone in its message buffer: what does not fit is left out. */
+	alone = !skb->len;
 	hdr = genlmsg_put(skb, portid, seq, &kvmguard_family, flags,
 			  KVMGUARD_CMD_VM_GET);
 	if (!hdr)
@@ -220,7 +224,6 @@ static int vm_fill(struct sk_buff *skb, struct kvmguard_vm *vm, u32 portid,
 	    nla_put_u32(skb, KVMGUARD_A_VM_MEMSLOTS, st.memslots) ||
 	    nla_put_u64_64bit(skb, KVMGUARD_A_VM_MEM_BYTES, st.mem_bytes,
 			      KVMGUARD_A_PAD) ||
-	    nla_put_u32(skb, KVMGUARD_A_VM_FLAGS, vm->flags) ||
 	    nla_put_u8(skb, KVMGUARD_A_VM_BOUND_BY, READ_ONCE(vm->bound_by)) ||
 	    hc_stats_fill(skb, vm) ||
 	    nla_put_u64_64bit(skb, KVMGUARD_A_VM_MEM_SHARED_BYTES,
@@ -233,7 +236,16 @@ static int vm_fill(struct sk_buff *skb, struct kvmguard_vm *vm, u32 portid,
 				      atomic64_read(&vm->mem.denied[i]),
 				      KVMGUARD_A_PAD))
 			goto cancel;
-	if (kvmguard_net_fill(skb, vm))
+	/*
+	 * The one part of a VM message without a bound: a VM with more
+	 * devices than a message holds is listed without them, flagged.
+	 */
+	if (kvmguard_net_fill(skb, vm)) {
+		if (!alone)
+			goto cancel;
+		vm_flags |= KVMGUARD_VM_F_NET_DEVS_CUT;
+	}
+	if (nla_put_u32(skb, KVMGUARD_A_VM_FLAGS, vm_flags))
 		goto cancel;
 	rcu_read_lock();
 	policy = rcu_dereference(vm->policy);
@@ -276,6 +288,20 @@ static int vm_get_doit(struct sk_buff *skb, struct genl_info *info)
 		return err;
 	}
 	return genlmsg_reply(msg, info);
+}
+
+/* The room a VM message needs (but its net devices): as vm_get_doit(). */
+#define VM_MSG_MIN	nlmsg_total_size(GENLMSG_DEFAULT_SIZE + PATH_MAX)
+
+/*
+ * A dump's first buffer is NLMSG_GOODSIZE, less than a page, unless the
+ * socket has read larger messages before: a VM whose cgroup path is near
+ * the limit would not fit even alone, and the dump would end there.
+ */
+static int vm_get_start(struct netlink_callback *cb)
+{
+	cb->min_dump_alloc = max_t(u32, cb->min_dump_alloc, VM_MSG_MIN);
+	return 0;
 }
 
 static int vm_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
@@ -818,6 +844,7 @@ static int net_guard_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb
 static const struct genl_ops kvmguard_ops[] = {
 	{
 		.cmd = KVMGUARD_CMD_VM_GET,
+		.start = vm_get_start,
 		.doit = vm_get_doit,
 		.dumpit = vm_get_dumpit,
 		.policy = vm_get_policy,

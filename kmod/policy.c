@@ -7,6 +7,7 @@
  * binding holds a reference on its policy, so a policy reached through a
  * binding inside an RCU read section is alive.
  */
+#define pr_fmt(fmt) "kvmguard: " fmt
 #include <linux/ctype.h>
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
@@ -25,6 +26,7 @@ static LIST_HEAD(policies);		/* by name */
 static unsigned int nr_policies;
 static LIST_HEAD(bindings);		/* default, cgroups by path, pids */
 static unsigned int nr_bindings;
+static unsigned int nr_pid_bindings;	/* of them; read under RCU too */
 /* Bumped on every change, so a dump can tell the caller it raced one. */
 static u32 config_generation;
 
@@ -212,7 +214,7 @@ static int ksm_gates_close(struct ksm_gates *g, struct kvmguard_policy *policy,
 		id = vm->id;
 		on = rcu_access_pointer(vm->policy) == policy;
 		if (on && !new) {
-			next = kvmguard_resolve(vm->pid, vm->cgroup, &bound_by);
+			next = kvmguard_resolve_vm(vm, &bound_by);
 			on = kvmguard_ksm_turns_on(old, rules_of(next));
 			if (next)
 				kvmguard_policy_put(next);
@@ -482,9 +484,11 @@ int kvmguard_binding_set(u8 type, const char *cgroup, pid_t pid,
 				break;
 		list_add_tail_rcu(&binding->node, &pos->node);
 		nr_bindings++;
+		if (type == KVMGUARD_BIND_PID)
+			WRITE_ONCE(nr_pid_bindings, nr_pid_bindings + 1);
 	}
 	config_generation++;
-	return 0;
+	return kvmguard_registry_follow_bindings(extack);
 
 invalid:
 	kfree(binding->cgroup);
@@ -521,9 +525,11 @@ int kvmguard_binding_del(u8 type, const char *cgroup, pid_t pid,
 	}
 	list_del_rcu(&binding->node);
 	nr_bindings--;
+	if (type == KVMGUARD_BIND_PID)
+		WRITE_ONCE(nr_pid_bindings, nr_pid_bindings - 1);
 	config_generation++;
 	call_rcu(&binding->rcu, binding_free_rcu);
-	return 0;
+	return kvmguard_registry_follow_bindings(extack);
 }
 
 struct kvmguard_binding *kvmguard_binding_nth(unsigned long n)
@@ -547,9 +553,62 @@ static bool cgroup_under(const char *path, const struct kvmguard_binding *b)
 }
 
 /*
- * The policy for a VM created by @pid from cgroup @cgroup: a pid binding,
- * else the longest matching cgroup binding, else the default binding.
- * Returns a new reference or NULL. Runs in atomic context.
+ * How many ancestors of a VM's creator are searched for a pid binding.
+ * Real process trees are a few levels deep; a creator deeper than this
+ * while pid bindings exist could be a bound process's descendant out of
+ * reach, so its VM is refused (kvmguard_resolve() says -ELOOP).
+ */
+#define KVMGUARD_ANCESTORS_MAX	1024
+
+/* The pid binding of exactly @pid, if any. Caller holds rcu_read_lock(). */
+static struct kvmguard_binding *pid_binding_of(const struct pid *pid)
+{
+	struct kvmguard_binding *binding;
+
+	list_for_each_entry_rcu(binding, &bindings, node)
+		if (binding->type == KVMGUARD_BIND_PID && binding->pid == pid)
+			return binding;
+	return NULL;
+}
+
+/*
+ * The pid binding of @pid's process or of its nearest ancestor, following
+ * real_parent (whoever forked it, or the subreaper or init that adopted it
+ * since): a VMM that forks, or clones with CLONE_VM | CLONE_FILES, and
+ * creates its VM in the child stays bound. Bindings pin their process's
+ * struct pid and pointers are compared, so a process that got the number
+ * of a bound process that exited matches nothing: a pid number is only
+ * reused with a new struct pid. The walk ends at the idle task, above
+ * init; ERR_PTR(-ELOOP) if it did not within KVMGUARD_ANCESTORS_MAX
+ * levels. Caller holds rcu_read_lock(): tasks and their real_parent
+ * pointers stay valid inside it (parents are freed after a grace period).
+ */
+static struct kvmguard_binding *pid_binding(struct pid *pid)
+{
+	struct task_struct *task = pid_task(pid, PIDTYPE_TGID);
+	struct kvmguard_binding *binding;
+	unsigned int depth;
+
+	if (!READ_ONCE(nr_pid_bindings))
+		return NULL;
+	for (depth = 0; depth < KVMGUARD_ANCESTORS_MAX; depth++) {
+		binding = pid_binding_of(pid);
+		if (binding || !task)
+			return binding;
+		task = rcu_dereference(task->real_parent);
+		if (!task->pid)		/* the idle task: no binding names it */
+			return NULL;
+		pid = task_tgid(task);
+	}
+	return ERR_PTR(-ELOOP);
+}
+
+/*
+ * The policy for a VM created by @pid from cgroup @cgroup: the pid binding
+ * of the creator or its nearest ancestor, else the longest matching cgroup
+ * binding, else the default binding. Returns a new reference, NULL, or
+ * ERR_PTR(-ELOOP) when the creator is too deep in its process tree for its
+ * ancestors to be searched (see pid_binding()). Runs in atomic context.
  */
 struct kvmguard_policy *kvmguard_resolve(struct pid *pid, const char *cgroup,
 					 u8 *bound_by)
@@ -559,14 +618,15 @@ struct kvmguard_policy *kvmguard_resolve(struct pid *pid, const char *cgroup,
 
 	*bound_by = KVMGUARD_BOUND_NONE;
 	rcu_read_lock();
+	best = pid_binding(pid);
+	if (IS_ERR(best)) {
+		rcu_read_unlock();
+		return ERR_CAST(best);
+	}
+	if (best)
+		goto found;
 	list_for_each_entry_rcu(binding, &bindings, node) {
 		switch (binding->type) {
-		case KVMGUARD_BIND_PID:
-			if (binding->pid == pid) {
-				best = binding;
-				goto found;
-			}
-			break;
 		case KVMGUARD_BIND_CGROUP:
 			if (cgroup && cgroup_under(cgroup, binding) &&
 			    (!best || binding->cgroup_len > best->cgroup_len))
@@ -591,6 +651,21 @@ found:
 	return policy;
 }
 
+/* kvmguard_resolve() for a VM that exists: one past the depth gets none. */
+struct kvmguard_policy *kvmguard_resolve_vm(const struct kvmguard_vm *vm,
+					    u8 *bound_by)
+{
+	struct kvmguard_policy *policy;
+
+	policy = kvmguard_resolve(vm->pid, vm->cgroup, bound_by);
+	if (IS_ERR(policy)) {
+		pr_warn_ratelimited("VM %llu: its process is too deep to search for a pid binding\n",
+				    vm->id);
+		return NULL;
+	}
+	return policy;
+}
+
 /* Runs after the registry dropped its VMs: nothing else holds a policy. */
 void kvmguard_policy_uninit(void)
 {
@@ -603,6 +678,7 @@ void kvmguard_policy_uninit(void)
 		call_rcu(&binding->rcu, binding_free_rcu);
 	}
 	nr_bindings = 0;
+	WRITE_ONCE(nr_pid_bindings, 0);
 	list_for_each_entry_safe(policy, ptmp, &policies, node) {
 		list_del(&policy->node);
 		kvmguard_policy_put(policy);

@@ -167,6 +167,16 @@ int kvmguard_registry_add(struct kvm *kvm, struct task_struct *task,
 	 */
 	rcu_read_lock();
 	policy = kvmguard_resolve(vm->pid, vm->cgroup, &vm->bound_by);
+	if (IS_ERR(policy) && !(flags & KVMGUARD_VM_F_DISCOVERED)) {
+		rcu_read_unlock();
+		pr_warn_ratelimited("refusing a VM of pid %d: too deep in its process tree to search its ancestors for a pid binding\n",
+				    vm->pid_nr);
+		vm->kvm = NULL;
+		kvmguard_vm_put(vm);
+		return -ELOOP;
+	}
+	if (IS_ERR(policy))		/* running already: known, unbound */
+		policy = NULL;
 	RCU_INIT_POINTER(vm->policy, policy);
 
 	spin_lock(&registry_lock);
@@ -452,13 +462,57 @@ void kvmguard_registry_rebind(struct kvmguard_policy *gone)
 	while ((vm = kvmguard_vm_get_next(id))) {
 		id = vm->id;
 		if (rcu_access_pointer(vm->policy) == gone) {
-			policy = kvmguard_resolve(vm->pid, vm->cgroup, &bound_by);
+			policy = kvmguard_resolve_vm(vm, &bound_by);
 			kvmguard_vm_set_policy(vm, policy, bound_by);
 			if (policy)
 				kvmguard_policy_put(policy);
 		}
 		kvmguard_vm_put(vm);
 	}
+}
+
+/*
+ * The bindings changed. A VM found at load (KVMGUARD_VM_F_DISCOVERED) was
+ * resolved when no binding could name it (the module had just been
+ * loaded; its configuration comes after, from `kvmguard apply`), so it
+ * follows the bindings as they arrive and change, as a VM created then
+ * would get them, until `vm set` gives it a policy of its own (bound_by
+ * EXPLICIT). A VM created while the module was loaded keeps what it got
+ * at creation. Returns 0 or the first error of a VM that could not take
+ * its policy (KSM or a network hook, see kvmguard_vm_assign()), which
+ * keeps the one it had.
+ */
+int kvmguard_registry_follow_bindings(struct netlink_ext_ack *extack)
+{
+	struct kvmguard_policy *policy;
+	struct kvmguard_vm *vm;
+	int err = 0, ret;
+	u64 id = 0;
+	u8 bound_by;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	while ((vm = kvmguard_vm_get_next(id))) {
+		id = vm->id;
+		if (!(vm->flags & KVMGUARD_VM_F_DISCOVERED) ||
+		    vm->bound_by == KVMGUARD_BOUND_EXPLICIT) {
+			kvmguard_vm_put(vm);
+			continue;
+		}
+		policy = kvmguard_resolve_vm(vm, &bound_by);
+		if (policy != rcu_access_pointer(vm->policy) ||
+		    bound_by != vm->bound_by) {
+			ret = kvmguard_vm_assign(vm, policy, bound_by, extack);
+			if (ret && !err) {
+				pr_warn("VM %llu found at load keeps its policy: %d\n",
+					vm->id, ret);
+				err = ret;
+			}
+		}
+		if (policy)
+			kvmguard_policy_put(policy);
+		kvmguard_vm_put(vm);
+	}
+	return err;
 }
 
 /* @policy's rules changed: bring the VMs that use it up to date. */

@@ -11,9 +11,11 @@
  * its VMs, bindings with the same selector replace each other, a trailing
  * '/' is ignored, the bind dump is ordered, and errors (unknown policy,
  * VM, binding, process). A VM whose creator's cgroup path does not fit
- * PATH_MAX is refused.
+ * PATH_MAX is refused. A pid binding covers the bound process's
+ * descendants; the nearest bound ancestor wins.
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -316,6 +318,117 @@ TEST_F(bind, binding_table)
 	EXPECT_EQ(-ENOENT, kg_bind_del(&self->g, KVMGUARD_BIND_DEFAULT, NULL, 0));
 	ASSERT_EQ(0, kg_policy_get(&self->g, P "pid", &p));
 	EXPECT_EQ(0U, p.bindings);
+}
+
+/*
+ * A pid binding covers the bound process's descendants: a VMM that forks
+ * and creates its VM in a child (or grandchild) gets the binding of its
+ * nearest bound ancestor, whichever cgroup the child is in.
+ */
+struct forker {
+	pid_t pid;
+	int cmd, res;
+};
+
+/* A child that, per byte on cmd, forks a grandchild from @cg that creates
+ * a VM, and reports the grandchild's pid (0: failed) on res. */
+static int forker_start(struct forker *f, const char *cg)
+{
+	int cmd[2], res[2];
+	char c;
+
+	if (pipe(cmd) || pipe(res))
+		return -errno;
+	f->pid = fork();
+	if (f->pid < 0)
+		return -errno;
+	if (!f->pid) {
+		close(cmd[1]);
+		close(res[0]);
+		if (setpgid(0, 0) || (cg && kg_cg_enter(cg)))
+			_exit(1);
+		while (read(cmd[0], &c, 1) == 1) {
+			int ok[2];
+			pid_t g;
+
+			if (pipe(ok))
+				_exit(1);
+			g = fork();
+			if (!g) {
+				struct vm vm;
+				char r = vm_create(&vm) ? 'e' : 'k';
+
+				if (write(ok[1], &r, 1) != 1)
+					_exit(1);
+				pause();
+				_exit(0);
+			}
+			if (g < 0 || read(ok[0], &c, 1) != 1 || c != 'k')
+				g = 0;
+			close(ok[0]);
+			close(ok[1]);
+			if (write(res[1], &g, sizeof(g)) != sizeof(g))
+				_exit(1);
+		}
+		kill(0, SIGKILL);	/* our own group: see forker_stop() */
+		_exit(0);
+	}
+	close(cmd[0]);
+	close(res[1]);
+	f->cmd = cmd[1];
+	f->res = res[0];
+	return 0;
+}
+
+/* A grandchild's VM, made on request. */
+static int forker_vm(struct forker *f, struct gnl *g, uint64_t max,
+		     struct kg_vm *v)
+{
+	pid_t gc;
+
+	if (write(f->cmd, "v", 1) != 1 ||
+	    read(f->res, &gc, sizeof(gc)) != sizeof(gc) || !gc)
+		return -EIO;
+	return kg_find_new_vm(g, gc, max, v);
+}
+
+static void forker_stop(struct forker *f)
+{
+	if (f->pid <= 0)
+		return;
+	close(f->cmd);
+	close(f->res);
+	waitpid(f->pid, NULL, 0);
+	f->pid = 0;
+}
+
+TEST_F_TIMEOUT(bind, pid_descendants, 120)
+{
+	struct forker f = { 0 };
+	struct kg_vm v;
+
+	/* The forker runs in a process group of its own, which it kills
+	 * with its grandchildren when we close its command pipe. */
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_PID, NULL, getpid(),
+				 P "pid"));
+	ASSERT_EQ(0, forker_start(&f, CG_X));
+	ASSERT_EQ(0, forker_vm(&f, &self->g, self->max_id, &v));
+	if (v.bound_by != KVMGUARD_BOUND_PID)
+		TH_LOG("a grandchild of a pid-bound process escaped the binding");
+	EXPECT_VM(v, P "pid", KVMGUARD_BOUND_PID);
+
+	/* The nearest bound ancestor wins. */
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_PID, NULL, f.pid,
+				 P "cg"));
+	ASSERT_EQ(0, forker_vm(&f, &self->g, v.id, &v));
+	EXPECT_VM(v, P "cg", KVMGUARD_BOUND_PID);
+
+	/* Unbound: the cgroup rules again. */
+	ASSERT_EQ(0, kg_bind_del(&self->g, KVMGUARD_BIND_PID, NULL, f.pid));
+	ASSERT_EQ(0, kg_bind_del(&self->g, KVMGUARD_BIND_PID, NULL, getpid()));
+	ASSERT_EQ(0, forker_vm(&f, &self->g, v.id, &v));
+	EXPECT_VM(v, P "cg2", KVMGUARD_BOUND_CGROUP);
+	forker_stop(&f);
 }
 
 /*

@@ -7,7 +7,10 @@
  * guest runs, the guest keeps making progress with the module unloaded and
  * after it is loaded again, and it is discovered again. A VM whose file
  * only another process holds is named after its creator. VMs created after
- * the load are not flagged. The module is left loaded.
+ * the load are not flagged. A VM whose message does not fit the first part
+ * of a dump (cgroup path near the limit) does not end the dump. After a
+ * reload and `kvmguard apply` of the earlier `kvmguard dump`, a running VM
+ * has its binding's policy again. The module is left loaded.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -47,6 +50,11 @@ FIXTURE_TEARDOWN(disc)
 	if (kg_ensure_loaded())
 		TH_LOG("could not load the module again");
 	gnl_close(&self->g);
+	if (!kg_open(&self->g)) {	/* what reload_apply_dump may leave */
+		kg_bind_del(&self->g, KVMGUARD_BIND_CGROUP, CG_D, 0);
+		kg_cleanup(&self->g, "kgd-");
+		gnl_close(&self->g);
+	}
 	kg_cg_rmdir(CG_D);
 }
 
@@ -327,6 +335,156 @@ TEST_F_TIMEOUT(disc, reload_while_running, 180)
 	TH_LOG("guest made %lu exits", atomic_load(&r.exits));
 	vm_destroy(&r.vm);
 	EXPECT_EQ(0, vms_left_after_destroy(&self->g, getpid()));
+}
+
+/*
+ * A VM whose message does not fit the first part of a dump (a cgroup path
+ * near the limit; that part is NLMSG_GOODSIZE, less than a page, on a
+ * socket that has read nothing yet) must not end the dump: it and the VMs
+ * after it are listed.
+ */
+#define DEEP_TOP "/kvmguard-dumpdeep"
+#define DEEP_LEVELS 17		/* 3,934 bytes in all */
+
+static void deep_path(char *buf, int levels)
+{
+	char name[251];
+
+	memset(name, 'd', 250);
+	name[250] = 0;
+	strcpy(buf, DEEP_TOP);
+	for (int i = 1; i < levels; i++) {
+		strcat(buf, "/");
+		strcat(buf, i == DEEP_LEVELS - 1 ? name + 100 : name);
+	}
+}
+
+static void deep_remove(void)
+{
+	char path[4096];
+
+	for (int l = DEEP_LEVELS; l >= 1; l--) {
+		deep_path(path, l);
+		kg_cg_rmdir(path);
+	}
+}
+
+TEST_F_TIMEOUT(disc, dump_deep_cgroup, 120)
+{
+	struct gnl fresh;
+	struct kg_vm *v, mine;
+	char path[4096];
+	bool seen_deep = false, seen_mine = false;
+	uint64_t max;
+	struct vm b;
+	int n;
+
+	ASSERT_EQ(0, kg_open(&self->g));
+	deep_path(path, DEEP_LEVELS);
+	ASSERT_LT(3800U, strlen(path));
+	ASSERT_EQ(0, kg_cg_mkdir(path));
+	ASSERT_EQ(0, kid_start(&self->kid, path, "kg-disc-deep"));
+	max = kg_max_vm_id(&self->g);
+	ASSERT_EQ(0, kid_create_vm(&self->kid, 1));
+	ASSERT_EQ(0, vm_create(&b));
+	ASSERT_EQ(0, kg_find_new_vm(&self->g, getpid(), max, &mine));
+
+	/* A socket that has read nothing: the dump's first part is small. */
+	ASSERT_EQ(0, gnl_socket(&fresh));
+	fresh.family = self->g.family;
+	EXPECT_EQ(0, kg_vm_dump(&fresh, &v, &n))
+		TH_LOG("the VM dump failed: %s", fresh.ext_msg);
+	for (int i = 0; i < n; i++) {
+		if (v[i].pid == (uint32_t)self->kid.pid) {
+			seen_deep = true;
+			EXPECT_STREQ(path, v[i].cgroup);
+		}
+		if (v[i].id == mine.id)
+			seen_mine = true;
+	}
+	free(v);
+	gnl_close(&fresh);
+	EXPECT_TRUE(seen_deep) TH_LOG("the VM of the deep cgroup is missing");
+	EXPECT_TRUE(seen_mine) TH_LOG("the VM after it is missing");
+	vm_destroy(&b);
+	kid_stop(&self->kid);
+	deep_remove();
+}
+
+/*
+ * A module reload keeps enforcement: after rmmod, insmod and `kvmguard
+ * apply` of what `kvmguard dump` wrote before, a running VM has the policy
+ * its binding gives it, as a VM created then would. A VM moved by `vm set`
+ * is named in the dump. A VM found at load follows binding changes until
+ * `vm set` moves it.
+ */
+TEST_F_TIMEOUT(disc, reload_apply_dump, 180)
+{
+	const char *cli = getenv("KVMGUARD_CLI");
+	char cmd[512], *conf = NULL, *out = NULL;
+	struct kg_vm v, set;
+	uint64_t max;
+	struct vm b;
+
+	if (!cli || access(cli, X_OK))
+		SKIP(return, "$KVMGUARD_CLI is not executable");
+	ASSERT_EQ(0, kg_open(&self->g));
+	kg_cleanup(&self->g, "kgd-");
+	ASSERT_EQ(0, kg_cg_mkdir(CG_D));
+	ASSERT_EQ(0, kg_policy_new(&self->g, "kgd-cg", -1, NULL));
+	ASSERT_EQ(0, kg_policy_new(&self->g, "kgd-set", -1, NULL));
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_CGROUP, CG_D, 0, "kgd-cg"));
+	ASSERT_EQ(0, kid_start(&self->kid, CG_D, "kg-disc-kid"));
+	max = kg_max_vm_id(&self->g);
+	ASSERT_EQ(0, kid_create_vm(&self->kid, 1));
+	ASSERT_EQ(0, find_vm(&self->g, self->kid.pid, 0, &v));
+	ASSERT_TRUE(v.has_policy);
+	ASSERT_STREQ("kgd-cg", v.policy);
+	ASSERT_EQ(0, vm_create(&b));
+	ASSERT_EQ(0, kg_find_new_vm(&self->g, getpid(), max, &set));
+	ASSERT_EQ(0, kg_vm_set(&self->g, set.id, "kgd-set"));
+
+	snprintf(cmd, sizeof(cmd), "%s dump", cli);
+	ASSERT_EQ(0, kg_run(cmd, NULL, &conf, NULL));
+	TH_LOG("dump:\n%s", conf);
+	snprintf(cmd, sizeof(cmd), "policy kgd-set");
+	EXPECT_TRUE(strstr(conf, "vm set") && strstr(conf, cmd))
+		TH_LOG("the dump does not name the VM set to kgd-set");
+
+	ASSERT_EQ(0, reload(&self->g, NULL, NULL));
+	snprintf(cmd, sizeof(cmd), "%s apply -", cli);
+	EXPECT_EQ(0, kg_run(cmd, conf, &out, NULL)) TH_LOG("apply: %s", out);
+	ASSERT_EQ(0, find_vm(&self->g, self->kid.pid, 0, &v));
+	EXPECT_EQ((uint32_t)KVMGUARD_VM_F_DISCOVERED, v.flags);
+	EXPECT_TRUE(v.has_policy) TH_LOG("the running VM lost its policy");
+	EXPECT_STREQ("kgd-cg", v.policy);
+	EXPECT_EQ(KVMGUARD_BOUND_CGROUP, v.bound_by);
+
+	/* Found at load, it follows the bindings until `vm set` moves it. */
+	ASSERT_EQ(0, kg_policy_new(&self->g, "kgd-other", -1, NULL));
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_CGROUP, CG_D, 0, "kgd-other"));
+	ASSERT_EQ(0, kg_vm_get(&self->g, v.id, &v));
+	EXPECT_STREQ("kgd-other", v.policy);
+	EXPECT_EQ(KVMGUARD_BOUND_CGROUP, v.bound_by);
+	ASSERT_EQ(0, kg_vm_set(&self->g, v.id, "kgd-set"));
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_CGROUP, CG_D, 0, "kgd-cg"));
+	ASSERT_EQ(0, kg_vm_get(&self->g, v.id, &v));
+	EXPECT_STREQ("kgd-set", v.policy);
+	EXPECT_EQ(KVMGUARD_BOUND_EXPLICIT, v.bound_by);
+	ASSERT_EQ(0, kg_policy_del(&self->g, "kgd-other"));	/* as in the file */
+
+	/* Applying the same file again changes nothing. */
+	snprintf(cmd, sizeof(cmd), "%s -v apply -", cli);
+	free(out);
+	out = NULL;
+	EXPECT_EQ(0, kg_run(cmd, conf, &out, NULL));
+	EXPECT_STREQ("", out ? out : "?");
+	free(out);
+	free(conf);
+	vm_destroy(&b);
+	kid_stop(&self->kid);
+	kg_bind_del(&self->g, KVMGUARD_BIND_CGROUP, CG_D, 0);
+	kg_cleanup(&self->g, "kgd-");
 }
 
 KG_HARNESS_MAIN(KG_NEED_KVM | KG_NEED_MODULE)

@@ -488,6 +488,58 @@ out:
 	return ret;
 }
 
+/* @s for a comment line: control characters (a newline) as '?'. */
+static void comment_fput(FILE *f, const char *s)
+{
+	for (; *s; s++)
+		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, f);
+}
+
+/*
+ * What `vm set` and `net bind` did, as comments: they name VMs by id, and
+ * a VM gets a new id when the module is loaded again, so applied to a
+ * reloaded module the lines could move another VM. The comment says
+ * whose VM it is, to run them again with the id `vm list` gives then.
+ */
+static void vm_dump_lines(FILE *f, const struct vec *vms)
+{
+	bool head = false;
+	size_t i, k;
+
+	for (i = 0; i < vms->n; i++) {
+		const struct kg_vm *vm = VEC_AT(vms, struct kg_vm, i);
+		bool set = vm->bound_by == KVMGUARD_BOUND_EXPLICIT && vm->policy[0];
+		bool any = set;
+
+		for (k = 0; k < vm->n_net_devs; k++)
+			if (vm->net_devs[k].bound_by == KVMGUARD_NET_BOUND_MANUAL)
+				any = true;
+		if (!any)
+			continue;
+		if (!head) {
+			fputs("# By VM id, which a module reload changes: not applied; run\n"
+			      "# them again with the ids of `kvmguard vm list`.\n", f);
+			head = true;
+		}
+		fprintf(f, "# VM %llu: pid %u, comm ", (unsigned long long)vm->id,
+			vm->pid);
+		comment_fput(f, vm->comm);
+		fputs(", cgroup ", f);
+		comment_fput(f, vm->cgroup ? vm->cgroup : "");
+		fputc('\n', f);
+		if (set)
+			fprintf(f, "# vm set %llu policy %s\n",
+				(unsigned long long)vm->id, vm->policy);
+		for (k = 0; k < vm->n_net_devs; k++) {
+			if (vm->net_devs[k].bound_by != KVMGUARD_NET_BOUND_MANUAL)
+				continue;
+			fprintf(f, "# net bind %llu dev ", (unsigned long long)vm->id);
+			comment_fput(f, vm->net_devs[k].name);
+			fputc('\n', f);
+		}
+	}
+}
+
 int cmd_dump(struct kg_nl *nl, const struct kg_request *req)
 {
 	struct kg_state s;
@@ -497,7 +549,7 @@ int cmd_dump(struct kg_nl *nl, const struct kg_request *req)
 	(void)req;
 	state_init(&s);
 	if (fetch_policies(nl, &s.policies) || fetch_binds(nl, &s.binds) ||
-	    fetch_guards(nl, &s.guards))
+	    fetch_guards(nl, &s.guards) || fetch_vms(nl, &s.vms))
 		goto out;
 	for (i = 0; i < s.policies.n; i++)
 		policy_dump_line(stdout, VEC_AT(&s.policies, struct kg_policy, i));
@@ -513,6 +565,7 @@ int cmd_dump(struct kg_nl *nl, const struct kg_request *req)
 		fput_word(stdout, VEC_AT(&s.guards, struct kg_guard, i)->name);
 		fputs(" on\n", stdout);
 	}
+	vm_dump_lines(stdout, &s.vms);
 	ret = EXIT_OK;
 out:
 	state_free(&s);

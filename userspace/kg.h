@@ -399,6 +399,7 @@ int bind_from_attrs(struct kg_bind *b, struct nlattr **tb);
 int fetch_policies(struct kg_nl *nl, struct vec *out);	/* kg_policy */
 int fetch_binds(struct kg_nl *nl, struct vec *out);	/* kg_bind */
 int fetch_vm(struct kg_nl *nl, uint64_t id, struct kg_vm *vm);
+int fetch_vms(struct kg_nl *nl, struct vec *out);		/* kg_vm */
 void binds_free(struct vec *binds);
 int policy_cmp_name(const void *a, const void *b);
 int bind_cmp(const void *a, const void *b);

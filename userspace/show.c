@@ -292,7 +292,7 @@ int fetch_binds(struct kg_nl *nl, struct vec *out)
 	return 0;
 }
 
-static int fetch_vms(struct kg_nl *nl, struct vec *out)
+int fetch_vms(struct kg_nl *nl, struct vec *out)
 {
 	return kg_nl_dump(nl, KVMGUARD_CMD_VM_GET, collect_vm, reset_vms, out,
 			  "cannot list VMs");

@@ -455,15 +455,19 @@ enum kvmguard_bound_by {
 /**
  * enum kvmguard_vm_flags - bits of KVMGUARD_A_VM_FLAGS
  * @KVMGUARD_VM_F_DISCOVERED: the VM existed before the module was loaded;
- *	its pid, comm and cgroup are those of the oldest process holding one
- *	of its VM or vCPU files, and its creation time is when the module
- *	found it.
+ *	its pid, comm and cgroup are those of its creator (the owner of its
+ *	address space), and its creation time is when the module found it.
+ *	Until KVMGUARD_CMD_VM_SET, it takes its policy from the bindings
+ *	whenever they change, as a VM created then would.
+ * @KVMGUARD_VM_F_NET_DEVS_CUT: only in a VM message: the VM has more
+ *	devices than one message holds; KVMGUARD_A_VM_NET_DEVS is left out.
  */
 enum kvmguard_vm_flags {
 	KVMGUARD_VM_F_DISCOVERED = 1U << 0,
+	KVMGUARD_VM_F_NET_DEVS_CUT = 1U << 1,
 };
 
-#define KVMGUARD_VM_F_ALL (KVMGUARD_VM_F_DISCOVERED)
+#define KVMGUARD_VM_F_ALL (KVMGUARD_VM_F_DISCOVERED | KVMGUARD_VM_F_NET_DEVS_CUT)
 
 /**
  * enum kvmguard_event_type - KVMGUARD_A_EVENT_TYPE values
