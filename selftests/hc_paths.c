@@ -14,6 +14,14 @@
  *    hypercall: KVM refuses it (-KVM_EPERM) whatever the policy, so it is
  *    no violation: not counted as denied, no event. The same call at CPL 0
  *    is (the control).
+ *  - xen_deny, xen_running_vm_refused: POLICY_XEN. Under deny the VMM
+ *    cannot enable KVM's Xen emulation (KVM_XEN_HVM_CONFIG,
+ *    KVM_XEN_HVM_SET_ATTR and KVM_XEN_VCPU_SET_ATTR fail with EPERM, a XEN
+ *    event), so the VM's hypercalls stay KVM's and its allowlist holds;
+ *    audit lets it through with an AUDITED event; a change that would
+ *    enforce deny for a VM already in Xen mode is refused with EBUSY
+ *    (POLICY_SET and VM_SET), changing nothing. Skipped where KVM has no
+ *    Xen emulation (Debian's 6.1 is built without CONFIG_KVM_XEN).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -283,6 +291,159 @@ TEST(user_mode_not_counted)
 	kg_cleanup(&g, P);
 	gnl_close(&sub);
 	gnl_close(&g);
+}
+
+static int xen_policy(struct gnl *g, uint8_t cmd, const char *name, int mode,
+		      int restrict_, uint64_t allow, int xen)
+{
+	static struct gnl_msg m;
+
+	kg_req(g, &m, cmd, false);
+	gnl_put_str(&m, KVMGUARD_A_POLICY_NAME, name);
+	if (mode >= 0)
+		gnl_put_u8(&m, KVMGUARD_A_POLICY_MODE, mode);
+	if (restrict_ >= 0)
+		gnl_put_u8(&m, KVMGUARD_A_POLICY_HC_RESTRICT, restrict_);
+	if (restrict_ == 1)
+		gnl_put_u64(&m, KVMGUARD_A_POLICY_HC_ALLOW, allow);
+	if (xen >= 0)
+		gnl_put_u8(&m, KVMGUARD_A_POLICY_XEN, xen);
+	return gnl_transact(g, &m, NULL, NULL);
+}
+
+static bool xen_supported(struct vm *vm)
+{
+	int caps = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XEN_HVM);
+
+	return caps > 0 && (caps & KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL);
+}
+
+/* KVM_XEN_HVM_CONFIG turning Xen hypercalls on: 0 or -errno. */
+static int xen_config(struct vm *vm)
+{
+	struct kvm_xen_hvm_config c = {
+		.flags = KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL,
+	};
+
+	return ioctl(vm->fd, KVM_XEN_HVM_CONFIG, &c) ? -errno : 0;
+}
+
+static int xen_set_attr(struct vm *vm)
+{
+	struct kvm_xen_hvm_attr a = {
+		.type = KVM_XEN_ATTR_TYPE_LONG_MODE,
+		.u.long_mode = 1,
+	};
+
+	return ioctl(vm->fd, KVM_XEN_HVM_SET_ATTR, &a) ? -errno : 0;
+}
+
+static int xen_vcpu_set_attr(struct vm *vm)
+{
+	struct kvm_xen_vcpu_attr a = {
+		.type = KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID,
+		.u.vcpu_id = 0,
+	};
+
+	return ioctl(vm->vcpus[0].fd, KVM_XEN_VCPU_SET_ATTR, &a) ? -errno : 0;
+}
+
+FIXTURE(xen) {
+	struct gnl g;
+	struct gnl sub;
+	struct vm vm;
+	uint64_t id;
+	struct hcg_klog klog;
+};
+
+FIXTURE_SETUP(xen)
+{
+	struct kg_vm v;
+	uint64_t max;
+
+	self->vm.fd = -1;
+	self->klog.fd = -1;
+	hcg_klog_open(&self->klog);
+	ASSERT_EQ(0, kg_open(&self->g));
+	ASSERT_EQ(0, kg_open(&self->sub));
+	ASSERT_EQ(0, hcg_subscribe(&self->sub));
+	kg_cleanup(&self->g, P);
+	max = kg_max_vm_id(&self->g);
+	ASSERT_EQ(0, hcg_vm_create(&self->vm, false));
+	ASSERT_EQ(0, vm_add_vcpu(&self->vm, 0));
+	ASSERT_EQ(0, kg_find_new_vm(&self->g, getpid(), max, &v));
+	self->id = v.id;
+	/* Keeps the rule checked whatever the tested policies say. */
+	ASSERT_EQ(0, xen_policy(&self->g, KVMGUARD_CMD_POLICY_NEW, P "hold",
+				KVMGUARD_MODE_AUDIT, -1, 0, KVMGUARD_XEN_DENY));
+	if (!xen_supported(&self->vm))
+		SKIP(return, "KVM here has no Xen emulation (CONFIG_KVM_XEN)");
+}
+
+FIXTURE_TEARDOWN(xen)
+{
+	if (self->vm.fd >= 0)
+		vm_destroy(&self->vm);
+	kg_cleanup(&self->g, P);
+	gnl_close(&self->sub);
+	gnl_close(&self->g);
+	EXPECT_EQ(0, hcg_klog_problems(&self->klog));
+	hcg_klog_close(&self->klog);
+}
+
+TEST_F_TIMEOUT(xen, deny, 120)
+{
+	struct hcg_event ev[4];
+	struct hcg_regs in = { .rax = 1 };
+	struct hcg_result res;
+	int n;
+
+	/* KVM hypercalls: kick_cpu only; no Xen. */
+	ASSERT_EQ(0, xen_policy(&self->g, KVMGUARD_CMD_POLICY_NEW, P "xen",
+				KVMGUARD_MODE_ENFORCE, 1, BIT(5), KVMGUARD_XEN_DENY));
+	ASSERT_EQ(0, kg_vm_set(&self->g, self->id, P "xen"));
+	EXPECT_EQ(-EPERM, xen_config(&self->vm));
+	EXPECT_EQ(-EPERM, xen_set_attr(&self->vm));
+	EXPECT_EQ(-EPERM, xen_vcpu_set_attr(&self->vm));
+	n = hcg_events(&self->sub, self->id, 300, ev, 4);
+	ASSERT_EQ(1, n);
+	EXPECT_EQ(KVMGUARD_EVENT_XEN, ev[0].type);
+	EXPECT_EQ(KVMGUARD_ACTION_DENIED, ev[0].action);
+	EXPECT_EQ(1ULL, ev[0].count);
+	EXPECT_TRUE(ev[0].has_policy && !strcmp(ev[0].policy, P "xen"));
+	/* Still KVM's hypercalls, still refused. */
+	ASSERT_EQ(0, hcg_set_mode(&self->vm, 0, HCG_PROT32));
+	ASSERT_EQ(0, hcg_call(&self->vm, 0, &in, &res));
+	EXPECT_EQ(HCG_EPERM32, (uint32_t)res.regs.rax);
+
+	/* Audit: let through, reported. */
+	usleep(1100000);
+	ASSERT_EQ(0, xen_policy(&self->g, KVMGUARD_CMD_POLICY_SET, P "xen",
+				KVMGUARD_MODE_AUDIT, -1, 0, -1));
+	EXPECT_EQ(0, xen_config(&self->vm));
+	n = hcg_events(&self->sub, self->id, 300, ev, 4);
+	ASSERT_EQ(1, n);
+	EXPECT_EQ(KVMGUARD_EVENT_XEN, ev[0].type);
+	EXPECT_EQ(KVMGUARD_ACTION_AUDITED, ev[0].action);
+	/* In Xen mode now: enforcing deny cannot apply any more. */
+	EXPECT_EQ(-EBUSY, xen_policy(&self->g, KVMGUARD_CMD_POLICY_SET, P "xen",
+				     KVMGUARD_MODE_ENFORCE, -1, 0, -1));
+}
+
+TEST_F_TIMEOUT(xen, running_vm_refused, 120)
+{
+	ASSERT_EQ(0, xen_policy(&self->g, KVMGUARD_CMD_POLICY_NEW, P "open",
+				KVMGUARD_MODE_ENFORCE, 1, BIT(5), KVMGUARD_XEN_ALLOW));
+	ASSERT_EQ(0, xen_policy(&self->g, KVMGUARD_CMD_POLICY_NEW, P "closed",
+				KVMGUARD_MODE_ENFORCE, 1, BIT(5), KVMGUARD_XEN_DENY));
+	ASSERT_EQ(0, kg_vm_set(&self->g, self->id, P "open"));
+	ASSERT_EQ(0, xen_config(&self->vm));
+	/* Neither an edit nor a move may put it under an enforced deny. */
+	EXPECT_EQ(-EBUSY, xen_policy(&self->g, KVMGUARD_CMD_POLICY_SET, P "open",
+				     -1, -1, 0, KVMGUARD_XEN_DENY));
+	EXPECT_EQ(-EBUSY, kg_vm_set(&self->g, self->id, P "closed"));
+	/* Nothing changed: the VMM may still configure Xen. */
+	EXPECT_EQ(0, xen_set_attr(&self->vm));
 }
 
 KG_HARNESS_MAIN(KG_NEED_KVM | KG_NEED_MODULE)
