@@ -29,6 +29,8 @@ static const char *event_name(uint8_t type)
 		return "memory";
 	case KVMGUARD_EVENT_NET:
 		return "net";
+	case KVMGUARD_EVENT_XEN:
+		return "xen";
 	}
 	return NULL;
 }

@@ -103,6 +103,7 @@ static struct nla_policy attr_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_EVENT_NET_RULE] = { .type = NLA_U8 },
 	[KVMGUARD_A_EVENT_NET_DIR] = { .type = NLA_U8 },
 	[KVMGUARD_A_EVENT_NET_VID] = { .type = NLA_U16 },
+	[KVMGUARD_A_POLICY_XEN] = { .type = NLA_U8 },
 };
 
 /*
