@@ -353,6 +353,7 @@ FIXTURE(xen) {
 	struct gnl sub;
 	struct vm vm;
 	uint64_t id;
+	bool xen;
 	struct hcg_klog klog;
 };
 
@@ -376,9 +377,13 @@ FIXTURE_SETUP(xen)
 	/* Keeps the rule checked whatever the tested policies say. */
 	ASSERT_EQ(0, xen_policy(&self->g, KVMGUARD_CMD_POLICY_NEW, P "hold",
 				KVMGUARD_MODE_AUDIT, -1, 0, KVMGUARD_XEN_DENY));
-	if (!xen_supported(&self->vm))
-		SKIP(return, "KVM here has no Xen emulation (CONFIG_KVM_XEN)");
+	self->xen = xen_supported(&self->vm);
 }
+
+#define NEED_XEN() do {							\
+	if (!self->xen)							\
+		SKIP(return, "KVM here has no Xen emulation (CONFIG_KVM_XEN)"); \
+} while (0)
 
 FIXTURE_TEARDOWN(xen)
 {
@@ -398,6 +403,7 @@ TEST_F_TIMEOUT(xen, deny, 120)
 	struct hcg_result res;
 	int n;
 
+	NEED_XEN();
 	/* KVM hypercalls: kick_cpu only; no Xen. */
 	ASSERT_EQ(0, xen_policy(&self->g, KVMGUARD_CMD_POLICY_NEW, P "xen",
 				KVMGUARD_MODE_ENFORCE, 1, BIT(5), KVMGUARD_XEN_DENY));
@@ -432,6 +438,7 @@ TEST_F_TIMEOUT(xen, deny, 120)
 
 TEST_F_TIMEOUT(xen, running_vm_refused, 120)
 {
+	NEED_XEN();
 	ASSERT_EQ(0, xen_policy(&self->g, KVMGUARD_CMD_POLICY_NEW, P "open",
 				KVMGUARD_MODE_ENFORCE, 1, BIT(5), KVMGUARD_XEN_ALLOW));
 	ASSERT_EQ(0, xen_policy(&self->g, KVMGUARD_CMD_POLICY_NEW, P "closed",
