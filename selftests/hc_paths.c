@@ -421,6 +421,10 @@ TEST_F_TIMEOUT(xen, deny, 120)
 	ASSERT_EQ(0, hcg_set_mode(&self->vm, 0, HCG_PROT32));
 	ASSERT_EQ(0, hcg_call(&self->vm, 0, &in, &res));
 	EXPECT_EQ(HCG_EPERM32, (uint32_t)res.regs.rax);
+	/* Its HYPERCALL event. */
+	n = hcg_events(&self->sub, self->id, 300, ev, 4);
+	ASSERT_EQ(1, n);
+	EXPECT_EQ(KVMGUARD_EVENT_HYPERCALL, ev[0].type);
 
 	/* Audit: let through, reported. */
 	usleep(1100000);
