@@ -129,12 +129,30 @@ static inline struct task_struct *kvmguard_mm_owner(struct mm_struct *mm)
 #endif
 }
 
+/* Is KVM's Xen emulation built (6.12: yes; Debian's 6.1: no)? */
+#ifdef CONFIG_KVM_XEN
+#define KVMGUARD_KVM_XEN	1
+#else
+#define KVMGUARD_KVM_XEN	0
+#endif
+
 /* Does KVM route this VM's hypercalls to its Xen emulation? */
 static inline bool kvmguard_xen_hypercalls(struct kvm *kvm)
 {
 #ifdef CONFIG_KVM_XEN
 	return READ_ONCE(kvm->arch.xen_hvm_config.flags) &
 	       KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL;
+#else
+	return false;
+#endif
+}
+
+/* Has the VMM turned KVM's Xen emulation on for this VM? */
+static inline bool kvmguard_xen_mode(struct kvm *kvm)
+{
+#ifdef CONFIG_KVM_XEN
+	return READ_ONCE(kvm->arch.xen_hvm_config.flags) ||
+	       READ_ONCE(kvm->arch.xen_hvm_config.msr);
 #else
 	return false;
 #endif

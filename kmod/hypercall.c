@@ -25,7 +25,9 @@
  */
 #define pr_fmt(fmt) "kvmguard: " fmt
 
+#include <linux/kprobes.h>
 #include <linux/kvm_host.h>
+#include <linux/netlink.h>
 #include <linux/percpu.h>
 #include <linux/rcupdate.h>
 #include <linux/workqueue.h>
@@ -56,8 +58,20 @@ static struct ftrace_ops hv_ops;
  * already written.
  */
 struct kvmguard_hc_verdict {
-	unsigned long refuse;
+	unsigned long refuse;	/* enum hc_action */
 	unsigned long ret;
+};
+
+/*
+ * What the entry code does with the call: let KVM's function run; skip it
+ * (refused, see above); or, 6.1 only, send it to KVM's Hyper-V or Xen
+ * handler (whose address is in ret) as KVM's function would, without
+ * letting KVM read the routing state again (hc_route()).
+ */
+enum hc_action {
+	HC_PASS,
+	HC_REFUSE,
+	HC_ROUTE,
 };
 
 #ifdef KVMGUARD_HC_INNER
@@ -151,6 +165,8 @@ int kvmguard_hc_vm_init(struct kvmguard_vm *vm, gfp_t gfp)
 {
 	/* Zero until kvmguard_hc_apply(): everything goes to C first. */
 	vm->hc_allow = 0;
+	atomic_set(&vm->xen_gate, 0);
+	atomic_set(&vm->xen_configs, 0);
 	spin_lock_init(&vm->hc_reports.lock);
 	vm->hc_counts = hc_counts_alloc(gfp);
 	return vm->hc_counts ? 0 : -ENOMEM;
@@ -197,6 +213,10 @@ static void hc_report(struct kvmguard_vm *vm, unsigned int kind, u8 event,
 		pr_info_ratelimited("VM %llu (pid %d): Hyper-V hypercall %s (%llu)\n",
 				    vm->id, vm->pid_nr,
 				    audit ? "audited" : "denied", count);
+	else if (event == KVMGUARD_EVENT_XEN)
+		pr_info_ratelimited("VM %llu (pid %d): Xen emulation request %s (%llu)\n",
+				    vm->id, vm->pid_nr,
+				    audit ? "audited" : "denied", count);
 	else
 		pr_info_ratelimited("VM %llu (pid %d): hypercall %lu %s (%llu)\n",
 				    vm->id, vm->pid_nr, nr,
@@ -229,7 +249,7 @@ static void hc_write_reg(struct kvm_vcpu *vcpu, int reg, unsigned long val)
 static struct kvmguard_hc_verdict hc_refuse(struct kvm_vcpu *vcpu,
 					    bool op_64_bit)
 {
-	struct kvmguard_hc_verdict verdict = { .refuse = 1 };
+	struct kvmguard_hc_verdict verdict = { .refuse = HC_REFUSE };
 	unsigned long ret = -KVM_EPERM;
 
 	if (!op_64_bit)
@@ -247,8 +267,14 @@ static struct kvmguard_hc_verdict hc_refuse(struct kvm_vcpu *vcpu,
 	return verdict;
 }
 
+/*
+ * A call from CPL > 0 is refused by KVM itself (-KVM_EPERM) before any
+ * handler runs: no violation, so neither counted nor reported. (An allowed
+ * one the entry code counts without asking: it reads no CPL.)
+ */
 static struct kvmguard_hc_verdict hc_decide(struct kvm_vcpu *vcpu,
-					    unsigned long nr, bool op_64_bit)
+					    unsigned long nr, bool op_64_bit,
+					    int cpl)
 {
 	struct kvmguard_hc_verdict verdict = {};
 	const struct kvmguard_rules *rules = NULL;
@@ -274,6 +300,8 @@ static struct kvmguard_hc_verdict hc_decide(struct kvm_vcpu *vcpu,
 		this_cpu_inc(vm->hc_counts->allowed[slot]);
 		goto out;
 	}
+	if (cpl)
+		goto out;
 	this_cpu_inc(vm->hc_counts->denied[slot]);
 	audit = rules->mode == KVMGUARD_MODE_AUDIT;
 	hc_report(vm, slot, KVMGUARD_EVENT_HYPERCALL, nr, audit);
@@ -286,24 +314,101 @@ out:
 /* Called from hypercall_entry.S only. */
 #ifdef KVMGUARD_HC_INNER
 __visible struct kvmguard_hc_verdict
-kvmguard_hc_slow(struct kvm_vcpu *vcpu, unsigned long nr, int op_64_bit);
+kvmguard_hc_slow(struct kvm_vcpu *vcpu, unsigned long nr, int op_64_bit,
+		 int cpl);
 
+/* KVM routed the call (Xen, Hyper-V, KVM) before; @cpl is what KVM checks. */
 __visible struct kvmguard_hc_verdict
-kvmguard_hc_slow(struct kvm_vcpu *vcpu, unsigned long nr, int op_64_bit)
+kvmguard_hc_slow(struct kvm_vcpu *vcpu, unsigned long nr, int op_64_bit,
+		 int cpl)
 {
-	return hc_decide(vcpu, nr, op_64_bit);
+	return hc_decide(vcpu, nr, op_64_bit, cpl);
+}
+
+static int hc_resolve(void)
+{
+	return 0;
 }
 #else
+/*
+ * Not exported, found by name once (kprobes resolve a name and tell the
+ * address): KVM's Hyper-V and Xen hypercall handlers, and
+ * kvm_get_segment(), for the CPL.
+ */
+static unsigned long hc_hv_fn, hc_xen_fn;
+static void (*hc_get_segment)(struct kvm_vcpu *vcpu, struct kvm_segment *var,
+			      int seg);
+
+static unsigned long hc_lookup(const char *name)
+{
+	struct kprobe kp = { .symbol_name = name };
+	unsigned long addr;
+
+	if (register_kprobe(&kp))
+		return 0;
+	addr = (unsigned long)kp.addr;
+	unregister_kprobe(&kp);
+	return addr;
+}
+
+static int hc_resolve(void)
+{
+	if (hc_hv_fn && hc_get_segment && (hc_xen_fn || !KVMGUARD_KVM_XEN))
+		return 0;
+	hc_hv_fn = hc_lookup("kvm_hv_hypercall");
+	if (KVMGUARD_KVM_XEN)
+		hc_xen_fn = hc_lookup("kvm_xen_hypercall");
+	hc_get_segment = (void *)hc_lookup("kvm_get_segment");
+	if (hc_hv_fn && hc_get_segment && (hc_xen_fn || !KVMGUARD_KVM_XEN))
+		return 0;
+	pr_err("cannot find KVM's hypercall handlers\n");
+	return -ENOENT;
+}
+
+/* What KVM's get_cpl() says: SS.DPL in protected mode, 0 in real mode. */
+static int hc_cpl(struct kvm_vcpu *vcpu)
+{
+	struct kvm_segment ss;
+
+	/* CR0.PE is never guest-owned, so vcpu->arch.cr0 has it right. */
+	if (!(vcpu->arch.cr0 & X86_CR0_PE))
+		return 0;
+	if (kvm_get_rflags(vcpu) & X86_EFLAGS_VM)
+		return 3;
+	hc_get_segment(vcpu, &ss, VCPU_SREG_SS);
+	return ss.dpl;
+}
+
+/*
+ * Sent to KVM's Xen or Hyper-V handler, as kvm_emulate_hypercall() would
+ * (a tail call, same argument and return value). The routing state (the
+ * VM's Xen config, the Hyper-V guest OS id, which another vCPU or the VMM
+ * can change at any time) is read once, here: if the entry code returned
+ * into KVM instead, KVM would read it again and could run, unchecked, a
+ * KVM hypercall this code took for a Hyper-V one. KVM's Hyper-V handler
+ * carries the Hyper-V hook (kvmguard_hv_slow()); Xen calls are not
+ * restricted but by the xen rule.
+ */
+static struct kvmguard_hc_verdict hc_route(unsigned long fn)
+{
+	return (struct kvmguard_hc_verdict){ .refuse = HC_ROUTE, .ret = fn };
+}
+
 __visible struct kvmguard_hc_verdict kvmguard_hc_slow(struct kvm_vcpu *vcpu);
 
 __visible struct kvmguard_hc_verdict kvmguard_hc_slow(struct kvm_vcpu *vcpu)
 {
-	struct kvmguard_hc_verdict verdict = {};
-
 	/* These paths start in the same function but are not KVM's. */
-	if (kvmguard_xen_hypercalls(vcpu->kvm) || kvmguard_hv_hypercalls(vcpu))
-		return verdict;
-	return hc_decide(vcpu, vcpu->arch.regs[VCPU_REGS_RAX], hc_64bit(vcpu));
+	if (kvmguard_xen_hypercalls(vcpu->kvm))
+		return hc_route(hc_xen_fn);
+	if (kvmguard_hv_hypercalls(vcpu))
+		return hc_route(hc_hv_fn);
+	/*
+	 * If the guest OS id turns non-zero from here on, KVM takes the
+	 * Hyper-V path, which the Hyper-V hook checks.
+	 */
+	return hc_decide(vcpu, vcpu->arch.regs[VCPU_REGS_RAX], hc_64bit(vcpu),
+			 hc_cpl(vcpu));
 }
 #endif
 
@@ -352,7 +457,7 @@ out:
 		hc_write_reg(vcpu, VCPU_REGS_RDX, 0);
 		hc_write_reg(vcpu, VCPU_REGS_RAX, HV_STATUS_ACCESS_DENIED);
 	}
-	verdict.refuse = 1;
+	verdict.refuse = HC_REFUSE;
 	return verdict;
 }
 
@@ -363,6 +468,9 @@ static int hc_attach(void)
 
 	if (kvmguard_fault(KVMGUARD_FAULT_HC_ATTACH))
 		return -EBUSY;
+	err = hc_resolve();
+	if (err)
+		return err;
 	/* kvm_hv_hypercall() is not exported: ftrace finds it by name. */
 	memset(&hv_ops, 0, sizeof(hv_ops));
 	err = ftrace_set_filter(&hv_ops, (unsigned char *)hv_fn,
@@ -446,4 +554,166 @@ void kvmguard_hypercall_uninit(void)
 	 * so a task in it is no quiescent state for RCU-tasks.
 	 */
 	synchronize_rcu_tasks();
+}
+
+/*
+ * The xen rule. KVM's Xen emulation (CONFIG_KVM_XEN) is turned on by the
+ * VMM (KVM_XEN_HVM_CONFIG); from then on KVM sends the VM's hypercalls to
+ * its Xen code (or to the VMM) instead of the KVM hypercall path, where no
+ * allowlist applies. Under deny the ioctls that set Xen state up fail
+ * with EPERM, so that never happens. The hooks sit on the functions those
+ * ioctls call, for as long as the module is loaded: whether a running VM
+ * ever used KVM_XEN_HVM_CONFIG must be known when a change would enforce
+ * deny on it (kvmguard_xen_close()).
+ */
+
+/* Entered instead of the refused function, with its arguments. */
+static noinline notrace int kvmguard_xen_refused(void)
+{
+	return -EPERM;
+}
+
+/* Would a VM under @rules (NULL: no policy) be refused? */
+static bool xen_enforced(const struct kvmguard_rules *rules)
+{
+	return rules && rules->xen == KVMGUARD_XEN_DENY &&
+	       rules->mode == KVMGUARD_MODE_ENFORCE;
+}
+
+bool kvmguard_xen_turns_on(const struct kvmguard_rules *old,
+			   const struct kvmguard_rules *new)
+{
+	return !xen_enforced(old) && xen_enforced(new);
+}
+
+/* The VMM of @kvm asks for Xen state; @config: KVM_XEN_HVM_CONFIG. Atomic. */
+static unsigned long xen_check(struct kvm *kvm, bool config)
+{
+	const struct kvmguard_rules *rules = NULL;
+	struct kvmguard_policy *policy;
+	struct kvmguard_vm *vm;
+	bool refuse = false;
+	bool audit;
+
+	rcu_read_lock();
+	vm = kvmguard_vm_lookup(kvm);
+	if (!vm)
+		goto out;
+	if (config) {
+		atomic_inc(&vm->xen_configs);
+		/*
+		 * Counted before the gate is read, which a change closes
+		 * before it reads the count: either this call sees the gate
+		 * closed, or the change sees the count (kvmguard_xen_close()).
+		 */
+		smp_mb__after_atomic();
+	}
+	if (atomic_read(&vm->xen_gate)) {
+		/* A change is checking this VM: refused, not counted. */
+		refuse = true;
+		goto undo;
+	}
+	/* The gate before the rules: a change publishes them, then opens it. */
+	smp_rmb();
+	policy = rcu_dereference(vm->policy);
+	if (policy)
+		rules = rcu_dereference(policy->rules);
+	if (!rules || rules->xen != KVMGUARD_XEN_DENY)
+		goto out;
+	audit = rules->mode == KVMGUARD_MODE_AUDIT;
+	hc_report(vm, KVMGUARD_HC_REPORT_XEN, KVMGUARD_EVENT_XEN, 0, audit);
+	refuse = !audit;
+undo:
+	if (refuse && config)
+		atomic_dec(&vm->xen_configs);
+out:
+	rcu_read_unlock();
+	return refuse ? (unsigned long)kvmguard_xen_refused : 0;
+}
+
+/* kvm_xen_hvm_config(kvm, xhc) */
+static unsigned long xen_config_hook(struct pt_regs *regs)
+{
+	return xen_check((struct kvm *)regs_get_kernel_argument(regs, 0), true);
+}
+
+/* kvm_xen_hvm_set_attr(kvm, data) */
+static unsigned long xen_attr_hook(struct pt_regs *regs)
+{
+	return xen_check((struct kvm *)regs_get_kernel_argument(regs, 0), false);
+}
+
+/* kvm_xen_vcpu_set_attr(vcpu, data) */
+static unsigned long xen_vcpu_attr_hook(struct pt_regs *regs)
+{
+	struct kvm_vcpu *vcpu = (void *)regs_get_kernel_argument(regs, 0);
+
+	return xen_check(vcpu->kvm, false);
+}
+
+/* None exported: found by name. */
+static struct kvmguard_redirect xen_hooks[] = {
+	{ .fn = "kvm_xen_hvm_config", .redirect = xen_config_hook },
+	{ .fn = "kvm_xen_hvm_set_attr", .redirect = xen_attr_hook },
+	{ .fn = "kvm_xen_vcpu_set_attr", .redirect = xen_vcpu_attr_hook },
+};
+
+static unsigned int xen_hooked;
+
+int kvmguard_xen_init(void)
+{
+	int err;
+
+	if (!KVMGUARD_KVM_XEN)
+		return 0;
+	for (xen_hooked = 0; xen_hooked < ARRAY_SIZE(xen_hooks); xen_hooked++) {
+		err = kvmguard_redirect_attach(&xen_hooks[xen_hooked], 0);
+		if (err) {
+			kvmguard_xen_uninit();
+			return err;
+		}
+	}
+	return 0;
+}
+
+void kvmguard_xen_uninit(void)
+{
+	while (xen_hooked)
+		kvmguard_redirect_detach(&xen_hooks[--xen_hooked]);
+}
+
+/*
+ * About to enforce xen deny on a running VM: close its gate (its VMM's
+ * Xen requests are refused from now on), then look whether it has used
+ * KVM_XEN_HVM_CONFIG, or has Xen mode on (set up before kvmguard was
+ * loaded): -EBUSY if so, the rule could not hold. Either way
+ * kvmguard_xen_open() follows, once the new rules are in place or
+ * abandoned. Sleeps.
+ */
+int kvmguard_xen_close(struct kvmguard_vm *vm, struct netlink_ext_ack *extack)
+{
+	struct kvm *kvm;
+	bool on;
+
+	atomic_inc(&vm->xen_gate);
+	/* Pairs with the barrier in xen_check(). */
+	smp_mb__after_atomic();
+	on = atomic_read(&vm->xen_configs);
+	kvm = kvmguard_vm_kvm_get(vm);
+	if (kvm) {
+		on |= kvmguard_xen_mode(kvm);
+		kvm_put_kvm(kvm);
+	}
+	if (!on)
+		return 0;
+	NL_SET_ERR_MSG(extack,
+		       "xen deny: a VM has KVM's Xen emulation set up; it cannot be taken back");
+	return -EBUSY;
+}
+
+void kvmguard_xen_open(struct kvmguard_vm *vm)
+{
+	/* The new rules are visible before the gate opens: see xen_check(). */
+	smp_mb__before_atomic();
+	atomic_dec(&vm->xen_gate);
 }

@@ -21,6 +21,10 @@
  *    registers, and the entry code jumps to
  *    kvm_skip_emulated_instruction(vcpu), whose return goes to KVM's
  *    caller.
+ * On 6.1 C may also route the call (HC_ROUTE): a Hyper-V or Xen call,
+ * decided on one reading of the state KVM routes by, goes straight to
+ * KVM's handler for it (its address in %rdx), which KVM's function would
+ * have tail-called; returning into KVM would let it read that state again.
  *
  * Nothing that runs with a kvmguard frame on the stack may sleep. The
  * module's text is freed after an RCU-tasks grace period
@@ -88,13 +92,15 @@ SYM_FUNC_START(kvmguard_hc_entry)
 	pushq	%r8
 	pushq	%r9
 #ifdef KVMGUARD_HC_INNER
-	/* op_64_bit, the seventh argument, sits above both return addresses. */
+	/*
+	 * op_64_bit and cpl, the seventh and eighth arguments, sit above
+	 * both return addresses.
+	 */
 	movl	24(%rbp), %edx
+	movl	32(%rbp), %ecx
 #endif
 	call	kvmguard_hc_slow
-#ifdef KVMGUARD_HC_INNER
 	movq	%rdx, %r11
-#endif
 	popq	%r9
 	popq	%r8
 	popq	%rcx
@@ -114,8 +120,16 @@ SYM_FUNC_START(kvmguard_hc_entry)
 	movq	%r11, %rax
 	RET
 #else
+	cmpq	$2, %rax		/* HC_ROUTE, hypercall.c */
+	je	.Lroute
 	/* C wrote RAX, %rdi is the vCPU again; if it sleeps, we are gone. */
 	jmp	kvm_skip_emulated_instruction
+.Lroute:
+	/*
+	 * KVM's Hyper-V or Xen handler, at %r11, as KVM's function would
+	 * have called it: same argument, its return goes to KVM's caller.
+	 */
+	JMP_NOSPEC r11
 #endif
 SYM_FUNC_END(kvmguard_hc_entry)
 

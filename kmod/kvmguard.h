@@ -52,6 +52,7 @@ struct kvmguard_rules {
 	bool hc_restrict;		/* only hc_allow may be called */
 	u64 hc_allow;			/* bit n: KVM hypercall n */
 	u8 hyperv;			/* enum kvmguard_hyperv */
+	u8 xen;				/* enum kvmguard_xen */
 	u8 mem_shared;			/* enum kvmguard_mem_shared */
 	u8 ksm;				/* enum kvmguard_ksm */
 	u64 mem_max;			/* bytes; KVMGUARD_MEM_UNLIMITED */
@@ -97,10 +98,11 @@ struct kvmguard_hc_counts {
 
 /* One violation report per VM and kind per second; see hypercall.c. */
 #define KVMGUARD_HC_REPORT_HV	KVMGUARD_HC_SLOTS
+#define KVMGUARD_HC_REPORT_XEN	(KVMGUARD_HC_SLOTS + 1)
 
 struct kvmguard_hc_reports {
 	spinlock_t lock;		/* the array below */
-	struct kvmguard_report kind[KVMGUARD_HC_SLOTS + 1];
+	struct kvmguard_report kind[KVMGUARD_HC_SLOTS + 2];
 };
 
 /* Memory rules of one VM; see memory.c. */
@@ -169,6 +171,9 @@ struct kvmguard_vm {
 	u64 hc_allow;
 	struct kvmguard_hc_counts __percpu *hc_counts;
 	struct kvmguard_hc_reports hc_reports;
+	/* Xen emulation (hypercall.c): */
+	atomic_t xen_gate;		/* > 0: refused while a change is checked */
+	atomic_t xen_configs;		/* KVM_XEN_HVM_CONFIG calls let through */
 	struct kvmguard_vm_mem mem;
 	struct kvmguard_vm_net net;
 };
@@ -256,6 +261,12 @@ int kvmguard_hc_rules_changed(const struct kvmguard_rules *old,
 			      const struct kvmguard_rules *new);
 void kvmguard_hc_sum(const struct kvmguard_vm *vm,
 		     struct kvmguard_hc_counts *sum);
+int kvmguard_xen_init(void);
+void kvmguard_xen_uninit(void);
+bool kvmguard_xen_turns_on(const struct kvmguard_rules *old,
+			   const struct kvmguard_rules *new);
+int kvmguard_xen_close(struct kvmguard_vm *vm, struct netlink_ext_ack *extack);
+void kvmguard_xen_open(struct kvmguard_vm *vm);
 
 /* memory.c */
 int kvmguard_memory_init(void);

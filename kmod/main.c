@@ -35,6 +35,9 @@ static int __init kvmguard_init(void)
 	err = kvmguard_memory_init();
 	if (err)
 		goto err_memory;
+	err = kvmguard_xen_init();
+	if (err)
+		goto err_xen;
 	err = kvmguard_net_init();
 	if (err)
 		goto err_net;
@@ -57,6 +60,8 @@ err_discover:
 err_vhost:
 	kvmguard_net_uninit();
 err_net:
+	kvmguard_xen_uninit();
+err_xen:
 	kvmguard_memory_uninit();
 err_memory:
 	kvmguard_hooks_uninit();
@@ -76,6 +81,7 @@ static void __exit kvmguard_exit(void)
 	kvmguard_hypercall_uninit();
 	kvmguard_vhost_uninit();
 	kvmguard_net_uninit();
+	kvmguard_xen_uninit();
 	kvmguard_memory_uninit();
 	kvmguard_hooks_uninit();
 	/* No hook left that could read them. */

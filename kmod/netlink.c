@@ -77,6 +77,7 @@ static const struct nla_policy policy_edit_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_POLICY_NET_TAG]	= NLA_POLICY_MAX(NLA_U16, KVMGUARD_NET_VID_MAX),
 	[KVMGUARD_A_POLICY_NET_TRUNK]	= NLA_POLICY_EXACT_LEN(KVMGUARD_NET_TRUNK_BYTES),
 	[KVMGUARD_A_POLICY_NET_ISOLATE]	= NLA_POLICY_MAX(NLA_U8, 1),
+	[KVMGUARD_A_POLICY_XEN]		= NLA_POLICY_MAX(NLA_U8, KVMGUARD_XEN_MAX),
 };
 
 static const struct nla_policy policy_name_policy[KVMGUARD_A_MAX + 1] = {
@@ -373,6 +374,9 @@ static int rules_from_attrs(struct genl_info *info, struct kvmguard_rules *rules
 	attr = info->attrs[KVMGUARD_A_POLICY_HYPERV];
 	if (attr)
 		rules->hyperv = nla_get_u8(attr);
+	attr = info->attrs[KVMGUARD_A_POLICY_XEN];
+	if (attr)
+		rules->xen = nla_get_u8(attr);
 	attr = info->attrs[KVMGUARD_A_POLICY_MODE];
 	if (attr)
 		rules->mode = nla_get_u8(attr);
@@ -518,6 +522,7 @@ static int policy_fill(struct sk_buff *skb, struct kvmguard_policy *policy,
 	    nla_put(skb, KVMGUARD_A_POLICY_NET_TRUNK, sizeof(rules->net_trunk),
 		    rules->net_trunk) ||
 	    nla_put_u8(skb, KVMGUARD_A_POLICY_NET_ISOLATE, rules->net_isolate) ||
+	    nla_put_u8(skb, KVMGUARD_A_POLICY_XEN, rules->xen) ||
 	    nla_put_u32(skb, KVMGUARD_A_POLICY_VMS,
 			kvmguard_policy_vm_count(policy)) ||
 	    nla_put_u32(skb, KVMGUARD_A_POLICY_BINDINGS,

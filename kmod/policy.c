@@ -230,12 +230,75 @@ static int ksm_gates_close(struct ksm_gates *g, struct kvmguard_policy *policy,
 	return 0;
 }
 
+/*
+ * The same for xen deny: running VMs about to have it enforced get their
+ * Xen gates closed (kvmguard_xen_close()) for the time of the change.
+ */
+static int xen_gate_close(struct ksm_gates *g, struct kvmguard_vm *vm,
+			  struct netlink_ext_ack *extack)
+{
+	struct kvmguard_vm **vms;
+
+	vms = krealloc_array(g->vms, g->nr + 1, sizeof(*vms), GFP_KERNEL);
+	if (!vms) {
+		kvmguard_vm_put(vm);
+		return -ENOMEM;
+	}
+	g->vms = vms;
+	g->vms[g->nr++] = vm;
+	return kvmguard_xen_close(vm, extack);
+}
+
+static void xen_gates_open(struct ksm_gates *g)
+{
+	while (g->nr--) {
+		kvmguard_xen_open(g->vms[g->nr]);
+		kvmguard_vm_put(g->vms[g->nr]);
+	}
+	kfree(g->vms);
+}
+
+/* As ksm_gates_close(), for xen deny. */
+static int xen_gates_close(struct ksm_gates *g, struct kvmguard_policy *policy,
+			   const struct kvmguard_rules *old,
+			   const struct kvmguard_rules *new,
+			   struct netlink_ext_ack *extack)
+{
+	struct kvmguard_policy *next;
+	struct kvmguard_vm *vm;
+	u64 id = 0;
+	u8 bound_by;
+	bool on;
+	int err;
+
+	if (new && !kvmguard_xen_turns_on(old, new))
+		return 0;
+	while ((vm = kvmguard_vm_get_next(id))) {
+		id = vm->id;
+		on = rcu_access_pointer(vm->policy) == policy;
+		if (on && !new) {
+			next = kvmguard_resolve(vm->pid, vm->cgroup, &bound_by);
+			on = kvmguard_xen_turns_on(old, rules_of(next));
+			if (next)
+				kvmguard_policy_put(next);
+		}
+		if (!on) {
+			kvmguard_vm_put(vm);
+			continue;
+		}
+		err = xen_gate_close(g, vm, extack);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 int kvmguard_policy_update(struct kvmguard_policy *policy,
 			   const struct kvmguard_rules *rules,
 			   struct netlink_ext_ack *extack)
 {
 	struct kvmguard_rules *copy, *old;
-	struct ksm_gates gates = {};
+	struct ksm_gates gates = {}, xen_gates = {};
 	int err;
 
 	lockdep_assert_held(&kvmguard_config_mutex);
@@ -245,6 +308,8 @@ int kvmguard_policy_update(struct kvmguard_policy *policy,
 	old = rcu_dereference_protected(policy->rules,
 					lockdep_is_held(&kvmguard_config_mutex));
 	err = ksm_gates_close(&gates, policy, old, copy, extack);
+	if (!err)
+		err = xen_gates_close(&xen_gates, policy, old, copy, extack);
 	if (!err) {
 		err = kvmguard_hc_rules_changed(old, copy);
 		if (err)
@@ -266,6 +331,7 @@ int kvmguard_policy_update(struct kvmguard_policy *policy,
 		}
 	}
 	if (err) {
+		xen_gates_open(&xen_gates);
 		ksm_gates_open(&gates);
 		kfree(copy);
 		return err;
@@ -280,23 +346,18 @@ int kvmguard_policy_update(struct kvmguard_policy *policy,
 	config_generation++;
 	/* Running VMs see the edit from their next hypercall on. */
 	kvmguard_registry_apply(policy);
+	xen_gates_open(&xen_gates);
 	ksm_gates_open(&gates);
 	return 0;
 }
 
-/*
- * @vm gets @policy (NULL: none) for good, unless KSM deny cannot start or
- * the network hooks of its rules cannot attach.
- */
-int kvmguard_vm_assign(struct kvmguard_vm *vm, struct kvmguard_policy *policy,
-		       u8 bound_by, struct netlink_ext_ack *extack)
+/* kvmguard_vm_assign() past the xen rule. */
+static int vm_assign_ksm(struct kvmguard_vm *vm, struct kvmguard_policy *cur,
+			 struct kvmguard_policy *policy, u8 bound_by,
+			 struct netlink_ext_ack *extack)
 {
-	struct kvmguard_policy *cur;
-	int err = 0;
+	int err;
 
-	lockdep_assert_held(&kvmguard_config_mutex);
-	cur = rcu_dereference_protected(vm->policy,
-					lockdep_is_held(&kvmguard_config_mutex));
 	if (kvmguard_ksm_turns_on(rules_of(cur), rules_of(policy))) {
 		err = kvmguard_ksm_close(vm, extack);
 		if (!err)
@@ -311,6 +372,30 @@ int kvmguard_vm_assign(struct kvmguard_vm *vm, struct kvmguard_policy *policy,
 	if (!err)
 		kvmguard_vm_set_policy(vm, policy, bound_by);
 	return err;
+}
+
+/*
+ * @vm gets @policy (NULL: none) for good, unless KSM deny cannot start or
+ * the network hooks of its rules cannot attach.
+ */
+int kvmguard_vm_assign(struct kvmguard_vm *vm, struct kvmguard_policy *policy,
+		       u8 bound_by, struct netlink_ext_ack *extack)
+{
+	struct kvmguard_policy *cur;
+	int err;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	cur = rcu_dereference_protected(vm->policy,
+					lockdep_is_held(&kvmguard_config_mutex));
+	if (kvmguard_xen_turns_on(rules_of(cur), rules_of(policy))) {
+		/* Closed for the time of the rest: kvmguard_xen_close(). */
+		err = kvmguard_xen_close(vm, extack);
+		if (!err)
+			err = vm_assign_ksm(vm, cur, policy, bound_by, extack);
+		kvmguard_xen_open(vm);
+		return err;
+	}
+	return vm_assign_ksm(vm, cur, policy, bound_by, extack);
 }
 
 unsigned int kvmguard_policy_binding_count(const struct kvmguard_policy *p)
@@ -329,7 +414,7 @@ int kvmguard_policy_delete(struct kvmguard_policy *policy,
 			   struct netlink_ext_ack *extack)
 {
 	const struct kvmguard_rules *rules = rules_of(policy);
-	struct ksm_gates gates = {};
+	struct ksm_gates gates = {}, xen_gates = {};
 	int err;
 
 	lockdep_assert_held(&kvmguard_config_mutex);
@@ -348,8 +433,11 @@ int kvmguard_policy_delete(struct kvmguard_policy *policy,
 	/* The VMs resolve now as they will below. */
 	err = ksm_gates_close(&gates, policy, rules, NULL, extack);
 	if (!err)
+		err = xen_gates_close(&xen_gates, policy, rules, NULL, extack);
+	if (!err)
 		err = kvmguard_net_prepare(NULL, policy, NULL, extack);
 	if (err) {
+		xen_gates_open(&xen_gates);
 		ksm_gates_open(&gates);
 		return err;
 	}
@@ -358,6 +446,7 @@ int kvmguard_policy_delete(struct kvmguard_policy *policy,
 	config_generation++;
 	/* VMs that used it fall back to what the bindings say now. */
 	kvmguard_registry_rebind(policy);
+	xen_gates_open(&xen_gates);
 	ksm_gates_open(&gates);
 	kvmguard_hc_rules_changed(rules, NULL);
 	kvmguard_mem_rules_changed(rules, NULL);

@@ -332,7 +332,8 @@ static bool take_hc_event(const struct nlmsghdr *nlh,
 	if (!tb[KVMGUARD_A_EVENT_TYPE] || !tb[KVMGUARD_A_VM_ID])
 		return false;
 	type = gnl_get_u8(tb[KVMGUARD_A_EVENT_TYPE]);
-	if ((type != KVMGUARD_EVENT_HYPERCALL && type != KVMGUARD_EVENT_HYPERV) ||
+	if ((type != KVMGUARD_EVENT_HYPERCALL && type != KVMGUARD_EVENT_HYPERV &&
+	     type != KVMGUARD_EVENT_XEN) ||
 	    (sink->vm_id && gnl_get_u64(tb[KVMGUARD_A_VM_ID]) != sink->vm_id) ||
 	    sink->n >= sink->max)
 		return false;

@@ -104,7 +104,7 @@ struct hcg_event {
 /* Subscribe @g (opened with kg_open) to the events group; 0 or -errno. */
 int hcg_subscribe(struct gnl *g);
 /*
- * Collect HYPERCALL/HYPERV events for @vm_id (0: any VM) for @ms
+ * Collect HYPERCALL/HYPERV/XEN events for @vm_id (0: any VM) for @ms
  * milliseconds; returns how many were stored (at most @max).
  */
 int hcg_events(struct gnl *sub, uint64_t vm_id, int ms, struct hcg_event *ev, int max);

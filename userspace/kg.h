@@ -70,6 +70,7 @@ enum {
 	PF_NET_TAG = 1U << 8,
 	PF_NET_TRUNK = 1U << 9,
 	PF_NET_ISOLATE = 1U << 10,
+	PF_XEN = 1U << 11,
 };
 
 struct kg_policy {
@@ -80,6 +81,7 @@ struct kg_policy {
 	uint8_t hc_restrict;		/* 0: every KVM hypercall allowed */
 	uint64_t hc_allow;		/* bit n: hypercall n, if restricted */
 	uint8_t hyperv;			/* enum kvmguard_hyperv */
+	uint8_t xen;			/* enum kvmguard_xen */
 	uint64_t mem_max;		/* bytes, KVMGUARD_MEM_UNLIMITED */
 	uint8_t mem_shared;		/* enum kvmguard_mem_shared */
 	uint8_t mem_ksm;		/* enum kvmguard_ksm */

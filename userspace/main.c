@@ -35,7 +35,7 @@ static const char usage_text[] =
 	"  " PROG_NAME " help | --help | -V\n"
 	"\n"
 	"Policy options (any order):\n"
-	"  mode enforce|audit   domain NAME|none   hyperv allow|deny\n"
+	"  mode enforce|audit   domain NAME|none   hyperv allow|deny   xen allow|deny\n"
 	"  hypercalls all|none|allow NAME|NR[,...]  (kick_cpu, send_ipi, ...)\n"
 	"  mem max SIZE|none   mem shared allow|deny|domain   mem ksm allow|deny\n"
 	"  mem dirty-log max SIZE|none   (SIZE: bytes or 512K, 4G, 1T, ...)\n"

@@ -33,6 +33,8 @@ static const char *event_name(uint8_t type)
 		return "net_guard";
 	case KVMGUARD_EVENT_NET_GUARD_END:
 		return "net_guard_end";
+	case KVMGUARD_EVENT_XEN:
+		return "xen";
 	}
 	return NULL;
 }

@@ -107,6 +107,7 @@ static struct nla_policy attr_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_NET_GUARD_PORTS] = { .type = NLA_U32 },
 	[KVMGUARD_A_NET_GUARD_DROPPED] = { .type = NLA_U64 },
 	[KVMGUARD_A_NET_BRIDGE] = { .type = NLA_STRING },
+	[KVMGUARD_A_POLICY_XEN] = { .type = NLA_U8 },
 };
 
 /*

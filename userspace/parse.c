@@ -405,6 +405,11 @@ static const char *const hyperv_names[] = {
 	[KVMGUARD_HYPERV_DENY] = "deny",
 };
 
+static const char *const xen_names[] = {
+	[KVMGUARD_XEN_ALLOW] = "allow",
+	[KVMGUARD_XEN_DENY] = "deny",
+};
+
 static const char *const mem_shared_names[] = {
 	[KVMGUARD_MEM_SHARED_ALLOW] = "allow",
 	[KVMGUARD_MEM_SHARED_DENY] = "deny",
@@ -821,6 +826,15 @@ const struct policy_opt policy_opts[] = {
 		.n_names = ARRAY_SIZE(hyperv_names),
 	},
 	{
+		.word = "xen",
+		.flag = PF_XEN,
+		.attr = KVMGUARD_A_POLICY_XEN,
+		.kind = OPT_CHOICE,
+		.field = offsetof(struct kg_policy, xen),
+		.names = xen_names,
+		.n_names = ARRAY_SIZE(xen_names),
+	},
+	{
 		.word = "mem max",
 		.flag = PF_MEM_MAX,
 		.attr = KVMGUARD_A_POLICY_MEM_MAX,
@@ -896,6 +910,7 @@ void policy_defaults(struct kg_policy *p)
 	p->hc_restrict = 0;
 	p->hc_allow = 0;
 	p->hyperv = KVMGUARD_HYPERV_ALLOW;
+	p->xen = KVMGUARD_XEN_ALLOW;
 	p->mem_max = KVMGUARD_MEM_UNLIMITED;
 	p->mem_shared = KVMGUARD_MEM_SHARED_ALLOW;
 	p->mem_ksm = KVMGUARD_KSM_ALLOW;

@@ -702,6 +702,11 @@ static void json_policy(struct json *j, const struct kg_policy *p)
 	}
 	json_key(j, "hyperv");
 	json_str(j, p->hyperv == KVMGUARD_HYPERV_DENY ? "deny" : "allow");
+	/* a module that knows the rule reports it */
+	if (p->set & PF_XEN) {
+		json_key(j, "xen");
+		json_str(j, p->xen == KVMGUARD_XEN_DENY ? "deny" : "allow");
+	}
 	json_key(j, "mem");
 	json_obj_begin(j);
 	json_key(j, "max");
@@ -782,12 +787,12 @@ int cmd_policy_show(struct kg_nl *nl, const struct kg_request *req)
 		static const unsigned int rule_cols[] = {
 			PF_MEM_MAX, PF_MEM_SHARED, PF_MEM_KSM,
 			PF_MEM_DIRTY_MAX, PF_NET_TAG, PF_NET_TRUNK,
-			PF_NET_ISOLATE,
+			PF_NET_ISOLATE, PF_XEN,
 		};
 		static const char *const hdr[] = {
 			"NAME", "MODE", "DOMAIN", "VMS", "BINDINGS",
 			"HYPERCALLS", "HYPERV", "MEM-MAX", "SHARED", "KSM",
-			"DIRTY-LOG-MAX", "NET-TAG", "TRUNK", "ISOLATE",
+			"DIRTY-LOG-MAX", "NET-TAG", "TRUNK", "ISOLATE", "XEN",
 		};
 		struct table t = { .cols = ARRAY_SIZE(hdr),
 				   .cells = VEC_INIT(char *) };

@@ -67,7 +67,8 @@
  * @KVMGUARD_CMD_POLICY_NEW: in POLICY_NAME and optional rules: POLICY_MODE
  *	(default enforce), POLICY_DOMAIN (default none), POLICY_HC_RESTRICT
  *	with POLICY_HC_ALLOW (default: every hypercall allowed),
- *	POLICY_HYPERV (default allow), POLICY_MEM_MAX and POLICY_MEM_DIRTY_MAX
+ *	POLICY_HYPERV and POLICY_XEN (default allow), POLICY_MEM_MAX and
+ *	POLICY_MEM_DIRTY_MAX
  *	(default KVMGUARD_MEM_UNLIMITED), POLICY_MEM_SHARED and POLICY_MEM_KSM
  *	(default allow), POLICY_NET_TAG (default 0: none), POLICY_NET_TRUNK
  *	(default empty), POLICY_NET_ISOLATE (default 0). EEXIST if the name
@@ -84,7 +85,7 @@
  *	POLICY_DOMAIN (when set), POLICY_HC_RESTRICT, POLICY_HC_ALLOW,
  *	POLICY_HYPERV, POLICY_MEM_MAX, POLICY_MEM_SHARED, POLICY_MEM_KSM,
  *	POLICY_MEM_DIRTY_MAX, POLICY_NET_TAG, POLICY_NET_TRUNK,
- *	POLICY_NET_ISOLATE, POLICY_VMS, POLICY_BINDINGS. Every rule
+ *	POLICY_NET_ISOLATE, POLICY_XEN, POLICY_VMS, POLICY_BINDINGS. Every rule
  *	attribute the module knows is reported, at its default too, so a
  *	caller can tell which rules a module supports.
  * @KVMGUARD_CMD_POLICY_DEL: in POLICY_NAME. EBUSY while a binding names it.
@@ -107,7 +108,8 @@
  *	EVENT_MEM_RULE, EVENT_ACTION, EVENT_COUNT, EVENT_MEM_BYTES and, for a
  *	memslot change, EVENT_MEM_SLOT; NET adds EVENT_NET_RULE, EVENT_NET_DIR,
  *	EVENT_ACTION, EVENT_COUNT, NET_IFINDEX, NET_IFNAME and, for a tagged
- *	frame, EVENT_NET_VID (its outer VID).
+ *	frame, EVENT_NET_VID (its outer VID); XEN adds EVENT_ACTION and
+ *	EVENT_COUNT.
  * @KVMGUARD_CMD_NET_BIND: in VM_ID and NET_IFNAME or NET_IFINDEX (a device
  *	of the initial network namespace): the device is the VM's network
  *	port from now on, for VMMs that do virtio-net in userspace. The
@@ -202,6 +204,12 @@ enum kvmguard_cmd {
  *	hypercall path that a VMM enabling Hyper-V enlightenments opens. A
  *	refused call from protected mode returns HV_STATUS_ACCESS_DENIED, even
  *	from CPL > 0 where KVM would raise #UD.
+ * @KVMGUARD_A_POLICY_XEN: u8, enum kvmguard_xen (default allow): KVM's Xen
+ *	emulation (kernels built with CONFIG_KVM_XEN, such as Debian's 6.12),
+ *	in which a VM's hypercalls are Xen's, handled by KVM or its VMM, and
+ *	not restricted by POLICY_HC_*. In POLICY_NEW, POLICY_SET and VM_SET,
+ *	EBUSY (changing nothing) if the change would enforce deny for a VM
+ *	that has used KVM_XEN_HVM_CONFIG or has Xen hypercalls enabled.
  * @KVMGUARD_A_VM_HC_STATS: nest of KVMGUARD_A_HC_STAT entries, one per
  *	hypercall number that was counted, by increasing number. Counting
  *	happens while any policy restricts hypercalls (the hook is absent
@@ -399,6 +407,7 @@ enum kvmguard_attr {
 	KVMGUARD_A_NET_GUARD_PORTS,
 	KVMGUARD_A_NET_GUARD_DROPPED,
 	KVMGUARD_A_NET_BRIDGE,
+	KVMGUARD_A_POLICY_XEN,
 	__KVMGUARD_A_MAX
 };
 
@@ -485,6 +494,8 @@ enum kvmguard_vm_flags {
  * @KVMGUARD_EVENT_NET_GUARD_END: a guarded bridge went away (deleted or
  *	moved to another network namespace), and its guard with it. Carries
  *	no VM: NET_IFINDEX and NET_IFNAME of the bridge.
+ * @KVMGUARD_EVENT_XEN: a VM's VMM asked for KVM's Xen emulation against
+ *	POLICY_XEN.
  */
 enum kvmguard_event_type {
 	KVMGUARD_EVENT_UNSPEC,
@@ -496,6 +507,7 @@ enum kvmguard_event_type {
 	KVMGUARD_EVENT_NET,
 	KVMGUARD_EVENT_NET_GUARD,
 	KVMGUARD_EVENT_NET_GUARD_END,
+	KVMGUARD_EVENT_XEN,
 	__KVMGUARD_EVENT_MAX
 };
 
@@ -516,6 +528,22 @@ enum kvmguard_hyperv {
 };
 
 #define KVMGUARD_HYPERV_MAX (__KVMGUARD_HYPERV_MAX - 1)
+
+/**
+ * enum kvmguard_xen - KVMGUARD_A_POLICY_XEN values
+ * @KVMGUARD_XEN_ALLOW: the VMM may enable KVM's Xen emulation.
+ * @KVMGUARD_XEN_DENY: it may not: KVM_XEN_HVM_CONFIG, KVM_XEN_HVM_SET_ATTR
+ *	and KVM_XEN_VCPU_SET_ATTR fail with EPERM (a XEN event), so the VM's
+ *	hypercalls stay KVM's (or Hyper-V's), under POLICY_HC_* and
+ *	POLICY_HYPERV.
+ */
+enum kvmguard_xen {
+	KVMGUARD_XEN_ALLOW,
+	KVMGUARD_XEN_DENY,
+	__KVMGUARD_XEN_MAX
+};
+
+#define KVMGUARD_XEN_MAX (__KVMGUARD_XEN_MAX - 1)
 
 /**
  * enum kvmguard_action - what happened to a violation

@@ -897,9 +897,9 @@ def test_net(f, tmp):
         "10,12,14-15", "net", "isolate", "on")
     out, _ = run(f, "policy", "show")
     rows = [l.split() for l in out.splitlines()]
-    check(rows[0][11:] == ["NET-TAG", "TRUNK", "ISOLATE"] and
-          rows[1][11:] == ["none", "1-4094", "off"] and
-          rows[2][11:] == ["5", "10,12,14-15", "on"],
+    check(rows[0][11:14] == ["NET-TAG", "TRUNK", "ISOLATE"] and
+          rows[1][11:14] == ["none", "1-4094", "off"] and
+          rows[2][11:14] == ["5", "10,12,14-15", "on"],
           "policy show net columns: %r" % out)
     out, _ = run(f, "-j", "policy", "show")
     d = json.loads(out)
@@ -918,7 +918,7 @@ def test_net(f, tmp):
     run(f, "apply", "-", stdin=dump.encode())
     check(f.changes() == [], "net: dump | apply - changed %r" % f.changes())
     line = "policy add o net tag %s net trunk %s net isolate %s\n" \
-           "policy add n net trunk 1-4094\n" % tuple(rows[2][11:])
+           "policy add n net trunk 1-4094\n" % tuple(rows[2][11:14])
     run(f, "apply", "-", stdin=line.encode())
     check(f.changes() == [], "net cells do not read back: %r" % f.changes())
     # apply puts omitted rules back to their defaults
@@ -1118,14 +1118,14 @@ def test_policy_cli(f):
     check(lines[0].split() == ["NAME", "MODE", "DOMAIN", "VMS", "BINDINGS",
                                "HYPERCALLS", "HYPERV", "MEM-MAX", "SHARED",
                                "KSM", "DIRTY-LOG-MAX", "NET-TAG", "TRUNK",
-                               "ISOLATE"],
+                               "ISOLATE", "XEN"],
           "policy show header: %r" % out)
     check(lines[1].split() == ["db", "enforce", "tenantB", "0", "0", "all",
                                "allow", "none", "allow", "allow", "none",
-                               "none", "none", "off"] and
+                               "none", "none", "off", "allow"] and
           lines[2].split() == ["web", "enforce", "-", "0", "0", "all",
                                "allow", "none", "allow", "allow", "none",
-                               "none", "none", "off"],
+                               "none", "none", "off", "allow"],
           "policy show rows: %r" % out)
     mem = {"max": None, "shared": "allow", "ksm": "allow",
            "dirty_log_max": None}

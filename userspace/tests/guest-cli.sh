@@ -49,7 +49,7 @@ grep -q '^kvmguard: cannot add policy web: File exists' "$T/err" && ok "  EEXIST
 t 0 "policy add db" policy add db
 t 0 "policy set changes only mode" policy set db mode audit
 t 0 "policy show NAME json" -j policy show web
-has out '{"name":"web","mode":"audit","domain":"tenant-a","hypercalls":null,"hyperv":"allow","mem":{"max":null,"shared":"allow","ksm":"allow","dirty_log_max":null},"net":{"tag":null,"trunk":[],"isolate":false},"vms":0,"bindings":0}'
+has out '{"name":"web","mode":"audit","domain":"tenant-a","hypercalls":null,"hyperv":"allow","xen":"allow","mem":{"max":null,"shared":"allow","ksm":"allow","dirty_log_max":null},"net":{"tag":null,"trunk":[],"isolate":false},"vms":0,"bindings":0}'
 t 1 "policy set unknown: ENOENT" policy set nope mode audit
 t 0 "bind cgroup (trailing slash)" bind cgroup /machine.slice/ policy web
 t 0 "bind default" bind default policy db
@@ -75,7 +75,7 @@ bind cgroup /machine.slice policy web
 CONF
 t 0 "apply converges" -v apply "$T/a.conf"
 # a module that reports the hypercall (memory, network) rules gets them in POLICY_SET too
-grep -qxE 'policy set web mode enforce domain none( hypercalls all hyperv allow( mem max none mem shared allow mem ksm allow mem dirty-log max none( net tag none net trunk none net isolate off)?)?)?' "$T/out" &&
+grep -qxE 'policy set web mode enforce domain none( hypercalls all hyperv allow( xen allow)?( mem max none mem shared allow mem ksm allow mem dirty-log max none( net tag none net trunk none net isolate off)?)?)?' "$T/out" &&
 	ok "  policy set web" || not_ok "  policy set web"
 has out "unbind pid $$"
 has out "policy del db"
@@ -103,7 +103,7 @@ if [ $? = 0 ]; then
 	t 0 "dump shows the rules" dump
 	has out "policy add hc mode enforce hypercalls allow kick_cpu,send_ipi hyperv deny"
 	t 0 "-j policy show hc" -j policy show hc
-	has out '{"name":"hc","mode":"enforce","domain":null,"hypercalls":[5,10],"hyperv":"deny","mem":{"max":null,"shared":"allow","ksm":"allow","dirty_log_max":null},"net":{"tag":null,"trunk":[],"isolate":false},"vms":0,"bindings":0}'
+	has out '{"name":"hc","mode":"enforce","domain":null,"hypercalls":[5,10],"hyperv":"deny","xen":"allow","mem":{"max":null,"shared":"allow","ksm":"allow","dirty_log_max":null},"net":{"tag":null,"trunk":[],"isolate":false},"vms":0,"bindings":0}'
 	t 0 "policy set hypercalls none" policy set hc hypercalls none
 	t 0 "dump" dump
 	has out "policy add hc mode enforce hypercalls none hyperv deny"
@@ -166,7 +166,7 @@ fi
 if [ $? = 0 ]; then
 	ok "policy add with memory rules"
 	t 0 "-j policy show mem" -j policy show mem
-	has out '{"name":"mem","mode":"enforce","domain":"d1","hypercalls":null,"hyperv":"allow","mem":{"max":4294967296,"shared":"domain","ksm":"deny","dirty_log_max":16777216},"net":{"tag":null,"trunk":[],"isolate":false},"vms":0,"bindings":0}'
+	has out '{"name":"mem","mode":"enforce","domain":"d1","hypercalls":null,"hyperv":"allow","xen":"allow","mem":{"max":4294967296,"shared":"domain","ksm":"deny","dirty_log_max":16777216},"net":{"tag":null,"trunk":[],"isolate":false},"vms":0,"bindings":0}'
 	t 0 "policy set mem max none, dirty-log max 0" policy set mem mem max none mem dirty-log max 0
 	t 0 "dump" dump
 	has out "policy add mem mode enforce domain d1 mem shared domain mem ksm deny mem dirty-log max 0"
@@ -188,7 +188,7 @@ fi
 if [ $? = 0 ]; then
 	ok "policy add with network rules"
 	t 0 "-j policy show net" -j policy show net
-	has out '{"name":"net","mode":"enforce","domain":null,"hypercalls":null,"hyperv":"allow","mem":{"max":null,"shared":"allow","ksm":"allow","dirty_log_max":null},"net":{"tag":100,"trunk":[200,201,202,203,204,205,206,207,208,209,210,300],"isolate":true},"vms":0,"bindings":0}'
+	has out '{"name":"net","mode":"enforce","domain":null,"hypercalls":null,"hyperv":"allow","xen":"allow","mem":{"max":null,"shared":"allow","ksm":"allow","dirty_log_max":null},"net":{"tag":100,"trunk":[200,201,202,203,204,205,206,207,208,209,210,300],"isolate":true},"vms":0,"bindings":0}'
 	t 0 "policy set net trunk 1-4094, tag none" policy set net net trunk 1-4094 net tag none
 	t 0 "dump" dump
 	has out "policy add net mode enforce net trunk 1-4094 net isolate on"

@@ -199,6 +199,12 @@ static void test_grammar(void)
 		  "invalid hyperv value 'maybe'" },
 		{ "policy set web hyperv deny hyperv allow", false,
 		  "'hyperv' given twice" },
+		{ "policy add web hypercalls none xen deny", false, NULL },
+		{ "policy add web xen maybe", false,
+		  "invalid xen value 'maybe'" },
+		{ "policy set web xen deny xen allow", false,
+		  "'xen' given twice" },
+		{ "policy add web xen", false, "'xen' needs a value" },
 		{ "policy add w/b", false, "invalid policy name 'w/b'" },
 		{ "policy add 0123456789012345678901234567890", false, NULL },
 		{ "policy add 01234567890123456789012345678901", false,
@@ -364,6 +370,9 @@ static void test_values(void)
 	CHECK(!parse_str("policy set web hyperv deny", &req, false, err) &&
 	      req.policy.set == PF_HYPERV &&
 	      req.policy.hyperv == KVMGUARD_HYPERV_DENY, "hyperv deny");
+	CHECK(!parse_str("policy set web xen deny", &req, false, err) &&
+	      req.policy.set == PF_XEN &&
+	      req.policy.xen == KVMGUARD_XEN_DENY, "xen deny");
 	CHECK(!parse_str("policy set web mem max 4G mem dirty-log max 0", &req,
 			 false, err) &&
 	      req.policy.set == (PF_MEM_MAX | PF_MEM_DIRTY_MAX) &&
