@@ -208,6 +208,19 @@ TEST_F(dt, soft_dirty_within_budget)
 	DENIED(self, 0);
 }
 
+TEST_F(dt, audit_counts_and_allows)
+{
+	ASSERT_EQ(0, memg_new(&self->g, P "au", NULL, MEMG_DIRTY(MEMG_MIB),
+			      MEMG_MODE(KVMGUARD_MODE_AUDIT)));
+	ASSERT_EQ(0, memg_vm(&self->g, &self->vm, P "au", &self->id));
+	ASSERT_EQ(0, SLOT(self));
+	if (!have_soft_dirty(self->other))
+		SKIP(return, "no soft-dirty tracking (CONFIG_MEM_SOFT_DIRTY)");
+	/* have_soft_dirty() cleared once: counted, not refused. */
+	EXPECT_EQ(0, soft_dirty(self->mem));
+	DENIED(self, 1);
+}
+
 /* A userfaultfd with @features; -errno (SKIP material) if there is none. */
 static int uffd_open(uint64_t features, uint64_t *ioctls)
 {
