@@ -2,10 +2,12 @@
 /*
  * The dirty-log budget (mem dirty-log max) against the dirty tracking a
  * VMM can do without KVM: soft-dirty bits (/proc/PID/clear_refs, then
- * /proc/PID/pagemap) and userfaultfd write-protection (UFFDIO_REGISTER
- * with UFFDIO_REGISTER_MODE_WP, UFFDIO_WRITEPROTECT, UFFDIO_COPY and
- * UFFDIO_CONTINUE with their _MODE_WP, and on 6.7+ PAGEMAP_SCAN with
- * PM_SCAN_WP_MATCHING).
+ * /proc/PID/pagemap) and userfaultfd write-protection (UFFDIO_WRITEPROTECT,
+ * UFFDIO_COPY with UFFDIO_COPY_MODE_WP; on 6.12 also
+ * UFFDIO_REGISTER_MODE_WP, UFFDIO_CONTINUE with UFFDIO_CONTINUE_MODE_WP
+ * and PAGEMAP_SCAN with PM_SCAN_WP_MATCHING). On 6.1 the registration is
+ * inlined in the ioctl, with the context private: not hooked, its
+ * protection cannot be armed over guest memory anyway.
  *
  * How much of a VM's memory such tracking covers cannot be accounted from
  * a module (a range write-protected a piece at a time, pages unprotected
