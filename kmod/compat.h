@@ -37,9 +37,11 @@
 
 #else /* !__ASSEMBLY__ */
 
+#include <linux/fs.h>
 #include <linux/ftrace.h>
 #include <linux/kvm_host.h>
 #include <linux/skbuff.h>
+#include <linux/userfaultfd_k.h>
 
 /* 6.8 renamed the address-space count and made it a per-VM property. */
 #ifdef KVM_MAX_NR_ADDRESS_SPACES
@@ -168,6 +170,56 @@ static inline bool kvmguard_hv_hypercalls(struct kvm_vcpu *vcpu)
 	return false;
 #endif
 }
+
+/*
+ * Dirty tracking outside KVM (memory_dirty.c): the functions that set it,
+ * hooked by name; NULL where the kernel has no such function. The
+ * userfaultfd core takes the context since 6.8 (its struct public since),
+ * the mm before; its fills take their write-protect flag as the last
+ * argument (6.1: mcopy_atomic(mm, dst, src, len, mmap_changing, mode);
+ * 6.12: mfill_atomic_copy(ctx, dst, src, len, flags)).
+ */
+#ifdef CONFIG_MEM_SOFT_DIRTY
+#define KVMGUARD_CLEAR_REFS_FN		"clear_refs_write"
+#else
+#define KVMGUARD_CLEAR_REFS_FN		NULL
+#endif
+
+#if defined(CONFIG_USERFAULTFD) && defined(CONFIG_HAVE_ARCH_USERFAULTFD_WP)
+#define KVMGUARD_UFFD_WP_FN		"mwriteprotect_range"
+#ifdef KVMGUARD_HAVE_UFFD_CTX
+#define KVMGUARD_UFFD_COPY_FN		"mfill_atomic_copy"
+#define KVMGUARD_UFFD_COPY_FLAGS	4
+#define KVMGUARD_UFFD_FILL_WP		((__force unsigned long)MFILL_ATOMIC_WP)
+#define KVMGUARD_UFFD_CONTINUE_FN	"mfill_atomic_continue"
+#define KVMGUARD_UFFD_REGISTER_FN	"userfaultfd_register_range"
+#define kvmguard_uffd_mm(ctx)	(((struct userfaultfd_ctx *)(ctx))->mm)
+#else
+#define KVMGUARD_UFFD_COPY_FN		"mcopy_atomic"
+#define KVMGUARD_UFFD_COPY_FLAGS	5
+#define KVMGUARD_UFFD_FILL_WP		UFFDIO_COPY_MODE_WP
+#define KVMGUARD_UFFD_CONTINUE_FN	NULL	/* no write-protected mode */
+#define KVMGUARD_UFFD_REGISTER_FN	NULL	/* inlined in the ioctl */
+#define kvmguard_uffd_mm(mm)	((struct mm_struct *)(mm))
+#endif
+#else
+#define KVMGUARD_UFFD_WP_FN		NULL
+#define KVMGUARD_UFFD_COPY_FN		NULL
+#define KVMGUARD_UFFD_COPY_FLAGS	0
+#define KVMGUARD_UFFD_FILL_WP		0
+#define KVMGUARD_UFFD_CONTINUE_FN	NULL
+#define KVMGUARD_UFFD_REGISTER_FN	NULL
+#define kvmguard_uffd_mm(mm)	((struct mm_struct *)(mm))
+#endif
+
+/* 6.7 added PAGEMAP_SCAN, which can write-protect as it scans. */
+#if defined(PAGEMAP_SCAN) && defined(CONFIG_USERFAULTFD)
+#define KVMGUARD_PAGEMAP_SCAN_FN	"do_pagemap_cmd"
+#define KVMGUARD_PAGEMAP_SCAN		PAGEMAP_SCAN
+#else
+#define KVMGUARD_PAGEMAP_SCAN_FN	NULL
+#define KVMGUARD_PAGEMAP_SCAN		0
+#endif
 
 #endif /* __ASSEMBLY__ */
 #endif /* _KVMGUARD_COMPAT_H */

@@ -208,6 +208,8 @@ struct kvm *kvmguard_vm_kvm_get(struct kvmguard_vm *vm);
 struct kvmguard_vm *kvmguard_vm_find_rcu(unsigned long *id);
 struct kvmguard_vm *kvmguard_vm_get_by_mm(struct mm_struct *mm);
 bool kvmguard_vm_stats(struct kvmguard_vm *vm, struct kvmguard_vm_stats *st);
+bool kvmguard_vm_kvm_call(struct kvmguard_vm *vm,
+			  void (*fn)(struct kvm *kvm, void *arg), void *arg);
 u32 kvmguard_registry_generation(void);
 unsigned int kvmguard_policy_vm_count(const struct kvmguard_policy *policy);
 void kvmguard_vm_set_policy(struct kvmguard_vm *vm,
@@ -276,6 +278,10 @@ void kvmguard_mem_vm_gone(struct kvmguard_vm *vm);
 int kvmguard_mem_rules_changed(const struct kvmguard_rules *old,
 			       const struct kvmguard_rules *new);
 u64 kvmguard_mem_shared_bytes(struct kvmguard_vm *vm);
+/* memory_dirty.c: the budget against dirty tracking outside KVM. */
+int kvmguard_dirty_rules_changed(const struct kvmguard_rules *old,
+				 const struct kvmguard_rules *new);
+void kvmguard_dirty_uninit(void);
 bool kvmguard_ksm_turns_on(const struct kvmguard_rules *old,
 			   const struct kvmguard_rules *new);
 int kvmguard_ksm_close(struct kvmguard_vm *vm, struct netlink_ext_ack *extack);

@@ -717,14 +717,17 @@ int kvmguard_mem_rules_changed(const struct kvmguard_rules *old,
 	int err;
 
 	lockdep_assert_held(&kvmguard_config_mutex);
-	if (was == is)
-		return 0;
+	/* The dirty-log budget's hooks beyond the memslot (memory_dirty.c). */
+	err = kvmguard_dirty_rules_changed(old, new);
+	if (err || was == is)
+		return err;
 	if (is) {
 		if (!mem_users) {
 			err = memslot_attach();
 			if (err) {
 				if (memslot_attached)
 					memslot_detach();
+				kvmguard_dirty_rules_changed(new, old);
 				return err;
 			}
 		}
@@ -905,6 +908,7 @@ void kvmguard_memory_uninit(void)
 	if (memslot_attached)
 		memslot_detach();
 	mem_users = 0;
+	kvmguard_dirty_uninit();
 	mutex_unlock(&kvmguard_config_mutex);
 	/* ksm_refused() is module code too (memslot_detach() may not run). */
 	synchronize_rcu_tasks();

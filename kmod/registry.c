@@ -338,6 +338,24 @@ struct kvm *kvmguard_vm_kvm_get(struct kvmguard_vm *vm)
 	return kvm;
 }
 
+/*
+ * Call @fn(kvm, @arg) on @vm's struct kvm while KVM cannot free it (under
+ * the registry lock, which the destroy hook takes first: @fn may not
+ * sleep). False, without a call, once the VM is gone.
+ */
+bool kvmguard_vm_kvm_call(struct kvmguard_vm *vm,
+			  void (*fn)(struct kvm *kvm, void *arg), void *arg)
+{
+	struct kvm *kvm;
+
+	spin_lock(&registry_lock);
+	kvm = vm->kvm;
+	if (kvm)
+		fn(kvm, arg);
+	spin_unlock(&registry_lock);
+	return kvm;
+}
+
 void kvmguard_registry_remove(struct kvm *kvm)
 {
 	struct kvmguard_vm *vm;
