@@ -21,6 +21,9 @@
  *    bound (EBUSY); a VLAN 200 frame of the guest never reaches VLAN 200.
  *    Binding A while it has such a qdisc is refused. Needs tc(8) with
  *    sch_ingress, cls_matchall and act_mirred; skips without.
+ *  - tcx (6.6+): a tc BPF program attached without a qdisc (BPF_PROG_ATTACH,
+ *    BPF_TCX_INGRESS) runs where a clsact's ingress filters do: refused
+ *    on a bound tap, and binding a tap with one refused. Skips before 6.6.
  *  - packet_tx: an AF_PACKET socket on A sends frames toward the guest
  *    (through the qdisc and with PACKET_QDISC_BYPASS, with an honest and
  *    a lying sll_protocol): they reach tun_net_xmit() and the rule, so
@@ -365,6 +368,57 @@ del:
 		ASSERT_EQ(0, tc("qdisc del dev %s %s", name, kinds[k]));
 	}
 	ASSERT_EQ(0, netg_lab_vm(L, A, NETG_POLICY "100"));
+}
+
+/* 6.6+: BPF_TCX_INGRESS (headers of older kernels lack it). */
+#define KG_BPF_TCX_INGRESS	46
+
+/* BPF_PROG_ATTACH (or DETACH) of tc program @prog to @ifindex's tcx ingress. */
+static int tcx(int cmd, int ifindex, int prog)
+{
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.target_fd = ifindex;
+	attr.attach_bpf_fd = prog;
+	attr.attach_type = KG_BPF_TCX_INGRESS;
+	return syscall(__NR_bpf, cmd, &attr, sizeof(attr)) ? -errno : 0;
+}
+
+TEST_F_TIMEOUT(bypass, tcx, 120)
+{
+	struct bpf_insn insns[] = { MOV64_IMM(0, 0), EXIT() };
+	int ifindex = PORT(A)->ifindex;
+	union bpf_attr attr;
+	int prog, err;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_type = BPF_PROG_TYPE_SCHED_CLS;
+	attr.insns = (uintptr_t)insns;
+	attr.insn_cnt = 2;
+	attr.license = (uintptr_t)"GPL";
+	prog = syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+	if (prog < 0)
+		SKIP(return, "cannot load a tc program: %s", strerror(errno));
+	/* Unbound, it attaches (where the kernel has tcx at all). */
+	err = tcx(BPF_PROG_ATTACH, ifindex, prog);
+	if (err == -EINVAL)
+		SKIP(return, "no tcx in this kernel (6.6+)");
+	ASSERT_EQ(0, err);
+	ASSERT_EQ(0, netg_vm(&L->g, &L->vm[A], NETG_POLICY "100", &L->id[A]));
+	L->has_vm[A] = true;
+	err = netg_bind(&L->g, L->id[A], PORT(A)->name, 0);
+	EXPECT_EQ(-EBUSY, err) TH_LOG("bind with a tcx program: %s (%s)", strerror(-err),
+				      L->g.ext_msg);
+	netg_lab_vm_destroy(L, A);
+	ASSERT_EQ(0, tcx(BPF_PROG_DETACH, ifindex, prog));
+
+	ASSERT_EQ(0, netg_lab_vm(L, A, NETG_POLICY "100"));
+	err = tcx(BPF_PROG_ATTACH, ifindex, prog);
+	EXPECT_EQ(-EBUSY, err) TH_LOG("a tcx program on a bound tap: %s", strerror(-err));
+	if (!err)
+		tcx(BPF_PROG_DETACH, ifindex, prog);
+	close(prog);
 }
 
 /* A raw frame to @ps's device with sll_protocol @proto, direct or not. */
