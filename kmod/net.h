@@ -92,4 +92,14 @@ __visible bool kvmguard_net_tun_xmit(struct sk_buff *skb,
 __visible bool kvmguard_net_br_frame(struct sk_buff *skb,
 				     struct kvmguard_port *port);
 
+/* net_bypass.c: roads around the hooks, refused or checked (all rtnl but xmit). */
+int kvmguard_bypass_init(void);
+void kvmguard_bypass_uninit(void);
+int kvmguard_bypass_check(struct net_device *dev);
+int kvmguard_bypass_tap_get(struct net_device *dev);
+void kvmguard_bypass_tap_put(void);
+/* net.c, for them: a port with network rules; XDP frames toward it. */
+bool kvmguard_net_dev_guarded(const struct net_device *dev);
+bool kvmguard_net_xdp_frames(const struct net_device *dev, int n);
+
 #endif /* _KVMGUARD_NET_H */
