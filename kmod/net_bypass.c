@@ -32,9 +32,10 @@
  * what it receives (every frame the tap sees, before the rules) is what
  * CAP_NET_RAW sees on the bridge or the uplink anyway.
  *
- * The XDP and qdisc hooks only redirect a configuration call; the tun
- * ones are attached while some tap port needs them, so a device that is
- * no port pays nothing per frame. Every hook is a kvmguard_redirect
+ * The XDP, tcx and qdisc hooks only redirect a configuration call (those
+ * found by name attach with the first port that gets rules); the tun ones
+ * are attached while some tap port needs them, so a device that is no
+ * port pays nothing per frame. Every hook is a kvmguard_redirect
  * (hooks.c). Configuration runs under rtnl, which orders it against
  * port changes.
  */
@@ -301,11 +302,47 @@ static struct notifier_block bypass_module_nb = {
 	.notifier_call = bypass_module_event,
 };
 
+/*
+ * The hooks found by name (generic XDP, tcx): matching a name walks every
+ * function ftrace knows (a third of a second each in the test host), so
+ * they attach with the first port that gets rules, under rtnl, and stay
+ * until kvmguard unloads. Under rtnl.
+ */
+static bool named_attached;
+
+static int bypass_named_attach(void)
+{
+	int err, i = 0;
+
+	if (named_attached)
+		return 0;
+	err = kvmguard_redirect_attach(&generic_xdp_hook, 0);
+	if (err)
+		return err;
+	for (i = 0; i < ARRAY_SIZE(tcx_hooks) && tcx_hooks[i].fn; i++) {
+		err = kvmguard_redirect_attach(&tcx_hooks[i], 0);
+		if (err)
+			goto err_tcx;
+	}
+	named_attached = true;
+	return 0;
+
+err_tcx:
+	while (i--)
+		kvmguard_redirect_detach(&tcx_hooks[i]);
+	kvmguard_redirect_detach(&generic_xdp_hook);
+	return err;
+}
+
 int kvmguard_bypass_check(struct net_device *dev)
 {
 	const char *what = NULL;
+	int err;
 
 	ASSERT_RTNL();
+	err = bypass_named_attach();
+	if (err)
+		return err;
 	if (dev_xdp_prog_count(dev))
 		what = "an XDP program";
 	else if (kvmguard_dev_has_tc(dev))
@@ -319,31 +356,15 @@ int kvmguard_bypass_check(struct net_device *dev)
 
 int kvmguard_bypass_init(void)
 {
-	int err, i = 0;
+	int err;
 
 	err = kvmguard_redirect_attach(&tc_block_hook,
 				       (unsigned long)tcf_block_get_ext);
 	if (err)
 		return err;
-	err = kvmguard_redirect_attach(&generic_xdp_hook, 0);
-	if (err)
-		goto err_tc;
-	for (i = 0; i < ARRAY_SIZE(tcx_hooks) && tcx_hooks[i].fn; i++) {
-		err = kvmguard_redirect_attach(&tcx_hooks[i], 0);
-		if (err)
-			goto err_tcx;
-	}
 	err = register_module_notifier(&bypass_module_nb);
 	if (err)
-		goto err_tcx;
-	return 0;
-
-err_tcx:
-	while (i--)
-		kvmguard_redirect_detach(&tcx_hooks[i]);
-	kvmguard_redirect_detach(&generic_xdp_hook);
-err_tc:
-	kvmguard_redirect_detach(&tc_block_hook);
+		kvmguard_redirect_detach(&tc_block_hook);
 	return err;
 }
 
@@ -359,8 +380,11 @@ void kvmguard_bypass_uninit(void)
 	if (tun_attached)
 		tun_detach();
 	mutex_unlock(&tun_mutex);
-	for (i = 0; i < ARRAY_SIZE(tcx_hooks) && tcx_hooks[i].fn; i++)
-		kvmguard_redirect_detach(&tcx_hooks[i]);
-	kvmguard_redirect_detach(&generic_xdp_hook);
+	if (named_attached) {
+		for (i = 0; i < ARRAY_SIZE(tcx_hooks) && tcx_hooks[i].fn; i++)
+			kvmguard_redirect_detach(&tcx_hooks[i]);
+		kvmguard_redirect_detach(&generic_xdp_hook);
+		named_attached = false;
+	}
 	kvmguard_redirect_detach(&tc_block_hook);
 }
