@@ -40,8 +40,10 @@
 #include <linux/fs.h>
 #include <linux/ftrace.h>
 #include <linux/kvm_host.h>
+#include <linux/rtnetlink.h>
 #include <linux/skbuff.h>
 #include <linux/userfaultfd_k.h>
+#include <net/sch_generic.h>
 
 /* 6.8 renamed the address-space count and made it a per-VM property. */
 #ifdef KVM_MAX_NR_ADDRESS_SPACES
@@ -220,6 +222,36 @@ static inline bool kvmguard_hv_hypercalls(struct kvm_vcpu *vcpu)
 #define KVMGUARD_PAGEMAP_SCAN_FN	NULL
 #define KVMGUARD_PAGEMAP_SCAN		0
 #endif
+
+/*
+ * 6.6+ attaches tc BPF programs without a qdisc (tcx): where, for
+ * net_bypass.c. Both functions take rtnl after they found the device.
+ */
+#ifdef CONFIG_NET_XGRESS
+#define KVMGUARD_TCX_PROG_ATTACH	"tcx_prog_attach"
+#define KVMGUARD_TCX_LINK_ATTACH	"tcx_link_attach"
+#else
+#define KVMGUARD_TCX_PROG_ATTACH	NULL
+#define KVMGUARD_TCX_LINK_ATTACH	NULL
+#endif
+
+/*
+ * Can tc filters or programs run on @dev's frames (net_bypass.c)? 6.6+
+ * (CONFIG_NET_XGRESS) keeps an entry per direction for a clsact or
+ * ingress qdisc and tcx programs alike; before, a clsact or ingress
+ * qdisc is the ingress queue's. Under rtnl.
+ */
+static inline bool kvmguard_dev_has_tc(struct net_device *dev)
+{
+#ifdef CONFIG_NET_XGRESS
+	return rtnl_dereference(dev->tcx_ingress) ||
+	       rtnl_dereference(dev->tcx_egress);
+#else
+	struct netdev_queue *q = dev_ingress_queue(dev);
+
+	return q && rtnl_dereference(q->qdisc_sleeping) != &noop_qdisc;
+#endif
+}
 
 #endif /* __ASSEMBLY__ */
 #endif /* _KVMGUARD_COMPAT_H */

@@ -604,12 +604,21 @@ static int port_attach(struct kvmguard_port *port, bool rules, bool on_bridge)
 		return 0;
 	WRITE_ONCE(port->to_guest_vlan, PORT_NO_VLAN);
 	WRITE_ONCE(port->from_guest_vlan, PORT_NO_VLAN);
+	/* No rule where XDP or tc can take frames around it (net_bypass.c). */
+	err = kvmguard_bypass_check(port->dev);
+	if (err)
+		return err;
 	if (tap && !port->direct) {
 		/* A tap's ndo_start_xmit is tun_net_xmit(). */
 		err = kvmguard_tap_hook_get(TAP_HOOK_XMIT, (unsigned long)
 				port->dev->netdev_ops->ndo_start_xmit);
 		if (err)
 			return err;
+		err = kvmguard_bypass_tap_get(port->dev);
+		if (err) {
+			kvmguard_tap_hook_put(TAP_HOOK_XMIT);
+			return err;
+		}
 		WRITE_ONCE(port->direct, true);
 		port_cache_add(port);
 	}
@@ -660,6 +669,7 @@ static bool port_trim(struct kvmguard_port *port, bool rules, u32 vlan)
 		port_cache_del(port);
 		WRITE_ONCE(port->direct, false);
 		kvmguard_tap_hook_put(TAP_HOOK_XMIT);
+		kvmguard_bypass_tap_put();
 	}
 	complete = !rules || ((!tap || port->direct) &&
 			      (bridged || port->nf_hooked));
@@ -722,6 +732,53 @@ static int port_sync(struct kvmguard_port *port)
 	if (!port_trim(port, any, vlan) && !err)
 		err = -ENOENT;	/* cannot happen: attach succeeded */
 	return err;
+}
+
+/*
+ * Has @dev a port whose hooks serve rules (net_bypass.c)? Exact under
+ * rtnl, which every change of ports and rules takes.
+ */
+bool kvmguard_net_dev_guarded(const struct net_device *dev)
+{
+	struct kvmguard_port *port;
+	bool guarded;
+	u32 vlan;
+
+	rcu_read_lock();
+	port = port_lookup(dev_net(dev), dev->ifindex);
+	guarded = port && port->dev == dev && port_wants(port, &vlan);
+	rcu_read_unlock();
+	return guarded;
+}
+
+/*
+ * @n XDP frames redirected into the tap @dev (net_bypass.c), which never
+ * reach tun_net_xmit(): toward a port with rules they are violations of
+ * the segment (the frames go unchecked). True: drop them.
+ */
+bool kvmguard_net_xdp_frames(const struct net_device *dev, int n)
+{
+	const struct kvmguard_rules *rules;
+	struct kvmguard_port *port;
+	bool drop = false;
+
+	rcu_read_lock();
+	port = port_lookup(dev_net(dev), dev->ifindex);
+	if (!port || port->dev != dev)
+		goto out;
+	rules = port_rules(port);
+	for (; n > 0; n--) {
+		if (unlikely(READ_ONCE(port->closed)))
+			drop = port_closed_drop(port, KVMGUARD_NET_TO_GUEST) ==
+			       NF_DROP;
+		else if (kvmguard_net_rules(rules))
+			drop = port_violation(port, rules,
+					      KVMGUARD_NET_RULE_SEGMENT,
+					      KVMGUARD_NET_TO_GUEST, -1);
+	}
+out:
+	rcu_read_unlock();
+	return drop;
 }
 
 /*
@@ -1379,21 +1436,26 @@ int kvmguard_net_init(void)
 {
 	int err;
 
-	err = kvmguard_tap_hooks_init();
+	err = kvmguard_bypass_init();
 	if (err)
 		return err;
+	err = kvmguard_tap_hooks_init();
+	if (err)
+		goto err_bypass;
 	err = register_netdevice_notifier(&net_notifier);
 	if (err)
-		goto err_notifier;
+		goto err_tap;
 	err = kvmguard_net_guard_init();
 	if (err)
-		goto err_guard;
+		goto err_notifier;
 	return 0;
 
-err_guard:
-	unregister_netdevice_notifier(&net_notifier);
 err_notifier:
+	unregister_netdevice_notifier(&net_notifier);
+err_tap:
 	kvmguard_tap_hooks_uninit();
+err_bypass:
+	kvmguard_bypass_uninit();
 	return err;
 }
 
@@ -1415,6 +1477,7 @@ void kvmguard_net_uninit(void)
 	cancel_work_sync(&gone_work);
 	cancel_delayed_work_sync(&retry_work);
 	kvmguard_tap_hooks_uninit();
+	kvmguard_bypass_uninit();
 	/* No hook runs any more; then every port is freed. */
 	synchronize_net();
 	rcu_barrier();

@@ -120,5 +120,14 @@ bool kvmguard_net_guard_nth(unsigned long n, struct kvmguard_guard_info *out);
  */
 void kvmguard_notify_guard(u8 event, const struct net_device *port,
 			   const struct net_device *bridge, u8 dir, u64 count);
+/* net_bypass.c: roads around the hooks, refused or checked (all rtnl but xmit). */
+int kvmguard_bypass_init(void);
+void kvmguard_bypass_uninit(void);
+int kvmguard_bypass_check(struct net_device *dev);
+int kvmguard_bypass_tap_get(struct net_device *dev);
+void kvmguard_bypass_tap_put(void);
+/* net.c, for them: a port with network rules; XDP frames toward it. */
+bool kvmguard_net_dev_guarded(const struct net_device *dev);
+bool kvmguard_net_xdp_frames(const struct net_device *dev, int n);
 
 #endif /* _KVMGUARD_NET_H */

@@ -17,7 +17,7 @@ load_lane_env "$lane"
 
 # Loaded by /init in this order (dependencies first).  kvm-amd is the only KVM
 # backend QEMU's TCG can emulate (SVM).
-MODULES="kvm kvm-amd tun tap macvtap vhost vhost_net bridge veth 8021q"
+MODULES="kvm kvm-amd tun tap macvtap vhost vhost_net bridge veth 8021q sch_ingress cls_matchall act_mirred"
 KO=${KVMGUARD_KO:-$CACHE/build/$lane/kvmguard.ko}
 # The failure-injection build (check.sh), for the fault selftests; shipped if built.
 FAULTS_KO=${KVMGUARD_FAULTS_KO:-$CACHE/build/$lane-faults/kvmguard.ko}
@@ -91,7 +91,7 @@ ln -s busybox "$root/bin/sh" # the kernel execs /init via #!/bin/sh
 # busybox's ip has no netns, tuntap, vlan or macvtap, and there is no busybox bridge
 # (its sh runs its own ip applet for a bare "ip").  ip netns keeps its mounts in
 # /var/run/netns; /run is a tmpfs in the test host.
-for tool in ip bridge; do
+for tool in ip bridge tc; do
 	src=""
 	for d in /usr/sbin /sbin /usr/bin /bin; do
 		if [ -x "$d/$tool" ]; then src=$d/$tool; break; fi
