@@ -738,17 +738,17 @@ static int port_sync(struct kvmguard_port *port)
  * Has @dev a port whose hooks serve rules (net_bypass.c)? Exact under
  * rtnl, which every change of ports and rules takes.
  */
-bool kvmguard_net_dev_guarded(const struct net_device *dev)
+bool kvmguard_net_dev_has_rules(const struct net_device *dev)
 {
 	struct kvmguard_port *port;
-	bool guarded;
+	bool ruled;
 	u32 vlan;
 
 	rcu_read_lock();
 	port = port_lookup(dev_net(dev), dev->ifindex);
-	guarded = port && port->dev == dev && port_wants(port, &vlan);
+	ruled = port && port->dev == dev && port_wants(port, &vlan);
 	rcu_read_unlock();
-	return guarded;
+	return ruled;
 }
 
 /*

@@ -127,7 +127,7 @@ int kvmguard_bypass_check(struct net_device *dev);
 int kvmguard_bypass_tap_get(struct net_device *dev);
 void kvmguard_bypass_tap_put(void);
 /* net.c, for them: a port with network rules; XDP frames toward it. */
-bool kvmguard_net_dev_guarded(const struct net_device *dev);
+bool kvmguard_net_dev_has_rules(const struct net_device *dev);
 bool kvmguard_net_xdp_frames(const struct net_device *dev, int n);
 
 #endif /* _KVMGUARD_NET_H */

@@ -21,7 +21,7 @@
  *
  * "A port" above is a device bound to a VM whose rules have a network
  * rule (or get one: a change kvmguard_net_prepare() prepared), as
- * kvmguard_net_dev_guarded() says. A device that has an XDP program or
+ * kvmguard_net_dev_has_rules() says. A device that has an XDP program or
  * such a qdisc (or, 6.6+, a tcx program) cannot become one:
  * kvmguard_bypass_check() makes net.c's port_attach() fail with EBUSY,
  * so the binding, or the policy change, is refused, and a port that
@@ -108,7 +108,7 @@ static unsigned long bypass_xdp_install(struct pt_regs *regs)
 
 	/* Only a program going on; removing one is always allowed. */
 	if (xdp->command != XDP_SETUP_PROG || !xdp->prog ||
-	    !kvmguard_net_dev_guarded(dev))
+	    !kvmguard_net_dev_has_rules(dev))
 		return 0;
 	pr_info_ratelimited("%s: an XDP program on a VM's port with network rules is refused\n",
 			    netdev_name(dev));
@@ -145,7 +145,7 @@ static unsigned long bypass_tc_block(struct pt_regs *regs)
 	    ei->binder_type != FLOW_BLOCK_BINDER_TYPE_CLSACT_EGRESS)
 		return 0;
 	dev = qdisc_dev(qdisc);
-	if (!kvmguard_net_dev_guarded(dev))
+	if (!kvmguard_net_dev_has_rules(dev))
 		return 0;
 	pr_info_ratelimited("%s: an ingress or clsact qdisc on a VM's port with network rules is refused\n",
 			    netdev_name(dev));
@@ -171,16 +171,16 @@ static unsigned long bypass_tcx(struct pt_regs *regs, bool link)
 	u32 ifindex = link ? attr->link_create.target_ifindex :
 			     attr->target_fd;
 	struct net_device *dev;
-	bool guarded;
+	bool ruled;
 
 	rcu_read_lock();
 	dev = dev_get_by_index_rcu(current->nsproxy->net_ns, ifindex);
-	guarded = dev && kvmguard_net_dev_guarded(dev);
-	if (guarded)
+	ruled = dev && kvmguard_net_dev_has_rules(dev);
+	if (ruled)
 		pr_info_ratelimited("%s: a tcx program on a VM's port with network rules is refused\n",
 				    netdev_name(dev));
 	rcu_read_unlock();
-	return guarded ? (unsigned long)bypass_tcx_refuse : 0;
+	return ruled ? (unsigned long)bypass_tcx_refuse : 0;
 }
 
 static unsigned long bypass_tcx_prog(struct pt_regs *regs)
