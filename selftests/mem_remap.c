@@ -183,14 +183,22 @@ TEST_F(rm, shmat_remap_over_slot)
 
 TEST_F(rm, mremap_memfd_onto_slot)
 {
-	char *g, *m, *r;
+	char *g, *m, *priv, *anon, *r;
 
 	NEWVM(0, P "deny");
 	g = guest_mem(SZ);
 	ASSERT_NE(NULL, g);
 	ASSERT_EQ(0, REGION(0, 0, 0, SZ, g));
+	/*
+	 * All mapped first: a refused move leaves a hole in the slot, where
+	 * the kernel would place the next mmap(NULL, ...) - and refuse it.
+	 */
 	m = memg_map_fd(self->memfd, SZ, MAP_SHARED, 0);
+	priv = memg_map_fd(self->memfd, SZ, MAP_PRIVATE, 0);
+	anon = memg_anon(SZ);
 	ASSERT_NE(NULL, m);
+	ASSERT_NE(NULL, priv);
+	ASSERT_NE(NULL, anon);
 	r = mremap(m, SZ, SZ, MREMAP_MAYMOVE | MREMAP_FIXED, g);
 	EXPECT_EQ(MAP_FAILED, r);
 	NO_FILE_AT(g);
@@ -198,16 +206,12 @@ TEST_F(rm, mremap_memfd_onto_slot)
 	/* The memfd mapping is where it was. */
 	EXPECT_STREQ("other", m);
 	/* A private one of the memfd too. */
-	m = memg_map_fd(self->memfd, SZ, MAP_PRIVATE, 0);
-	ASSERT_NE(NULL, m);
-	r = mremap(m, SZ, SZ, MREMAP_MAYMOVE | MREMAP_FIXED, g + MEMG_PAGE);
+	r = mremap(priv, SZ, SZ, MREMAP_MAYMOVE | MREMAP_FIXED, g + MEMG_PAGE);
 	EXPECT_EQ(MAP_FAILED, r);
 	NO_FILE_AT(g + MEMG_PAGE);
-	EXPECT_STREQ("other", m);
+	EXPECT_STREQ("other", priv);
 	/* Private anonymous memory moves in. */
-	m = memg_anon(SZ);
-	ASSERT_NE(NULL, m);
-	r = mremap(m, SZ, SZ, MREMAP_MAYMOVE | MREMAP_FIXED, g);
+	r = mremap(anon, SZ, SZ, MREMAP_MAYMOVE | MREMAP_FIXED, g);
 	EXPECT_EQ(g, r);
 }
 
