@@ -339,6 +339,13 @@ TEST_F_TIMEOUT(rm, slot_over_thousands_of_shared_mappings, 240)
 	char *res;
 	int fd, i;
 
+	/*
+	 * The VMs first: KVM_CREATE_VM's mmu_notifier_register() takes the
+	 * lock of every file mapping of the process at once (mm_take_all_locks),
+	 * more than lockdep can count in the debug kernel.
+	 */
+	NEWVM(0, P "red");
+	NEWVM(1, P "blue");
 	res = memg_reserve(NMAPS * MEMG_PAGE);
 	ASSERT_NE(NULL, res);
 	for (i = 0; i < NMAPS; i++) {
@@ -349,12 +356,10 @@ TEST_F_TIMEOUT(rm, slot_over_thousands_of_shared_mappings, 240)
 			       MAP_SHARED | MAP_FIXED, fd, 0));
 		close(fd);
 	}
-	NEWVM(0, P "red");
 	EXPECT_EQ(0, REGION(0, 0, 0, NMAPS * MEMG_PAGE, res));
 	VMGET(0, v);
 	EXPECT_EQ(NMAPS * MEMG_PAGE, v.mem_shared_bytes);
 	/* Every object is recorded: blue cannot take the last one. */
-	NEWVM(1, P "blue");
 	EXPECT_EQ(-EXDEV, REGION(1, 0, 0, MEMG_PAGE, res + (NMAPS - 1) * MEMG_PAGE));
 	EXPECT_EQ(0, REGION(0, 0, 0, 0, NULL));
 	EXPECT_EQ(0, REGION(1, 0, 0, MEMG_PAGE, res + (NMAPS - 1) * MEMG_PAGE));
