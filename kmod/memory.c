@@ -25,10 +25,15 @@
  * ksm_enable_merge_any() (prctl PR_SET_MEMORY_MERGE) are refused for a
  * process that owns a VM whose policy denies KSM.
  *
+ * Mappings under live slots: see "Slot ranges" and "Mappings under live
+ * memslots" below; the rules hold for a slot's whole life.
+ *
  * Locking: mem_lock (a spinlock, since VM destruction arrives in atomic
- * context) guards the backing records and every VM's list of them. It
- * nests inside the registry lock and takes nothing but RCU inside. The
- * memslot hook is attached and detached under kvmguard_config_mutex.
+ * context) guards the backing records, every VM's list of them and the
+ * slot ranges. It nests inside the registry lock, in kvm->slots_lock and
+ * in a process's mmap_lock (the mapping hooks), and takes nothing but RCU
+ * inside. The memslot and mapping hooks are attached and detached under
+ * kvmguard_config_mutex.
  */
 #define pr_fmt(fmt) "kvmguard: " fmt
 #include <linux/file.h>
