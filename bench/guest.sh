@@ -205,6 +205,8 @@ measure() { # <config>
 		hypercall) cmd="/bench/kvmbench $w $N_hypercall" ;;
 		pio) cmd="/bench/kvmbench $w $N_pio" ;;
 		memslot) cmd="/bench/kvmbench $w $N_memslot" ;;
+		# 4,000 shared mappings under one slot: a few pairs are plenty
+		memslot-many) cmd="/bench/kvmbench $w 4" ;;
 		vhost-a2b) cmd="/bench/vhostbench pair $N_vhost" ;;
 		*) cmd="/bench/vhostbench ${w#vhost-} $N_vhost" ;;
 		esac

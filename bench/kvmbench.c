@@ -25,12 +25,18 @@
  *              memory, 2 MiB aligned) N times. Same timing scheme, per
  *              create + delete pair; every ioctl must succeed.
  *
- *   kvmbench hypercall|pio|memslot N
+ *   memslot-many: the memslot VM, but memslot 2 covers MANY_MAPS pages,
+ *              each a MAP_SHARED mapping of a memfd of its own (what a
+ *              slot over many distinct shared objects costs the rules
+ *              that record them). Per create + delete pair.
+ *
+ *   kvmbench hypercall|pio|memslot|memslot-many N
  * prints: "<per round trip, 2 decimals> <t(N) ns> <t(1) ns> <N>"
  * Exit status 1 on any failure (including a hypercall that did not return 0,
  * or a memslot change that failed, e.g. one refused by a policy: the bench
  * would then measure the wrong path).
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -216,6 +222,32 @@ static void memslot_setup(void)
 	bench_mem = map_aligned(BENCH_SIZE);
 }
 
+#define MANY_MAPS	4000
+static uint64_t bench_size = BENCH_SIZE;
+
+/* The memslot VM, its bench memory MANY_MAPS memfds of a page each. */
+static void memslot_many_setup(void)
+{
+	uint8_t *p;
+	int i, fd;
+
+	memslot_setup();
+	bench_size = MANY_MAPS * 4096ull;
+	p = mmap(NULL, bench_size, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		die("mmap");
+	for (i = 0; i < MANY_MAPS; i++) {
+		fd = memfd_create("kvmbench", MFD_CLOEXEC);
+		if (fd < 0 || ftruncate(fd, 4096) ||
+		    mmap(p + i * 4096, 4096, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED)
+			die("memfd mapping");
+		close(fd);
+	}
+	bench_mem = p;
+}
+
 /* @n creates and deletes of the bench memslot; nanoseconds they took. */
 static int64_t memslot_loop(uint32_t n)
 {
@@ -224,7 +256,7 @@ static int64_t memslot_loop(uint32_t n)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < n; i++) {
-		set_slot(BENCH_SLOT, BENCH_GPA, BENCH_SIZE, bench_mem);
+		set_slot(BENCH_SLOT, BENCH_GPA, bench_size, bench_mem);
 		set_slot(BENCH_SLOT, BENCH_GPA, 0, bench_mem);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -238,8 +270,9 @@ int main(int argc, char **argv)
 	uint32_t n;
 
 	if (argc != 3 || (strcmp(argv[1], "hypercall") && strcmp(argv[1], "pio") &&
-			  strcmp(argv[1], "memslot"))) {
-		fprintf(stderr, "usage: kvmbench hypercall|pio|memslot N\n");
+			  strcmp(argv[1], "memslot") &&
+			  strcmp(argv[1], "memslot-many"))) {
+		fprintf(stderr, "usage: kvmbench hypercall|pio|memslot|memslot-many N\n");
 		return 2;
 	}
 	pio = !strcmp(argv[1], "pio");
@@ -250,6 +283,9 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "memslot")) {
 		memslot_setup();
+		loop = memslot_loop;
+	} else if (!strcmp(argv[1], "memslot-many")) {
+		memslot_many_setup();
 		loop = memslot_loop;
 	} else {
 		setup();

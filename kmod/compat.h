@@ -40,6 +40,8 @@
 #include <linux/fs.h>
 #include <linux/ftrace.h>
 #include <linux/kvm_host.h>
+#include <linux/mm.h>
+#include <linux/ptrace.h>
 #include <linux/rtnetlink.h>
 #include <linux/skbuff.h>
 #include <linux/userfaultfd_k.h>
@@ -106,6 +108,82 @@ static inline bool kvmguard_mm_merge_any(struct mm_struct *mm)
 static inline bool kvmguard_mm_merge_any(struct mm_struct *mm)
 {
 	return false;
+}
+#endif
+
+/*
+ * mremap() growing a mapping in place. Up to 6.6 it goes through
+ * vma_merge(mm, prev, addr, end, vm_flags, anon_vma, file, ...) with
+ * prev the mapping and [addr, end) free; vma_merge() is called the same
+ * way by mmap_region() and copy_vma() (checked themselves) and, over
+ * ranges already mapped, by mprotect() and the like, which are not an
+ * extension. 6.7 gave it vma_merge_extend(vmi, vma, delta) of its own.
+ * Tells the mapping @vma that grows over [@start, @end).
+ */
+#ifndef KVMGUARD_HAVE_VMA_MERGE
+#define KVMGUARD_VMA_EXTEND_SYMBOL	"vma_merge_extend"
+#define KVMGUARD_VMA_ADJUST_SYMBOL	NULL
+
+static inline bool kvmguard_vma_extension(struct pt_regs *regs,
+					  struct vm_area_struct **vma,
+					  unsigned long *start,
+					  unsigned long *end)
+{
+	*vma = (void *)regs_get_kernel_argument(regs, 1);
+	*start = (*vma)->vm_end;
+	*end = *start + regs_get_kernel_argument(regs, 2);
+	return true;
+}
+
+static inline bool kvmguard_vma_adjust_growth(struct pt_regs *regs,
+					      struct vm_area_struct **vma,
+					      unsigned long *start,
+					      unsigned long *end)
+{
+	return false;
+}
+#else
+#define KVMGUARD_VMA_EXTEND_SYMBOL	"vma_merge"
+
+static inline bool kvmguard_vma_extension(struct pt_regs *regs,
+					  struct vm_area_struct **vma,
+					  unsigned long *start,
+					  unsigned long *end)
+{
+	struct vm_area_struct *prev = (void *)regs_get_kernel_argument(regs, 1);
+	unsigned long vm_flags = regs_get_kernel_argument(regs, 4);
+	/* The seventh argument, above the return address. */
+	struct file *file = (void *)regs_get_kernel_stack_nth(regs, 1);
+
+	*vma = prev;
+	*start = regs_get_kernel_argument(regs, 2);
+	*end = regs_get_kernel_argument(regs, 3);
+	return prev && *start == prev->vm_end && file == prev->vm_file &&
+	       !((vm_flags ^ prev->vm_flags) & ~VM_SOFTDIRTY) &&
+	       !find_vma_intersection(prev->vm_mm, *start, *end);
+}
+
+/*
+ * A mapping whose vm_ops has a close() (SysV shm) cannot be merged, so
+ * mremap() grows it with __vma_adjust(vma, start, end, pgoff, NULL, NULL)
+ * instead; every other caller passes an insert or expand, or does not
+ * grow the mapping over free address space.
+ */
+#define KVMGUARD_VMA_ADJUST_SYMBOL	"__vma_adjust"
+
+static inline bool kvmguard_vma_adjust_growth(struct pt_regs *regs,
+					      struct vm_area_struct **vma,
+					      unsigned long *start,
+					      unsigned long *end)
+{
+	*vma = (void *)regs_get_kernel_argument(regs, 0);
+	*start = (*vma)->vm_end;
+	*end = regs_get_kernel_argument(regs, 2);
+	return !regs_get_kernel_argument(regs, 4) &&
+	       !regs_get_kernel_argument(regs, 5) &&
+	       regs_get_kernel_argument(regs, 1) == (*vma)->vm_start &&
+	       *end > *start &&
+	       !find_vma_intersection((*vma)->vm_mm, *start, *end);
 }
 #endif
 

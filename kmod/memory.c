@@ -25,14 +25,20 @@
  * ksm_enable_merge_any() (prctl PR_SET_MEMORY_MERGE) are refused for a
  * process that owns a VM whose policy denies KSM.
  *
+ * Mappings under live slots: see "Slot ranges" and "Mappings under live
+ * memslots" below; the rules hold for a slot's whole life.
+ *
  * Locking: mem_lock (a spinlock, since VM destruction arrives in atomic
- * context) guards the backing records and every VM's list of them. It
- * nests inside the registry lock and takes nothing but RCU inside. The
- * memslot hook is attached and detached under kvmguard_config_mutex.
+ * context) guards the backing records, every VM's list of them and the
+ * slot ranges. It nests inside the registry lock, in kvm->slots_lock and
+ * in a process's mmap_lock (the mapping hooks), and takes nothing but RCU
+ * inside. The memslot and mapping hooks are attached and detached under
+ * kvmguard_config_mutex.
  */
 #define pr_fmt(fmt) "kvmguard: " fmt
 #include <linux/file.h>
 #include <linux/hashtable.h>
+#include <linux/interval_tree.h>
 #include <linux/ksm.h>
 #include <linux/kvm_host.h>
 #include <linux/mm.h>
@@ -41,6 +47,7 @@
 #include <linux/ptrace.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/wait_bit.h>
 #include <net/netlink.h>
 
@@ -60,7 +67,7 @@ struct kvmguard_backing {
 };
 
 static DEFINE_SPINLOCK(mem_lock);
-static DEFINE_HASHTABLE(backings, 8);
+static DEFINE_HASHTABLE(backings, 12);
 static unsigned long nr_backings;	/* written under mem_lock */
 
 /* memslot_change() calls that may still run module code; see detach. */
@@ -135,40 +142,105 @@ static void mem_violation(struct kvmguard_vm *vm, u8 rule, bool refused,
 			    count, slot, bytes);
 }
 
+/*
+ * Is a mapping of @file (NULL: anonymous) with @vm_flags a shared backing?
+ * A shared mapping is; so is a private mapping of a regular file (a memfd,
+ * tmpfs, hugetlbfs, any file system): its pages are the file's page cache,
+ * which every other mapping of it reads and writes, until the guest writes
+ * them. /dev/zero and other special files map anonymous memory.
+ */
+static bool backing_shares(struct file *file, unsigned long vm_flags)
+{
+	return (vm_flags & VM_MAYSHARE) ||
+	       (file && S_ISREG(file_inode(file)->i_mode));
+}
+
+/* One shared file mapping seen by a scan. */
+struct scan_entry {
+	struct inode *inode;
+	struct file *file;		/* a reference, until it is a record's */
+	u64 bytes;
+};
+
 /* What lies under a memslot's userspace range. */
 struct backing_scan {
 	u64 shared_bytes;
 	bool mergeable;
-	unsigned int nr;		/* distinct shared inodes */
+	unsigned int nr;		/* distinct shared inodes, in found */
 	struct kvmguard_backing **found;
+	unsigned int nr_seen, max_seen;	/* shared file mappings, in seen */
+	struct scan_entry *seen;
 };
 
+/*
+ * Note a shared file mapping. Mappings are only appended here (amortised
+ * constant time); scan_finish() sorts them once and folds the mappings of
+ * one inode together, so a range of N mappings costs O(N log N).
+ */
 static int scan_add(struct backing_scan *bs, struct vm_area_struct *vma,
 		    u64 bytes)
 {
-	struct inode *inode = file_inode(vma->vm_file);
-	struct kvmguard_backing **grown, *b;
+	struct scan_entry *grown;
+	unsigned int max;
+
+	if (bs->nr_seen == bs->max_seen) {
+		max = bs->max_seen ? 2 * bs->max_seen : 16;
+		grown = kvmalloc_array(max, sizeof(*grown), GFP_KERNEL_ACCOUNT);
+		if (!grown)
+			return -ENOMEM;
+		if (bs->seen)
+			memcpy(grown, bs->seen, bs->nr_seen * sizeof(*grown));
+		kvfree(bs->seen);
+		bs->seen = grown;
+		bs->max_seen = max;
+	}
+	bs->seen[bs->nr_seen++] = (struct scan_entry) {
+		.inode = file_inode(vma->vm_file),
+		.file = get_file(vma->vm_file),
+		.bytes = bytes,
+	};
+	return 0;
+}
+
+static int scan_entry_cmp(const void *a, const void *b)
+{
+	const struct scan_entry *x = a, *y = b;
+
+	if (x->inode == y->inode)
+		return 0;
+	return x->inode < y->inode ? -1 : 1;
+}
+
+/* One record per distinct inode of bs->seen, in bs->found. Sleeps. */
+static int scan_finish(struct backing_scan *bs)
+{
+	struct scan_entry *e;
+	struct kvmguard_backing *b = NULL;
 	unsigned int i;
 
-	for (i = 0; i < bs->nr; i++) {
-		if (bs->found[i]->inode == inode) {
-			bs->found[i]->bytes += bytes;
-			return 0;
+	if (!bs->nr_seen)
+		return 0;
+	sort(bs->seen, bs->nr_seen, sizeof(*bs->seen), scan_entry_cmp, NULL);
+	bs->found = kvmalloc_array(bs->nr_seen, sizeof(*bs->found),
+				   GFP_KERNEL_ACCOUNT);
+	if (!bs->found)
+		return -ENOMEM;
+	for (i = 0; i < bs->nr_seen; i++) {
+		e = &bs->seen[i];
+		if (b && b->inode == e->inode) {
+			b->bytes += e->bytes;
+			continue;
 		}
+		b = kzalloc(sizeof(*b), GFP_KERNEL_ACCOUNT);
+		if (!b)
+			return -ENOMEM;
+		INIT_LIST_HEAD(&b->vm_node);
+		b->inode = e->inode;
+		b->file = e->file;
+		e->file = NULL;		/* the record's now */
+		b->bytes = e->bytes;
+		bs->found[bs->nr++] = b;
 	}
-	grown = krealloc_array(bs->found, bs->nr + 1, sizeof(*grown),
-			       GFP_KERNEL_ACCOUNT);
-	if (!grown)
-		return -ENOMEM;
-	bs->found = grown;
-	b = kzalloc(sizeof(*b), GFP_KERNEL_ACCOUNT);
-	if (!b)
-		return -ENOMEM;
-	INIT_LIST_HEAD(&b->vm_node);
-	b->inode = inode;
-	b->file = get_file(vma->vm_file);
-	b->bytes = bytes;
-	bs->found[bs->nr++] = b;
 	return 0;
 }
 
@@ -185,14 +257,18 @@ static void scan_release(struct backing_scan *bs)
 	for (i = 0; i < bs->nr; i++)
 		if (bs->found[i])
 			backing_free(bs->found[i]);
-	kfree(bs->found);
+	kvfree(bs->found);
+	for (i = 0; i < bs->nr_seen; i++)
+		if (bs->seen[i].file)
+			fput(bs->seen[i].file);
+	kvfree(bs->seen);
 }
 
 /* Walk the mappings of [@start, @start + @size) in @mm. */
 static int backing_scan(struct mm_struct *mm, unsigned long start, u64 size,
 			struct backing_scan *bs)
 {
-	unsigned long end = start + size, lo, hi;
+	unsigned long end = start + size, lo, hi, n = 0;
 	struct vm_area_struct *vma;
 	struct vma_iterator vmi;
 	int err = 0;
@@ -204,7 +280,7 @@ static int backing_scan(struct mm_struct *mm, unsigned long start, u64 size,
 	for_each_vma_range(vmi, vma, end) {
 		if (vma->vm_flags & VM_MERGEABLE)
 			bs->mergeable = true;
-		if (vma->vm_flags & VM_MAYSHARE) {
+		if (backing_shares(vma->vm_file, vma->vm_flags)) {
 			lo = max(start, vma->vm_start);
 			hi = min(end, vma->vm_end);
 			bs->shared_bytes += hi - lo;
@@ -214,9 +290,12 @@ static int backing_scan(struct mm_struct *mm, unsigned long start, u64 size,
 		/* Most often one mapping covers it all: no look further. */
 		if (err || vma->vm_end >= end)
 			break;
+		/* mmap_lock keeps the tree still while we sleep. */
+		if (!(++n % 1024))
+			cond_resched();
 	}
 	mmap_read_unlock(mm);
-	return err;
+	return err ?: scan_finish(bs);
 }
 
 /* May a VM with rules @a share a backing object with one with rules @b? */
@@ -313,6 +392,134 @@ static void memslot_unrecord(struct kvmguard_vm *vm, u32 slot)
 		backing_free(b);
 }
 
+/*
+ * Slot ranges. While the memslot hook is attached, the userspace range of
+ * every user memslot of every VM is recorded, from before KVM creates the
+ * slot (before the scan of what backs it) until KVM deleted it, in a
+ * struct mem_watch per VM found by its mm. The mapping hooks (below) look
+ * them up to check a mapping that a process puts under its own VM's live
+ * memslots. KVM never changes a slot's userspace range: only a create and
+ * a delete change them.
+ */
+struct slot_range {
+	struct interval_tree_node it;	/* [start, last] */
+	u32 slot;
+};
+
+struct mem_watch {
+	struct hlist_node by_mm;	/* watches; RCU, changed under mem_lock */
+	struct kvmguard_vm *vm;
+	struct mm_struct *mm;		/* vm->mm, compared only */
+	struct rb_root_cached ranges;	/* of slot_range, under mem_lock */
+	struct rcu_head rcu;
+};
+
+static DEFINE_HASHTABLE(watches, 8);
+static unsigned long nr_ranges;		/* written under mem_lock */
+
+/* Caller holds mem_lock. */
+static struct mem_watch *watch_of(struct kvmguard_vm *vm)
+{
+	struct mem_watch *w;
+
+	hash_for_each_possible(watches, w, by_mm, (unsigned long)vm->mm)
+		if (w->vm == vm)
+			return w;
+	return NULL;
+}
+
+/* Caller holds mem_lock. The range of @slot that contains @addr. */
+static struct slot_range *range_find(struct mem_watch *w, u32 slot,
+				     unsigned long addr)
+{
+	struct interval_tree_node *it;
+
+	for (it = interval_tree_iter_first(&w->ranges, addr, addr); it;
+	     it = interval_tree_iter_next(it, addr, addr))
+		if (container_of(it, struct slot_range, it)->slot == slot)
+			return container_of(it, struct slot_range, it);
+	return NULL;
+}
+
+/* Record [@start, @start + @size) as @slot of @vm (again: nothing). Sleeps. */
+static int range_record(struct kvmguard_vm *vm, u32 slot, unsigned long start,
+			u64 size)
+{
+	struct mem_watch *w, *fresh;
+	struct slot_range *r;
+
+	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
+	fresh = kzalloc(sizeof(*fresh), GFP_KERNEL_ACCOUNT);
+	if (!r || !fresh) {
+		kfree(r);
+		kfree(fresh);
+		return -ENOMEM;
+	}
+	r->slot = slot;
+	r->it.start = start;
+	r->it.last = start + size - 1;
+	spin_lock(&mem_lock);
+	w = watch_of(vm);
+	if (!w) {
+		w = fresh;
+		fresh = NULL;
+		w->vm = vm;
+		w->mm = vm->mm;
+		w->ranges = RB_ROOT_CACHED;
+		hash_add_rcu(watches, &w->by_mm, (unsigned long)vm->mm);
+	}
+	if (range_find(w, slot, start)) {
+		kfree(r);
+	} else {
+		interval_tree_insert(&r->it, &w->ranges);
+		WRITE_ONCE(nr_ranges, nr_ranges + 1);
+	}
+	spin_unlock(&mem_lock);
+	kfree(fresh);
+	return 0;
+}
+
+/* Forget the range of @slot of @vm, which contains @addr. Any context. */
+static void range_unrecord(struct kvmguard_vm *vm, u32 slot,
+			   unsigned long addr)
+{
+	struct slot_range *r = NULL;
+	struct mem_watch *w;
+
+	spin_lock(&mem_lock);
+	w = watch_of(vm);
+	if (w)
+		r = range_find(w, slot, addr);
+	if (r) {
+		interval_tree_remove(&r->it, &w->ranges);
+		WRITE_ONCE(nr_ranges, nr_ranges - 1);
+	}
+	spin_unlock(&mem_lock);
+	kfree(r);
+}
+
+/* Forget every range of @vm. Any context. */
+static void ranges_gone(struct kvmguard_vm *vm)
+{
+	struct interval_tree_node *it;
+	struct mem_watch *w;
+
+	spin_lock(&mem_lock);
+	w = watch_of(vm);
+	if (w) {
+		hash_del_rcu(&w->by_mm);
+		while ((it = interval_tree_iter_first(&w->ranges, 0, ULONG_MAX))) {
+			interval_tree_remove(it, &w->ranges);
+			WRITE_ONCE(nr_ranges, nr_ranges - 1);
+			kfree(container_of(it, struct slot_range, it));
+		}
+	}
+	spin_unlock(&mem_lock);
+	/* The mapping hooks look watches up under RCU. */
+	if (w)
+		kfree_rcu(w, rcu);
+}
+
 /* @vm left the registry: forget all its objects. Any context. */
 void kvmguard_mem_vm_gone(struct kvmguard_vm *vm)
 {
@@ -330,6 +537,7 @@ void kvmguard_mem_vm_gone(struct kvmguard_vm *vm)
 	/* fput() defers the real work, so atomic context is fine. */
 	list_for_each_entry_safe(b, tmp, &gone, vm_node)
 		backing_free(b);
+	ranges_gone(vm);
 }
 
 static bool memslot_recorded(struct kvmguard_vm *vm, u32 slot)
@@ -367,9 +575,12 @@ static int mem_vm_found(struct kvmguard_vm *vm)
 	for (as = 0; as < kvmguard_nr_as_ids(kvm) && !err; as++) {
 		kvm_for_each_memslot(slot, bkt, __kvm_memslots(kvm, as)) {
 			id = as << 16 | slot->id;
+			if (err || slot->id >= KVM_USER_MEM_SLOTS)
+				continue;
+			err = range_record(vm, id, slot->userspace_addr,
+					   slot->npages << PAGE_SHIFT);
 			/* The memslot hook may have been first. */
-			if (err || slot->id >= KVM_USER_MEM_SLOTS ||
-			    memslot_recorded(vm, id))
+			if (err || memslot_recorded(vm, id))
 				continue;
 			memset(&bs, 0, sizeof(bs));
 			err = backing_scan(kvm->mm, slot->userspace_addr,
@@ -433,7 +644,7 @@ static u64 memslot_dirty(struct kvm *kvm)
  */
 static int memslot_check(struct kvmguard_vm *vm, struct kvm *kvm,
 			 const struct kvmguard_memory_region *mem,
-			 struct backing_scan *bs, bool *recorded)
+			 struct backing_scan *bs, bool *recorded, bool *ranged)
 {
 	bool enforce, create, flagged = mem->flags & KVM_MEM_LOG_DIRTY_PAGES;
 	struct kvm_memory_slot *old;
@@ -481,12 +692,20 @@ static int memslot_check(struct kvmguard_vm *vm, struct kvm *kvm,
 				err = -EDQUOT;
 		}
 	}
-	/* What backs a slot is fixed when it is created (KVM_MR_CREATE). */
-	if (!create)
+	/*
+	 * What backs a slot is checked when it is created (KVM_MR_CREATE),
+	 * and from then on by the mapping hooks, which see its range from
+	 * before the scan: a mapping changed meanwhile is seen by one or the
+	 * other (both hold mmap_lock).
+	 */
+	if (!create || err)
 		return err;
-
-	err = err ?: backing_scan(vm->mm, mem->userspace_addr,
-				  mem->memory_size, bs);
+	err = range_record(vm, mem->slot, mem->userspace_addr,
+			   mem->memory_size);
+	if (err)
+		return err;
+	*ranged = true;
+	err = backing_scan(vm->mm, mem->userspace_addr, mem->memory_size, bs);
 	if (err)
 		return err;
 	if (bs->mergeable && mr.ksm == KVMGUARD_KSM_DENY) {
@@ -528,13 +747,20 @@ static noinline int memslot_change(struct kvm *kvm,
 				   const struct kvmguard_memory_region *mem,
 				   struct kvmguard_vm *vm)
 {
+	bool recorded = false, ranged = false;
+	struct kvm_memory_slot *old = NULL;
 	struct backing_scan bs = {};
-	bool recorded = false;
+	unsigned long old_addr = 0;
 	int err = 0;
 
 	lockdep_assert_held(&kvm->slots_lock);
 	if (mem->memory_size)
-		err = memslot_check(vm, kvm, mem, &bs, &recorded);
+		err = memslot_check(vm, kvm, mem, &bs, &recorded, &ranged);
+	else if (mem->slot >> 16 < kvmguard_nr_as_ids(kvm))
+		old = id_to_memslot(__kvm_memslots(kvm, mem->slot >> 16),
+				    (u16)mem->slot);
+	if (old)
+		old_addr = old->userspace_addr;
 	if (!err) {
 		/* slots_lock makes us the only setter of this VM's slots. */
 		WRITE_ONCE(vm->mem.setter, current);
@@ -544,6 +770,10 @@ static noinline int memslot_change(struct kvm *kvm,
 	/* A deleted slot, or one KVM refused, backs nothing now. */
 	if ((!err && !mem->memory_size) || (err && recorded))
 		memslot_unrecord(vm, mem->slot);
+	if (!err && old)
+		range_unrecord(vm, mem->slot, old_addr);
+	else if (err && ranged)
+		range_unrecord(vm, mem->slot, mem->userspace_addr);
 	scan_release(&bs);
 	/* Last: from here on, memslot_detach() may go ahead. */
 	if (atomic_dec_and_test(&in_flight) && READ_ONCE(memslot_detaching))
@@ -570,12 +800,15 @@ static bool memslot_quick(struct kvmguard_vm *vm, struct kvm *kvm,
 	struct vm_area_struct *vma;
 	bool quick;
 
+	/* A create or a delete changes the slot ranges. */
 	if (!mem->memory_size)
-		return list_empty(&vm->mem.backings);
+		return false;
 	if (mem->slot >> 16 >= kvmguard_nr_as_ids(kvm) ||
 	    !PAGE_ALIGNED(mem->memory_size) || !PAGE_ALIGNED(start) ||
 	    mem->memory_size >> PAGE_SHIFT > KVM_MEM_MAX_NR_PAGES)
 		return true;		/* KVM refuses it */
+	if (!id_to_memslot(__kvm_memslots(kvm, mem->slot >> 16), (u16)mem->slot))
+		return false;
 	/*
 	 * Taken as a new slot: a move or a flags change that passes as one
 	 * passes (it adds nothing). KVM's page count includes its private
@@ -618,9 +851,10 @@ static void notrace memslot_hook(unsigned long ip, unsigned long parent_ip,
 
 	kvm = (struct kvm *)regs_get_kernel_argument(regs, 0);
 	mem = (void *)regs_get_kernel_argument(regs, 1);
-	/* A delete only matters to the records of shared backings. */
+	/* A delete only matters to the records. */
 	if ((u16)mem->slot >= KVM_USER_MEM_SLOTS ||
-	    (!mem->memory_size && !READ_ONCE(nr_backings)))
+	    (!mem->memory_size && !READ_ONCE(nr_backings) &&
+	     !READ_ONCE(nr_ranges)))
 		return;
 	rcu_read_lock();
 	vm = kvmguard_vm_lookup_cached(kvm);
@@ -704,6 +938,9 @@ static bool has_mem_rules(const struct kvmguard_rules *rules)
 			 rules->ksm != KVMGUARD_KSM_ALLOW);
 }
 
+static int map_rules_changed(const struct kvmguard_rules *old,
+			     const struct kvmguard_rules *new);
+
 /*
  * A policy's rules go from @old to @new (either may be NULL: created,
  * deleted). The memslot hook is attached for the first policy with a
@@ -719,8 +956,14 @@ int kvmguard_mem_rules_changed(const struct kvmguard_rules *old,
 	lockdep_assert_held(&kvmguard_config_mutex);
 	/* The dirty-log budget's hooks beyond the memslot (memory_dirty.c). */
 	err = kvmguard_dirty_rules_changed(old, new);
-	if (err || was == is)
+	if (err)
 		return err;
+	if (was == is) {
+		err = map_rules_changed(old, new);
+		if (err)
+			kvmguard_dirty_rules_changed(new, old);
+		return err;
+	}
 	if (is) {
 		if (!mem_users) {
 			err = memslot_attach();
@@ -731,9 +974,19 @@ int kvmguard_mem_rules_changed(const struct kvmguard_rules *old,
 				return err;
 			}
 		}
+		err = map_rules_changed(old, new);
+		if (err) {
+			if (!mem_users)
+				memslot_detach();
+			kvmguard_dirty_rules_changed(new, old);
+			return err;
+		}
 		mem_users++;
-	} else if (!--mem_users) {
-		memslot_detach();
+	} else {
+		/* The map hooks go first: they read the slot ranges. */
+		map_rules_changed(old, new);
+		if (!--mem_users)
+			memslot_detach();
 	}
 	return 0;
 }
@@ -869,6 +1122,294 @@ void kvmguard_ksm_open(struct kvmguard_vm *vm)
 	atomic_dec(&vm->mem.ksm_gate);
 }
 
+/*
+ * Mappings under live memslots. A process may put new memory under a slot
+ * of its VM at any time: mmap() over it (MAP_FIXED, or into a hole the
+ * slot covers: also shmat() and remap_file_pages(), which map through it),
+ * mremap() onto it, or mremap() growing a mapping in place into such a
+ * hole. Each path ends in one function that knows the final range before
+ * anything changes: mmap_region(), copy_vma() (mremap()'s move) and the
+ * in-place growth (compat.h). While some policy has a sharing or KSM rule,
+ * a redirect at their entry checks the new mapping against every slot
+ * range of the process's VMs that it overlaps, with the rules the slot's
+ * creation is checked with, and refuses it: mmap() and shmat() fail with
+ * EPERM (EXDEV: the domain rule), mremap() with ENOMEM (its only error for
+ * these). Private anonymous memory always passes, and so does every
+ * mapping of a process without a VM with slots, after a hash lookup. Under
+ * `domain`, an object may go under a live slot only if it already backs
+ * the VM (a VMM remapping a poisoned page), and if no VM of another domain
+ * uses it. The mmu_notifier would not do: it sees memory leave, not come.
+ */
+enum { MAP_PENDING = 4 };
+
+struct map_violation {
+	struct kvmguard_vm *vm;
+	u8 rule;
+	bool refused;
+	u32 slot;
+};
+
+/* Caller holds mem_lock. Has @vm recorded @inode? Does another VM refuse? */
+static enum share_verdict map_share(struct kvmguard_vm *vm,
+				    const struct mem_rules *mine,
+				    struct inode *inode, bool *own)
+{
+	enum share_verdict verdict = SHARE_OK;
+	struct kvmguard_backing *other;
+	struct mem_rules theirs;
+
+	hash_for_each_possible(backings, other, hash, (unsigned long)inode) {
+		if (other->inode != inode)
+			continue;
+		if (other->vm == vm) {
+			*own = true;
+			continue;
+		}
+		mem_rules_of(other->vm, &theirs);
+		if ((!share_ok(mine, &theirs) &&
+		     mine->mode == KVMGUARD_MODE_ENFORCE) ||
+		    (!share_ok(&theirs, mine) &&
+		     theirs.mode == KVMGUARD_MODE_ENFORCE))
+			return SHARE_REFUSED;
+		if (!share_ok(mine, &theirs) || !share_ok(&theirs, mine))
+			verdict = SHARE_AUDITED;
+	}
+	return verdict;
+}
+
+/*
+ * May the process of @mm map @file (NULL: anonymous) with @vm_flags at
+ * [@start, @end)? 0, -EPERM or -EXDEV. Any context; the caller holds
+ * @mm's mmap_lock for writing.
+ */
+static int map_check(struct mm_struct *mm, unsigned long start,
+		     unsigned long end, struct file *file,
+		     unsigned long vm_flags)
+{
+	struct map_violation v[MAP_PENDING];
+	struct interval_tree_node *it;
+	unsigned int i, nv = 0;
+	bool shares, enforce, own;
+	enum share_verdict sv;
+	struct mem_rules mr;
+	struct mem_watch *w;
+	int err = 0;
+	u8 rule;
+
+	shares = backing_shares(file, vm_flags);
+	if ((!shares && !(vm_flags & VM_MERGEABLE)) || start >= end)
+		return 0;
+	rcu_read_lock();
+	hash_for_each_possible_rcu(watches, w, by_mm, (unsigned long)mm)
+		if (w->mm == mm)
+			break;
+	if (!w) {
+		rcu_read_unlock();
+		return 0;
+	}
+	spin_lock(&mem_lock);
+	hash_for_each_possible(watches, w, by_mm, (unsigned long)mm) {
+		if (w->mm != mm)
+			continue;
+		it = interval_tree_iter_first(&w->ranges, start, end - 1);
+		if (!it)
+			continue;
+		mem_rules_of(w->vm, &mr);
+		enforce = mr.mode == KVMGUARD_MODE_ENFORCE;
+		for (rule = KVMGUARD_MEM_RULE_SHARED;
+		     rule <= KVMGUARD_MEM_RULE_KSM; rule++) {
+			own = false;
+			if (rule == KVMGUARD_MEM_RULE_KSM) {
+				if (!(vm_flags & VM_MERGEABLE) ||
+				    mr.ksm != KVMGUARD_KSM_DENY)
+					continue;
+				sv = enforce ? SHARE_REFUSED : SHARE_AUDITED;
+			} else if (!shares) {
+				continue;
+			} else if (mr.shared == KVMGUARD_MEM_SHARED_DENY) {
+				sv = enforce ? SHARE_REFUSED : SHARE_AUDITED;
+			} else {
+				sv = file ? map_share(w->vm, &mr, file_inode(file),
+						      &own) : SHARE_OK;
+				if (sv == SHARE_OK && !own &&
+				    mr.shared == KVMGUARD_MEM_SHARED_DOMAIN)
+					sv = enforce ? SHARE_REFUSED :
+						       SHARE_AUDITED;
+			}
+			if (sv == SHARE_OK)
+				continue;
+			if (sv == SHARE_REFUSED && !err)
+				err = mr.shared == KVMGUARD_MEM_SHARED_DENY ||
+				      rule == KVMGUARD_MEM_RULE_KSM ?
+				      -EPERM : -EXDEV;
+			if (nv < MAP_PENDING) {
+				v[nv++] = (struct map_violation) {
+					.vm = w->vm,
+					.rule = rule,
+					.refused = sv == SHARE_REFUSED,
+					.slot = container_of(it, struct slot_range,
+							     it)->slot,
+				};
+			} else {
+				/* The count stays exact; the event waits. */
+				atomic64_inc(&w->vm->mem.denied[rule - 1]);
+			}
+		}
+	}
+	spin_unlock(&mem_lock);
+	/* Watches, and the VMs they point to, go after a grace period. */
+	for (i = 0; i < nv; i++)
+		mem_violation(v[i].vm, v[i].rule, v[i].refused, v[i].slot,
+			      end - start);
+	rcu_read_unlock();
+	return err;
+}
+
+/* Stand-ins for a refused mapping: they return to the caller at once. */
+static noinline notrace unsigned long map_refused_eperm(void)
+{
+	return -EPERM;
+}
+
+static noinline notrace unsigned long map_refused_exdev(void)
+{
+	return -EXDEV;
+}
+
+static noinline notrace void *vma_refused(void)
+{
+	return NULL;
+}
+
+/* mmap_region(file, addr, len, vm_flags, pgoff, uf): mm is current's. */
+static unsigned long mmap_region_hook(struct pt_regs *regs)
+{
+	struct file *file = (void *)regs_get_kernel_argument(regs, 0);
+	unsigned long addr = regs_get_kernel_argument(regs, 1);
+	unsigned long len = regs_get_kernel_argument(regs, 2);
+	unsigned long vm_flags = regs_get_kernel_argument(regs, 3);
+
+	switch (map_check(current->mm, addr, addr + len, file, vm_flags)) {
+	case 0:
+		return 0;
+	case -EXDEV:
+		return (unsigned long)map_refused_exdev;
+	default:
+		return (unsigned long)map_refused_eperm;
+	}
+}
+
+/* copy_vma(&vma, addr, len, pgoff, need_rmap_locks): a move to addr. */
+static unsigned long copy_vma_hook(struct pt_regs *regs)
+{
+	struct vm_area_struct **vmap = (void *)regs_get_kernel_argument(regs, 0);
+	unsigned long addr = regs_get_kernel_argument(regs, 1);
+	unsigned long len = regs_get_kernel_argument(regs, 2);
+	struct vm_area_struct *vma = *vmap;
+
+	if (!map_check(vma->vm_mm, addr, addr + len, vma->vm_file,
+		       vma->vm_flags))
+		return 0;
+	return (unsigned long)vma_refused;
+}
+
+/* A mapping growing in place over [start, end) (compat.h). */
+static unsigned long vma_extend_hook(struct pt_regs *regs)
+{
+	struct vm_area_struct *vma;
+	unsigned long start, end;
+
+	if (!kvmguard_vma_extension(regs, &vma, &start, &end) ||
+	    !map_check(vma->vm_mm, start, end, vma->vm_file, vma->vm_flags))
+		return 0;
+	return (unsigned long)vma_refused;
+}
+
+/* The same, where the kernel grows a mapping another way (compat.h). */
+static unsigned long vma_adjust_hook(struct pt_regs *regs)
+{
+	struct vm_area_struct *vma;
+	unsigned long start, end;
+
+	if (!kvmguard_vma_adjust_growth(regs, &vma, &start, &end) ||
+	    !map_check(vma->vm_mm, start, end, vma->vm_file, vma->vm_flags))
+		return 0;
+	return (unsigned long)map_refused_eperm;
+}
+
+/* Not exported: found by name. A NULL name: not in this kernel. */
+static struct kvmguard_redirect map_hooks[] = {
+	{ .fn = "mmap_region", .redirect = mmap_region_hook },
+	{ .fn = "copy_vma", .redirect = copy_vma_hook },
+	{ .fn = KVMGUARD_VMA_EXTEND_SYMBOL, .redirect = vma_extend_hook },
+	{ .fn = KVMGUARD_VMA_ADJUST_SYMBOL, .redirect = vma_adjust_hook },
+};
+
+/* Policies with a sharing or KSM rule; the map hooks attach while > 0. */
+static unsigned int map_users;
+static bool map_attached;
+
+static void map_detach(void)
+{
+	int i;
+
+	/* Each returns once no task is in its handler. */
+	for (i = ARRAY_SIZE(map_hooks) - 1; i >= 0; i--)
+		if (map_hooks[i].fn)
+			kvmguard_redirect_detach(&map_hooks[i]);
+	map_attached = false;
+}
+
+static int map_attach(void)
+{
+	int i, err;
+
+	for (i = 0; i < ARRAY_SIZE(map_hooks); i++) {
+		err = map_hooks[i].fn ?
+		      kvmguard_redirect_attach(&map_hooks[i], 0) : 0;
+		if (err) {
+			while (--i >= 0)
+				if (map_hooks[i].fn)
+					kvmguard_redirect_detach(&map_hooks[i]);
+			return err;
+		}
+	}
+	map_attached = true;
+	return 0;
+}
+
+static bool has_map_rules(const struct kvmguard_rules *rules)
+{
+	return rules && (rules->mem_shared != KVMGUARD_MEM_SHARED_ALLOW ||
+			 rules->ksm == KVMGUARD_KSM_DENY);
+}
+
+/*
+ * The map hooks follow the policies with a sharing or KSM rule; they need
+ * the slot ranges, which the memslot hook records (its rules include
+ * these). On error nothing changed.
+ */
+static int map_rules_changed(const struct kvmguard_rules *old,
+			     const struct kvmguard_rules *new)
+{
+	bool was = has_map_rules(old), is = has_map_rules(new);
+	int err;
+
+	if (was == is)
+		return 0;
+	if (is) {
+		if (!map_users) {
+			err = map_attach();
+			if (err)
+				return err;
+		}
+		map_users++;
+	} else if (!--map_users) {
+		map_detach();
+	}
+	return 0;
+}
+
 /* Redirects (hooks.c): a livepatch of these functions cannot join them. */
 static struct kvmguard_redirect ksm_madvise_hook_r = {
 	.fn = "ksm_madvise",
@@ -905,6 +1446,9 @@ void kvmguard_memory_uninit(void)
 		kvmguard_redirect_detach(&ksm_merge_any_hook_r);
 	kvmguard_redirect_detach(&ksm_madvise_hook_r);
 	mutex_lock(&kvmguard_config_mutex);
+	if (map_attached)
+		map_detach();
+	map_users = 0;
 	if (memslot_attached)
 		memslot_detach();
 	mem_users = 0;

@@ -5,9 +5,10 @@
  * MAP_ANONYMOUS, a memfd, a tmpfs file (also one opened read-only, mapped
  * MAP_SHARED), a SysV shm segment, hugetlbfs (a file and a MFD_HUGETLB
  * memfd), a range that is private in its first half and shared in its
- * second, a range whose last page only is shared. It allows MAP_PRIVATE
- * (anonymous, of a memfd, of a file) and a private range that ends right
- * where a shared mapping begins. Checked at creation only: memslots made
+ * second, a range whose last page only is shared; a MAP_PRIVATE mapping
+ * of a memfd or a file (its pages are the file's page cache until the
+ * guest writes them). It allows MAP_PRIVATE | MAP_ANONYMOUS and a private
+ * range that ends right where a shared mapping begins. Checked at creation only: memslots made
  * before a switch to deny stay and may move.
  * domain: one memfd may back memslots of VMs whose policies have the same
  * non-empty domain; a VM of another domain, or one with no domain (allow,
@@ -205,7 +206,7 @@ TEST_F(sh, deny_refuses_every_shared_backing)
 	close(fd_half);
 }
 
-TEST_F(sh, deny_allows_private_mappings)
+TEST_F(sh, deny_private_mappings_of_files)
 {
 	char *anon, *mfd_priv, *file_priv;
 	int fd_m, fd_f;
@@ -226,13 +227,14 @@ TEST_F(sh, deny_allows_private_mappings)
 	mfd_priv[0] = 'H';	/* a private copy now */
 
 	EXPECT_EQ(0, REGION(0, 0, 0x000000, SZ, anon));
-	EXPECT_EQ(0, REGION(0, 1, 0x100000, SZ, mfd_priv));
-	EXPECT_EQ(0, REGION(0, 2, 0x200000, SZ, file_priv));
+	/* Even a page the process wrote (its own copy): the rest is not. */
+	EXPECT_EQ(-EPERM, REGION(0, 1, 0x100000, SZ, mfd_priv));
+	EXPECT_EQ(-EPERM, REGION(0, 2, 0x200000, SZ, file_priv));
 	VMGET(0, v);
-	EXPECT_EQ(3U, v.memslots);
-	EXPECT_EQ(3 * SZ, v.mem_bytes);
+	EXPECT_EQ(1U, v.memslots);
+	EXPECT_EQ(SZ, v.mem_bytes);
 	EXPECT_EQ(0ULL, v.mem_shared_bytes);
-	EXPECT_EQ(0ULL, v.mem_shared_denied);
+	EXPECT_EQ(2ULL, v.mem_shared_denied);
 	close(fd_m);
 	close(fd_f);
 }
