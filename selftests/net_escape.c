@@ -224,10 +224,15 @@ TEST_F(esc, backend_before_vm)
 TEST_F(esc, forked_helper)
 {
 	int go[2], done[2], status, err;
+	uint8_t f[128], src[6];
 	uint32_t s = 77;
+	size_t flen;
 	pid_t pid;
 	char c;
 
+	/* Made here: the test cookie in a frame is per process. */
+	netg_mac(GUEST, src);
+	flen = netg_frame(f, netg_bcast, src, NULL, 0, s);
 	ASSERT_EQ(0, netg_vm(&self->g, &self->vm, POLICY, &self->vm_id));
 	ASSERT_EQ(0, pipe(go));
 	ASSERT_EQ(0, pipe(done));
@@ -255,7 +260,7 @@ TEST_F(esc, forked_helper)
 		if (read(go[0], &c, 1) != 1)
 			_exit(3);
 		if (!err)
-			err = guest_send(&d, NULL, 0, s);
+			err = vhd_tx_sync(&d, f, flen, WAIT_MS);
 		c = err ? 'e' : 's';
 		if (write(done[1], &c, 1) != 1)
 			_exit(3);
