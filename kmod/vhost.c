@@ -330,8 +330,9 @@ static void vport_open(struct vhost_port *vp)
 		return;
 	nf_unregister_net_hooks(dev_net(vp->dev), vp->ops, ARRAY_SIZE(vp->ops));
 	vp->hooked = false;
-	pr_info("%s: open again, %lld frames dropped while it was closed\n",
-		netdev_name(vp->dev), atomic64_read(&vp->dropped));
+	pr_info("%s: %s, %lld frames dropped while it was closed\n",
+		netdev_name(vp->dev), vp->vm ? "open again" : "let go",
+		atomic64_read(&vp->dropped));
 }
 
 static struct vhost_port *vport_find(const struct net_device *dev)
@@ -357,10 +358,12 @@ static void vport_free_rcu(struct rcu_head *head)
 static void vport_free(struct vhost_port *vp)
 {
 	ASSERT_RTNL();
+	if (vp->vm) {
+		kvmguard_vm_put(vp->vm);
+		vp->vm = NULL;
+	}
 	vport_open(vp);
 	list_del(&vp->node);
-	if (vp->vm)
-		kvmguard_vm_put(vp->vm);
 	mmdrop(vp->mm);
 	put_pid(vp->owner);
 	/* A hook that was running may still read it. */
