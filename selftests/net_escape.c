@@ -243,8 +243,10 @@ TEST_F(esc, forked_helper)
 		/* Its own mm, no VM; it shares the tap fd with the VMM. */
 		struct vhd d;
 
-		close(go[1]);
-		close(done[0]);
+		/* It keeps the tap fd and its pipes, nothing else of the VMM's. */
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != self->t.port[0].fd && fd != go[0] && fd != done[1])
+				close(fd);
 		err = vhd_open(&d);
 		if (!err)
 			err = vhd_attach(&d, self->t.port[0].fd);
