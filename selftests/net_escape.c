@@ -42,6 +42,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <linux/if_tun.h>
 #include <linux/vhost.h>
@@ -65,6 +66,7 @@ FIXTURE(esc) {
 	uint64_t vm_id, vm2_id;
 	struct vhd d;
 	uint32_t seq;
+	pid_t helper;			/* forked_helper's child, until reaped */
 };
 
 /* A tap of the topology made fit for vhost-net (12-byte vnet header). */
@@ -79,8 +81,18 @@ FIXTURE_SETUP(esc)
 {
 	self->vm.fd = -1;
 	self->vm2.fd = -1;
+	/*
+	 * Closed, every fd of it: vhd_close() in the teardown closes what is
+	 * not -1, and a test that never opens it (forked_helper) would close
+	 * fd 0. The next kg_run() then gets fd 0 for its memfd, dup2(0, 0)
+	 * keeps it close-on-exec, and `ip -batch -` finds its own netlink
+	 * socket on stdin and reads it forever.
+	 */
 	self->d.vfd = -1;
+	for (int i = 0; i < 2; i++)
+		self->d.vq[i].kick = self->d.vq[i].call = -1;
 	self->seq = 1;
+	self->helper = -1;
 	ASSERT_EQ(0, kg_open(&self->g));
 	kg_cleanup(&self->g, PFX);
 	ASSERT_EQ(0, netg_topo_up(&self->t, NETG_PORT_VNET, 1, NULL));
@@ -92,6 +104,12 @@ FIXTURE_SETUP(esc)
 
 FIXTURE_TEARDOWN(esc)
 {
+	/* A helper left by a failed assertion holds the tap and vhost-net. */
+	if (self->helper > 0) {
+		kill(self->helper, SIGKILL);
+		waitpid(self->helper, NULL, 0);
+		self->helper = -1;
+	}
 	vhd_close(&self->d);
 	if (self->vm.fd >= 0)
 		vm_destroy(&self->vm);
@@ -243,6 +261,9 @@ TEST_F(esc, forked_helper)
 		/* Its own mm, no VM; it shares the tap fd with the VMM. */
 		struct vhd d;
 
+		/* Dies with the test, whatever becomes of it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+
 		/* It keeps the tap fd and its pipes, nothing else of the VMM's. */
 		for (int fd = 3; fd < 1024; fd++)
 			if (fd != self->t.port[0].fd && fd != go[0] && fd != done[1])
@@ -271,6 +292,7 @@ TEST_F(esc, forked_helper)
 		vhd_close(&d);
 		_exit(err ? 2 : 0);
 	}
+	self->helper = pid;
 	close(go[0]);
 	close(done[1]);
 	ASSERT_EQ(1, read(done[0], &c, 1));
@@ -285,6 +307,7 @@ TEST_F(esc, forked_helper)
 		TH_LOG("the helper's frame escaped the VM's VLAN");
 	ASSERT_EQ(1, write(go[1], "q", 1));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	self->helper = -1;
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	close(go[1]);
 	close(done[0]);
