@@ -334,6 +334,10 @@ int kvmguard_vhost_init(void);
 void kvmguard_vhost_uninit(void);
 /* After kvmguard_registry_discover(): bind the backends already open. */
 void kvmguard_vhost_discover(void);
+/* From the registry (atomic context): a VM was created, or destroyed. */
+void kvmguard_vhost_vm_new(struct kvmguard_vm *vm);
+/* Calls kvmguard_net_vm_gone(), at once or after moving vhost's ports. */
+void kvmguard_vhost_vm_gone(struct kvmguard_vm *vm);
 
 /* netlink.c */
 int kvmguard_netlink_init(void);

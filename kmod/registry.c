@@ -214,6 +214,8 @@ int kvmguard_registry_add(struct kvm *kvm, struct task_struct *task,
 	smp_mb();
 	kvmguard_hc_apply(vm);
 	kvmguard_notify_vm(vm, KVMGUARD_EVENT_VM_CREATE);
+	/* Backends attached before the VM existed become its ports. */
+	kvmguard_vhost_vm_new(vm);
 	return 0;
 }
 
@@ -368,7 +370,8 @@ void kvmguard_registry_remove(struct kvm *kvm)
 	if (!vm)
 		return;
 	kvmguard_mem_vm_gone(vm);
-	kvmguard_net_vm_gone(vm);
+	/* vhost.c moves or closes its ports, then calls kvmguard_net_vm_gone(). */
+	kvmguard_vhost_vm_gone(vm);
 	kvmguard_notify_vm(vm, KVMGUARD_EVENT_VM_DESTROY);
 	kvmguard_vm_put(vm);
 }

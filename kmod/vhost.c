@@ -15,9 +15,9 @@
  *  - vhost_vq_access_ok(): SET_BACKEND passes it the virtqueue;
  *  - tun_get_socket() and tap_get_socket(): SET_BACKEND passes them the
  *    backend file. Within an operation they are redirected to stand-ins
- *    that run the original, find the device and bind it to the VM of the
- *    calling process (KVM ties a VM to its creator's mm) before vhost can
- *    move a frame - or refuse the backend: the VMM then gets ENOTSOCK;
+ *    that run the original, find the device and bind it (below) before
+ *    vhost can move a frame - or refuse the backend: the VMM then gets
+ *    ENOTSOCK;
  *  - vhost_net_release(): the vhost-net file is gone.
  * The redirections are hooks.c's redirects (ftrace IPMODIFY users, so a
  * livepatch of one of these functions is refused while they are there,
@@ -26,26 +26,62 @@
  * gets the original's arguments and returns to its caller. Our own calls
  * of the originals find the operation marked and are not redirected again.
  *
- * Every (vhost-net device, virtqueue) with a tap or macvtap backend of a
- * VM process is a pair; the VM's binding of the device (made with
- * KVMGUARD_NET_BOUND_VHOST) ends with its last pair: the queue detached
- * (fd -1), given another backend, RESET_OWNER, or the vhost-net file
- * released. Pairs are keyed by pointers that are compared, never followed.
- * Multiqueue VMMs open one vhost-net file per queue pair, all with the
- * same device.
+ * Whose port. vhost-net works for the process that made itself the
+ * device's owner (VHOST_SET_OWNER): it moves frames between that
+ * process's memory and the backend, and refuses SET_BACKEND and
+ * RESET_OWNER from any other process, so the caller of a SET_BACKEND is
+ * the owner and its mm the one the device serves. The backend's device is
+ * bound (KVMGUARD_NET_BOUND_VHOST) to the VM of that mm (KVM ties a VM to
+ * its creator's mm) or, when that process has no VM, to the VM of its
+ * nearest ancestor that has one: a helper the VMM forked is the VMM.
+ * Either side may come first:
+ *  - SET_BACKEND with the VM there: bound before vhost can move a frame;
+ *  - a VM created while backends are attached: every attached backend
+ *    whose owner now resolves to the new VM is bound, from a work item
+ *    (the create hook is atomic), in the moments after KVM_CREATE_VM.
+ *    Frames before that were those of a process without a VM.
+ * The binding then belongs to the VM, not to the attachment: detaching
+ * the backend (fd -1, as QEMU does on HMP `stop`), VHOST_RESET_OWNER and
+ * closing /dev/vhost-net leave it as it is, rules and counters: the VMM
+ * still holds the tap's fd. It ends when the device goes
+ * (NETDEV_UNREGISTER, a netns move too), by NET_UNBIND, or when the VM is
+ * destroyed. Then, from the same work item:
+ *  - if the owner resolves to another VM (the VMM re-created its VM, or
+ *    has another one), the device becomes that VM's port;
+ *  - otherwise the port is closed: netfilter hooks of ours on the device
+ *    drop every frame, both ways, until the device goes or its owner
+ *    resolves to a VM again (a new VM, or a SET_BACKEND with one). A
+ *    device bound with rules must not become a free, untagged port in
+ *    the hands of the process that kept its fd. A device NET_UNBIND
+ *    freed, or NET_BIND gave another VM, is left as the administrator
+ *    said.
+ * The hooks go in before the old binding ends, so no frame passes
+ * unchecked while a binding moves: kvmguard_net_vm_gone() is called from
+ * the work item, after vhost.c had its turn (kvmguard_vhost_vm_gone()).
+ *
+ * Pairs: every (vhost-net device, virtqueue) with a tap or macvtap
+ * backend, with the mm it serves and its owner, to bind at VM creation.
+ * Keyed by pointers that are compared, never followed. A pair goes when
+ * its queue gets another backend, on RESET_OWNER, release or
+ * NETDEV_UNREGISTER: its mm, which vhost holds while the device has an
+ * owner, is never a reused one. Ports: the devices vhost.c bound or
+ * closed, with their VM, and the mm (mmgrab()bed) and owner they belong
+ * to. Multiqueue VMMs open one vhost-net file per queue pair, all with
+ * the same device: one port.
  *
  * The hooks exist while vhost_net is loaded (a module notifier; it pins
  * tun and tap, whose functions the stand-ins call): armed when it comes,
  * before /dev/vhost-net exists, and a failure fails its load; removed
  * when it goes.
  *
- * Locking: vhost_lock (a spinlock: the hook handlers are atomic) guards
- * the lists of operations, pairs and released pairs. Whether a binding
- * ends is decided under rtnl_lock() (the lock kvmguard_net_bind() and
- * kvmguard_net_unbind() want): a device stays bound while a pair or an
- * operation in flight holds it. The stand-ins run in the VMM's context
- * under vhost's device and virtqueue mutexes, where sleeping and rtnl are
- * allowed (vhost takes neither under rtnl).
+ * Locking: vhost_lock (a spinlock: the kprobe handlers and KVM's create
+ * and destroy hooks are atomic) guards the operations, the pairs and the
+ * VM events. Ports change only under rtnl_lock(), the lock of
+ * kvmguard_net_bind() and kvmguard_net_unbind(); the netfilter hooks of a
+ * closed port read only that port, freed a grace period after they are
+ * gone. The stand-ins run in the VMM's context under vhost's device and
+ * virtqueue mutexes, where sleeping and rtnl are allowed (vhost takes
+ * neither under rtnl).
  */
 #define pr_fmt(fmt) "kvmguard: " fmt
 #include <linux/fdtable.h>
@@ -55,6 +91,8 @@
 #include <linux/kprobes.h>
 #include <linux/module.h>
 #include <linux/netdevice.h>
+#include <linux/netfilter.h>
+#include <linux/pid.h>
 #include <linux/ptrace.h>
 #include <linux/rtnetlink.h>
 #include <linux/sched/mm.h>
@@ -63,6 +101,7 @@
 #include <linux/vhost.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
+#include <net/net_namespace.h>
 
 #include "kvmguard.h"
 #include "tun_layout.h"
@@ -70,35 +109,56 @@
 
 /*
  * A SET_BACKEND or RESET_OWNER in progress, on the stack of vhost_ioctl().
- * Only its task adds, changes and removes it; other tasks only look at
- * vm and dev (under vhost_lock), to see whether it holds a binding.
+ * Only its task adds, changes and removes it.
  */
 struct vhost_op {
 	struct list_head node;		/* ops, under vhost_lock */
 	struct task_struct *task;
 	const void *vq;			/* struct vhost_virtqueue, once known */
-	struct kvmguard_vm *vm;		/* the VM dev was bound to; a reference */
 	struct net_device *dev;		/* the new backend's device; held */
 	bool in_orig;			/* we are calling tun/tap_get_socket() */
 };
 
-/* A virtqueue whose backend is a VM's port. */
+/* A virtqueue with a tap or macvtap backend. */
 struct vhost_pair {
-	struct list_head node;		/* pairs or gone, under vhost_lock */
+	struct list_head node;		/* pairs, under vhost_lock */
 	const void *n;			/* struct vhost_net */
 	const void *vq;			/* struct vhost_virtqueue */
-	struct kvmguard_vm *vm;		/* a reference */
+	struct mm_struct *mm;		/* the one it serves; its owner's */
+	struct pid *owner;		/* the owner's thread group; held */
 	/* Not held: the pair goes at NETDEV_UNREGISTER. */
 	struct net_device *dev;
+};
+
+/* A device vhost.c bound to a VM, or closed. */
+struct vhost_port {
+	struct list_head node;		/* vports, under rtnl */
+	struct net_device *dev;		/* held */
+	struct kvmguard_vm *vm;		/* a reference; NULL: closed */
+	struct mm_struct *mm;		/* its owner's; mmgrab()bed */
+	struct pid *owner;		/* held */
+	bool hooked;			/* ops registered: dropping */
+	struct nf_hook_ops ops[2];	/* ingress, egress */
+	atomic64_t dropped;		/* frames, while closed */
+	struct rcu_head rcu;
+};
+
+/* A VM created or destroyed, for event_work. */
+struct vhost_event {
+	struct list_head node;		/* events, under vhost_lock */
+	struct kvmguard_vm *vm;		/* a reference */
+	bool gone;
 };
 
 static DEFINE_SPINLOCK(vhost_lock);
 static LIST_HEAD(ops);
 static LIST_HEAD(pairs);
-static LIST_HEAD(gone);			/* released, the binding yet to end */
+static LIST_HEAD(events);
+static bool events_on;			/* under vhost_lock */
+static LIST_HEAD(vports);		/* under rtnl */
 
-static void gone_work_fn(struct work_struct *work);
-static DECLARE_WORK(gone_work, gone_work_fn);
+static void event_work_fn(struct work_struct *work);
+static DECLARE_WORK(event_work, event_work_fn);
 
 /* Tasks inside a stand-in; module unload waits for them to leave. */
 static atomic_t in_standin = ATOMIC_INIT(0);
@@ -130,42 +190,12 @@ static struct vhost_op *op_current(void)
 	return found;
 }
 
-/* Does a pair or an operation in flight hold @vm's binding of @dev? */
-static bool port_held(const struct kvmguard_vm *vm,
-		      const struct net_device *dev)
-{
-	struct vhost_pair *p;
-	struct vhost_op *op;
-
-	lockdep_assert_held(&vhost_lock);
-	list_for_each_entry(p, &pairs, node)
-		if (p->vm == vm && p->dev == dev)
-			return true;
-	list_for_each_entry(op, &ops, node)
-		if (op->vm == vm && op->dev == dev)
-			return true;
-	return false;
-}
-
-/* A pair of @vm and @dev went: the binding ends if it was the last. */
-static void port_release(struct kvmguard_vm *vm, struct net_device *dev)
-{
-	bool held;
-
-	ASSERT_RTNL();
-	spin_lock(&vhost_lock);
-	held = port_held(vm, dev);
-	spin_unlock(&vhost_lock);
-	if (!held)
-		kvmguard_net_unbind(vm, dev, KVMGUARD_NET_BOUND_VHOST);
-}
-
 static void pairs_free(struct list_head *list)
 {
 	struct vhost_pair *p, *tmp;
 
 	list_for_each_entry_safe(p, tmp, list, node) {
-		kvmguard_vm_put(p->vm);
+		put_pid(p->owner);
 		kfree(p);
 	}
 }
@@ -186,22 +216,6 @@ static bool pairs_take(const void *n, struct list_head *to)
 	return any;
 }
 
-/* Released vhost-net files: their bindings end here, in process context. */
-static void gone_work_fn(struct work_struct *work)
-{
-	struct vhost_pair *p;
-	LIST_HEAD(list);
-
-	rtnl_lock();
-	spin_lock(&vhost_lock);
-	list_splice_init(&gone, &list);
-	spin_unlock(&vhost_lock);
-	list_for_each_entry(p, &list, node)
-		port_release(p->vm, p->dev);
-	rtnl_unlock();
-	pairs_free(&list);
-}
-
 /* Does the process of @mm own a VM? */
 static bool mm_has_vm(const struct mm_struct *mm)
 {
@@ -219,6 +233,391 @@ static bool mm_has_vm(const struct mm_struct *mm)
 	}
 	rcu_read_unlock();
 	return found;
+}
+
+/* @mm's VM with a reference; NULL: none; -EBUSY: VMs of several policies. */
+static struct kvmguard_vm *mm_vm(struct mm_struct *mm)
+{
+	struct kvmguard_vm *vm = kvmguard_vm_get_by_mm(mm);
+
+	if (!vm && mm_has_vm(mm))
+		return ERR_PTR(-EBUSY);
+	return vm;
+}
+
+/*
+ * The VM whose port a backend of a vhost-net device owned by @owner and
+ * serving @mm is, with a reference: the VM of @mm, or else of the nearest
+ * ancestor of @owner that has one (a helper the VMM forked). NULL if none,
+ * ERR_PTR(-EBUSY) if that process has VMs of different policies (which
+ * rules apply would be a guess). A helper whose parent exited (reparented
+ * to init or a subreaper) is no longer found this way.
+ */
+static struct kvmguard_vm *owner_vm(struct mm_struct *mm, struct pid *owner)
+{
+	struct kvmguard_vm *vm = mm_vm(mm);
+	struct task_struct *t;
+
+	if (vm)
+		return vm;
+	rcu_read_lock();
+	t = pid_task(owner, PIDTYPE_TGID);
+	/* init_task (pid 0) ends every chain; it is its own parent. */
+	for (t = t ? rcu_dereference(t->real_parent) : NULL; t && t->pid;
+	     t = rcu_dereference(t->real_parent)) {
+		struct mm_struct *amm = READ_ONCE(t->mm);
+
+		/* Compared only: a VM holds its creator's mm. */
+		if (!amm || amm == mm)
+			continue;
+		vm = mm_vm(amm);
+		if (vm)
+			break;
+	}
+	rcu_read_unlock();
+	return vm;
+}
+
+/*
+ * Closed ports
+ */
+
+static unsigned int vport_drop(void *priv, struct sk_buff *skb,
+			       const struct nf_hook_state *state)
+{
+	struct vhost_port *vp = priv;
+
+	atomic64_inc(&vp->dropped);
+	return NF_DROP;
+}
+
+/* Every frame through @vp's device is dropped from now on; under rtnl. */
+static int vport_close(struct vhost_port *vp)
+{
+	int err, i;
+
+	ASSERT_RTNL();
+	if (vp->hooked)
+		return 0;
+	for (i = 0; i < ARRAY_SIZE(vp->ops); i++) {
+		vp->ops[i] = (struct nf_hook_ops) {
+			.hook = vport_drop,
+			.pf = NFPROTO_NETDEV,
+			.hooknum = i ? NF_NETDEV_EGRESS : NF_NETDEV_INGRESS,
+			.priority = INT_MIN,
+			.dev = vp->dev,
+			.priv = vp,
+		};
+	}
+	err = vp->dev->reg_state == NETREG_REGISTERED ?
+	      nf_register_net_hooks(dev_net(vp->dev), vp->ops,
+				    ARRAY_SIZE(vp->ops)) : -ENODEV;
+	if (err) {
+		pr_err("%s: cannot close the port of a destroyed VM (%d): it is free now\n",
+		       netdev_name(vp->dev), err);
+		return err;
+	}
+	atomic64_set(&vp->dropped, 0);
+	vp->hooked = true;
+	return 0;
+}
+
+/* @vp's frames pass again (to its VM's rules, if it has one); under rtnl. */
+static void vport_open(struct vhost_port *vp)
+{
+	ASSERT_RTNL();
+	if (!vp->hooked)
+		return;
+	nf_unregister_net_hooks(dev_net(vp->dev), vp->ops, ARRAY_SIZE(vp->ops));
+	vp->hooked = false;
+	pr_info("%s: %s, %lld frames dropped while it was closed\n",
+		netdev_name(vp->dev), vp->vm ? "open again" : "let go",
+		atomic64_read(&vp->dropped));
+}
+
+static struct vhost_port *vport_find(const struct net_device *dev)
+{
+	struct vhost_port *vp;
+
+	ASSERT_RTNL();
+	list_for_each_entry(vp, &vports, node)
+		if (vp->dev == dev)
+			return vp;
+	return NULL;
+}
+
+static void vport_free_rcu(struct rcu_head *head)
+{
+	struct vhost_port *vp = container_of(head, struct vhost_port, rcu);
+
+	dev_put(vp->dev);
+	kfree(vp);
+}
+
+/* vhost.c forgets @dev (its binding, if any, stays); under rtnl. */
+static void vport_free(struct vhost_port *vp)
+{
+	ASSERT_RTNL();
+	if (vp->vm) {
+		kvmguard_vm_put(vp->vm);
+		vp->vm = NULL;
+	}
+	vport_open(vp);
+	list_del(&vp->node);
+	mmdrop(vp->mm);
+	put_pid(vp->owner);
+	/* A hook that was running may still read it. */
+	call_rcu(&vp->rcu, vport_free_rcu);
+}
+
+/* @vp's owner from now on is @owner, serving @mm. */
+static void vport_set_owner(struct vhost_port *vp, struct mm_struct *mm,
+			    struct pid *owner)
+{
+	if (vp->mm != mm) {
+		mmgrab(mm);
+		mmdrop(vp->mm);
+		vp->mm = mm;
+	}
+	if (vp->owner != owner) {
+		get_pid(owner);
+		put_pid(vp->owner);
+		vp->owner = owner;
+	}
+}
+
+/*
+ * Bind @dev to @vm as the port of @owner's vhost-net device serving @mm
+ * (both valid: the caller holds them); a closed port opens. Under rtnl.
+ * 0, or kvmguard_net_bind()'s error.
+ */
+static int vport_bind(struct kvmguard_vm *vm, struct net_device *dev,
+		      struct mm_struct *mm, struct pid *owner)
+{
+	struct vhost_port *vp = vport_find(dev);
+	bool new = !vp;
+	int err;
+
+	ASSERT_RTNL();
+	if (new) {
+		vp = kzalloc(sizeof(*vp), GFP_KERNEL);
+		if (!vp)
+			return -ENOMEM;
+		dev_hold(dev);
+		vp->dev = dev;
+		mmgrab(mm);
+		vp->mm = mm;
+		vp->owner = get_pid(owner);
+		list_add_tail(&vp->node, &vports);
+	}
+	err = kvmguard_net_bind(vm, dev, KVMGUARD_NET_BOUND_VHOST, NULL);
+	if (err) {
+		if (new)
+			vport_free(vp);
+		return err;
+	}
+	if (vp->vm != vm) {
+		kref_get(&vm->ref);
+		if (vp->vm)
+			kvmguard_vm_put(vp->vm);
+		vp->vm = vm;
+		vport_set_owner(vp, mm, owner);
+	}
+	vport_open(vp);
+	return 0;
+}
+
+/*
+ * The VM of @vp was destroyed: its device goes to the VM its owner
+ * resolves to now, or is closed. Under rtnl, before kvmguard_net_vm_gone().
+ */
+static void vport_vm_gone(struct vhost_port *vp)
+{
+	struct kvmguard_vm *old = vp->vm, *next;
+	struct net_device *dev = vp->dev;
+
+	ASSERT_RTNL();
+	/*
+	 * Not the VM's port any more (NET_UNBIND freed it, NET_BIND gave it
+	 * to another VM): as the administrator said. Bound, to the same VM
+	 * only NET_BIND's answer is 0 without a change.
+	 */
+	if (!kvmguard_net_dev_bound(dev) ||
+	    kvmguard_net_bind(old, dev, KVMGUARD_NET_BOUND_VHOST, NULL)) {
+		vport_free(vp);
+		return;
+	}
+	/* Closed first: no frame passes unchecked while the binding moves. */
+	vport_close(vp);
+	kvmguard_net_unbind(old, dev, KVMGUARD_NET_BOUND_VHOST);
+	vp->vm = NULL;
+	kvmguard_vm_put(old);
+
+	next = owner_vm(vp->mm, vp->owner);
+	if (IS_ERR_OR_NULL(next))
+		next = NULL;
+	if (next && !kvmguard_net_bind(next, dev, KVMGUARD_NET_BOUND_VHOST,
+				       NULL)) {
+		vp->vm = next;
+		vport_open(vp);
+		pr_info("%s: the port of VM %llu now, its VMM's\n",
+			netdev_name(dev), next->id);
+		return;
+	}
+	if (next)
+		kvmguard_vm_put(next);
+	if (vp->hooked)
+		pr_info("%s: its VM is gone and its VMM keeps it: every frame dropped until the device goes\n",
+			netdev_name(dev));
+	else
+		vport_free(vp);		/* could not close it: said so */
+}
+
+/* A pair's device and owner, copied for a VM that was created. */
+struct pair_copy {
+	struct list_head node;
+	struct net_device *dev;		/* held */
+	struct mm_struct *mm;		/* mmgrab()bed */
+	struct pid *owner;		/* held */
+};
+
+/* @vm was created: the backends and closed ports that are its now. */
+static void vm_new(struct kvmguard_vm *vm)
+{
+	struct pair_copy *c, *tmp;
+	struct vhost_port *vp, *vtmp;
+	struct kvmguard_vm *owned;
+	struct vhost_pair *p;
+	LIST_HEAD(copies);
+	int err = 0;
+
+	ASSERT_RTNL();
+	if (!READ_ONCE(vm->kvm))
+		return;			/* destroyed already */
+	spin_lock(&vhost_lock);
+	list_for_each_entry(p, &pairs, node) {
+		c = kmalloc(sizeof(*c), GFP_ATOMIC);
+		if (!c) {
+			err = -ENOMEM;
+			break;
+		}
+		dev_hold(p->dev);
+		c->dev = p->dev;
+		mmgrab(p->mm);		/* vhost holds it while the pair exists */
+		c->mm = p->mm;
+		c->owner = get_pid(p->owner);
+		list_add_tail(&c->node, &copies);
+	}
+	spin_unlock(&vhost_lock);
+	if (err)
+		pr_err("VM %llu: vhost-net backends may stay unbound: %d\n",
+		       vm->id, err);
+
+	list_for_each_entry_safe(c, tmp, &copies, node) {
+		vp = vport_find(c->dev);
+		/* Another VM's port, kept until that VM goes: see vm_gone(). */
+		owned = vp && vp->vm ? NULL : owner_vm(c->mm, c->owner);
+		if (owned == vm) {
+			err = c->dev->reg_state == NETREG_REGISTERED ?
+			      vport_bind(vm, c->dev, c->mm, c->owner) : 0;
+			if (err)
+				pr_warn("%s stays unbound: cannot bind it to VM %llu: %d\n",
+					netdev_name(c->dev), vm->id, err);
+		}
+		if (!IS_ERR_OR_NULL(owned))
+			kvmguard_vm_put(owned);
+		dev_put(c->dev);
+		mmdrop(c->mm);
+		put_pid(c->owner);
+		kfree(c);
+	}
+
+	list_for_each_entry_safe(vp, vtmp, &vports, node) {
+		if (vp->vm)
+			continue;
+		owned = owner_vm(vp->mm, vp->owner);
+		if (owned == vm && vport_bind(vm, vp->dev, vp->mm, vp->owner))
+			pr_warn("%s stays closed: cannot bind it to VM %llu\n",
+				netdev_name(vp->dev), vm->id);
+		if (!IS_ERR_OR_NULL(owned))
+			kvmguard_vm_put(owned);
+	}
+}
+
+static void vm_gone(struct kvmguard_vm *vm)
+{
+	struct vhost_port *vp, *tmp;
+
+	ASSERT_RTNL();
+	list_for_each_entry_safe(vp, tmp, &vports, node)
+		if (vp->vm == vm)
+			vport_vm_gone(vp);
+	/* Now net.c ends what is left of the VM's bindings. */
+	kvmguard_net_vm_gone(vm);
+}
+
+/* VM events in the order they came: a VM is created before it goes. */
+static void event_work_fn(struct work_struct *work)
+{
+	struct vhost_event *ev;
+
+	for (;;) {
+		spin_lock(&vhost_lock);
+		ev = list_first_entry_or_null(&events, struct vhost_event,
+					      node);
+		if (ev)
+			list_del(&ev->node);
+		spin_unlock(&vhost_lock);
+		if (!ev)
+			break;
+		rtnl_lock();
+		if (ev->gone)
+			vm_gone(ev->vm);
+		else
+			vm_new(ev->vm);
+		rtnl_unlock();
+		kvmguard_vm_put(ev->vm);
+		kfree(ev);
+	}
+}
+
+/* From KVM's create and destroy hooks: atomic context. */
+static void vm_event(struct kvmguard_vm *vm, bool gone)
+{
+	struct vhost_event *ev = kmalloc(sizeof(*ev), GFP_ATOMIC);
+
+	spin_lock(&vhost_lock);
+	if (ev && events_on) {
+		kref_get(&vm->ref);
+		ev->vm = vm;
+		ev->gone = gone;
+		list_add_tail(&ev->node, &events);
+		schedule_work(&event_work);
+		ev = NULL;
+		vm = NULL;
+	}
+	spin_unlock(&vhost_lock);
+	kfree(ev);
+	if (!vm)
+		return;
+	if (gone && READ_ONCE(events_on))
+		pr_err("VM %llu: its vhost-net ports end with it, not closed: out of memory\n",
+		       vm->id);
+	if (gone)
+		kvmguard_net_vm_gone(vm);	/* its bindings simply end */
+	else if (READ_ONCE(events_on))
+		pr_err("VM %llu: its vhost-net backends stay unbound until attached again: out of memory\n",
+		       vm->id);
+}
+
+void kvmguard_vhost_vm_new(struct kvmguard_vm *vm)
+{
+	vm_event(vm, false);
+}
+
+void kvmguard_vhost_vm_gone(struct kvmguard_vm *vm)
+{
+	vm_event(vm, true);
 }
 
 /*
@@ -276,17 +675,18 @@ static struct net_device *tap_sock_dev(struct socket *sock)
 
 /*
  * The backend of current's SET_BACKEND is @sock: bind its device to the
- * VM of current's process. 0 lets vhost go on.
+ * VM current (vhost's owner: it checked) resolves to. 0 lets vhost go on.
  */
 static int backend_attach(struct vhost_op *op, struct socket *sock,
 			  bool tun)
 {
+	struct pid *owner = task_tgid(current);
 	struct kvmguard_vm *vm;
 	struct net_device *dev;
 	const char *why;
 	int err;
 
-	/* Without the virtqueue the binding could not be tracked. */
+	/* Without the virtqueue the pair could not be tracked. */
 	if (!op->vq || op->dev)
 		return -EPERM;
 	dev = tun ? tun_sock_dev(sock) : tap_sock_dev(sock);
@@ -298,33 +698,28 @@ static int backend_attach(struct vhost_op *op, struct socket *sock,
 				    tun ? "tun" : "macvtap");
 		return -ENODEV;
 	}
-	vm = kvmguard_vm_get_by_mm(current->mm);
-	if (!vm && mm_has_vm(current->mm)) {
+	vm = owner_vm(current->mm, owner);
+	if (IS_ERR(vm)) {
 		why = "its VMs have different policies";
-		err = -EBUSY;
+		err = PTR_ERR(vm);
+		vm = NULL;
 		goto refuse;
 	}
-	/* Bindings of released vhost-net files end first. */
-	flush_work(&gone_work);
 
 	rtnl_lock();
 	if (dev->reg_state != NETREG_REGISTERED)
 		err = -ENODEV;
 	else if (vm)
-		err = kvmguard_net_bind(vm, dev, KVMGUARD_NET_BOUND_VHOST,
-					NULL);
+		err = vport_bind(vm, dev, current->mm, owner);
 	else
 		err = kvmguard_net_dev_bound(dev) ? -EBUSY : 0;
-	if (!err) {
-		/* From here the device is held for the VM: see port_held(). */
-		spin_lock(&vhost_lock);
-		op->vm = vm;
-		op->dev = dev;
-		spin_unlock(&vhost_lock);
-	}
 	rtnl_unlock();
-	if (!err)
+	if (!err) {
+		op->dev = dev;		/* held until the call is done */
+		if (vm)
+			kvmguard_vm_put(vm);
 		return 0;
+	}
 	why = err == -EBUSY ? "it is another VM's port" :
 	      err == -ENODEV ? "it is going away" : "it cannot be bound";
 refuse:
@@ -367,47 +762,42 @@ static noinline struct socket *vhost_tap_get_socket(struct file *file)
 	return backend_socket(file, false);
 }
 
+/*
+ * The queue's backend is what this call gave it (vhost rolls a failed
+ * call back): a pair for a tap or macvtap, none for anything else. The
+ * binding, if one was made, stays either way.
+ */
 static void set_backend_done(const void *n, struct vhost_op *op,
 			     struct vhost_pair *new, long ret)
 {
-	struct vhost_pair *p, *old = NULL;
+	struct vhost_pair *p;
+	LIST_HEAD(old);
 
+	/* Under rtnl: NETDEV_UNREGISTER cannot come between check and add. */
 	rtnl_lock();
 	spin_lock(&vhost_lock);
 	list_del(&op->node);
 	if (!ret && op->vq) {
-		/* The virtqueue's backend is what this call gave it. */
 		list_for_each_entry(p, &pairs, node) {
 			if (p->n == n && p->vq == op->vq) {
-				old = p;
-				list_del(&p->node);
+				list_move(&p->node, &old);
 				break;
 			}
 		}
-		if (op->vm && op->dev->reg_state == NETREG_REGISTERED) {
+		if (op->dev && op->dev->reg_state == NETREG_REGISTERED) {
 			new->n = n;
 			new->vq = op->vq;
-			new->vm = op->vm;
+			new->mm = current->mm;
+			new->owner = get_pid(task_tgid(current));
 			new->dev = op->dev;
 			list_add_tail(&new->node, &pairs);
-			op->vm = NULL;	/* the pair's reference now */
 			new = NULL;
 		}
 	}
 	spin_unlock(&vhost_lock);
-	/* A failed call left the old backend in place (vhost rolls back). */
-	if (old)
-		port_release(old->vm, old->dev);
-	if (op->vm)
-		port_release(op->vm, op->dev);
 	rtnl_unlock();
 
-	if (old) {
-		kvmguard_vm_put(old->vm);
-		kfree(old);
-	}
-	if (op->vm)
-		kvmguard_vm_put(op->vm);
+	pairs_free(&old);
 	if (op->dev)
 		dev_put(op->dev);
 	kfree(new);
@@ -415,19 +805,14 @@ static void set_backend_done(const void *n, struct vhost_op *op,
 
 static void reset_owner_done(const void *n, struct vhost_op *op, long ret)
 {
-	struct vhost_pair *p;
 	LIST_HEAD(list);
 
-	rtnl_lock();
 	spin_lock(&vhost_lock);
 	list_del(&op->node);
 	/* Success stopped both virtqueues: no backend is left. */
 	if (!ret)
 		pairs_take(n, &list);
 	spin_unlock(&vhost_lock);
-	list_for_each_entry(p, &list, node)
-		port_release(p->vm, p->dev);
-	rtnl_unlock();
 	pairs_free(&list);
 }
 
@@ -505,16 +890,16 @@ static unsigned long tap_hook(struct pt_regs *regs)
 	return redirect_get_socket(vhost_tap_get_socket);
 }
 
+/* The vhost-net file is gone: its pairs (not its bindings) go. */
 static int release_probe_pre(struct kprobe *kp, struct pt_regs *regs)
 {
 	struct file *f = (struct file *)regs_get_kernel_argument(regs, 1);
-	bool any;
+	LIST_HEAD(list);
 
 	spin_lock(&vhost_lock);
-	any = pairs_take(f->private_data, &gone);
+	pairs_take(f->private_data, &list);
 	spin_unlock(&vhost_lock);
-	if (any)
-		schedule_work(&gone_work);
+	pairs_free(&list);
 	return 0;
 }
 
@@ -651,12 +1036,13 @@ static struct notifier_block vhost_module_nb = {
 	.notifier_call = vhost_module_event,
 };
 
-/* A device going away (or to another netns) takes its pairs along. */
+/* A device going away (or to another netns) takes its pairs and port along. */
 static int vhost_netdev_event(struct notifier_block *nb, unsigned long event,
 			      void *ptr)
 {
 	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
 	struct vhost_pair *p, *tmp;
+	struct vhost_port *vp;
 	LIST_HEAD(list);
 
 	if (event != NETDEV_UNREGISTER)
@@ -665,12 +1051,12 @@ static int vhost_netdev_event(struct notifier_block *nb, unsigned long event,
 	list_for_each_entry_safe(p, tmp, &pairs, node)
 		if (p->dev == dev)
 			list_move_tail(&p->node, &list);
-	list_for_each_entry_safe(p, tmp, &gone, node)
-		if (p->dev == dev)
-			list_move_tail(&p->node, &list);
 	spin_unlock(&vhost_lock);
-	/* net.c ends the binding itself. */
 	pairs_free(&list);
+	/* net.c ends the binding itself. */
+	vp = vport_find(dev);
+	if (vp)
+		vport_free(vp);
 	return NOTIFY_DONE;
 }
 
@@ -698,6 +1084,9 @@ int kvmguard_vhost_init(void)
 		pr_err("cannot watch vhost-net backends: %d\n", err);
 		goto err_arm;
 	}
+	spin_lock(&vhost_lock);
+	events_on = true;
+	spin_unlock(&vhost_lock);
 	return 0;
 
 err_arm:
@@ -709,8 +1098,13 @@ err_module:
 
 void kvmguard_vhost_uninit(void)
 {
+	struct vhost_port *vp, *tmp;
 	LIST_HEAD(list);
 
+	/* VMs destroyed from now on end their bindings in net.c alone. */
+	spin_lock(&vhost_lock);
+	events_on = false;
+	spin_unlock(&vhost_lock);
 	unregister_module_notifier(&vhost_module_nb);
 	mutex_lock(&arm_mutex);
 	vhost_disarm();
@@ -722,15 +1116,24 @@ void kvmguard_vhost_uninit(void)
 	 */
 	wait_event(standin_wq, !atomic_read(&in_standin));
 	synchronize_rcu_tasks();
-	flush_work(&gone_work);
-	/* Unregistering replays NETDEV_UNREGISTER: most pairs go there. */
+	/* The events queued so far are handled: none is lost. */
+	flush_work(&event_work);
+	/* Unregistering replays NETDEV_UNREGISTER: the ports go there. */
 	unregister_netdevice_notifier(&vhost_netdev_nb);
+	rtnl_lock();
+	list_for_each_entry_safe(vp, tmp, &vports, node)
+		vport_free(vp);
+	rtnl_unlock();
 	/* The bindings go with net.c; only the references are ours. */
 	spin_lock(&vhost_lock);
 	list_splice_init(&pairs, &list);
-	list_splice_init(&gone, &list);
 	spin_unlock(&vhost_lock);
 	pairs_free(&list);
+	/*
+	 * vport_free_rcu() callbacks still pending are waited for by the
+	 * rcu_barrier() of kvmguard_net_uninit(), which always runs after
+	 * this: one barrier for both, not one more on the unload path.
+	 */
 }
 
 /*

@@ -20,21 +20,23 @@
  *                      frames do not; guest-injected 802.1Q (VID 5, 100),
  *                      802.1ad, double-tagged and VID 0 frames are dropped;
  *                      the counters are exact, phase by phase.
- *   detach_and_close   detaching one queue keeps the binding, both end it;
- *                      attaching again binds again; closing the vhost fd
- *                      ends it.
- *   refuse_no_vm       a process with no VM (a forked child, sharing the
- *                      tap fd) cannot attach the bound tap: SET_BACKEND
- *                      fails; the binding is unchanged.
+ *   detach_and_close   the binding is the VM's: detaching one queue, both,
+ *                      attaching again, closing the vhost fd keep it;
+ *                      destroying the VM ends it.
+ *   refuse_no_vm       a process with no VM, none in its ancestry (an
+ *                      orphaned grandchild sharing the tap fd), cannot
+ *                      attach the bound tap: SET_BACKEND fails; the
+ *                      binding is unchanged.
  *   refuse_other_vm    a tap bound by NET_BIND to another process's VM
  *                      cannot be attached by this VM's process; after
  *                      NET_UNBIND it can, and is then bound to this VM.
  *   multiqueue         a multiqueue tap with one vhost-net file per queue,
  *                      as a multiqueue VMM has: one binding, which lasts
- *                      until the last file lets its queue go. A queue
- *                      detached with TUNSETQUEUE is still the tap's (it
- *                      can be attached again): taken, same binding. A tun
- *                      file that has no device is refused as a backend.
+ *                      after the last file let its queue go, until the
+ *                      device goes. A queue detached with TUNSETQUEUE is
+ *                      still the tap's (it can be attached again): taken,
+ *                      same binding. A tun file that has no device is
+ *                      refused as a backend.
  *
  * Needs /dev/kvm, /dev/vhost-net, the module and iproute2; exits 4 (SKIP)
  * without.
@@ -283,52 +285,74 @@ TEST_F(nv, tag_100)
 TEST_F(nv, detach_and_close)
 {
 	ASSERT_TRUE(wait_bound(&self->g, self->vm_id, TAP(self), true));
-	/* One queue still has the tap: still the VM's port. */
+	/* The binding is the VM's: letting go of the backend keeps it. */
 	ASSERT_EQ(0, vhd_set_backend(&self->d, VHD_RX, -1));
-	EXPECT_TRUE(wait_bound(&self->g, self->vm_id, TAP(self), true));
+	EXPECT_TRUE(bound(&self->g, self->vm_id, TAP(self), KVMGUARD_NET_BOUND_VHOST));
 	ASSERT_EQ(0, vhd_set_backend(&self->d, VHD_TX, -1));
-	EXPECT_TRUE(wait_bound(&self->g, self->vm_id, TAP(self), false))
-		TH_LOG("detaching both queues left %s bound", TAP(self));
+	usleep(100000);
+	EXPECT_TRUE(bound(&self->g, self->vm_id, TAP(self), KVMGUARD_NET_BOUND_VHOST))
+		TH_LOG("detaching both queues unbound %s", TAP(self));
 
 	ASSERT_EQ(0, vhd_attach(&self->d, self->t.port[0].fd));
-	EXPECT_TRUE(wait_bound(&self->g, self->vm_id, TAP(self), true))
-		TH_LOG("attaching again did not bind %s", TAP(self));
+	EXPECT_TRUE(bound(&self->g, self->vm_id, TAP(self), KVMGUARD_NET_BOUND_VHOST));
 
 	vhd_close(&self->d);
+	usleep(100000);
+	EXPECT_TRUE(bound(&self->g, self->vm_id, TAP(self), KVMGUARD_NET_BOUND_VHOST))
+		TH_LOG("closing /dev/vhost-net unbound %s", TAP(self));
+
+	/* It ends with the VM. */
+	vm_destroy(&self->vm);
+	self->vm.fd = -1;
 	EXPECT_TRUE(wait_bound(&self->g, self->vm_id, TAP(self), false))
-		TH_LOG("closing /dev/vhost-net left %s bound", TAP(self));
+		TH_LOG("destroying the VM left %s bound", TAP(self));
 }
 
 TEST_F(nv, refuse_no_vm)
 {
-	int status;
+	int fds[2], status;
 	pid_t pid;
+	char c = 0;
 
 	ASSERT_TRUE(wait_bound(&self->g, self->vm_id, TAP(self), true));
+	ASSERT_EQ(0, pipe(fds));
 	fflush(NULL);
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		/* Another mm, no VM; the tap fd is shared with the parent. */
-		struct vhd d;
-		int err = vhd_open(&d);
+		/*
+		 * A child of the VMM would be the VMM (net_escape): its child,
+		 * orphaned, is a process with no VM in its ancestry. It
+		 * shares the tap fd.
+		 */
+		pid_t parent = getpid();
+		struct vhd d = { .vfd = -1 };
+		int err;
 
+		close(fds[0]);
+		if (fork() != 0)
+			_exit(0);
+		for (int i = 0; i < 500 && getppid() == parent; i++)
+			usleep(10000);
+		err = vhd_open(&d);
 		if (err) {
-			printf("# child: vhost-net: %s\n", strerror(-err));
-			_exit(2);
+			printf("# orphan: vhost-net: %s\n", strerror(-err));
+			c = 'e';
+		} else {
+			err = vhd_set_backend(&d, VHD_TX, self->t.port[0].fd);
+			c = err ? 'r' : 'a';
 		}
-		err = vhd_set_backend(&d, VHD_TX, self->t.port[0].fd);
-		if (!err)
-			printf("# a process without a VM attached the bound %s\n",
-			       TAP(self));
-		else
-			printf("# child: SET_BACKEND refused: %s\n", strerror(-err));
 		vhd_close(&d);
-		_exit(err ? 0 : 1);
+		if (write(fds[1], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
 	}
+	close(fds[1]);
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status));
-	EXPECT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(1, read(fds[0], &c, 1));
+	close(fds[0]);
+	EXPECT_EQ('r', c) TH_LOG("a process without a VM attached the bound %s (%c)",
+				 TAP(self), c);
 	EXPECT_TRUE(bound(&self->g, self->vm_id, TAP(self), KVMGUARD_NET_BOUND_VHOST));
 }
 
@@ -412,10 +436,14 @@ TEST_F(nv, multiqueue)
 	EXPECT_TRUE(bound(&self->g, self->vm_id, mq, KVMGUARD_NET_BOUND_VHOST))
 		TH_LOG("the detached queue's vhost-net file lost %s", mq);
 	vhd_close(&d3);
-	EXPECT_TRUE(wait_bound(&self->g, self->vm_id, mq, false))
-		TH_LOG("closing the last queue's vhost-net file left %s bound", mq);
+	usleep(100000);
+	EXPECT_TRUE(bound(&self->g, self->vm_id, mq, KVMGUARD_NET_BOUND_VHOST))
+		TH_LOG("closing the last queue's vhost-net file unbound %s", mq);
+	/* The device goes with its last queue: so does the binding. */
 	close(q1);
 	close(q2);
+	EXPECT_TRUE(wait_bound(&self->g, self->vm_id, mq, false))
+		TH_LOG("%s is gone and still bound", mq);
 }
 
 static void __attribute__((constructor)) __constructor_order_last(void)
