@@ -1043,19 +1043,28 @@ static int vhost_netdev_event(struct notifier_block *nb, unsigned long event,
 	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
 	struct vhost_pair *p, *tmp;
 	struct vhost_port *vp;
+	bool moving;
 	LIST_HEAD(list);
 
 	if (event != NETDEV_UNREGISTER)
 		return NOTIFY_DONE;
-	spin_lock(&vhost_lock);
-	list_for_each_entry_safe(p, tmp, &pairs, node)
-		if (p->dev == dev)
-			list_move_tail(&p->node, &list);
-	spin_unlock(&vhost_lock);
-	pairs_free(&list);
+	/*
+	 * Still registered: a move to another netns, which net.c's binding
+	 * survives, and so do the records of whom the device serves. A
+	 * closed port's hooks belong to the netns it leaves: it is let go.
+	 */
+	moving = dev->reg_state == NETREG_REGISTERED;
+	if (!moving) {
+		spin_lock(&vhost_lock);
+		list_for_each_entry_safe(p, tmp, &pairs, node)
+			if (p->dev == dev)
+				list_move_tail(&p->node, &list);
+		spin_unlock(&vhost_lock);
+		pairs_free(&list);
+	}
 	/* net.c ends the binding itself. */
 	vp = vport_find(dev);
-	if (vp)
+	if (vp && (!moving || vp->hooked))
 		vport_free(vp);
 	return NOTIFY_DONE;
 }
