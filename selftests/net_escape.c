@@ -30,6 +30,17 @@
  *   vm_destroyed       the VM destroyed while the VMM keeps the tap fd:
  *                      nothing it writes reaches the uplink (the port is
  *                      closed, not free), until the tap goes.
+ *   netns_round_trip   the tap moved to the uplink's netns and back: still
+ *                      the VM's (bound by vhost), TX-ring frames tagged
+ *                      100; then the backend detached and the VM destroyed:
+ *                      the port is closed as in vm_destroyed (vhost.c kept
+ *                      whom it serves across the move).
+ *   vm_gone_away       the VM destroyed while the tap is in the other
+ *                      netns: closed there (frames written into it dropped
+ *                      and counted); moved back, it is let go, as vhost.c
+ *                      says (a closed port's hooks belong to the netns it
+ *                      leaves; moving it takes CAP_NET_ADMIN): free,
+ *                      untagged frames pass untagged. No WARN, no oops.
  *
  * Needs /dev/kvm, /dev/vhost-net, the module and iproute2; exits 4 (SKIP)
  * without.
@@ -418,6 +429,153 @@ TEST_F(esc, vm_destroyed)
 	usleep(300000);
 	/* The VMM still holds the tap: it is no free port now. */
 	EXPECT_TAP_WRITES(self, -1);
+}
+
+/* Move the tap to the uplink's netns; back with come_home(). */
+static int go_away(const char *tap)
+{
+	return netg_ip("link set %s netns " NETG_NS "\n", tap);
+}
+
+/* From the uplink's netns back to the initial one (pid 1's), as its VMM would. */
+static int come_home(const char *tap)
+{
+	int err = netg_enter(NETG_NS);
+
+	if (err)
+		return err;
+	err = netg_ip("link set %s netns 1\n", tap);
+	netg_enter(NULL);
+	return err;
+}
+
+/*
+ * The first kernel log line from @fd (/dev/kmsg, read since it was opened)
+ * that contains @needle, within @ms: copied into @out; 0 or -ENOENT.
+ */
+static int klog_find(int fd, const char *needle, char *out, size_t size, int ms)
+{
+	char rec[2048];
+
+	for (int i = 0; i <= ms / 10; i++) {
+		for (;;) {
+			ssize_t n = read(fd, rec, sizeof(rec) - 1);
+			char *msg;
+
+			if (n < 0 && errno == EPIPE)
+				continue;
+			if (n <= 0)
+				break;
+			rec[n] = 0;
+			msg = strchr(rec, ';');
+			msg = msg ? msg + 1 : rec;
+			msg[strcspn(msg, "\n")] = 0;
+			if (strstr(msg, needle)) {
+				size_t len = strnlen(msg, size - 1);
+
+				memcpy(out, msg, len);
+				out[len] = 0;
+				return 0;
+			}
+		}
+		usleep(10000);
+	}
+	return -ENOENT;
+}
+
+/* Bound by vhost, its TX-ring frames tagged 100. */
+static void bound_tagged(struct __test_metadata *_metadata, FIXTURE_DATA(esc) *self)
+{
+	ASSERT_EQ(0, netg_vm(&self->g, &self->vm, POLICY, &self->vm_id));
+	ASSERT_EQ(0, vhd_open(&self->d));
+	ASSERT_EQ(0, vhd_attach(&self->d, self->t.port[0].fd));
+	ASSERT_TRUE(wait_bound(&self->g, self->vm_id, TAP(self), true));
+	EXPECT_GUEST_TAGGED(self);
+}
+
+TEST_F(esc, netns_round_trip)
+{
+	struct hcg_klog klog;
+
+	ASSERT_EQ(0, hcg_klog_open(&klog));
+	bound_tagged(_metadata, self);
+
+	ASSERT_EQ(0, go_away(TAP(self)));
+	ASSERT_EQ(0, come_home(TAP(self)));
+	EXPECT_TRUE(bound(&self->g, self->vm_id, TAP(self)))
+		TH_LOG("the round trip unbound %s", TAP(self));
+	/* The move took it off the bridge and down. */
+	ASSERT_EQ(0, netg_ip("link set %s master " NETG_BR "\nlink set %s up\n",
+			     TAP(self), TAP(self)));
+	EXPECT_GUEST_TAGGED(self);
+
+	/* QEMU's way out: the backend detached, then the VM destroyed. */
+	ASSERT_EQ(0, vhd_detach(&self->d));
+	vm_destroy(&self->vm);
+	self->vm.fd = -1;
+	usleep(300000);
+	/* The VMM still holds the tap: closed, as without the round trip. */
+	EXPECT_TAP_WRITES(self, -1);
+	EXPECT_EQ(0, hcg_klog_problems(&klog))
+		TH_LOG("the kernel log shows problems");
+	hcg_klog_close(&klog);
+}
+
+TEST_F(esc, vm_gone_away)
+{
+	static const char closed[] = ": its VM is gone and its VMM keeps it";
+	char needle[64], line[512] = "";
+	struct hcg_klog klog, find;
+	long long dropped = -1;
+	const char *p;
+
+	ASSERT_EQ(0, hcg_klog_open(&klog));
+	ASSERT_EQ(0, hcg_klog_open(&find));
+	bound_tagged(_metadata, self);
+
+	ASSERT_EQ(0, go_away(TAP(self)));
+	ASSERT_EQ(0, vhd_detach(&self->d));
+	vm_destroy(&self->vm);
+	self->vm.fd = -1;
+	/* Closed where it is: by hooks of the netns it is in now. */
+	snprintf(needle, sizeof(needle), "%s%s", TAP(self), closed);
+	EXPECT_EQ(0, klog_find(find.fd, needle, line, sizeof(line), 2000))
+		TH_LOG("%s was not closed in the netns it is in", TAP(self));
+
+	/* Up there, so that the tap takes frames: both dropped, counted. */
+	ASSERT_EQ(0, netg_enter(NETG_NS));
+	EXPECT_EQ(0, netg_ip("link set %s up\n", TAP(self)));
+	netg_enter(NULL);
+	ASSERT_EQ(0, tap_write(self->t.port[0].fd, NULL, 0, self->seq++));
+	ASSERT_EQ(0, tap_write(self->t.port[0].fd, NULL, 0, self->seq++));
+
+	/* Back home: let go, saying how many frames the closed port dropped. */
+	ASSERT_EQ(0, come_home(TAP(self)));
+	snprintf(needle, sizeof(needle), "%s: let go, ", TAP(self));
+	EXPECT_EQ(0, klog_find(find.fd, needle, line, sizeof(line), 1000))
+		TH_LOG("%s came home and vhost.c did not let it go", TAP(self));
+	p = strstr(line, needle);
+	if (p)
+		dropped = strtoll(p + strlen(needle), NULL, 10);
+	/* The two above; the host's own frames toward the tap too, if any. */
+	EXPECT_LE(2, dropped) TH_LOG("%s", line);
+
+	/* Free now: nobody's, its frames pass untagged (the known limitation). */
+	EXPECT_EQ(-ENOENT, netg_unbind(&self->g, TAP(self), 0));
+	ASSERT_EQ(0, netg_ip("link set %s master " NETG_BR "\nlink set %s up\n",
+			     TAP(self), TAP(self)));
+	{
+		uint32_t s = self->seq++;
+
+		netg_flush(UP(self, ALL));
+		ASSERT_EQ(0, tap_write(self->t.port[0].fd, NULL, 0, s));
+		EXPECT_EQ(0, uplink_vid(&self->t, s, WAIT_MS))
+			TH_LOG("the port let go did not pass an untagged frame as is");
+	}
+	EXPECT_EQ(0, hcg_klog_problems(&klog))
+		TH_LOG("the kernel log shows problems");
+	hcg_klog_close(&find);
+	hcg_klog_close(&klog);
 }
 
 static void __attribute__((constructor)) __constructor_order_last(void)
