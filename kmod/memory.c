@@ -268,7 +268,7 @@ static void scan_release(struct backing_scan *bs)
 static int backing_scan(struct mm_struct *mm, unsigned long start, u64 size,
 			struct backing_scan *bs)
 {
-	unsigned long end = start + size, lo, hi, n = 0;
+	unsigned long end = start + size, lo, hi, n = 0, mapped = start;
 	struct vm_area_struct *vma;
 	struct vma_iterator vmi;
 	int err = 0;
@@ -278,6 +278,7 @@ static int backing_scan(struct mm_struct *mm, unsigned long start, u64 size,
 	vma_iter_init(&vmi, mm, start);
 	bs->mergeable = kvmguard_mm_merge_any(mm);
 	for_each_vma_range(vmi, vma, end) {
+		mapped = vma->vm_end;
 		if (vma->vm_flags & VM_MERGEABLE)
 			bs->mergeable = true;
 		if (backing_shares(vma->vm_file, vma->vm_flags)) {
@@ -293,6 +294,17 @@ static int backing_scan(struct mm_struct *mm, unsigned long start, u64 size,
 		/* mmap_lock keeps the tree still while we sleep. */
 		if (!(++n % 1024))
 			cond_resched();
+	}
+	/*
+	 * A hole at the top: a stack mapping just above it grows down into
+	 * the slot at a fault, with no mapping call to hook, and brings its
+	 * flags along (VM_MERGEABLE: a KSM road).
+	 */
+	if (!err && mapped < end) {
+		vma = find_vma(mm, end - 1);
+		if (vma && (vma->vm_flags & VM_GROWSDOWN) &&
+		    (vma->vm_flags & VM_MERGEABLE))
+			bs->mergeable = true;
 	}
 	mmap_read_unlock(mm);
 	return err ?: scan_finish(bs);

@@ -1113,7 +1113,7 @@ static bool port_prepare_needs(const struct kvmguard_port *port,
 		return false;
 	if (rules)
 		return kvmguard_net_rules(rules);
-	next = kvmguard_resolve(port->vm->pid, port->vm->cgroup, &bound_by);
+	next = kvmguard_resolve_vm(port->vm, &bound_by);
 	if (!next)
 		return false;
 	next_rules = rcu_dereference_protected(next->rules,

@@ -277,7 +277,7 @@ static int xen_gates_close(struct ksm_gates *g, struct kvmguard_policy *policy,
 		id = vm->id;
 		on = rcu_access_pointer(vm->policy) == policy;
 		if (on && !new) {
-			next = kvmguard_resolve(vm->pid, vm->cgroup, &bound_by);
+			next = kvmguard_resolve_vm(vm, &bound_by);
 			on = kvmguard_xen_turns_on(old, rules_of(next));
 			if (next)
 				kvmguard_policy_put(next);
@@ -375,6 +375,38 @@ static int vm_assign_ksm(struct kvmguard_vm *vm, struct kvmguard_policy *cur,
 }
 
 /*
+ * Before @policy goes: a VM on it whose creator is too deep to resolve
+ * again would keep it (kvmguard_resolve_vm()), so the delete is refused
+ * until `vm set` moves that VM.
+ */
+static int deep_vms_on(struct kvmguard_policy *policy,
+		       struct netlink_ext_ack *extack)
+{
+	struct kvmguard_policy *next;
+	struct kvmguard_vm *vm;
+	u64 id = 0;
+	u8 bound_by;
+
+	while ((vm = kvmguard_vm_get_next(id))) {
+		id = vm->id;
+		next = NULL;
+		if (rcu_access_pointer(vm->policy) == policy)
+			next = kvmguard_resolve(vm->pid, vm->cgroup, &bound_by);
+		kvmguard_vm_put(vm);
+		if (IS_ERR(next)) {
+			pr_warn("VM %llu: its process is too deep to resolve again\n",
+				id);
+			NL_SET_ERR_MSG(extack,
+				       "a VM of the policy is too deep in its process tree to resolve again; move it with vm set first");
+			return PTR_ERR(next);
+		}
+		if (next)
+			kvmguard_policy_put(next);
+	}
+	return 0;
+}
+
+/*
  * @vm gets @policy (NULL: none) for good, unless KSM deny cannot start or
  * the network hooks of its rules cannot attach.
  */
@@ -430,6 +462,9 @@ int kvmguard_policy_delete(struct kvmguard_policy *policy,
 	 * gates, network hooks, re-resolving) see it too.
 	 */
 	synchronize_rcu();
+	err = deep_vms_on(policy, extack);
+	if (err)
+		return err;
 	/* The VMs resolve now as they will below. */
 	err = ksm_gates_close(&gates, policy, rules, NULL, extack);
 	if (!err)
@@ -740,20 +775,32 @@ found:
 	return policy;
 }
 
-/* kvmguard_resolve() for a VM that exists: one past the depth gets none. */
+/*
+ * kvmguard_resolve() for a VM that exists. A creator too deep to search
+ * for a pid binding (it was accepted while no pid binding existed) keeps
+ * the policy it has: giving it none would lift its rules, and a pid
+ * binding of an ancestor cannot be told from none. Under the config mutex,
+ * which every change of vm->policy holds.
+ */
 struct kvmguard_policy *kvmguard_resolve_vm(const struct kvmguard_vm *vm,
 					    u8 *bound_by)
 {
 	struct kvmguard_policy *policy;
 
+	lockdep_assert_held(&kvmguard_config_mutex);
 	policy = kvmguard_resolve(vm->pid, vm->cgroup, bound_by);
-	if (IS_ERR(policy)) {
-		pr_warn_ratelimited("VM %llu: its process is too deep to search for a pid binding\n",
-				    vm->id);
-		return NULL;
-	}
+	if (!IS_ERR(policy))
+		return policy;
+	pr_warn_ratelimited("VM %llu: its process is too deep to search for a pid binding; it keeps its policy\n",
+			    vm->id);
+	policy = rcu_dereference_protected(vm->policy,
+					   lockdep_is_held(&kvmguard_config_mutex));
+	if (policy)
+		kvmguard_policy_get(policy);
+	*bound_by = vm->bound_by;
 	return policy;
 }
+
 
 /* Runs after the registry dropped its VMs: nothing else holds a policy. */
 void kvmguard_policy_uninit(void)

@@ -43,8 +43,9 @@
  * The binding then belongs to the VM, not to the attachment: detaching
  * the backend (fd -1, as QEMU does on HMP `stop`), VHOST_RESET_OWNER and
  * closing /dev/vhost-net leave it as it is, rules and counters: the VMM
- * still holds the tap's fd. It ends when the device goes
- * (NETDEV_UNREGISTER, a netns move too), by NET_UNBIND, or when the VM is
+ * still holds the tap's fd, and so does a move to another netns and back
+ * (net.c). It ends when the device goes (NETDEV_UNREGISTER once it is no
+ * longer registered), by NET_UNBIND, or when the VM is
  * destroyed. Then, from the same work item:
  *  - if the owner resolves to another VM (the VMM re-created its VM, or
  *    has another one), the device becomes that VM's port;
@@ -62,8 +63,8 @@
  * Pairs: every (vhost-net device, virtqueue) with a tap or macvtap
  * backend, with the mm it serves and its owner, to bind at VM creation.
  * Keyed by pointers that are compared, never followed. A pair goes when
- * its queue gets another backend, on RESET_OWNER, release or
- * NETDEV_UNREGISTER: its mm, which vhost holds while the device has an
+ * its queue gets another backend, on RESET_OWNER, release or the
+ * device's unregistering (not a netns move): its mm, which vhost holds while the device has an
  * owner, is never a reused one. Ports: the devices vhost.c bound or
  * closed, with their VM, and the mm (mmgrab()bed) and owner they belong
  * to. Multiqueue VMMs open one vhost-net file per queue pair, all with
@@ -251,11 +252,16 @@ static struct kvmguard_vm *mm_vm(struct mm_struct *mm)
  * ancestor of @owner that has one (a helper the VMM forked). NULL if none,
  * ERR_PTR(-EBUSY) if that process has VMs of different policies (which
  * rules apply would be a guess). A helper whose parent exited (reparented
- * to init or a subreaper) is no longer found this way.
+ * to init or a subreaper) is no longer found this way, nor one more than
+ * VHOST_ANCESTORS_MAX levels below its VMM: the walk runs under rtnl at
+ * every VM creation, so its length is bounded.
  */
+#define VHOST_ANCESTORS_MAX	64
+
 static struct kvmguard_vm *owner_vm(struct mm_struct *mm, struct pid *owner)
 {
 	struct kvmguard_vm *vm = mm_vm(mm);
+	unsigned int depth = 0;
 	struct task_struct *t;
 
 	if (vm)
@@ -263,7 +269,8 @@ static struct kvmguard_vm *owner_vm(struct mm_struct *mm, struct pid *owner)
 	rcu_read_lock();
 	t = pid_task(owner, PIDTYPE_TGID);
 	/* init_task (pid 0) ends every chain; it is its own parent. */
-	for (t = t ? rcu_dereference(t->real_parent) : NULL; t && t->pid;
+	for (t = t ? rcu_dereference(t->real_parent) : NULL;
+	     t && t->pid && depth++ < VHOST_ANCESTORS_MAX;
 	     t = rcu_dereference(t->real_parent)) {
 		struct mm_struct *amm = READ_ONCE(t->mm);
 
@@ -1036,7 +1043,7 @@ static struct notifier_block vhost_module_nb = {
 	.notifier_call = vhost_module_event,
 };
 
-/* A device going away (or to another netns) takes its pairs and port along. */
+/* A device going away takes its pairs and port along (see below for a netns move). */
 static int vhost_netdev_event(struct notifier_block *nb, unsigned long event,
 			      void *ptr)
 {
@@ -1127,7 +1134,11 @@ void kvmguard_vhost_uninit(void)
 	synchronize_rcu_tasks();
 	/* The events queued so far are handled: none is lost. */
 	flush_work(&event_work);
-	/* Unregistering replays NETDEV_UNREGISTER: the ports go there. */
+	/*
+	 * Unregistering replays NETDEV_UNREGISTER, which frees closed ports
+	 * (the devices are still registered: as a netns move); the rest go
+	 * here and below.
+	 */
 	unregister_netdevice_notifier(&vhost_netdev_nb);
 	rtnl_lock();
 	list_for_each_entry_safe(vp, tmp, &vports, node)
