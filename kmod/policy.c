@@ -801,7 +801,6 @@ struct kvmguard_policy *kvmguard_resolve_vm(const struct kvmguard_vm *vm,
 	return policy;
 }
 
-
 /* Runs after the registry dropped its VMs: nothing else holds a policy. */
 void kvmguard_policy_uninit(void)
 {
