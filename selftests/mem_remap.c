@@ -12,8 +12,9 @@
  * another domain maps is refused at slot creation (EXDEV), and only an
  * object that already backs the VM may be mapped under its live slots.
  * Under `ksm deny`, a region made mergeable before the VM existed cannot
- * be mremap()ed onto a slot. A slot over thousands of distinct shared
- * mappings is created, and every one of them counts.
+ * be mremap()ed onto a slot, nor a slot made over a hole a mergeable
+ * MAP_GROWSDOWN mapping can grow into. A slot over thousands of distinct
+ * shared mappings is created, and every one of them counts.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/shm.h>
 
 #include "kselftest_harness.h"
@@ -328,6 +330,111 @@ TEST_F(rm, mergeable_region_mremapped_onto_slot)
 	EXPECT_EQ(1, memg_vma_mergeable(0, a));
 	VMGET(0, v);
 	EXPECT_LE(1ULL, v.mem_ksm_denied);
+}
+
+/* The extent of the mapping at @addr in /proc/self/maps: 0, or -1 if none. */
+static int vma_at(const void *addr, unsigned long *lo, unsigned long *hi)
+{
+	unsigned long a = (unsigned long)addr;
+	char line[512];
+	int ret = -1;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (!f)
+		return -2;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx", lo, hi) == 2 && a >= *lo && a < *hi) {
+			ret = 0;
+			break;
+		}
+	fclose(f);
+	return ret;
+}
+
+/* Is anything mapped in [@lo, @hi)? 1/0, -1 without /proc/self/maps. */
+static int mapped_in(unsigned long lo, unsigned long hi)
+{
+	unsigned long a, b;
+	char line[512];
+	int ret = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx", &a, &b) == 2 && a < hi && b > lo) {
+			ret = 1;
+			break;
+		}
+	fclose(f);
+	return ret;
+}
+
+/* The slot of the stack test, below the stack mapping. */
+#define GROW (2 * MEMG_MIB)
+
+/*
+ * A MAP_GROWSDOWN mapping made mergeable before the VM exists, a slot over
+ * the hole just below it: a fault in the hole grows the mapping down into
+ * the slot (expand_downwards(): no mmap call, so no mapping hook sees it)
+ * and the grown part is VM_MERGEABLE. The stack guard gap is checked
+ * against the mapping below the hole, not the hole: here that is a
+ * PROT_NONE reservation (not accessible: no gap), 2 MiB less a page lower.
+ */
+TEST_F(rm, ksm_stack_grows_into_a_hole_of_the_slot)
+{
+	unsigned long lo, hi;
+	struct kg_vm v;
+	struct rlimit rl;
+	char *res, *x, *hole;
+	int ret;
+
+	/* The stack mapping of GROW + 1 page must fit RLIMIT_STACK. */
+	ASSERT_EQ(0, getrlimit(RLIMIT_STACK, &rl));
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 2 * GROW) {
+		if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 2 * GROW)
+			SKIP(return, "RLIMIT_STACK hard limit %llu",
+			     (unsigned long long)rl.rlim_max);
+		rl.rlim_cur = 2 * GROW;
+		ASSERT_EQ(0, setrlimit(RLIMIT_STACK, &rl));
+	}
+	/* [res, res + 2 GROW): reserved; [res + 2 GROW, x): the hole; x: stack. */
+	res = memg_reserve(4 * GROW);
+	ASSERT_NE(NULL, res);
+	x = res + 4 * GROW - MEMG_PAGE;
+	hole = x - GROW;
+	ASSERT_EQ(0, munmap(res + 2 * GROW, 2 * GROW));
+	ASSERT_EQ(x, mmap(x, MEMG_PAGE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN |
+			  MAP_FIXED_NOREPLACE, -1, 0));
+	if (madvise(x, MEMG_PAGE, MADV_MERGEABLE))
+		SKIP(return, "madvise(MADV_MERGEABLE): %s", strerror(errno));
+	ASSERT_EQ(1, memg_vma_mergeable(0, x));
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_PID, NULL, getpid(), P "ksm"));
+	NEWVM(0, NULL);
+	VMGET(0, v);
+	ASSERT_STREQ(P "ksm", v.policy);
+	/* Nothing was placed in the hole meanwhile. */
+	ASSERT_EQ(0, mapped_in((unsigned long)res + 2 * GROW, (unsigned long)x));
+
+	ret = REGION(0, 0, 0, GROW, hole);
+	EXPECT_EQ(-EPERM, ret);
+	VMGET(0, v);
+	EXPECT_LE(1ULL, v.mem_ksm_denied);
+
+	/*
+	 * The road (the slot or not): a touch at the slot's first byte grows
+	 * the stack mapping over all of it, mergeable.
+	 */
+	hole[0] = 1;
+	ASSERT_EQ(0, vma_at(hole, &lo, &hi));
+	EXPECT_EQ((unsigned long)hole, lo);
+	EXPECT_EQ((unsigned long)x + MEMG_PAGE, hi);
+	EXPECT_EQ(1, memg_vma_mergeable(0, hole));
+	if (!ret)
+		TH_LOG("slot %p-%p accepted; now under %lx-%lx, mergeable",
+		       hole, x, lo, hi);
+	munmap(res, 4 * GROW);
 }
 
 /* A slot over @n distinct memfd mappings, one page each. */
