@@ -12,16 +12,21 @@
  * '/' is ignored, the bind dump is ordered, and errors (unknown policy,
  * VM, binding, process). A VM whose creator's cgroup path does not fit
  * PATH_MAX is refused. A pid binding covers the bound process's
- * descendants; the nearest bound ancestor wins.
+ * descendants; the nearest bound ancestor wins. A VM whose creator is
+ * deeper than the module searches for a pid binding (1,024 levels) keeps
+ * a policy, and the host survives, when a pid binding appears and its
+ * policy is deleted.
  */
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -38,13 +43,26 @@
 
 #define NKIDS 8
 
+/*
+ * A chain of processes, each forked by the one before, whose last one
+ * creates VMs on request: see deep_creator.
+ */
+struct deep {
+	pid_t top;	/* the first, our child */
+	pid_t creator;	/* the last */
+	int cmd, res;
+};
+
 FIXTURE(bind) {
 	struct gnl g;
 	struct kid kids[NKIDS];
+	struct deep deep;
 	uint64_t max_id;
 	bool had_default;
 	char old_default[KVMGUARD_NAME_MAX + 1];
 };
+
+static void deep_stop(struct deep *d);
 
 static void unbind_all(struct gnl *g)
 {
@@ -88,6 +106,7 @@ FIXTURE_TEARDOWN(bind)
 {
 	for (int i = 0; i < NKIDS; i++)
 		kid_stop(&self->kids[i]);
+	deep_stop(&self->deep);
 	kg_bind_del(&self->g, KVMGUARD_BIND_DEFAULT, NULL, 0);
 	unbind_all(&self->g);
 	if (self->had_default)
@@ -429,6 +448,215 @@ TEST_F_TIMEOUT(bind, pid_descendants, 120)
 	ASSERT_EQ(0, forker_vm(&f, &self->g, v.id, &v));
 	EXPECT_VM(v, P "cg2", KVMGUARD_BOUND_CGROUP);
 	forker_stop(&f);
+}
+
+/*
+ * A VM whose creator is more than KVMGUARD_ANCESTORS_MAX (1,024) levels
+ * below init. With no pid binding it resolves by cgroup like any other
+ * VM. Once a pid binding exists its ancestors are too many to search: a
+ * new VM from there is refused, and deleting the policy of the one it
+ * already has re-resolves it. That must neither oops (the re-resolution
+ * is an error, not a policy) nor leave the VM without a policy (its
+ * rules stripped because its binding could not be searched).
+ */
+#define DEEP_LEVELS 1040	/* processes in the chain: test -> creator */
+
+static void deep_creator_main(int cmd, int res)
+{
+	static struct vm vms[2];
+	pid_t me = getpid();
+	int n = 0;
+	char c;
+
+	if (write(res, &me, sizeof(me)) != sizeof(me))
+		_exit(1);
+	while (read(cmd, &c, 1) == 1) {
+		c = n < 2 && !vm_create(&vms[n]) ? 'k' : 'e';
+		if (c == 'k')
+			n++;
+		if (write(res, &c, 1) != 1)
+			_exit(1);
+	}
+	_exit(0);
+}
+
+/*
+ * Each process of the chain forks the next and waits for it; the last
+ * one, DEEP_LEVELS below us, reports its pid and makes VMs. Closing the
+ * command pipe ends it and, one wait after the other, the whole chain; a
+ * process whose parent dies is killed (PR_SET_PDEATHSIG), so the chain
+ * does not outlive a test that died.
+ */
+static int deep_start(struct deep *d, const char *cg)
+{
+	int cmd[2], res[2];
+	pid_t parent = getpid();
+
+	if (pipe(cmd))
+		return -errno;
+	if (pipe(res)) {
+		close(cmd[0]);
+		close(cmd[1]);
+		return -errno;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	d->top = fork();
+	if (d->top < 0) {
+		d->top = 0;
+		return -errno;
+	}
+	if (!d->top) {
+		close(cmd[1]);
+		close(res[0]);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent ||
+		    (cg && kg_cg_enter(cg)))
+			_exit(1);
+		for (int i = 1; i < DEEP_LEVELS; i++) {
+			pid_t next;
+			int status;
+
+			parent = getpid();
+			next = fork();
+			if (next < 0)
+				_exit(1);
+			if (next) {
+				/* Only the last one holds the pipes. */
+				close(cmd[0]);
+				close(res[1]);
+				while (waitpid(next, &status, 0) < 0 &&
+				       errno == EINTR)
+					;
+				_exit(0);
+			}
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL) ||
+			    getppid() != parent)
+				_exit(1);
+		}
+		deep_creator_main(cmd[0], res[1]);
+	}
+	close(cmd[0]);
+	close(res[1]);
+	d->cmd = cmd[1];
+	d->res = res[0];
+	if (read(d->res, &d->creator, sizeof(d->creator)) !=
+	    sizeof(d->creator)) {
+		deep_stop(d);
+		return -ECHILD;
+	}
+	return 0;
+}
+
+/* A VM from the chain's last process: 0, or -1 if it was not created. */
+static int deep_vm(struct deep *d)
+{
+	char c = 'v';
+
+	if (write(d->cmd, &c, 1) != 1 || read(d->res, &c, 1) != 1)
+		return -1;
+	return c == 'k' ? 0 : -1;
+}
+
+static void deep_stop(struct deep *d)
+{
+	if (d->top <= 0)
+		return;
+	close(d->cmd);
+	close(d->res);
+	waitpid(d->top, NULL, 0);
+	d->top = 0;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 +
+	       (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* How many parents @pid has up to init, by /proc; -1 if unknown. */
+static int levels_below_init(pid_t pid)
+{
+	char path[32], line[128];
+	int n = 0;
+
+	while (pid > 1) {
+		pid_t ppid = 0;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/status", pid);
+		f = fopen(path, "r");
+		if (!f)
+			return -1;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "PPid: %d", &ppid) == 1)
+				break;
+		fclose(f);
+		if (ppid <= 0)
+			return -1;
+		pid = ppid;
+		n++;
+	}
+	return n;
+}
+
+TEST_F_TIMEOUT(bind, deep_creator, 150)
+{
+	struct kg_vm v, again;
+	struct kg_bind *b;
+	struct kg_vm *all;
+	struct timespec t0;
+	int n, pids = 0, levels, err;
+
+	/* No pid binding, or the VM below could not be made at all. */
+	ASSERT_EQ(0, kg_bind_dump(&self->g, &b, &n));
+	for (int i = 0; i < n; i++)
+		pids += b[i].type == KVMGUARD_BIND_PID;
+	free(b);
+	ASSERT_EQ(0, pids) TH_LOG("the host has pid bindings already");
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ASSERT_EQ(0, deep_start(&self->deep, CG_X));
+	levels = levels_below_init(self->deep.creator);
+	TH_LOG("VM creator %d: %d levels below init (%ld ms)",
+	       self->deep.creator, levels, ms_since(&t0));
+	ASSERT_LT(DEEP_LEVELS - 1, levels);
+	ASSERT_EQ(0, deep_vm(&self->deep));
+	ASSERT_EQ(0, kg_find_new_vm(&self->g, self->deep.creator,
+				    self->max_id, &v));
+	EXPECT_VM(v, P "cg2", KVMGUARD_BOUND_CGROUP);
+
+	/* A pid binding appears: ours, DEEP_LEVELS above the creator. */
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_PID, NULL, getpid(),
+				 P "pid"));
+	ASSERT_EQ(0, kg_vm_get(&self->g, v.id, &again));
+	EXPECT_VM(again, P "cg2", KVMGUARD_BOUND_CGROUP);
+	/* Its ancestors are too many to search: a new VM is refused. */
+	EXPECT_NE(0, deep_vm(&self->deep))
+		TH_LOG("a VM too deep to search for a pid binding was created");
+
+	/* Its policy deleted: it is re-resolved, which cannot search. */
+	ASSERT_EQ(0, kg_bind_del(&self->g, KVMGUARD_BIND_CGROUP, CG_DEEP, 0));
+	TH_LOG("policy del %s (an oops here is the bug)", P "cg2");
+	err = kg_policy_del(&self->g, P "cg2");
+	TH_LOG("policy del %s: %d", P "cg2", err);
+
+	/* Still answering, and the deep VM still has a policy. */
+	ASSERT_EQ(0, kg_vm_dump(&self->g, &all, &n));
+	free(all);
+	ASSERT_EQ(0, kg_vm_get(&self->g, v.id, &again));
+	EXPECT_TRUE(again.has_policy)
+		TH_LOG("policy del %d left the deep VM with no policy (bound_by %u): its rules are gone",
+		       err, again.bound_by);
+	if (err) {
+		EXPECT_STREQ(P "cg2", again.policy);
+	} else {
+		EXPECT_STRNE(P "cg2", again.policy);
+	}
+	deep_stop(&self->deep);
+	TH_LOG("%ld ms in all", ms_since(&t0));
 }
 
 /*
