@@ -97,4 +97,5 @@ module_exit(kvmguard_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Per-VM isolation rules for KVM hosts");
 MODULE_AUTHOR("The kvmguard authors");
+MODULE_VERSION(KVMGUARD_VERSION);
 MODULE_ALIAS_GENL_FAMILY(KVMGUARD_GENL_NAME);

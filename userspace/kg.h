@@ -13,7 +13,6 @@
 #include <linux/kvmguard.h>
 
 #define PROG_NAME	"kvmguard"
-#define PROG_VERSION	"0.1"
 
 enum {
 	EXIT_OK = 0,

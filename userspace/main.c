@@ -107,7 +107,7 @@ int main(int argc, char **argv)
 			opt_verbose = true;
 			break;
 		case 'V':
-			printf(PROG_NAME " %s (ABI version %d)\n", PROG_VERSION,
+			printf(PROG_NAME " %s (ABI version %d)\n", KVMGUARD_VERSION,
 			       KVMGUARD_GENL_VERSION);
 			return EXIT_OK;
 		case 'h':

@@ -459,10 +459,11 @@ int kg_nl_fd(struct kg_nl *nl)
 	return nl_socket_get_fd(nl->sk);
 }
 
+#ifdef KVMGUARD_TEST_BUILD
 /*
  * KVMGUARD_TEST_PEER=PORT:FAMILY[:GROUP] talks to a userspace netlink socket
- * instead of the kernel (for the CLI's own tests, see tests/); never set it
- * otherwise.
+ * instead of the kernel (for the CLI's own tests, see tests/). Only the test
+ * build (tests/kvmguard-test) has it; the installed kvmguard ignores it.
  */
 static int test_peer(struct kg_nl *nl)
 {
@@ -481,6 +482,13 @@ static int test_peer(struct kg_nl *nl)
 	nl->test_peer = true;
 	return 1;
 }
+#else
+static int test_peer(struct kg_nl *nl)
+{
+	(void)nl;
+	return 0;
+}
+#endif
 
 struct kg_nl *kg_nl_open(void)
 {

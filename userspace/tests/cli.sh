@@ -51,7 +51,7 @@ expect 0 help
 has out "  kvmguard [-j] monitor"
 expect 0 -h
 expect 0 -V
-has out "kvmguard 0.1 (ABI version 1)"
+has out "kvmguard $(cat ../VERSION) (ABI version 1)"
 
 expect 2
 has err "Usage: kvmguard [-j] [-v] COMMAND [ARGS]"
