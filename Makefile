@@ -216,6 +216,7 @@ uninstall-cli:
 		$(DESTDIR)$(SYSCONFDIR))
 
 packaging-check: userspace
+	$(MAKE) -C $(TOP)/userspace tests/kvmguard-test
 	$(TOP)/scripts/packaging-check.sh
 
 # The Debian packages, built as on a Debian 12 machine (installs the build

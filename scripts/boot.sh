@@ -3,6 +3,8 @@
 # kvm_amd works in the guest).  The serial console goes to stdout and to the log.
 #   usage: scripts/boot.sh <lane> <initramfs> <logfile>
 # Env: KVMGUARD_BOOT_TIMEOUT (seconds, default 1200), KVMGUARD_QEMU_EXTRA (more args),
+#      KVMGUARD_INTERACTIVE=1 (make shell): the console is this terminal (Ctrl-A X
+#      quits), no timeout and no log;
 #      KVMGUARD_SMP (default 2), KVMGUARD_MEM (default 3G),
 #      KVMGUARD_KERNEL_LOG=<file>: the kernel's own console goes to a second serial
 #      port written to <file>, at full verbosity (guest-init.sh then writes to ttyS0),
@@ -36,13 +38,16 @@ fi
 # text_poke_bp() has synchronised them, and the guest kernel dies on a stale
 # int3 ("Oops: int3" in patched code: static keys at boot, ftrace sites such as
 # __kvm_emulate_hypercall+0x4 on 6.12). Guest-side concurrency is unchanged.
+qemu=(qemu-system-x86_64 -machine q35 -accel "tcg,thread=single" -cpu max
+	-smp "${KVMGUARD_SMP:-2}" -m "${KVMGUARD_MEM:-3G}"
+	-display none -monitor none -nic none -no-reboot
+	-kernel "$VMLINUZ" -initrd "$initrd" -append "$append" "${extra[@]}")
+if [ -n "${KVMGUARD_INTERACTIVE:-}" ]; then
+	exec "${qemu[@]}" -serial mon:stdio
+fi
 set +e
 # stdin from /dev/null: CI has none, and a tty would be put in raw mode.
-timeout --kill-after=10 "${KVMGUARD_BOOT_TIMEOUT:-1200}" \
-	qemu-system-x86_64 -machine q35 -accel tcg,thread=single -cpu max \
-	-smp "${KVMGUARD_SMP:-2}" -m "${KVMGUARD_MEM:-3G}" \
-	-display none -monitor none -serial stdio -nic none -no-reboot \
-	-kernel "$VMLINUZ" -initrd "$initrd" -append "$append" "${extra[@]}" \
+timeout --kill-after=10 "${KVMGUARD_BOOT_TIMEOUT:-1200}" "${qemu[@]}" -serial stdio \
 	</dev/null 2>&1 | tr -d '\r' | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e

@@ -296,6 +296,11 @@ for lane in "${ready[@]}"; do
 	fi
 done
 
+# What a real host gets from the tree (make install/uninstall, the systemd unit,
+# the example config); after the lanes' builds, whose modules it installs.
+[ "$built" -eq 0 ] || step - "packaging: make install/uninstall inverse, unit verified, example config a no-op" \
+	make --no-print-directory packaging-check || true
+
 # QEMU runs all of a guest's vCPUs on one host thread (boot.sh), so two test hosts
 # fill two cores: the debug lane, by far the slowest, boots in the background while
 # the others boot one after another; its results are printed when it is done.
