@@ -38,16 +38,17 @@ fi
 # text_poke_bp() has synchronised them, and the guest kernel dies on a stale
 # int3 ("Oops: int3" in patched code: static keys at boot, ftrace sites such as
 # __kvm_emulate_hypercall+0x4 on 6.12). Guest-side concurrency is unchanged.
+# The console is the first serial port (ttyS0): before any -serial in extra.
+console=stdio
+[ -z "${KVMGUARD_INTERACTIVE:-}" ] || console=mon:stdio
 qemu=(qemu-system-x86_64 -machine q35 -accel "tcg,thread=single" -cpu max
 	-smp "${KVMGUARD_SMP:-2}" -m "${KVMGUARD_MEM:-3G}"
-	-display none -monitor none -nic none -no-reboot
+	-display none -monitor none -serial "$console" -nic none -no-reboot
 	-kernel "$VMLINUZ" -initrd "$initrd" -append "$append" "${extra[@]}")
-if [ -n "${KVMGUARD_INTERACTIVE:-}" ]; then
-	exec "${qemu[@]}" -serial mon:stdio
-fi
+[ -z "${KVMGUARD_INTERACTIVE:-}" ] || exec "${qemu[@]}"
 set +e
 # stdin from /dev/null: CI has none, and a tty would be put in raw mode.
-timeout --kill-after=10 "${KVMGUARD_BOOT_TIMEOUT:-1200}" "${qemu[@]}" -serial stdio \
+timeout --kill-after=10 "${KVMGUARD_BOOT_TIMEOUT:-1200}" "${qemu[@]}" \
 	</dev/null 2>&1 | tr -d '\r' | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
