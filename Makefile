@@ -19,7 +19,9 @@
 #   make packaging-check  make install/uninstall into a scratch DESTDIR leave nothing,
 #                         the unit passes systemd-analyze verify, the example config
 #                         applies as a no-op (part of make check; no QEMU)
-#   make deb              the Debian packages kvmguard and kvmguard-dkms (../*.deb)
+#   make install-dkms-src the module sources and dkms.conf in
+#                         $(DESTDIR)/usr/src/kvmguard-$(VERSION), for dkms add/build/install
+#   make deb              the Debian packages kvmguard and kvmguard-dkms (.cache/deb/)
 #   make shell            a root shell in the 6.1 test host, module loaded, CLI there
 #
 # The module is built out of tree in $(MODBUILD) so kernels do not clobber each other.
