@@ -59,6 +59,7 @@ lane_61() {
 	fetch "$dir" "$VERSION" "$IMAGE"
 	unpack "$dir"
 	do_depmod "$dir/root" "$kver"
+	dir=$(realpath "$dir")
 	# Build against the headers package deps.sh installed (Debian 12's own kernel).
 	write_env "$dir" 6.1 "$kver" "/usr/src/$HEADERS"
 }
@@ -73,6 +74,9 @@ lane_612() {
 	fetch "$dir" "$VERSION" "$IMAGE" "$HEADERS" "$COMMON" "$KBUILD"
 	unpack "$dir"
 	do_depmod "$dir/root" "$kver"
+	# The cache may be a symlink shared by several checkouts: write its real path,
+	# the same from each of them.
+	dir=$(realpath "$dir")
 	kdir="$dir/root/usr/src/$HEADERS"
 	# The arch headers include the common ones by absolute path: point it into the
 	# cache.  (The scripts/tools symlinks are relative and already resolve there.)
@@ -97,6 +101,7 @@ lane_debug() {
 	kver=$(basename "$(compgen -G "$dir/root/boot/vmlinuz-*" | head -n 1)")
 	kver=${kver#vmlinuz-}
 	do_depmod "$dir/root" "$kver"
+	dir=$(realpath "$dir")
 	write_env "$dir" debug "$kver" "$dir/root/usr/src/linux-headers-$kver"
 }
 
