@@ -870,7 +870,8 @@ static int memslot_check(struct kvmguard_vm *vm, struct kvm *kvm,
 	/* Leave malformed requests to KVM, which refuses them. */
 	if (as_id >= kvmguard_nr_as_ids(kvm) ||
 	    !PAGE_ALIGNED(mem->memory_size) || !PAGE_ALIGNED(mem->userspace_addr) ||
-	    mem->memory_size >> PAGE_SHIFT > KVM_MEM_MAX_NR_PAGES)
+	    mem->memory_size >> PAGE_SHIFT > KVM_MEM_MAX_NR_PAGES ||
+	    mem->userspace_addr + mem->memory_size < mem->userspace_addr)
 		return 0;
 	old = id_to_memslot(__kvm_memslots(kvm, as_id), (u16)mem->slot);
 	create = !old || !old->npages;
@@ -1013,7 +1014,8 @@ static bool memslot_quick(struct kvmguard_vm *vm, struct kvm *kvm,
 		return false;
 	if (mem->slot >> 16 >= kvmguard_nr_as_ids(kvm) ||
 	    !PAGE_ALIGNED(mem->memory_size) || !PAGE_ALIGNED(start) ||
-	    mem->memory_size >> PAGE_SHIFT > KVM_MEM_MAX_NR_PAGES)
+	    mem->memory_size >> PAGE_SHIFT > KVM_MEM_MAX_NR_PAGES ||
+	    end < start)
 		return true;		/* KVM refuses it */
 	if (!id_to_memslot(__kvm_memslots(kvm, mem->slot >> 16), (u16)mem->slot))
 		return false;
