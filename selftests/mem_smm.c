@@ -279,23 +279,23 @@ TEST_F(smm, refused_ranges_leave_no_count)
 {
 	struct kg_vm v;
 
-	POLICY(MEMG_MAX(MEMG_MIB));
+	POLICY(MEMG_MAX(2 * MEMG_MIB));
 	ASSERT_EQ(0, REGION(S0(0), 0, 0, MEMG_MIB, 0));
 	EXPECT_EQ(-EINVAL, vm_region(&self->vm, S1(1), 0, 0, 2 * MEMG_PAGE,
 				     (void *)(uintptr_t)-MEMG_PAGE));
 	EXPECT_EQ(-EINVAL, vm_region(&self->vm, S1(2), 0, 0, MEMG_PAGE,
 				     (void *)(uintptr_t)0xffff800000000000ull));
 	/* KVM's own overlap refusal: the range goes again. */
-	EXPECT_EQ(-EEXIST, REGION(S0(3), 0, 0, MEMG_PAGE, 0));
+	EXPECT_EQ(-EEXIST, REGION(S0(3), 0, 0, MEMG_PAGE, 4 * MEMG_MIB));
 	VMGET(v);
 	EXPECT_EQ(1U, v.memslots);
 	EXPECT_EQ(MEMG_MIB, v.mem_bytes);
-	/* Deleting the one real slot frees all of it. */
-	EXPECT_EQ(0, DEL(S0(0)));
+	/* The cap is still exactly 2M: nothing stale is counted. */
 	EXPECT_EQ(0, REGION(S1(0), 0, 0, MEMG_MIB, 2 * MEMG_MIB));
+	EXPECT_EQ(-EDQUOT, REGION(S1(3), 0, 4 * MEMG_MIB, MEMG_PAGE, 4 * MEMG_MIB));
 	VMGET(v);
-	EXPECT_EQ(MEMG_MIB, v.mem_bytes);
-	EXPECT_EQ(0ULL, v.mem_limit_denied);
+	EXPECT_EQ(2 * MEMG_MIB, v.mem_bytes);
+	EXPECT_EQ(1ULL, v.mem_limit_denied);
 }
 
 /* Host page bitmap of what the model's live slots cover. */
