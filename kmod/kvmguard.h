@@ -278,6 +278,18 @@ void kvmguard_mem_vm_gone(struct kvmguard_vm *vm);
 int kvmguard_mem_rules_changed(const struct kvmguard_rules *old,
 			       const struct kvmguard_rules *new);
 u64 kvmguard_mem_shared_bytes(struct kvmguard_vm *vm);
+int kvmguard_mem_host_bytes(struct kvmguard_vm *vm, u64 *bytes, u64 *dirty);
+/* KVMGUARD_CMD_VM_CHECK of a memory rule. */
+struct kvmguard_mem_check {
+	u8 rule;		/* in: KVMGUARD_MEM_RULE_LIMIT or _DIRTY_LOG */
+	bool all;		/* in: DIRTY_LOG of all the VM's memory */
+	u64 bytes;		/* in: bytes more (unless all) */
+	u8 verdict;		/* out: enum kvmguard_check_verdict */
+	u8 mode;		/* out: the policy's mode */
+	u64 limit, used, total;	/* out: KVMGUARD_A_CHECK_* */
+};
+
+int kvmguard_mem_check(struct kvmguard_vm *vm, struct kvmguard_mem_check *c);
 /* memory_dirty.c: the budget against dirty tracking outside KVM. */
 int kvmguard_dirty_rules_changed(const struct kvmguard_rules *old,
 				 const struct kvmguard_rules *new);

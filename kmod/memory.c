@@ -412,6 +412,14 @@ static void memslot_unrecord(struct kvmguard_vm *vm, u32 slot)
  * them up to check a mapping that a process puts under its own VM's live
  * memslots. KVM never changes a slot's userspace range: only a create and
  * a delete change them.
+ *
+ * Host bytes. A range of host memory may back several slots: x86 VMMs
+ * with SMM (QEMU's pc and q35) give address space 1 the same RAM as
+ * address space 0, and a VMM may map one range at two guest addresses.
+ * The memory limit counts each host byte once: w->bytes is the measure
+ * of the union of a VM's ranges, kept as ranges come and go (a range adds
+ * or takes the bytes no other range covers), at the cost of a walk over
+ * the ranges that overlap it.
  */
 struct slot_range {
 	struct interval_tree_node it;	/* [start, last] */
@@ -423,6 +431,7 @@ struct mem_watch {
 	struct kvmguard_vm *vm;
 	struct mm_struct *mm;		/* vm->mm, compared only */
 	struct rb_root_cached ranges;	/* of slot_range, under mem_lock */
+	u64 bytes;			/* host bytes they cover, under mem_lock */
 	struct rcu_head rcu;
 };
 
@@ -438,6 +447,47 @@ static struct mem_watch *watch_of(struct kvmguard_vm *vm)
 		if (w->vm == vm)
 			return w;
 	return NULL;
+}
+
+/*
+ * The measure of a union of intervals, fed in order of their starts (the
+ * order of an interval tree's walk).
+ */
+struct sweep {
+	unsigned long start, last;	/* the piece being built */
+	bool any;
+	u64 bytes;			/* of the pieces before it */
+};
+
+static void sweep_add(struct sweep *s, unsigned long start, unsigned long last)
+{
+	if (s->any && start <= s->last) {
+		s->last = max(s->last, last);
+		return;
+	}
+	if (s->any)
+		s->bytes += s->last - s->start + 1;
+	s->start = start;
+	s->last = last;
+	s->any = true;
+}
+
+static u64 sweep_end(const struct sweep *s)
+{
+	return s->bytes + (s->any ? s->last - s->start + 1 : 0);
+}
+
+/* Caller holds mem_lock. Bytes of [@start, @last] that ranges of @w cover. */
+static u64 ranges_cover(struct mem_watch *w, unsigned long start,
+			unsigned long last)
+{
+	struct interval_tree_node *it;
+	struct sweep s = {};
+
+	for (it = interval_tree_iter_first(&w->ranges, start, last); it;
+	     it = interval_tree_iter_next(it, start, last))
+		sweep_add(&s, max(it->start, start), min(it->last, last));
+	return sweep_end(&s);
 }
 
 /* Caller holds mem_lock. The range of @slot that contains @addr. */
@@ -483,6 +533,7 @@ static int range_record(struct kvmguard_vm *vm, u32 slot, unsigned long start,
 	if (range_find(w, slot, start)) {
 		kfree(r);
 	} else {
+		w->bytes += size - ranges_cover(w, start, r->it.last);
 		interval_tree_insert(&r->it, &w->ranges);
 		WRITE_ONCE(nr_ranges, nr_ranges + 1);
 	}
@@ -505,6 +556,8 @@ static void range_unrecord(struct kvmguard_vm *vm, u32 slot,
 	if (r) {
 		interval_tree_remove(&r->it, &w->ranges);
 		WRITE_ONCE(nr_ranges, nr_ranges - 1);
+		w->bytes -= r->it.last - r->it.start + 1 -
+			    ranges_cover(w, r->it.start, r->it.last);
 	}
 	spin_unlock(&mem_lock);
 	kfree(r);
@@ -619,34 +672,178 @@ u64 kvmguard_mem_shared_bytes(struct kvmguard_vm *vm)
 	return bytes;
 }
 
-/* Bytes the user memslots of @kvm map now: KVM counts pages of all slots. */
-static u64 memslot_total(struct kvm *kvm)
+/*
+ * Host bytes the user memslots of @vm cover now, and would with
+ * [@start, @start + @size) added (@size 0: nothing). Caller holds
+ * kvm->slots_lock: the ranges are those of KVM's slots, and stay.
+ */
+static u64 host_bytes(struct kvmguard_vm *vm, unsigned long start, u64 size)
 {
-	struct kvm_memory_slot *slot;
-	u64 pages = kvm->nr_memslot_pages;
-	int id;
+	struct mem_watch *w;
+	u64 bytes = size;
 
-	for (id = KVM_USER_MEM_SLOTS; id < KVM_MEM_SLOTS_NUM; id++) {
-		slot = id_to_memslot(__kvm_memslots(kvm, 0), id);
-		if (slot)
-			pages -= slot->npages;
+	spin_lock(&mem_lock);
+	w = watch_of(vm);
+	if (w) {
+		if (size)
+			bytes -= ranges_cover(w, start, start + size - 1);
+		bytes += w->bytes;
 	}
-	return pages << PAGE_SHIFT;
+	spin_unlock(&mem_lock);
+	return bytes;
 }
 
-/* Bytes of the user memslots of @kvm that are dirty-tracked now. */
-static u64 memslot_dirty(struct kvm *kvm)
+/*
+ * Host bytes the dirty-tracked user memslots of @kvm cover, with slot
+ * @mem->slot tracked too (@create: it is not in the ranges yet). Caller
+ * holds kvm->slots_lock, which keeps KVM's slots and flags still.
+ */
+static u64 dirty_bytes(struct kvmguard_vm *vm, struct kvm *kvm,
+		       const struct kvmguard_memory_region *mem, bool create)
+{
+	unsigned long start = mem->userspace_addr;
+	unsigned long last = start + mem->memory_size - 1;
+	struct kvm_memory_slot *slot;
+	struct interval_tree_node *it;
+	struct sweep s = {};
+	struct mem_watch *w;
+	u32 id;
+
+	spin_lock(&mem_lock);
+	w = watch_of(vm);
+	for (it = w ? interval_tree_iter_first(&w->ranges, 0, ULONG_MAX) : NULL;
+	     it; it = interval_tree_iter_next(it, 0, ULONG_MAX)) {
+		if (create && start <= it->start) {
+			sweep_add(&s, start, last);
+			create = false;
+		}
+		id = container_of(it, struct slot_range, it)->slot;
+		if (id != mem->slot) {
+			slot = id_to_memslot(__kvm_memslots(kvm, id >> 16), (u16)id);
+			if (!slot || !(slot->flags & KVM_MEM_LOG_DIRTY_PAGES))
+				continue;
+		}
+		sweep_add(&s, it->start, it->last);
+	}
+	if (create)
+		sweep_add(&s, start, last);
+	spin_unlock(&mem_lock);
+	return sweep_end(&s);
+}
+
+/* A user memslot's host range, for a count from KVM's slots. */
+struct host_range {
+	unsigned long start, last;
+	bool dirty;
+};
+
+static int host_range_cmp(const void *a, const void *b)
+{
+	const struct host_range *x = a, *y = b;
+
+	if (x->start == y->start)
+		return 0;
+	return x->start < y->start ? -1 : 1;
+}
+
+/*
+ * Host bytes the user memslots of @vm cover now, and of those the ones
+ * dirty-tracked, each byte once: the figures the memory limit and the
+ * dirty-log budget count, read from KVM's slots (with or without the
+ * memslot hook). 0, -ENOENT once the VM is being destroyed, or -ENOMEM.
+ * Sleeps.
+ */
+int kvmguard_mem_host_bytes(struct kvmguard_vm *vm, u64 *bytes, u64 *dirty)
 {
 	struct kvm_memory_slot *slot;
-	u64 bytes = 0;
-	int as, bkt;
+	struct sweep all = {}, tracked = {};
+	struct host_range *r = NULL;
+	unsigned int n = 0, max = 0, i;
+	int as, bkt, idx;
+	struct kvm *kvm;
 
+	*bytes = 0;
+	*dirty = 0;
+	kvm = kvmguard_vm_kvm_get(vm);
+	if (!kvm)
+		return -ENOENT;
+	/* SRCU keeps these memslots; a reader may sleep in it. */
+	idx = srcu_read_lock(&kvm->srcu);
 	for (as = 0; as < kvmguard_nr_as_ids(kvm); as++)
 		kvm_for_each_memslot(slot, bkt, __kvm_memslots(kvm, as))
-			if (slot->id < KVM_USER_MEM_SLOTS &&
-			    (slot->flags & KVM_MEM_LOG_DIRTY_PAGES))
-				bytes += slot->npages << PAGE_SHIFT;
-	return bytes;
+			max++;
+	if (max)
+		r = kvmalloc_array(max, sizeof(*r), GFP_KERNEL_ACCOUNT);
+	for (as = 0; r && as < kvmguard_nr_as_ids(kvm); as++) {
+		kvm_for_each_memslot(slot, bkt, __kvm_memslots(kvm, as)) {
+			if (slot->id >= KVM_USER_MEM_SLOTS || !slot->npages ||
+			    n == max)
+				continue;
+			r[n++] = (struct host_range) {
+				.start = slot->userspace_addr,
+				.last = slot->userspace_addr +
+					(slot->npages << PAGE_SHIFT) - 1,
+				.dirty = slot->flags & KVM_MEM_LOG_DIRTY_PAGES,
+			};
+		}
+	}
+	srcu_read_unlock(&kvm->srcu, idx);
+	kvm_put_kvm(kvm);
+	if (max && !r)
+		return -ENOMEM;
+	sort(r, n, sizeof(*r), host_range_cmp, NULL);
+	for (i = 0; i < n; i++) {
+		sweep_add(&all, r[i].start, r[i].last);
+		if (r[i].dirty)
+			sweep_add(&tracked, r[i].start, r[i].last);
+	}
+	kvfree(r);
+	*bytes = sweep_end(&all);
+	*dirty = sweep_end(&tracked);
+	return 0;
+}
+
+/*
+ * KVMGUARD_CMD_VM_CHECK: would @c->bytes more of guest memory, or of
+ * dirty tracking (@c->all: tracking all of the VM's memory, as a
+ * migration or a save does), be allowed for @vm under its rules now? The
+ * answer counts as the memslot hook does, assuming memory not yet mapped
+ * (tracked) is distinct from what is; nothing changes. -ENOENT once the
+ * VM is being destroyed, -ENOMEM.
+ */
+int kvmguard_mem_check(struct kvmguard_vm *vm, struct kvmguard_mem_check *c)
+{
+	u64 bytes, dirty, limit;
+	struct mem_rules mr;
+	int err;
+
+	err = kvmguard_mem_host_bytes(vm, &bytes, &dirty);
+	if (err)
+		return err;
+	rcu_read_lock();
+	mem_rules_of(vm, &mr);
+	rcu_read_unlock();
+	c->mode = mr.mode;
+	if (c->rule == KVMGUARD_MEM_RULE_LIMIT) {
+		limit = mr.max;
+		c->used = bytes;
+		c->total = bytes + min(c->bytes, U64_MAX - bytes);
+	} else {
+		limit = mr.dirty_max;
+		c->used = dirty;
+		if (c->all)
+			c->total = bytes;
+		else
+			c->total = dirty + min(c->bytes, U64_MAX - dirty);
+	}
+	c->limit = limit;
+	if (limit == KVMGUARD_MEM_UNLIMITED || c->total <= limit)
+		c->verdict = KVMGUARD_CHECK_ALLOWED;
+	else if (mr.mode == KVMGUARD_MODE_ENFORCE)
+		c->verdict = KVMGUARD_CHECK_REFUSED;
+	else
+		c->verdict = KVMGUARD_CHECK_AUDITED;
+	return 0;
 }
 
 /*
@@ -673,7 +870,8 @@ static int memslot_check(struct kvmguard_vm *vm, struct kvm *kvm,
 	/* Leave malformed requests to KVM, which refuses them. */
 	if (as_id >= kvmguard_nr_as_ids(kvm) ||
 	    !PAGE_ALIGNED(mem->memory_size) || !PAGE_ALIGNED(mem->userspace_addr) ||
-	    mem->memory_size >> PAGE_SHIFT > KVM_MEM_MAX_NR_PAGES)
+	    mem->memory_size >> PAGE_SHIFT > KVM_MEM_MAX_NR_PAGES ||
+	    mem->userspace_addr + mem->memory_size < mem->userspace_addr)
 		return 0;
 	old = id_to_memslot(__kvm_memslots(kvm, as_id), (u16)mem->slot);
 	create = !old || !old->npages;
@@ -686,7 +884,7 @@ static int memslot_check(struct kvmguard_vm *vm, struct kvm *kvm,
 	 * lowered limit leaves existing slots be.
 	 */
 	if (create && mr.max != KVMGUARD_MEM_UNLIMITED) {
-		total = memslot_total(kvm) + mem->memory_size;
+		total = host_bytes(vm, mem->userspace_addr, mem->memory_size);
 		if (total > mr.max) {
 			mem_violation(vm, KVMGUARD_MEM_RULE_LIMIT, enforce,
 				      mem->slot, total);
@@ -696,7 +894,7 @@ static int memslot_check(struct kvmguard_vm *vm, struct kvm *kvm,
 	}
 	if (flagged && (create || !(old->flags & KVM_MEM_LOG_DIRTY_PAGES)) &&
 	    mr.dirty_max != KVMGUARD_MEM_UNLIMITED) {
-		dirty = memslot_dirty(kvm) + mem->memory_size;
+		dirty = dirty_bytes(vm, kvm, mem, create);
 		if (dirty > mr.dirty_max) {
 			mem_violation(vm, KVMGUARD_MEM_RULE_DIRTY_LOG, enforce,
 				      mem->slot, dirty);
@@ -806,7 +1004,6 @@ static bool memslot_quick(struct kvmguard_vm *vm, struct kvm *kvm,
 {
 	struct kvmguard_policy *policy = rcu_dereference(vm->policy);
 	struct kvmguard_rules *rules = policy ? rcu_dereference(policy->rules) : NULL;
-	u64 max = rules ? rules->mem_max : KVMGUARD_MEM_UNLIMITED;
 	u64 dirty_max = rules ? rules->dirty_max : KVMGUARD_MEM_UNLIMITED;
 	unsigned long start = mem->userspace_addr, end = start + mem->memory_size;
 	struct vm_area_struct *vma;
@@ -817,19 +1014,12 @@ static bool memslot_quick(struct kvmguard_vm *vm, struct kvm *kvm,
 		return false;
 	if (mem->slot >> 16 >= kvmguard_nr_as_ids(kvm) ||
 	    !PAGE_ALIGNED(mem->memory_size) || !PAGE_ALIGNED(start) ||
-	    mem->memory_size >> PAGE_SHIFT > KVM_MEM_MAX_NR_PAGES)
+	    mem->memory_size >> PAGE_SHIFT > KVM_MEM_MAX_NR_PAGES ||
+	    end < start)
 		return true;		/* KVM refuses it */
 	if (!id_to_memslot(__kvm_memslots(kvm, mem->slot >> 16), (u16)mem->slot))
 		return false;
-	/*
-	 * Taken as a new slot: a move or a flags change that passes as one
-	 * passes (it adds nothing). KVM's page count includes its private
-	 * slots, so it takes the exact sum to refuse.
-	 */
-	if (max != KVMGUARD_MEM_UNLIMITED &&
-	    ((u64)kvm->nr_memslot_pages << PAGE_SHIFT) + mem->memory_size > max &&
-	    memslot_total(kvm) + mem->memory_size > max)
-		return false;
+	/* A move or a flags change adds no host memory: the limit holds. */
 	if ((mem->flags & KVM_MEM_LOG_DIRTY_PAGES) &&
 	    dirty_max != KVMGUARD_MEM_UNLIMITED)
 		return false;

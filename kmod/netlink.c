@@ -116,6 +116,14 @@ static const struct nla_policy net_guard_set_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_NET_GUARD]		= NLA_POLICY_MAX(NLA_U8, 1),
 };
 
+static const struct nla_policy vm_check_policy[KVMGUARD_A_MAX + 1] = {
+	[KVMGUARD_A_VM_ID]		= NLA_POLICY_MIN(NLA_U64, 1),
+	[KVMGUARD_A_CHECK_RULE]		= NLA_POLICY_RANGE(NLA_U8, KVMGUARD_MEM_RULE_LIMIT,
+							   KVMGUARD_MEM_RULE_MAX),
+	[KVMGUARD_A_CHECK_BYTES]	= { .type = NLA_U64 },
+	[KVMGUARD_A_CHECK_ALL]		= { .type = NLA_FLAG },
+};
+
 /* Takes no attribute at all. */
 static const struct nla_policy empty_policy[KVMGUARD_A_MAX + 1] = {};
 
@@ -207,6 +215,10 @@ static int vm_fill(struct sk_buff *skb, struct kvmguard_vm *vm, u32 portid,
 	int i;
 
 	kvmguard_vm_stats(vm, &st);
+	/* Host memory, each byte once: what the memory rules count. */
+	if (kvmguard_mem_host_bytes(vm, &st.mem_bytes, &st.dirty_bytes) ==
+	    -ENOMEM)
+		return -ENOMEM;
 	/* Alone in its message buffer: what does not fit is left out. */
 	alone = !skb->len;
 	hdr = genlmsg_put(skb, portid, seq, &kvmguard_family, flags,
@@ -846,6 +858,102 @@ static int net_guard_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb
 	return skb->len;
 }
 
+/* A memory rule's answer for VM_CHECK; see the uapi header. */
+static int vm_check_fill(struct sk_buff *skb, struct genl_info *info,
+			 struct kvmguard_vm *vm,
+			 const struct kvmguard_mem_check *c)
+{
+	struct kvmguard_policy *policy;
+	void *hdr;
+	int err;
+
+	hdr = genlmsg_put(skb, info->snd_portid, info->snd_seq,
+			  &kvmguard_family, 0, KVMGUARD_CMD_VM_CHECK);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (nla_put_u64_64bit(skb, KVMGUARD_A_VM_ID, vm->id, KVMGUARD_A_PAD) ||
+	    nla_put_u8(skb, KVMGUARD_A_CHECK_RULE, c->rule) ||
+	    nla_put_u8(skb, KVMGUARD_A_CHECK_VERDICT, c->verdict) ||
+	    nla_put_u8(skb, KVMGUARD_A_POLICY_MODE, c->mode) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_CHECK_LIMIT, c->limit,
+			      KVMGUARD_A_PAD) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_CHECK_USED, c->used,
+			      KVMGUARD_A_PAD) ||
+	    nla_put_u64_64bit(skb, KVMGUARD_A_CHECK_TOTAL, c->total,
+			      KVMGUARD_A_PAD))
+		goto cancel;
+	rcu_read_lock();
+	policy = rcu_dereference(vm->policy);
+	err = policy ? nla_put_string(skb, KVMGUARD_A_POLICY_NAME,
+				      policy->name) : 0;
+	rcu_read_unlock();
+	if (err)
+		goto cancel;
+	genlmsg_end(skb, hdr);
+	return 0;
+
+cancel:
+	genlmsg_cancel(skb, hdr);
+	return -EMSGSIZE;
+}
+
+static int vm_check_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr **attrs = info->attrs;
+	struct kvmguard_mem_check c = {};
+	struct kvmguard_vm *vm;
+	struct sk_buff *msg;
+	int err;
+
+	if (missing(info, KVMGUARD_A_VM_ID, "missing VM id") ||
+	    missing(info, KVMGUARD_A_CHECK_RULE, "missing the rule to check"))
+		return -EINVAL;
+	c.rule = nla_get_u8(attrs[KVMGUARD_A_CHECK_RULE]);
+	c.all = nla_get_flag(attrs[KVMGUARD_A_CHECK_ALL]);
+	if (c.rule != KVMGUARD_MEM_RULE_LIMIT &&
+	    c.rule != KVMGUARD_MEM_RULE_DIRTY_LOG) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[KVMGUARD_A_CHECK_RULE],
+				    "only the memory limit and the dirty-log budget can be checked");
+		return -EINVAL;
+	}
+	if (c.all && c.rule != KVMGUARD_MEM_RULE_DIRTY_LOG) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[KVMGUARD_A_CHECK_ALL],
+				    "all of the VM's memory: for the dirty-log budget only");
+		return -EINVAL;
+	}
+	if (c.all && attrs[KVMGUARD_A_CHECK_BYTES]) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[KVMGUARD_A_CHECK_BYTES],
+				    "give a size or all of the VM's memory, not both");
+		return -EINVAL;
+	}
+	if (!c.all && missing(info, KVMGUARD_A_CHECK_BYTES,
+			      "missing the size to check"))
+		return -EINVAL;
+	if (!c.all)
+		c.bytes = nla_get_u64(attrs[KVMGUARD_A_CHECK_BYTES]);
+	vm = kvmguard_vm_get_by_id(nla_get_u64(attrs[KVMGUARD_A_VM_ID]));
+	if (!vm) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[KVMGUARD_A_VM_ID],
+				    "no VM with that id");
+		return -ENOENT;
+	}
+	err = kvmguard_mem_check(vm, &c);
+	if (err == -ENOENT)
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[KVMGUARD_A_VM_ID],
+				    "the VM is being destroyed");
+	msg = err ? NULL : genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!err && !msg)
+		err = -ENOMEM;
+	if (!err)
+		err = vm_check_fill(msg, info, vm, &c);
+	kvmguard_vm_put(vm);
+	if (err) {
+		nlmsg_free(msg);
+		return err;
+	}
+	return genlmsg_reply(msg, info);
+}
+
 static const struct genl_ops kvmguard_ops[] = {
 	{
 		.cmd = KVMGUARD_CMD_VM_GET,
@@ -927,6 +1035,13 @@ static const struct genl_ops kvmguard_ops[] = {
 		.cmd = KVMGUARD_CMD_NET_GUARD_GET,
 		.dumpit = net_guard_get_dumpit,
 		.policy = empty_policy,
+		.maxattr = KVMGUARD_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	}, {
+		/* Reads only, but about other users' VMs: admins too. */
+		.cmd = KVMGUARD_CMD_VM_CHECK,
+		.doit = vm_check_doit,
+		.policy = vm_check_policy,
 		.maxattr = KVMGUARD_A_MAX,
 		.flags = GENL_ADMIN_PERM,
 	},

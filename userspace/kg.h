@@ -195,6 +195,7 @@ enum kg_op {
 	OP_NET_UNBIND,
 	OP_NET_GUARD,
 	OP_NET_SHOW,
+	OP_VM_CHECK,
 	__OP_MAX,
 };
 
@@ -209,6 +210,9 @@ struct kg_request {
 	char ifname[KG_IFNAMSIZ];	/* net bind, net unbind: dev */
 	uint32_t ifindex;		/* or ifindex (then ifname is "") */
 	bool guard;			/* net guard: on */
+	uint8_t check_rule;		/* vm check: enum kvmguard_mem_rule */
+	bool check_all;			/* vm check dirty-log all */
+	uint64_t check_bytes;		/* vm check: SIZE */
 };
 
 #define ERRMSG_MAX 512
@@ -410,6 +414,9 @@ void json_vm(struct json *j, const struct kg_vm *vm);
 int cmd_vm_list(struct kg_nl *nl, const struct kg_request *req);
 int cmd_vm_show(struct kg_nl *nl, const struct kg_request *req);
 int cmd_vm_set(struct kg_nl *nl, const struct kg_request *req);
+/* Exit status of vm check when the policy would refuse. */
+#define EXIT_REFUSED 3
+int cmd_vm_check(struct kg_nl *nl, const struct kg_request *req);
 int cmd_policy_add(struct kg_nl *nl, const struct kg_request *req);
 int cmd_policy_set(struct kg_nl *nl, const struct kg_request *req);
 int cmd_policy_del(struct kg_nl *nl, const struct kg_request *req);

@@ -18,6 +18,7 @@ static const char usage_text[] =
 	"  " PROG_NAME " [-j] vm list\n"
 	"  " PROG_NAME " [-j] vm show ID\n"
 	"  " PROG_NAME " vm set ID policy NAME\n"
+	"  " PROG_NAME " [-j] vm check ID mem add SIZE | dirty-log SIZE|all\n"
 	"  " PROG_NAME " policy add NAME [OPTION...]\n"
 	"  " PROG_NAME " policy set NAME OPTION...\n"
 	"  " PROG_NAME " policy del NAME\n"
@@ -48,7 +49,8 @@ static const char usage_text[] =
 	"  -V, --version  print the version\n"
 	"  -h, --help     print this summary\n"
 	"\n"
-	"Exit status: 0 success, 1 error, 2 usage error. See kvmguard(8).\n";
+	"Exit status: 0 success, 1 error, 2 usage error; vm check: 3 when the\n"
+	"policy would refuse. See kvmguard(8).\n";
 
 static void usage(FILE *f)
 {
@@ -65,6 +67,7 @@ static const struct subcommand subcommands[] = {
 	{ OP_VM_LIST, cmd_vm_list, true },
 	{ OP_VM_SHOW, cmd_vm_show, true },
 	{ OP_VM_SET, cmd_vm_set, true },
+	{ OP_VM_CHECK, cmd_vm_check, true },
 	{ OP_POLICY_ADD, cmd_policy_add, true },
 	{ OP_POLICY_SET, cmd_policy_set, true },
 	{ OP_POLICY_DEL, cmd_policy_del, true },

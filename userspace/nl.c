@@ -108,6 +108,11 @@ static struct nla_policy attr_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_NET_GUARD_DROPPED] = { .type = NLA_U64 },
 	[KVMGUARD_A_NET_BRIDGE] = { .type = NLA_STRING },
 	[KVMGUARD_A_POLICY_XEN] = { .type = NLA_U8 },
+	[KVMGUARD_A_CHECK_RULE] = { .type = NLA_U8 },
+	[KVMGUARD_A_CHECK_VERDICT] = { .type = NLA_U8 },
+	[KVMGUARD_A_CHECK_LIMIT] = { .type = NLA_U64 },
+	[KVMGUARD_A_CHECK_USED] = { .type = NLA_U64 },
+	[KVMGUARD_A_CHECK_TOTAL] = { .type = NLA_U64 },
 };
 
 /*

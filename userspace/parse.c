@@ -1110,13 +1110,56 @@ static int parse_policy_ref(int argc, char **argv, char *dst, char *err,
 	return extra(argc, argv, 2, err, errlen);
 }
 
+/* "mem add SIZE" or "dirty-log SIZE|all" after vm check ID */
+static int parse_vm_check(int argc, char **argv, struct kg_request *req,
+			  char *err, size_t errlen)
+{
+	const char *what, *size;
+	char b[64];
+	int used;
+
+	if (argc < 1)
+		return fail(err, errlen,
+			    "'vm check' needs 'mem add SIZE' or 'dirty-log SIZE|all'");
+	if (!strcmp(argv[0], "mem")) {
+		if (argc < 2 || strcmp(argv[1], "add"))
+			return fail(err, errlen, "expected 'mem add SIZE'");
+		if (argc < 3)
+			return fail(err, errlen, "'mem add' needs a size");
+		req->check_rule = KVMGUARD_MEM_RULE_LIMIT;
+		what = "mem add";
+		size = argv[2];
+		used = 3;
+	} else if (!strcmp(argv[0], "dirty-log")) {
+		if (argc < 2)
+			return fail(err, errlen, "'dirty-log' needs a size or 'all'");
+		req->check_rule = KVMGUARD_MEM_RULE_DIRTY_LOG;
+		what = "dirty-log";
+		size = argv[1];
+		used = 2;
+		if (!strcmp(size, "all")) {
+			req->check_all = true;
+			return extra(argc, argv, used, err, errlen);
+		}
+	} else {
+		return fail(err, errlen,
+			    "unknown check '%s': expected 'mem add SIZE' or 'dirty-log SIZE|all'",
+			    q(argv[0], b, sizeof(b)));
+	}
+	if (!strcmp(size, "none"))
+		return fail(err, errlen, "'%s' needs a size, not 'none'", what);
+	if (parse_mem_size(what, size, &req->check_bytes, err, errlen))
+		return -1;
+	return extra(argc, argv, used, err, errlen);
+}
+
 static int parse_vm(int argc, char **argv, struct kg_request *req,
 		    bool file_mode, char *err, size_t errlen)
 {
 	char b[64];
 
 	if (argc < 1)
-		return fail(err, errlen, "'vm' needs a subcommand: list, show or set");
+		return fail(err, errlen, "'vm' needs a subcommand: list, show, set or check");
 	if (file_mode && strcmp(argv[0], "set"))
 		return fail(err, errlen,
 			    "'vm %s' is not allowed in an apply file", q(argv[0], b, sizeof(b)));
@@ -1139,8 +1182,16 @@ static int parse_vm(int argc, char **argv, struct kg_request *req,
 		return parse_policy_ref(argc - 2, argv + 2, req->bind_policy,
 					err, errlen);
 	}
+	if (!strcmp(argv[0], "check")) {
+		if (argc < 2)
+			return fail(err, errlen, "'vm check' needs a VM id");
+		if (parse_vm_id(argv[1], &req->vm_id, err, errlen))
+			return -1;
+		req->op = OP_VM_CHECK;
+		return parse_vm_check(argc - 2, argv + 2, req, err, errlen);
+	}
 	return fail(err, errlen,
-		    "unknown vm subcommand '%s': expected list, show or set",
+		    "unknown vm subcommand '%s': expected list, show, set or check",
 		    q(argv[0], b, sizeof(b)));
 }
 

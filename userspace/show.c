@@ -674,6 +674,140 @@ static void json_limit(struct json *j, uint64_t bytes)
 		json_u64(j, bytes);
 }
 
+/* ---- vm check ---- */
+
+struct kg_check {
+	bool got;
+	uint8_t verdict;
+	uint8_t mode;
+	uint64_t limit, used, total;
+	char policy[KVMGUARD_NAME_MAX + 1];
+};
+
+static int one_check(struct nlattr **tb, void *arg)
+{
+	struct kg_check *c = arg;
+	struct nlattr *name = tb[KVMGUARD_A_POLICY_NAME];
+
+	if (!tb[KVMGUARD_A_CHECK_VERDICT] || !tb[KVMGUARD_A_CHECK_LIMIT] ||
+	    !tb[KVMGUARD_A_CHECK_USED] || !tb[KVMGUARD_A_CHECK_TOTAL])
+		return 0;
+	c->got = true;
+	c->verdict = nla_get_u8(tb[KVMGUARD_A_CHECK_VERDICT]);
+	c->mode = tb[KVMGUARD_A_POLICY_MODE] ?
+		  nla_get_u8(tb[KVMGUARD_A_POLICY_MODE]) : 0;
+	c->limit = get_u64(tb[KVMGUARD_A_CHECK_LIMIT]);
+	c->used = get_u64(tb[KVMGUARD_A_CHECK_USED]);
+	c->total = get_u64(tb[KVMGUARD_A_CHECK_TOTAL]);
+	if (name)
+		snprintf(c->policy, sizeof(c->policy), "%.*s",
+			 (int)strnlen(nla_data(name), nla_len(name)),
+			 (const char *)nla_data(name));
+	return 0;
+}
+
+static const char *verdict_name(uint8_t v)
+{
+	switch (v) {
+	case KVMGUARD_CHECK_ALLOWED:
+		return "allowed";
+	case KVMGUARD_CHECK_REFUSED:
+		return "refused";
+	case KVMGUARD_CHECK_AUDITED:
+		return "audited";
+	default:
+		return "unknown";
+	}
+}
+
+/* "128M (134217728 bytes)", or "none" for no limit */
+static void print_bytes(const char *key, uint64_t bytes)
+{
+	char b[32];
+
+	if (bytes == KVMGUARD_MEM_UNLIMITED) {
+		printf("%s: none\n", key);
+		return;
+	}
+	fmt_bytes(b, sizeof(b), bytes);
+	printf("%s: %s (%llu bytes)\n", key, b, (unsigned long long)bytes);
+}
+
+int cmd_vm_check(struct kg_nl *nl, const struct kg_request *req)
+{
+	struct nl_msg *msg = kg_msg(nl, KVMGUARD_CMD_VM_CHECK, 0);
+	const char *rule = req->check_rule == KVMGUARD_MEM_RULE_LIMIT ?
+			   "mem add" : "dirty-log";
+	struct kg_check c = { 0 };
+	char what[64], b[SEL_MAX];
+
+	snprintf(what, sizeof(what), "cannot check VM %llu",
+		 (unsigned long long)req->vm_id);
+	if (nla_put_u64(msg, KVMGUARD_A_VM_ID, req->vm_id) ||
+	    nla_put_u8(msg, KVMGUARD_A_CHECK_RULE, req->check_rule) ||
+	    (req->check_all ? nla_put_flag(msg, KVMGUARD_A_CHECK_ALL) :
+	     nla_put_u64(msg, KVMGUARD_A_CHECK_BYTES, req->check_bytes))) {
+		kg_msg_unbuilt(msg, what);
+		return EXIT_ERR;
+	}
+	if (kg_nl_request(nl, msg, one_check, &c, what))
+		return EXIT_ERR;
+	if (!c.got) {
+		fprintf(stderr, PROG_NAME ": %s: the module's answer lacks its verdict\n",
+			what);
+		return EXIT_ERR;
+	}
+	if (opt_json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_obj_begin(&j);
+		json_key(&j, "id");
+		json_u64(&j, req->vm_id);
+		json_key(&j, "check");
+		json_str(&j, rule);
+		json_key(&j, "size");
+		if (req->check_all)
+			json_str(&j, "all");
+		else
+			json_u64(&j, req->check_bytes);
+		json_key(&j, "verdict");
+		json_str(&j, verdict_name(c.verdict));
+		json_key(&j, "policy");
+		if (c.policy[0])
+			json_str(&j, c.policy);
+		else
+			json_null(&j);
+		json_key(&j, "mode");
+		json_str(&j, mode_name(c.mode));
+		json_key(&j, "limit");
+		json_limit(&j, c.limit);
+		json_key(&j, "used");
+		json_u64(&j, c.used);
+		json_key(&j, "total");
+		json_u64(&j, c.total);
+		json_obj_end(&j);
+		putchar('\n');
+	} else {
+		printf("id: %llu\n", (unsigned long long)req->vm_id);
+		if (req->check_all) {
+			printf("check: %s all\n", rule);
+		} else {
+			fmt_bytes(b, sizeof(b), req->check_bytes);
+			printf("check: %s %s (%llu bytes)\n", rule, b,
+			       (unsigned long long)req->check_bytes);
+		}
+		printf("verdict: %s\n", verdict_name(c.verdict));
+		fmt_safe(b, sizeof(b), c.policy[0] ? c.policy : "none");
+		printf("policy: %s (%s)\n", b, mode_name(c.mode));
+		print_bytes(req->check_rule == KVMGUARD_MEM_RULE_LIMIT ?
+			    "mem max" : "mem dirty-log max", c.limit);
+		print_bytes("counted now", c.used);
+		print_bytes("after", c.total);
+	}
+	return c.verdict == KVMGUARD_CHECK_REFUSED ? EXIT_REFUSED : EXIT_OK;
+}
+
 static void json_policy(struct json *j, const struct kg_policy *p)
 {
 	unsigned int vid;

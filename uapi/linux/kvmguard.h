@@ -135,6 +135,19 @@
  * @KVMGUARD_CMD_NET_GUARD_GET: dumpit only, no attributes: one message per
  *	guarded bridge with NET_IFINDEX, NET_IFNAME, NET_GUARD (1),
  *	NET_GUARD_PORTS and NET_GUARD_DROPPED.
+ * @KVMGUARD_CMD_VM_CHECK: ask before acting; changes nothing. In VM_ID,
+ *	CHECK_RULE (KVMGUARD_MEM_RULE_LIMIT or KVMGUARD_MEM_RULE_DIRTY_LOG)
+ *	and either CHECK_BYTES (that many bytes more: a memslot of new
+ *	memory, or dirty tracking of memory not tracked now) or, for
+ *	DIRTY_LOG only, CHECK_ALL (tracking all of the VM's memory, as a
+ *	migration or a save does). Out: VM_ID, CHECK_RULE, CHECK_VERDICT,
+ *	POLICY_MODE, CHECK_LIMIT, CHECK_USED, CHECK_TOTAL and, when the VM
+ *	has one, POLICY_NAME: would the change be refused by the VM's policy
+ *	as it is now. Counted as the memslot rules count (host memory once),
+ *	with the bytes asked taken as distinct from those counted. ENOENT:
+ *	no such VM; EINVAL: another rule, or a missing or extra attribute.
+ *	The answer holds at the moment asked: a policy edit, or the VMM
+ *	mapping more memory, changes it.
  *
  * Dumps may take several messages; when the state changed between two of
  * them the later message carries NLM_F_DUMP_INTR and the caller should dump
@@ -156,6 +169,7 @@ enum kvmguard_cmd {
 	KVMGUARD_CMD_NET_UNBIND,
 	KVMGUARD_CMD_NET_GUARD_SET,
 	KVMGUARD_CMD_NET_GUARD_GET,
+	KVMGUARD_CMD_VM_CHECK,
 	__KVMGUARD_CMD_MAX
 };
 
@@ -174,7 +188,9 @@ enum kvmguard_cmd {
  * @KVMGUARD_A_VM_VCPUS: u32, vCPUs now online.
  * @KVMGUARD_A_VM_MEMSLOTS: u32, user memslots now defined (all address
  *	spaces).
- * @KVMGUARD_A_VM_MEM_BYTES: u64, bytes of guest memory those memslots map.
+ * @KVMGUARD_A_VM_MEM_BYTES: u64, bytes of host memory those memslots map,
+ *	each byte once however many memslots it backs (SMM's address space 1
+ *	aliases the RAM of address space 0): what POLICY_MEM_MAX counts.
  * @KVMGUARD_A_VM_FLAGS: u32, enum kvmguard_vm_flags bits.
  * @KVMGUARD_A_VM_BOUND_BY: u8, enum kvmguard_bound_by: how the VM got its
  *	policy.
@@ -240,17 +256,20 @@ enum kvmguard_cmd {
  * applies to memslot changes made after it; existing memslots stay.
  * Private memslots KVM makes for itself are neither checked nor counted.
  *
- * @KVMGUARD_A_POLICY_MEM_MAX: u64, most bytes of guest memory the VM's user
- *	memslots may map together, in every address space;
- *	KVMGUARD_MEM_UNLIMITED for no limit. A memslot change that would
- *	exceed it fails with EDQUOT.
+ * @KVMGUARD_A_POLICY_MEM_MAX: u64, most bytes of host memory the VM's user
+ *	memslots may map together, in every address space, each byte of the
+ *	process's address space counted once however many memslots map it
+ *	(a range in both address spaces, or at two guest addresses, counts
+ *	once); KVMGUARD_MEM_UNLIMITED for no limit. A memslot creation that
+ *	would exceed it fails with EDQUOT.
  * @KVMGUARD_A_POLICY_MEM_SHARED: u8, enum kvmguard_mem_shared: may a memslot
  *	be backed by a shared mapping (MAP_SHARED of a file, memfd, shmem,
  *	hugetlbfs or SysV shm segment). Checked when the memslot is created,
  *	against the mappings that back it then.
  * @KVMGUARD_A_POLICY_MEM_KSM: u8, enum kvmguard_ksm.
  * @KVMGUARD_A_POLICY_MEM_DIRTY_MAX: u64, most bytes of guest memory that may
- *	be dirty-tracked at once: the memslots with KVM_MEM_LOG_DIRTY_PAGES.
+ *	be dirty-tracked at once: the memslots with KVM_MEM_LOG_DIRTY_PAGES,
+ *	each byte of host memory once (as POLICY_MEM_MAX).
  *	Every way KVM reports dirty pages (KVM_GET_DIRTY_LOG,
  *	KVM_CLEAR_DIRTY_LOG, the dirty ring) covers only those memslots. A
  *	change that would exceed it fails with EDQUOT; 0 forbids tracking;
@@ -260,8 +279,8 @@ enum kvmguard_cmd {
  *	memslots older than the memory hook, when it was attached). Known
  *	while some policy has a memory rule: the hook is absent otherwise,
  *	and this is 0.
- * @KVMGUARD_A_VM_MEM_DIRTY_BYTES: u64, bytes of its memslots now
- *	dirty-tracked.
+ * @KVMGUARD_A_VM_MEM_DIRTY_BYTES: u64, bytes of host memory its memslots
+ *	now dirty-track, each once.
  * @KVMGUARD_A_VM_MEM_LIMIT_DENIED: u64, violations of POLICY_MEM_MAX:
  *	refused in enforce mode, let through (and reported) in audit mode.
  * @KVMGUARD_A_VM_MEM_SHARED_DENIED: u64, violations of POLICY_MEM_SHARED.
@@ -336,6 +355,19 @@ enum kvmguard_cmd {
  *	since the guard was set, both ways.
  * @KVMGUARD_A_NET_BRIDGE: string, the name of the guarded bridge of a
  *	NET_GUARD event.
+ *
+ * @KVMGUARD_A_CHECK_RULE: u8, enum kvmguard_mem_rule: the rule a VM_CHECK
+ *	asks about.
+ * @KVMGUARD_A_CHECK_BYTES: u64, bytes more that a VM_CHECK asks about.
+ * @KVMGUARD_A_CHECK_ALL: flag: a VM_CHECK of DIRTY_LOG over all of the
+ *	VM's memory.
+ * @KVMGUARD_A_CHECK_VERDICT: u8, enum kvmguard_check_verdict.
+ * @KVMGUARD_A_CHECK_LIMIT: u64, the rule's limit (POLICY_MEM_MAX or
+ *	POLICY_MEM_DIRTY_MAX; KVMGUARD_MEM_UNLIMITED: none).
+ * @KVMGUARD_A_CHECK_USED: u64, bytes the rule counts now (VM_MEM_BYTES or
+ *	VM_MEM_DIRTY_BYTES).
+ * @KVMGUARD_A_CHECK_TOTAL: u64, bytes it would count after the change
+ *	(saturating at KVMGUARD_MEM_UNLIMITED).
  */
 enum kvmguard_attr {
 	KVMGUARD_A_UNSPEC,
@@ -408,6 +440,13 @@ enum kvmguard_attr {
 	KVMGUARD_A_NET_GUARD_DROPPED,
 	KVMGUARD_A_NET_BRIDGE,
 	KVMGUARD_A_POLICY_XEN,
+	KVMGUARD_A_CHECK_RULE,
+	KVMGUARD_A_CHECK_BYTES,
+	KVMGUARD_A_CHECK_ALL,
+	KVMGUARD_A_CHECK_VERDICT,
+	KVMGUARD_A_CHECK_LIMIT,
+	KVMGUARD_A_CHECK_USED,
+	KVMGUARD_A_CHECK_TOTAL,
 	__KVMGUARD_A_MAX
 };
 
@@ -663,5 +702,22 @@ enum kvmguard_net_dir {
 };
 
 #define KVMGUARD_NET_DIR_MAX (__KVMGUARD_NET_DIR_MAX - 1)
+
+/**
+ * enum kvmguard_check_verdict - KVMGUARD_A_CHECK_VERDICT values
+ * @KVMGUARD_CHECK_ALLOWED: within the limit (or no limit).
+ * @KVMGUARD_CHECK_REFUSED: over it, in enforce mode: KVM would fail the
+ *	memslot change with EDQUOT (and QEMU, at run time, abort).
+ * @KVMGUARD_CHECK_AUDITED: over it, in audit mode: let through, counted
+ *	and reported.
+ */
+enum kvmguard_check_verdict {
+	KVMGUARD_CHECK_ALLOWED,
+	KVMGUARD_CHECK_REFUSED,
+	KVMGUARD_CHECK_AUDITED,
+	__KVMGUARD_CHECK_MAX
+};
+
+#define KVMGUARD_CHECK_MAX (__KVMGUARD_CHECK_MAX - 1)
 
 #endif /* _UAPI_LINUX_KVMGUARD_H */
