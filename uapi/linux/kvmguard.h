@@ -336,6 +336,18 @@ enum kvmguard_cmd {
  *	since the guard was set, both ways.
  * @KVMGUARD_A_NET_BRIDGE: string, the name of the guarded bridge of a
  *	NET_GUARD event.
+ * @KVMGUARD_A_VM_MEM_KSM_MADVISE: u64, madvise(MADV_MERGEABLE) requests
+ *	of the VM's process that POLICY_MEM_KSM deny refused (enforce) or let
+ *	through (audit). Every VMM that asks for merging by default (QEMU's
+ *	mem-merge=on, also for hot-added memory) makes them, so they are
+ *	counted here and not in VM_MEM_KSM_DENIED, and reported once per VM
+ *	(a MEMORY event with EVENT_VMM_DEFAULT); the refusal is the same.
+ * @KVMGUARD_A_EVENT_VMM_DEFAULT: u8, 1: the MEMORY event reports the first
+ *	request of VM_MEM_KSM_MADVISE, a request a stock VMM makes by
+ *	default: no later one of the VM is reported (they are counted).
+ * @KVMGUARD_A_EVENT_HV_CODE: u16, the call code (bits 0-15 of the Hyper-V
+ *	hypercall input value) of the call that triggered a HYPERV event;
+ *	the calls its EVENT_COUNT stands for may have had other codes.
  */
 enum kvmguard_attr {
 	KVMGUARD_A_UNSPEC,
@@ -408,6 +420,9 @@ enum kvmguard_attr {
 	KVMGUARD_A_NET_GUARD_DROPPED,
 	KVMGUARD_A_NET_BRIDGE,
 	KVMGUARD_A_POLICY_XEN,
+	KVMGUARD_A_VM_MEM_KSM_MADVISE,
+	KVMGUARD_A_EVENT_VMM_DEFAULT,
+	KVMGUARD_A_EVENT_HV_CODE,
 	__KVMGUARD_A_MAX
 };
 
