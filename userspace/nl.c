@@ -108,6 +108,9 @@ static struct nla_policy attr_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_NET_GUARD_DROPPED] = { .type = NLA_U64 },
 	[KVMGUARD_A_NET_BRIDGE] = { .type = NLA_STRING },
 	[KVMGUARD_A_POLICY_XEN] = { .type = NLA_U8 },
+	[KVMGUARD_A_VM_MEM_KSM_MADVISE] = { .type = NLA_U64 },
+	[KVMGUARD_A_EVENT_VMM_DEFAULT] = { .type = NLA_U8 },
+	[KVMGUARD_A_EVENT_HV_CODE] = { .type = NLA_U16 },
 };
 
 /*
