@@ -195,7 +195,10 @@ void kvmguard_hc_sum(const struct kvmguard_vm *vm,
 	}
 }
 
-/* Report a violation, rate-limited per VM and kind (kvmguard_report_due()). */
+/*
+ * Report a violation, rate-limited per VM and kind (kvmguard_report_due()).
+ * @nr: the KVM hypercall number, or a Hyper-V call's code.
+ */
 static void hc_report(struct kvmguard_vm *vm, unsigned int kind, u8 event,
 		      unsigned long nr, bool audit)
 {
@@ -210,8 +213,8 @@ static void hc_report(struct kvmguard_vm *vm, unsigned int kind, u8 event,
 		return;
 
 	if (event == KVMGUARD_EVENT_HYPERV)
-		pr_info_ratelimited("VM %llu (pid %d): Hyper-V hypercall %s (%llu)\n",
-				    vm->id, vm->pid_nr,
+		pr_info_ratelimited("VM %llu (pid %d): Hyper-V hypercall code %#lx %s (%llu)\n",
+				    vm->id, vm->pid_nr, nr,
 				    audit ? "audited" : "denied", count);
 	else if (event == KVMGUARD_EVENT_XEN)
 		pr_info_ratelimited("VM %llu (pid %d): Xen emulation request %s (%llu)\n",
@@ -237,6 +240,18 @@ static bool hc_64bit(struct kvm_vcpu *vcpu)
 		return false;
 	static_call(kvm_x86_get_cs_db_l_bits)(vcpu, &cs_db, &cs_l);
 	return cs_l;
+}
+
+/*
+ * The call code of a Hyper-V hypercall: bits 0-15 of its input value, in
+ * RCX for a 64-bit caller and EDX:EAX for a 32-bit one (KVM's
+ * kvm_hv_hypercall() reads the same). KVM keeps these registers in
+ * vcpu->arch.regs on every exit.
+ */
+static u16 hv_call_code(struct kvm_vcpu *vcpu)
+{
+	return hc_64bit(vcpu) ? vcpu->arch.regs[VCPU_REGS_RCX] & 0xffff :
+				vcpu->arch.regs[VCPU_REGS_RAX] & 0xffff;
 }
 
 static void hc_write_reg(struct kvm_vcpu *vcpu, int reg, unsigned long val)
@@ -446,7 +461,8 @@ __visible struct kvmguard_hc_verdict kvmguard_hv_slow(struct kvm_vcpu *vcpu)
 	}
 	this_cpu_inc(vm->hc_counts->hv_denied);
 	refuse = rules->mode == KVMGUARD_MODE_ENFORCE;
-	hc_report(vm, KVMGUARD_HC_REPORT_HV, KVMGUARD_EVENT_HYPERV, 0, !refuse);
+	hc_report(vm, KVMGUARD_HC_REPORT_HV, KVMGUARD_EVENT_HYPERV,
+		  hv_call_code(vcpu), !refuse);
 out:
 	rcu_read_unlock();
 	if (!refuse)

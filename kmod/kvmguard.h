@@ -114,6 +114,7 @@ struct kvmguard_vm_mem {
 	atomic_t ksm_gate;		/* > 0: KSM refused while a change is checked */
 	struct task_struct *setter;	/* in KVM's memslot code for us */
 	atomic64_t denied[KVMGUARD_MEM_RULES];	/* by enum kvmguard_mem_rule - 1 */
+	atomic64_t ksm_madvise;		/* VMM default requests; see memory.c */
 	spinlock_t report_lock;		/* reports */
 	struct kvmguard_report reports[KVMGUARD_MEM_RULES];
 };
@@ -124,6 +125,7 @@ struct kvmguard_vm_mem {
 struct kvmguard_vm_net {
 	struct list_head ports;		/* its bound devices; see net.c */
 	bool gone;			/* destroyed: no new port; see net.c */
+	unsigned int counted;		/* its port counters kept; see net.c */
 	spinlock_t report_lock;		/* reports */
 	struct kvmguard_report reports[KVMGUARD_NET_RULES];
 };
@@ -356,10 +358,14 @@ int kvmguard_netlink_init(void);
 void kvmguard_netlink_uninit(void);
 u64 kvmguard_report_due(struct kvmguard_report *r);
 void kvmguard_notify_vm(const struct kvmguard_vm *vm, u8 event);
+/* @nr: the hypercall number (HYPERCALL), the call code (HYPERV). */
 void kvmguard_notify_violation(const struct kvmguard_vm *vm, u8 event,
 			       u64 nr, u8 action, u64 count);
 void kvmguard_notify_mem(const struct kvmguard_vm *vm, u8 rule, u8 action,
 			 u64 count, s64 slot, u64 bytes);
+/* A MEMORY event of a VMM's default request (EVENT_VMM_DEFAULT), count 1. */
+void kvmguard_notify_mem_vmm_default(const struct kvmguard_vm *vm, u8 rule,
+				     u8 action, u64 bytes);
 /* @vid < 0: the frame was untagged. */
 void kvmguard_notify_net(const struct kvmguard_vm *vm, u8 rule, u8 dir,
 			 u8 action, u64 count, const struct net_device *dev,

@@ -23,7 +23,13 @@
  *
  * KSM. ksm_madvise() (madvise MADV_MERGEABLE) and, on 6.4+,
  * ksm_enable_merge_any() (prctl PR_SET_MEMORY_MERGE) are refused for a
- * process that owns a VM whose policy denies KSM.
+ * process that owns a VM whose policy denies KSM. The madvise is what a
+ * stock VMM asks for by default (QEMU's mem-merge=on, at start and for
+ * hot-added memory): it is refused all the same, but counted apart
+ * (vm->mem.ksm_madvise) and reported once per VM, marked as a VMM default,
+ * so that it does not bury the violations. PR_SET_MEMORY_MERGE (no VMM
+ * sets it by default; it covers every later mapping and survives execve)
+ * and a memslot over mergeable memory stay violations.
  *
  * Mappings under live slots: see "Slot ranges" and "Mappings under live
  * memslots" below; the rules hold for a slot's whole life.
@@ -1193,6 +1199,27 @@ int kvmguard_mem_rules_changed(const struct kvmguard_rules *old,
 	return 0;
 }
 
+/*
+ * A madvise(MADV_MERGEABLE) of @vm's process under KSM deny: a request a
+ * stock VMM makes by default. Counted; only the VM's first is reported
+ * (with EVENT_VMM_DEFAULT), whatever range it names and however much later
+ * the next one comes: a VMM repeats it for every RAM block and hot-added
+ * DIMM. The caller refuses it (enforce) or lets it through (audit).
+ * Atomic context.
+ */
+static void ksm_madvise_seen(struct kvmguard_vm *vm, bool refused, u64 bytes)
+{
+	if (atomic64_inc_return(&vm->mem.ksm_madvise) != 1)
+		return;
+	pr_info_ratelimited("VM %llu (pid %d): KSM rule %s the VMM's merge request (madvise MADV_MERGEABLE, a VMM default; reported once per VM)\n",
+			    vm->id, vm->pid_nr,
+			    refused ? "denied" : "audited");
+	kvmguard_notify_mem_vmm_default(vm, KVMGUARD_MEM_RULE_KSM,
+					refused ? KVMGUARD_ACTION_DENIED :
+						  KVMGUARD_ACTION_AUDITED,
+					bytes);
+}
+
 /* Entered instead of a KSM request that a policy refuses. */
 static noinline notrace int ksm_refused(void)
 {
@@ -1201,9 +1228,10 @@ static noinline notrace int ksm_refused(void)
 
 /*
  * Should @mm's request to merge @bytes be refused? Every VM of the process
- * has its say. Atomic context.
+ * has its say. @madvise: madvise(MADV_MERGEABLE), else PR_SET_MEMORY_MERGE.
+ * Atomic context.
  */
-static bool ksm_check(struct mm_struct *mm, u64 bytes)
+static bool ksm_check(struct mm_struct *mm, u64 bytes, bool madvise)
 {
 	struct kvmguard_vm *vm;
 	struct mem_rules mr;
@@ -1224,7 +1252,10 @@ static bool ksm_check(struct mm_struct *mm, u64 bytes)
 		smp_rmb();
 		mem_rules_of(vm, &mr);
 		/* A closed gate refuses without counting: see kvmguard_ksm_close(). */
-		if (mr.ksm == KVMGUARD_KSM_DENY)
+		if (mr.ksm == KVMGUARD_KSM_DENY && madvise)
+			ksm_madvise_seen(vm, mr.mode == KVMGUARD_MODE_ENFORCE,
+					 bytes);
+		else if (mr.ksm == KVMGUARD_KSM_DENY)
 			mem_violation(vm, KVMGUARD_MEM_RULE_KSM,
 				      mr.mode == KVMGUARD_MODE_ENFORCE, -1, bytes);
 		if ((mr.ksm == KVMGUARD_KSM_DENY &&
@@ -1243,7 +1274,7 @@ static unsigned long ksm_madvise_hook(struct pt_regs *regs)
 	unsigned long end = regs_get_kernel_argument(regs, 2);
 
 	if (regs_get_kernel_argument(regs, 3) != MADV_MERGEABLE ||
-	    !ksm_check(vma->vm_mm, end - start))
+	    !ksm_check(vma->vm_mm, end - start, true))
 		return 0;
 	return (unsigned long)ksm_refused;
 }
@@ -1253,7 +1284,7 @@ static unsigned long ksm_merge_any_hook(struct pt_regs *regs)
 {
 	struct mm_struct *mm = (void *)regs_get_kernel_argument(regs, 0);
 
-	return ksm_check(mm, 0) ? (unsigned long)ksm_refused : 0;
+	return ksm_check(mm, 0, false) ? (unsigned long)ksm_refused : 0;
 }
 
 /* Is KSM deny enforced by @rules (NULL: no policy)? */

@@ -43,7 +43,8 @@
  * rules (vm->policy->rules) and, for isolation, the hash. A port is freed
  * after an RCU grace period that follows the removal of its hooks and of
  * its cache slot, which also covers a hook already running then. Its
- * counters are per cpu and exact.
+ * counters are per cpu and exact, and belong to the (VM, device) pair: see
+ * "Counters".
  *
  * Lifetime. A binding ends on NETDEV_UNREGISTER (device deleted or moved to
  * another netns), on CMD_NET_UNBIND, when vhost.c sees the backend
@@ -82,6 +83,111 @@ static LIST_HEAD(away_ports);
 
 static void ports_gone_work(struct work_struct *work);
 static DECLARE_WORK(gone_work, ports_gone_work);
+
+/*
+ * Counters
+ *
+ * A port counts in the counters of its (VM, device) pair, which outlive the
+ * binding: the device bound again to the same VM (NET_UNBIND then
+ * NET_BIND, a VMM that detaches its vhost-net backend and attaches it
+ * again) goes on counting where it was; bound to another VM, it counts
+ * from 0 in that VM's. They go when the device is unregistered while no
+ * port of it counts in them (deleted, or moved to another netns unbound),
+ * or with the VM. The device's address is only compared, and only while
+ * the device is registered: a later device at that address inherits
+ * nothing. counts_list changes under rtnl, and vm->net.counted under
+ * ports_lock too (kvmguard_net_vm_gone() reads it there). Freed after a
+ * grace period: a hook of a port that counted in them may still run.
+ */
+struct port_counts {
+	struct list_head node;		/* counts_list */
+	struct kvmguard_vm *vm;		/* holds a reference */
+	const struct net_device *dev;	/* compared only */
+	struct kvmguard_port *port;	/* the port counting in them, or NULL */
+	struct port_stats __percpu *stats;
+	struct rcu_head rcu;
+};
+
+static LIST_HEAD(counts_list);
+
+static void counts_free_rcu(struct rcu_head *head)
+{
+	struct port_counts *c = container_of(head, struct port_counts, rcu);
+
+	free_percpu(c->stats);
+	kvmguard_vm_put(c->vm);
+	kfree(c);
+}
+
+/* The counters of @vm's binding of @dev, if it had one; under rtnl. */
+static struct port_counts *counts_find(const struct kvmguard_vm *vm,
+				       const struct net_device *dev)
+{
+	struct port_counts *c;
+
+	ASSERT_RTNL();
+	list_for_each_entry(c, &counts_list, node)
+		if (c->vm == vm && c->dev == dev)
+			return c;
+	return NULL;
+}
+
+/* New counters, not yet listed (counts_list_add()). */
+static struct port_counts *counts_new(struct kvmguard_vm *vm,
+				      const struct net_device *dev)
+{
+	struct port_counts *c = kzalloc(sizeof(*c), GFP_KERNEL);
+
+	if (!c)
+		return NULL;
+	c->stats = alloc_percpu(struct port_stats);
+	if (!c->stats) {
+		kfree(c);
+		return NULL;
+	}
+	kref_get(&vm->ref);
+	c->vm = vm;
+	c->dev = dev;
+	return c;
+}
+
+/* Under rtnl and ports_lock. */
+static void counts_list_add(struct port_counts *c)
+{
+	list_add_tail(&c->node, &counts_list);
+	c->vm->net.counted++;
+}
+
+/* Unlisted and freed after a grace period; under rtnl. */
+static void counts_drop(struct port_counts *c)
+{
+	ASSERT_RTNL();
+	spin_lock(&ports_lock);
+	list_del(&c->node);
+	c->vm->net.counted--;
+	spin_unlock(&ports_lock);
+	call_rcu(&c->rcu, counts_free_rcu);
+}
+
+/* At unload, once every port is unbound. */
+static void counts_drop_all(void)
+{
+	struct port_counts *c, *next;
+
+	list_for_each_entry_safe(c, next, &counts_list, node)
+		counts_drop(c);
+}
+
+/* Drop the counters no port counts in: of @dev, or (NULL) of gone VMs. */
+static void counts_prune(const struct net_device *dev)
+{
+	struct port_counts *c, *next;
+
+	list_for_each_entry_safe(c, next, &counts_list, node)
+		if (!c->port &&
+		    (dev ? c->dev == dev : READ_ONCE(c->vm->net.gone)))
+			counts_drop(c);
+}
 
 static u32 port_key(const struct net *net, int ifindex)
 {
@@ -145,6 +251,13 @@ static const struct kvmguard_rules *port_rules(const struct kvmguard_port *port)
 
 /*
  * Violation reports
+ *
+ * Only what the guest does is reported: a frame it sends that breaks a
+ * rule, and a frame between isolated VMs (another guest sent it). A frame
+ * of another segment toward the guest is the host side's (the host's own
+ * IPv6 ND and IGMP, other VLANs' broadcasts on a flat bridge, a closed
+ * port's traffic): dropped and counted (NET_SEGMENT_DENIED) but neither
+ * evented nor logged, nor held back to swell the count of the next event.
  */
 
 static void port_report(struct kvmguard_port *port, u8 rule, u8 dir,
@@ -159,6 +272,8 @@ static void port_report(struct kvmguard_port *port, u8 rule, u8 dir,
 	unsigned long flags;
 	u64 count;
 
+	if (dir == KVMGUARD_NET_TO_GUEST && rule == KVMGUARD_NET_RULE_SEGMENT)
+		return;
 	spin_lock_irqsave(&vm->net.report_lock, flags);
 	count = kvmguard_report_due(&vm->net.reports[rule - 1]);
 	spin_unlock_irqrestore(&vm->net.report_lock, flags);
@@ -858,7 +973,6 @@ static void port_free_rcu(struct rcu_head *head)
 						  rcu);
 
 	netdev_put(port->dev, &port->dev_tracker);
-	free_percpu(port->stats);
 	kvmguard_vm_put(port->vm);
 	kfree(port);
 }
@@ -866,6 +980,7 @@ static void port_free_rcu(struct rcu_head *head)
 /* Unpublish @port, which has no hooks, and free it after a grace period. */
 static void port_release(struct kvmguard_port *port)
 {
+	port->counts->port = NULL;	/* they stay: see "Counters" */
 	spin_lock(&ports_lock);
 	if (port->away)
 		list_del(&port->away_node);
@@ -928,6 +1043,7 @@ static void port_init_ops(struct kvmguard_port *port)
 int kvmguard_net_bind(struct kvmguard_vm *vm, struct net_device *dev,
 		      u8 bound_by, struct netlink_ext_ack *extack)
 {
+	struct port_counts *counts, *new_counts = NULL;
 	struct kvmguard_port *port;
 	int kind, err;
 
@@ -954,11 +1070,17 @@ int kvmguard_net_bind(struct kvmguard_vm *vm, struct net_device *dev,
 	       kzalloc(sizeof(*port), GFP_KERNEL);
 	if (!port)
 		return -ENOMEM;
-	port->stats = alloc_percpu(struct port_stats);
-	if (!port->stats) {
-		kfree(port);
-		return -ENOMEM;
+	counts = counts_find(vm, dev);
+	if (!counts) {
+		new_counts = counts_new(vm, dev);
+		if (!new_counts) {
+			kfree(port);
+			return -ENOMEM;
+		}
+		counts = new_counts;
 	}
+	port->counts = counts;
+	port->stats = counts->stats;
 	port->dev = dev;
 	port->net = dev_net(dev);
 	port->ifindex = dev->ifindex;
@@ -979,10 +1101,15 @@ int kvmguard_net_bind(struct kvmguard_vm *vm, struct net_device *dev,
 	spin_lock(&ports_lock);
 	if (vm->net.gone) {
 		spin_unlock(&ports_lock);
+		if (new_counts)
+			counts_free_rcu(&new_counts->rcu);	/* never listed */
 		port_free_rcu(&port->rcu);	/* never published */
 		NL_SET_ERR_MSG(extack, "the VM is being destroyed");
 		return -ENOENT;
 	}
+	if (new_counts)
+		counts_list_add(new_counts);
+	counts->port = port;
 	hash_add_rcu(ports, &port->node, port_key(port->net, port->ifindex));
 	list_add_tail_rcu(&port->vm_node, &vm->net.ports);
 	spin_unlock(&ports_lock);
@@ -1188,7 +1315,7 @@ void kvmguard_net_vm_gone(struct kvmguard_vm *vm)
 	 */
 	spin_lock(&ports_lock);
 	WRITE_ONCE(vm->net.gone, true);
-	if (!list_empty(&vm->net.ports))
+	if (!list_empty(&vm->net.ports) || vm->net.counted)
 		schedule_work(&gone_work);
 	spin_unlock(&ports_lock);
 }
@@ -1208,6 +1335,7 @@ static void ports_gone_work(struct work_struct *work)
 	list_for_each_entry_safe(port, next, &away_ports, away_node)
 		if (READ_ONCE(port->vm->net.gone))
 			port_unbind(port);
+	counts_prune(NULL);
 	rtnl_unlock();
 }
 
@@ -1400,6 +1528,7 @@ static int net_device_event(struct notifier_block *nb, unsigned long event,
 			port_leave(port);
 		else if (port)
 			port_unbind(port);
+		counts_prune(dev);	/* but those of a port that left */
 		break;
 	case NETDEV_REGISTER:
 		port = port_away_find(dev);
@@ -1472,6 +1601,7 @@ void kvmguard_net_uninit(void)
 		port_unbind(port);
 	list_for_each_entry_safe(port, next, &away_ports, away_node)
 		port_unbind(port);
+	counts_drop_all();
 	rtnl_unlock();
 	unregister_netdevice_notifier(&net_notifier);
 	cancel_work_sync(&gone_work);

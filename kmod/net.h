@@ -11,6 +11,8 @@
 
 #include "kvmguard.h"
 
+struct port_counts;
+
 enum port_kind {
 	PORT_TAP,			/* from guest: ingress; to guest: egress */
 	PORT_MACVTAP,			/* the reverse */
@@ -46,7 +48,8 @@ struct kvmguard_port {
 	struct list_head away_node;	/* away_ports, while away */
 	u64 home;			/* net_cookie of its netns, while away */
 	struct nf_hook_ops ops[2];	/* from the guest, to the guest */
-	struct port_stats __percpu *stats;
+	struct port_counts *counts;	/* of its (VM, device) pair (net.c) */
+	struct port_stats __percpu *stats;	/* counts->stats */
 	/*
 	 * The common frames, which net_entry.S handles by itself at a tap
 	 * that is an access port: the skb's VLAN word of the access VLAN

@@ -249,6 +249,9 @@ static int vm_fill(struct sk_buff *skb, struct kvmguard_vm *vm, u32 portid,
 				      atomic64_read(&vm->mem.denied[i]),
 				      KVMGUARD_A_PAD))
 			goto cancel;
+	if (nla_put_u64_64bit(skb, KVMGUARD_A_VM_MEM_KSM_MADVISE,
+			      atomic64_read(&vm->mem.ksm_madvise), KVMGUARD_A_PAD))
+		goto cancel;
 	/*
 	 * The one part of a VM message without a bound: a VM with more
 	 * devices than a message holds is listed without them, flagged.
@@ -1167,6 +1170,8 @@ void kvmguard_notify_violation(const struct kvmguard_vm *vm, u8 event,
 		return;
 	if ((event == KVMGUARD_EVENT_HYPERCALL &&
 	     nla_put_u64_64bit(skb, KVMGUARD_A_EVENT_HC_NR, nr, KVMGUARD_A_PAD)) ||
+	    (event == KVMGUARD_EVENT_HYPERV &&
+	     nla_put_u16(skb, KVMGUARD_A_EVENT_HV_CODE, nr)) ||
 	    nla_put_u8(skb, KVMGUARD_A_EVENT_ACTION, action) ||
 	    nla_put_u64_64bit(skb, KVMGUARD_A_EVENT_COUNT, count,
 			      KVMGUARD_A_PAD)) {
@@ -1177,8 +1182,8 @@ void kvmguard_notify_violation(const struct kvmguard_vm *vm, u8 event,
 }
 
 /* @slot < 0: the violation was not a memslot change. */
-void kvmguard_notify_mem(const struct kvmguard_vm *vm, u8 rule, u8 action,
-			 u64 count, s64 slot, u64 bytes)
+static void notify_mem(const struct kvmguard_vm *vm, u8 rule, u8 action,
+		       u64 count, s64 slot, u64 bytes, bool vmm_default)
 {
 	struct sk_buff *skb;
 	void *hdr;
@@ -1192,11 +1197,24 @@ void kvmguard_notify_mem(const struct kvmguard_vm *vm, u8 rule, u8 action,
 			      KVMGUARD_A_PAD) ||
 	    nla_put_u64_64bit(skb, KVMGUARD_A_EVENT_MEM_BYTES, bytes,
 			      KVMGUARD_A_PAD) ||
-	    (slot >= 0 && nla_put_u32(skb, KVMGUARD_A_EVENT_MEM_SLOT, slot))) {
+	    (slot >= 0 && nla_put_u32(skb, KVMGUARD_A_EVENT_MEM_SLOT, slot)) ||
+	    (vmm_default && nla_put_u8(skb, KVMGUARD_A_EVENT_VMM_DEFAULT, 1))) {
 		nlmsg_free(skb);
 		return;
 	}
 	event_send(skb, hdr);
+}
+
+void kvmguard_notify_mem(const struct kvmguard_vm *vm, u8 rule, u8 action,
+			 u64 count, s64 slot, u64 bytes)
+{
+	notify_mem(vm, rule, action, count, slot, bytes, false);
+}
+
+void kvmguard_notify_mem_vmm_default(const struct kvmguard_vm *vm, u8 rule,
+				     u8 action, u64 bytes)
+{
+	notify_mem(vm, rule, action, 1, -1, bytes, true);
 }
 
 void kvmguard_notify_net(const struct kvmguard_vm *vm, u8 rule, u8 dir,

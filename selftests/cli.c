@@ -902,6 +902,9 @@ static void check_mem_event(struct __test_metadata *_metadata,
 		EXPECT_STREQ("denied", json_str(json_get(j, "action")));
 		EXPECT_EQ(1ULL, u64_of(j, "count"));
 		EXPECT_EQ(w[i].bytes, u64_of(j, "bytes")) TH_LOG("rule %s", rule);
+		/* The madvise of KSM is the one VMM-default request here. */
+		EXPECT_EQ(!strcmp(rule, "ksm"), json_get(j, "vmm_default") != NULL)
+			TH_LOG("rule %s", rule);
 		if (w[i].slot < 0) {
 			EXPECT_EQ(NULL, slot) TH_LOG("rule %s", rule);
 		} else {
@@ -986,7 +989,9 @@ TEST_F_TIMEOUT(cli, mem_vm_show_and_monitor, 120)
 	ASSERT_NE(NULL, d);
 	EXPECT_EQ(1ULL, u64_of(d, "limit"));
 	EXPECT_EQ(1ULL, u64_of(d, "shared"));
-	EXPECT_EQ(1ULL, u64_of(d, "ksm"));
+	/* The madvise is a VMM's default request: counted apart. */
+	EXPECT_EQ(0ULL, u64_of(d, "ksm"));
+	EXPECT_EQ(1ULL, u64_of(j, "mem_ksm_madvise"));
 	EXPECT_EQ(1ULL, u64_of(d, "dirty_log"));
 	EXPECT_EQ(kv[0], u64_of(j, "mem_bytes"));
 	EXPECT_EQ(kv[1], u64_of(j, "mem_shared_bytes"));
@@ -1002,7 +1007,8 @@ TEST_F_TIMEOUT(cli, mem_vm_show_and_monitor, 120)
 	EXPECT_NE(NULL, strstr(out, "\nmemory: 192K (196608 bytes)\n"
 			       "memory shared: 64K (65536 bytes)\n"
 			       "memory dirty-tracked: 128K (131072 bytes)\n"
-			       "memory denied: limit 1, shared 1, ksm 1, dirty_log 1\n"))
+			       "memory denied: limit 1, shared 1, ksm 0, dirty_log 1\n"
+			       "memory ksm madvise (vmm default): 1\n"))
 		TH_LOG("%s", out);
 	free(out);
 	free(err);
@@ -1030,8 +1036,9 @@ TEST_F_TIMEOUT(cli, mem_vm_show_and_monitor, 120)
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		int o = snprintf(buf, sizeof(buf),
 				 " memory id=%s pid=%d comm=kg-cli-mem policy=" P "vm"
-				 " rule=%s action=denied count=1 bytes=%llu",
+				 " rule=%s action=denied%s count=1 bytes=%llu",
 				 id, getpid(), want[i].rule,
+				 strcmp(want[i].rule, "ksm") ? "" : " vmm_default=1",
 				 (unsigned long long)want[i].bytes);
 
 		if (want[i].slot >= 0)

@@ -346,6 +346,14 @@ uint8_t gnl_get_u8(const struct nlattr *a)
 	return *((const uint8_t *)a + NLA_HDRLEN);
 }
 
+uint16_t gnl_get_u16(const struct nlattr *a)
+{
+	uint16_t v;
+
+	memcpy(&v, (const uint8_t *)a + NLA_HDRLEN, sizeof(v));
+	return v;
+}
+
 uint32_t gnl_get_u32(const struct nlattr *a)
 {
 	uint32_t v;

@@ -97,6 +97,7 @@ int gnl_recv(struct gnl *g, int timeout_ms);
 int gnl_parse(const struct nlmsghdr *nlh, const struct nlattr **tb, int max,
 	      int *unknown);
 uint8_t gnl_get_u8(const struct nlattr *a);
+uint16_t gnl_get_u16(const struct nlattr *a);
 uint32_t gnl_get_u32(const struct nlattr *a);
 uint64_t gnl_get_u64(const struct nlattr *a);
 /* String payload; NULL unless it is NUL terminated. */

@@ -6,7 +6,7 @@
  * hypercall with a bogus code:
  *  - deny: HV_STATUS_ACCESS_DENIED (6) in RAX (64-bit) or EDX:EAX
  *    (32-bit), RIP past the vmmcall, VM_HV_DENIED counts it, a HYPERV
- *    event (DENIED, count 1);
+ *    event (DENIED, count 1, EVENT_HV_CODE the call code);
  *  - allow: the call reaches KVM (HV_STATUS_INVALID_HYPERCALL_CODE, 2),
  *    VM_HV_ALLOWED counts it, no event;
  *  - audit: reaches KVM, counted as denied, an AUDITED event;
@@ -33,6 +33,7 @@
 #define HV_STATUS_INVALID_HYPERCALL_CODE 2
 #define HV_STATUS_ACCESS_DENIED		6
 #define HV_BOGUS_CODE			0x7fff
+#define HV_OTHER_CODE			0x7ffe	/* bogus too */
 #define MAX_CPUID			256
 
 struct cpuid_buf {
@@ -141,18 +142,19 @@ FIXTURE_TEARDOWN(hv)
  * A Hyper-V hypercall with a bogus code; its 64-bit status (EDX:EAX for a
  * 32-bit caller, which gets EDX = 1, a rep count, to see it rewritten), or
  * ~0 if the guest did not stop right after the vmmcall. @rax: what RAX
- * holds for a 64-bit caller (unused by Hyper-V there).
+ * holds for a 64-bit caller (unused by Hyper-V there); @code: the call
+ * code (bits 0-15 of the input value).
  */
-static uint64_t hv_call(FIXTURE_DATA(hv) *self, uint64_t rax)
+static uint64_t hv_call_code(FIXTURE_DATA(hv) *self, uint64_t rax, uint16_t code)
 {
 	struct hcg_regs in = { 0 };
 	struct hcg_result res;
 
 	if (self->wide) {
 		in.rax = rax;
-		in.rcx = HV_BOGUS_CODE;
+		in.rcx = code;
 	} else {
-		in.rax = HV_BOGUS_CODE;
+		in.rax = code;
 		in.rdx = 1;
 	}
 	if (hcg_call(&self->vm, 0, &in, &res)) {
@@ -163,6 +165,11 @@ static uint64_t hv_call(FIXTURE_DATA(hv) *self, uint64_t rax)
 	if (self->wide)
 		return res.regs.rax;
 	return (res.regs.rdx << 32) | (uint32_t)res.regs.rax;
+}
+
+static uint64_t hv_call(FIXTURE_DATA(hv) *self, uint64_t rax)
+{
+	return hv_call_code(self, rax, HV_BOGUS_CODE);
 }
 
 /* Hyper-V hypercalls reach KVM's Hyper-V code at all? */
@@ -198,6 +205,8 @@ TEST_F_TIMEOUT(hv, deny_allow_audit, 180)
 	EXPECT_EQ(KVMGUARD_ACTION_DENIED, ev[0].action);
 	EXPECT_EQ(1ULL, ev[0].count);
 	EXPECT_TRUE(ev[0].has_policy && !strcmp(ev[0].policy, P "hv"));
+	EXPECT_TRUE(ev[0].has_hv_code) TH_LOG("a HYPERV event without EVENT_HV_CODE");
+	EXPECT_EQ(HV_BOGUS_CODE, ev[0].hv_code);
 
 	/* Allowed: KVM answers. */
 	ASSERT_EQ(0, hcg_policy(&self->g, KVMGUARD_CMD_POLICY_SET, P "hv",
@@ -211,7 +220,8 @@ TEST_F_TIMEOUT(hv, deny_allow_audit, 180)
 	usleep(1100000);	/* past the one-event-a-second window */
 	ASSERT_EQ(0, hcg_policy(&self->g, KVMGUARD_CMD_POLICY_SET, P "hv",
 				KVMGUARD_MODE_AUDIT, -1, 0, KVMGUARD_HYPERV_DENY));
-	EXPECT_EQ((uint64_t)HV_STATUS_INVALID_HYPERCALL_CODE, hv_call(self, 1));
+	EXPECT_EQ((uint64_t)HV_STATUS_INVALID_HYPERCALL_CODE,
+		  hv_call_code(self, 1, HV_OTHER_CODE));
 	ASSERT_EQ(0, hcg_stats(&self->g, self->id, &st));
 	EXPECT_EQ(2ULL, st.hv_denied);
 	EXPECT_EQ(1ULL, st.hv_allowed);
@@ -220,6 +230,8 @@ TEST_F_TIMEOUT(hv, deny_allow_audit, 180)
 	EXPECT_EQ(KVMGUARD_EVENT_HYPERV, ev[0].type);
 	EXPECT_EQ(KVMGUARD_ACTION_AUDITED, ev[0].action);
 	EXPECT_EQ(1ULL, ev[0].count);
+	EXPECT_TRUE(ev[0].has_hv_code);
+	EXPECT_EQ(HV_OTHER_CODE, ev[0].hv_code);
 	/* No KVM hypercall was counted for any of them. */
 	EXPECT_EQ(0, st.entries);
 }

@@ -346,6 +346,10 @@ static bool take_hc_event(const struct nlmsghdr *nlh,
 		    gnl_get_u8(tb[KVMGUARD_A_EVENT_ACTION]) : 0xff;
 	e->count = tb[KVMGUARD_A_EVENT_COUNT] ?
 		   gnl_get_u64(tb[KVMGUARD_A_EVENT_COUNT]) : 0;
+	if (tb[KVMGUARD_A_EVENT_HV_CODE] && gnl_alen(tb[KVMGUARD_A_EVENT_HV_CODE]) == 2) {
+		e->has_hv_code = true;
+		e->hv_code = gnl_get_u16(tb[KVMGUARD_A_EVENT_HV_CODE]);
+	}
 	if (tb[KVMGUARD_A_POLICY_NAME] && gnl_get_str(tb[KVMGUARD_A_POLICY_NAME])) {
 		e->has_policy = true;
 		snprintf(e->policy, sizeof(e->policy), "%s",

@@ -97,6 +97,8 @@ struct hcg_event {
 	uint64_t nr;		/* ~0ull: absent */
 	uint8_t action;		/* 0xff: absent */
 	uint64_t count;		/* 0: absent */
+	bool has_hv_code;	/* HYPERV: EVENT_HV_CODE */
+	uint16_t hv_code;
 	bool has_policy;
 	char policy[KVMGUARD_NAME_MAX + 1];
 };

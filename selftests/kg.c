@@ -85,6 +85,7 @@ int kg_parse_vm(const struct nlmsghdr *nlh, struct kg_vm *vm)
 	GET(tb, KVMGUARD_A_VM_MEM_LIMIT_DENIED, vm->mem_limit_denied, 64);
 	GET(tb, KVMGUARD_A_VM_MEM_SHARED_DENIED, vm->mem_shared_denied, 64);
 	GET(tb, KVMGUARD_A_VM_MEM_KSM_DENIED, vm->mem_ksm_denied, 64);
+	GET(tb, KVMGUARD_A_VM_MEM_KSM_MADVISE, vm->mem_ksm_madvise, 64);
 	GET(tb, KVMGUARD_A_VM_MEM_DIRTY_DENIED, vm->mem_dirty_denied, 64);
 	if (tb[KVMGUARD_A_VM_COMM])
 		copy_str(vm->comm, sizeof(vm->comm), tb[KVMGUARD_A_VM_COMM]);
@@ -195,6 +196,8 @@ int kg_parse_event(const struct nlmsghdr *nlh, struct kg_event *e)
 	GET(tb, KVMGUARD_A_EVENT_MEM_RULE, e->mem_rule, 8);
 	GET(tb, KVMGUARD_A_EVENT_MEM_SLOT, e->mem_slot, 32);
 	GET(tb, KVMGUARD_A_EVENT_MEM_BYTES, e->mem_bytes, 64);
+	GET(tb, KVMGUARD_A_EVENT_VMM_DEFAULT, e->vmm_default, 8);
+	GET(tb, KVMGUARD_A_EVENT_HV_CODE, e->hv_code, 16);
 	GET(tb, KVMGUARD_A_EVENT_TIME_NS, e->time_ns, 64);
 	GET(tb, KVMGUARD_A_VM_ID, e->vm_id, 64);
 	GET(tb, KVMGUARD_A_VM_PID, e->pid, 32);

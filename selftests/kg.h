@@ -37,6 +37,7 @@ struct kg_vm {
 	uint64_t mem_limit_denied;
 	uint64_t mem_shared_denied;
 	uint64_t mem_ksm_denied;
+	uint64_t mem_ksm_madvise;
 	uint64_t mem_dirty_denied;
 	kg_mask_t present;	/* bit n: attribute n was present */
 	int unknown;		/* attributes outside the ABI */
@@ -78,6 +79,8 @@ struct kg_event {
 	uint8_t mem_rule;	/* MEMORY */
 	uint32_t mem_slot;
 	uint64_t mem_bytes;
+	uint8_t vmm_default;	/* MEMORY: EVENT_VMM_DEFAULT */
+	uint16_t hv_code;	/* HYPERV */
 	kg_mask_t present;
 };
 

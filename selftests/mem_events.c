@@ -7,7 +7,9 @@
  * the VM, its pid and policy, the rule, the action (DENIED / AUDITED),
  * count 1, the bytes (LIMIT and DIRTY_LOG: the total asked for; SHARED:
  * the memslot; KSM: the range) and, for memslot changes only, the slot as
- * the VMM named it (address space 1 too).
+ * the VMM named it (address space 1 too). KSM madvise, which stock VMMs
+ * make by default, is counted apart and reported once per VM (see
+ * ksm_madvise).
  * Rate limiting: a burst of violations gives at most one event a second
  * per VM and rule; another rule or another VM gets its own event at once;
  * after a quiet second the next violation reports the held-back ones, and
@@ -113,6 +115,7 @@ static void one_event(struct __test_metadata *_metadata, FIXTURE_DATA(rule) *sel
 	EXPECT_EQ(ACTION, ev[0].action);
 	EXPECT_EQ(1ULL, ev[0].count);
 	EXPECT_EQ(bytes, ev[0].mem_bytes);
+	EXPECT_FALSE(!!(ev[0].present & KG_BIT(KVMGUARD_A_EVENT_VMM_DEFAULT)));
 	EXPECT_TRUE(!!(ev[0].present & KG_BIT(KVMGUARD_A_EVENT_MEM_BYTES)));
 	if (slot == NO_SLOT) {
 		EXPECT_FALSE(!!(ev[0].present & KG_BIT(KVMGUARD_A_EVENT_MEM_SLOT)));
@@ -221,21 +224,69 @@ TEST_F(rule, shared_domain)
 	EXPECT_EQ(0ULL, v.mem_shared_denied);
 }
 
+/*
+ * madvise(MADV_MERGEABLE) under KSM deny is what a stock VMM does by
+ * default (QEMU's mem-merge=on): refused (enforce) or let through (audit)
+ * every time, counted in VM_MEM_KSM_MADVISE and not as a KSM violation,
+ * and reported by one MEMORY event per VM, with EVENT_VMM_DEFAULT. Repeats,
+ * on other ranges and a second later, are counted but not reported;
+ * another VM of the process gets its own one report.
+ */
 TEST_F(rule, ksm_madvise)
 {
 	char *b = self->mem + 8 * MEMG_MIB;
+	struct kg_event ev[8];
 	struct kg_vm v;
+	int n;
 
 	ASSERT_EQ(0, memg_new(&self->g, P "ksm", NULL, MEMG_MODE(variant->mode),
 			      MEMG_KSM(KVMGUARD_KSM_DENY)));
 	ASSERT_EQ(0, memg_vm(&self->g, &self->vm[0], P "ksm", &self->id[0]));
 	memg_drain(&self->sub);
 	EXPECT_EQ(WANT(-EPERM), madvise(b, 3 * MEMG_PAGE, MADV_MERGEABLE) ? -errno : 0);
-	ONE_EVENT(0, P "ksm", KVMGUARD_MEM_RULE_KSM, 3 * MEMG_PAGE, NO_SLOT);
 	EXPECT_EQ(AUDIT ? 1 : 0, memg_vma_mergeable(0, b));
-	VMGET(0, v);
-	EXPECT_EQ(1ULL, v.mem_ksm_denied);
 	madvise(b, 3 * MEMG_PAGE, MADV_UNMERGEABLE);
+	n = memg_events(&self->sub, self->id[0], 1, 2000, ev, 8);
+	ASSERT_EQ(1, n);
+	EXPECT_EQ(KVMGUARD_EVENT_MEMORY, ev[0].type);
+	EXPECT_STREQ(P "ksm", ev[0].policy);
+	EXPECT_EQ(KVMGUARD_MEM_RULE_KSM, ev[0].mem_rule);
+	EXPECT_EQ(ACTION, ev[0].action);
+	EXPECT_EQ(1ULL, ev[0].count);
+	EXPECT_EQ(3 * MEMG_PAGE, ev[0].mem_bytes);
+	EXPECT_FALSE(!!(ev[0].present & KG_BIT(KVMGUARD_A_EVENT_MEM_SLOT)));
+	EXPECT_TRUE(!!(ev[0].present & KG_BIT(KVMGUARD_A_EVENT_VMM_DEFAULT)))
+		TH_LOG("the VMM's default madvise is not told apart");
+	EXPECT_EQ(1, ev[0].vmm_default);
+
+	/* Repeats: counted, never reported again, not even a second later. */
+	for (int i = 0; i < 3; i++) {
+		EXPECT_EQ(WANT(-EPERM), madvise(b + i * MEMG_PAGE, MEMG_PAGE,
+						MADV_MERGEABLE) ? -errno : 0);
+		madvise(b + i * MEMG_PAGE, MEMG_PAGE, MADV_UNMERGEABLE);
+	}
+	usleep(1100000);
+	EXPECT_EQ(WANT(-EPERM), madvise(b, MEMG_PAGE, MADV_MERGEABLE) ? -errno : 0);
+	madvise(b, MEMG_PAGE, MADV_UNMERGEABLE);
+	n = memg_events(&self->sub, self->id[0], 0, 500, ev, 8);
+	EXPECT_EQ(0, n) TH_LOG("%d more events for the VMM's repeated madvise", n);
+	VMGET(0, v);
+	EXPECT_EQ(5ULL, v.mem_ksm_madvise);
+	EXPECT_EQ(0ULL, v.mem_ksm_denied);
+
+	/* A second VM of the same process: one report of its own. */
+	ASSERT_EQ(0, memg_vm(&self->g, &self->vm[1], P "ksm", &self->id[1]));
+	EXPECT_EQ(WANT(-EPERM), madvise(b, MEMG_PAGE, MADV_MERGEABLE) ? -errno : 0);
+	madvise(b, MEMG_PAGE, MADV_UNMERGEABLE);
+	n = memg_events(&self->sub, self->id[1], 1, 2000, ev, 8);
+	ASSERT_EQ(1, n);
+	EXPECT_EQ(1, ev[0].vmm_default);
+	EXPECT_EQ(0, memg_events(&self->sub, self->id[0], 0, 300, ev, 8));
+	VMGET(0, v);
+	EXPECT_EQ(6ULL, v.mem_ksm_madvise);
+	VMGET(1, v);
+	EXPECT_EQ(1ULL, v.mem_ksm_madvise);
+	EXPECT_EQ(0ULL, v.mem_ksm_denied);
 }
 
 TEST_F(rule, ksm_slot)
@@ -277,6 +328,8 @@ TEST_F(rule, ksm_prctl)
 	EXPECT_EQ(ACTION, ev[0].action);
 	EXPECT_EQ(1ULL, ev[0].count);
 	EXPECT_FALSE(!!(ev[0].present & KG_BIT(KVMGUARD_A_EVENT_MEM_SLOT)));
+	/* No VMM asks for this by default: a violation like any other. */
+	EXPECT_FALSE(!!(ev[0].present & KG_BIT(KVMGUARD_A_EVENT_VMM_DEFAULT)));
 	prctl(PR_SET_MEMORY_MERGE, 0, 0, 0, 0);
 }
 

@@ -3,7 +3,9 @@
  * mem_ksm: POLICY_MEM_KSM deny.
  * In a process that owns a VM under deny (enforce), madvise(MADV_MERGEABLE)
  * fails with EPERM on any range (a memslot's, one in no memslot, from
- * another thread) and leaves the VMA unmarked; MADV_UNMERGEABLE works; a
+ * another thread) and leaves the VMA unmarked, counted in
+ * VM_MEM_KSM_MADVISE (a VMM's default request), not VM_MEM_KSM_DENIED
+ * (which counts the other KSM violations); MADV_UNMERGEABLE works; a
  * child process (not the VM's) and the process once its VM is gone may
  * merge again. A VM that got deny at creation (pid binding) cannot put a
  * memslot over memory already marked mergeable (EPERM) until it is
@@ -136,7 +138,9 @@ TEST_F(ksm, deny_refuses_madvise_anywhere)
 	/* Unmarking is always fine. */
 	EXPECT_EQ(0, MADV(self->b, SZ, MADV_UNMERGEABLE));
 	VMGET(v);
-	EXPECT_EQ(4ULL, v.mem_ksm_denied);
+	/* madvise is a VMM's default: counted apart from the violations. */
+	EXPECT_EQ(4ULL, v.mem_ksm_madvise);
+	EXPECT_EQ(0ULL, v.mem_ksm_denied);
 	EXPECT_EQ(1U, v.memslots);
 
 	/* A child process does not own the VM (it only holds its fds). */
@@ -150,7 +154,7 @@ TEST_F(ksm, deny_refuses_madvise_anywhere)
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		TH_LOG("a child of the VM's process could not madvise");
 	VMGET(v);
-	EXPECT_EQ(4ULL, v.mem_ksm_denied);
+	EXPECT_EQ(4ULL, v.mem_ksm_madvise);
 
 	/* With its VM gone the process may merge again. */
 	vm_destroy(&self->vm);
@@ -253,7 +257,8 @@ TEST_F(ksm, turning_deny_on_is_busy_while_mergeable)
 	EXPECT_EQ(0, memg_set(&self->g, P "a", MEMG_KSM(KVMGUARD_KSM_DENY)));
 	EXPECT_EQ(-EPERM, MADV(self->b, MEMG_PAGE, MADV_MERGEABLE));
 	VMGET(v);
-	EXPECT_EQ(1ULL, v.mem_ksm_denied);
+	EXPECT_EQ(1ULL, v.mem_ksm_madvise);
+	EXPECT_EQ(0ULL, v.mem_ksm_denied);
 }
 
 struct flapper {
@@ -361,9 +366,10 @@ TEST_F_TIMEOUT(ksm, turning_on_races_with_madvise, 120)
 	 * being checked (refused while the policy allowed it) is not.
 	 */
 	VMGET(v);
-	TH_LOG("VM_MEM_KSM_DENIED %llu", (unsigned long long)v.mem_ksm_denied);
-	EXPECT_GE(f.refused, v.mem_ksm_denied);
-	EXPECT_LT(0ULL, v.mem_ksm_denied);
+	TH_LOG("VM_MEM_KSM_MADVISE %llu", (unsigned long long)v.mem_ksm_madvise);
+	EXPECT_GE(f.refused, v.mem_ksm_madvise);
+	EXPECT_LT(0ULL, v.mem_ksm_madvise);
+	EXPECT_EQ(0ULL, v.mem_ksm_denied);
 }
 
 /* 1 if PR_SET_MEMORY_MERGE exists here (a process without a VM). */
@@ -515,9 +521,9 @@ TEST_F_TIMEOUT(ksm, ksmd_merges_allowed_vms_only, 300)
 	EXPECT_EQ(0, memg_ksm_merging(self->kids[0].pid));
 
 	ASSERT_EQ(0, memg_vm_get(&self->g, ids[0], &v));
-	EXPECT_EQ(1ULL, v.mem_ksm_denied);
+	EXPECT_EQ(1ULL, v.mem_ksm_madvise);
 	ASSERT_EQ(0, memg_vm_get(&self->g, ids[1], &v));
-	EXPECT_EQ(0ULL, v.mem_ksm_denied);
+	EXPECT_EQ(0ULL, v.mem_ksm_madvise);
 }
 
 KG_HARNESS_MAIN(KG_NEED_KVM | KG_NEED_MODULE)

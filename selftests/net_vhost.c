@@ -23,6 +23,9 @@
  *   detach_and_close   the binding is the VM's: detaching one queue, both,
  *                      attaching again, closing the vhost fd keep it;
  *                      destroying the VM ends it.
+ *   counters_across_rebind  the port's counters go on across a
+ *                      detach/attach of the backend and across NET_UNBIND
+ *                      followed by the VMM's attach, which binds it again.
  *   refuse_no_vm       a process with no VM, none in its ancestry (an
  *                      orphaned grandchild sharing the tap fd), cannot
  *                      attach the bound tap: SET_BACKEND fails; the
@@ -306,6 +309,54 @@ TEST_F(nv, detach_and_close)
 	self->vm.fd = -1;
 	EXPECT_TRUE(wait_bound(&self->g, self->vm_id, TAP(self), false))
 		TH_LOG("destroying the VM left %s bound", TAP(self));
+}
+
+/*
+ * The port's counters are the (VM, device) pair's: they go on across a
+ * detach and attach of the backend (QEMU's stop/cont) and across an
+ * unbind (NET_UNBIND) after which the VMM's attach binds the tap again.
+ */
+TEST_F(nv, counters_across_rebind)
+{
+	struct netg_dev now;
+	struct netg_pkt p;
+	uint32_t seq;
+
+	ASSERT_EQ(0, netg_policy_new(&self->g, PFX "tag", .tag = 100));
+	ASSERT_EQ(0, kg_vm_set(&self->g, self->vm_id, PFX "tag"));
+	for (seq = 40; seq < 43; seq++) {
+		ASSERT_EQ(0, guest_send(&self->d, NULL, 0, seq));
+		ASSERT_EQ(0, uplink_recv(self->t.up[NETG_UP_100], &p));
+	}
+	now = port_counters(_metadata, self);
+	EXPECT_EQ(3ULL, now.tagged);
+
+	/* stop / cont */
+	ASSERT_EQ(0, vhd_set_backend(&self->d, VHD_RX, -1));
+	ASSERT_EQ(0, vhd_set_backend(&self->d, VHD_TX, -1));
+	ASSERT_EQ(0, vhd_attach(&self->d, self->t.port[0].fd));
+	ASSERT_TRUE(wait_bound(&self->g, self->vm_id, TAP(self), true));
+	now = port_counters(_metadata, self);
+	EXPECT_EQ(3ULL, now.tagged) TH_LOG("counters restarted after detach/attach");
+
+	/* Unbound, then bound again by the VMM's attach. */
+	ASSERT_EQ(0, netg_unbind(&self->g, TAP(self), 0));
+	ASSERT_EQ(0, vhd_set_backend(&self->d, VHD_RX, -1));
+	ASSERT_EQ(0, vhd_set_backend(&self->d, VHD_TX, -1));
+	ASSERT_EQ(0, vhd_attach(&self->d, self->t.port[0].fd));
+	ASSERT_TRUE(wait_bound(&self->g, self->vm_id, TAP(self), true));
+	now = port_counters(_metadata, self);
+	EXPECT_EQ(KVMGUARD_NET_BOUND_VHOST, now.bound_by);
+	EXPECT_EQ(3ULL, now.tagged) TH_LOG("counters restarted after a rebind");
+	EXPECT_EQ(3ULL, now.forwarded);
+	netg_flush(self->t.up[NETG_UP_100]);
+	for (seq = 43; seq < 45; seq++) {
+		ASSERT_EQ(0, guest_send(&self->d, NULL, 0, seq));
+		ASSERT_EQ(0, uplink_recv(self->t.up[NETG_UP_100], &p));
+	}
+	now = port_counters(_metadata, self);
+	EXPECT_EQ(5ULL, now.tagged);
+	EXPECT_EQ(5ULL, now.forwarded);
 }
 
 TEST_F(nv, refuse_no_vm)

@@ -147,6 +147,7 @@ struct kg_vm {
 	uint64_t mem_shared_bytes, mem_dirty_bytes;
 	/* violations of the memory rules, by enum kvmguard_mem_rule */
 	uint64_t mem_denied[KVMGUARD_MEM_RULE_MAX + 1];
+	uint64_t mem_ksm_madvise;	/* VMM default requests, not violations */
 	struct kg_net_dev *net_devs;	/* owned */
 	size_t n_net_devs;
 };

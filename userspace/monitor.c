@@ -124,6 +124,9 @@ static int print_event(struct nlattr **tb, void *arg)
 	struct nlattr *ifindex = tb[KVMGUARD_A_NET_IFINDEX];
 	struct nlattr *vid = tb[KVMGUARD_A_EVENT_NET_VID];
 	struct nlattr *bridge = tb[KVMGUARD_A_NET_BRIDGE];
+	struct nlattr *hv_code = tb[KVMGUARD_A_EVENT_HV_CODE];
+	bool vmm_default = tb[KVMGUARD_A_EVENT_VMM_DEFAULT] &&
+			   nla_get_u8(tb[KVMGUARD_A_EVENT_VMM_DEFAULT]);
 	/* Guard events are about a bridge, not a VM. */
 	bool has_vm = tb[KVMGUARD_A_VM_ID];
 	const char *rule_name = NULL, *dir_name = NULL, *act = NULL;
@@ -171,7 +174,12 @@ static int print_event(struct nlattr **tb, void *arg)
 				json_null(&j);
 		}
 		json_opt_uint(&j, "nr", nr);
+		json_opt_uint(&j, "hv_code", hv_code);
 		json_opt_enum(&j, "rule", rule, rule_name);
+		if (vmm_default) {
+			json_key(&j, "vmm_default");
+			json_bool(&j, true);
+		}
 		json_opt_enum(&j, "dir", dir, dir_name);
 		if (act) {
 			json_key(&j, "action");
@@ -221,10 +229,15 @@ static int print_event(struct nlattr **tb, void *arg)
 			if (hc)
 				printf(" name=%s", hc);
 		}
+		if (hv_code)
+			printf(" hv_code=%#x", nla_get_u16(hv_code));
 		print_opt_enum("rule", rule, rule_name);
 		print_opt_enum("dir", dir, dir_name);
 		if (act)
 			printf(" action=%s", act);
+		/* A stock VMM's request: once per VM, see the man page. */
+		if (vmm_default)
+			printf(" vmm_default=1");
 		print_opt_uint("count", count);
 		print_opt_uint("bytes", bytes);
 		/* as the VMM names it: address space / slot id */

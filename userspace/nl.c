@@ -113,6 +113,9 @@ static struct nla_policy attr_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_CHECK_LIMIT] = { .type = NLA_U64 },
 	[KVMGUARD_A_CHECK_USED] = { .type = NLA_U64 },
 	[KVMGUARD_A_CHECK_TOTAL] = { .type = NLA_U64 },
+	[KVMGUARD_A_VM_MEM_KSM_MADVISE] = { .type = NLA_U64 },
+	[KVMGUARD_A_EVENT_VMM_DEFAULT] = { .type = NLA_U8 },
+	[KVMGUARD_A_EVENT_HV_CODE] = { .type = NLA_U16 },
 };
 
 /*

@@ -157,6 +157,7 @@ void vm_from_attrs(struct kg_vm *vm, struct nlattr **tb)
 		get_u64(tb[KVMGUARD_A_VM_MEM_KSM_DENIED]);
 	vm->mem_denied[KVMGUARD_MEM_RULE_DIRTY_LOG] =
 		get_u64(tb[KVMGUARD_A_VM_MEM_DIRTY_DENIED]);
+	vm->mem_ksm_madvise = get_u64(tb[KVMGUARD_A_VM_MEM_KSM_MADVISE]);
 	vm_net_from_attrs(vm, tb);
 }
 
@@ -433,6 +434,8 @@ void json_vm(struct json *j, const struct kg_vm *vm)
 	json_obj_end(j);
 	json_by_rule(j, "mem_denied", vm->mem_denied, KVMGUARD_MEM_RULE_MAX,
 		     mem_rule_name);
+	json_key(j, "mem_ksm_madvise");
+	json_u64(j, vm->mem_ksm_madvise);
 	json_key(j, "net_devs");
 	json_arr_begin(j);
 	for (i = 0; i < vm->n_net_devs; i++) {
@@ -557,6 +560,9 @@ int cmd_vm_show(struct kg_nl *nl, const struct kg_request *req)
 		printf("%s %s %llu", rule > 1 ? "," : "", mem_rule_name(rule),
 		       (unsigned long long)vm.mem_denied[rule]);
 	putchar('\n');
+	/* Not violations: every VMM that merges by default asks (see man page). */
+	printf("memory ksm madvise (vmm default): %llu\n",
+	       (unsigned long long)vm.mem_ksm_madvise);
 	printf("net devices: %zu\n", vm.n_net_devs);
 	for (i = 0; i < vm.n_net_devs; i++) {
 		const struct kg_net_dev *d = &vm.net_devs[i];

@@ -59,7 +59,8 @@
  *	VM_VCPUS, VM_MEMSLOTS, VM_MEM_BYTES, VM_FLAGS, VM_BOUND_BY, VM_HC_STATS,
  *	VM_HV_ALLOWED, VM_HV_DENIED, VM_MEM_SHARED_BYTES, VM_MEM_DIRTY_BYTES,
  *	VM_MEM_LIMIT_DENIED, VM_MEM_SHARED_DENIED, VM_MEM_KSM_DENIED,
- *	VM_MEM_DIRTY_DENIED, VM_NET_DEVS and, when it has one, POLICY_NAME.
+ *	VM_MEM_DIRTY_DENIED, VM_MEM_KSM_MADVISE, VM_NET_DEVS and, when it has
+ *	one, POLICY_NAME.
  * @KVMGUARD_CMD_VM_SET: in VM_ID and POLICY_NAME: the running VM uses that
  *	policy from now on (VM_BOUND_BY becomes KVMGUARD_BOUND_EXPLICIT).
  *	EBUSY if the policy enforces POLICY_MEM_KSM deny and the VM's process
@@ -104,9 +105,10 @@
  *	request). Carries EVENT_TYPE, EVENT_TIME_NS and the attributes of its
  *	type: every event carries VM_ID, VM_PID, VM_COMM and POLICY_NAME (when
  *	the VM has one); HYPERCALL adds EVENT_HC_NR, EVENT_ACTION and
- *	EVENT_COUNT; HYPERV adds EVENT_ACTION and EVENT_COUNT; MEMORY adds
- *	EVENT_MEM_RULE, EVENT_ACTION, EVENT_COUNT, EVENT_MEM_BYTES and, for a
- *	memslot change, EVENT_MEM_SLOT; NET adds EVENT_NET_RULE, EVENT_NET_DIR,
+ *	EVENT_COUNT; HYPERV adds EVENT_HV_CODE, EVENT_ACTION and EVENT_COUNT;
+ *	MEMORY adds EVENT_MEM_RULE, EVENT_ACTION, EVENT_COUNT,
+ *	EVENT_MEM_BYTES, for a memslot change EVENT_MEM_SLOT and, for a VMM's
+ *	default request, EVENT_VMM_DEFAULT; NET adds EVENT_NET_RULE, EVENT_NET_DIR,
  *	EVENT_ACTION, EVENT_COUNT, NET_IFINDEX, NET_IFNAME and, for a tagged
  *	frame, EVENT_NET_VID (its outer VID); XEN adds EVENT_ACTION and
  *	EVENT_COUNT.
@@ -284,7 +286,8 @@ enum kvmguard_cmd {
  * @KVMGUARD_A_VM_MEM_LIMIT_DENIED: u64, violations of POLICY_MEM_MAX:
  *	refused in enforce mode, let through (and reported) in audit mode.
  * @KVMGUARD_A_VM_MEM_SHARED_DENIED: u64, violations of POLICY_MEM_SHARED.
- * @KVMGUARD_A_VM_MEM_KSM_DENIED: u64, violations of POLICY_MEM_KSM.
+ * @KVMGUARD_A_VM_MEM_KSM_DENIED: u64, violations of POLICY_MEM_KSM (not the
+ *	madvise requests of VM_MEM_KSM_MADVISE).
  * @KVMGUARD_A_VM_MEM_DIRTY_DENIED: u64, violations of POLICY_MEM_DIRTY_MAX.
  * @KVMGUARD_A_EVENT_MEM_RULE: u8, enum kvmguard_mem_rule.
  * @KVMGUARD_A_EVENT_MEM_SLOT: u32, the memslot of a MEMORY event as the VMM
@@ -325,7 +328,11 @@ enum kvmguard_cmd {
  *	to the VM.
  * @KVMGUARD_A_NET_DEV: nest of NET_IFINDEX, NET_IFNAME, NET_BOUND_BY and the
  *	counters NET_TAGGED, NET_FORWARDED, NET_DELIVERED, NET_TAG_DENIED,
- *	NET_SEGMENT_DENIED, NET_ISOLATE_DENIED (frames, since the binding).
+ *	NET_SEGMENT_DENIED, NET_ISOLATE_DENIED: frames since the device was
+ *	first bound to this VM. They survive an unbind and a new binding of
+ *	the same device to the same VM; bound to another VM it counts from 0
+ *	there; they go when the VM does, or the device is deleted (or leaves
+ *	its network namespace) while unbound.
  * @KVMGUARD_A_NET_IFINDEX: u32, interface index (in the device's network
  *	namespace).
  * @KVMGUARD_A_NET_IFNAME: string, interface name, < 16 bytes.
@@ -345,7 +352,11 @@ enum kvmguard_cmd {
  * @KVMGUARD_A_EVENT_NET_VID: u16, outer VID of the frame (0 for a
  *	priority tag); absent for an untagged frame.
  *
- * NET events are rate-limited like the others, per VM and rule.
+ * NET events are rate-limited like the others, per VM and rule. They
+ * report what guests do: frames from the guest, and frames between
+ * isolated VMs. A frame of another segment toward the guest (the host's
+ * own traffic, other VLANs' broadcasts) is counted in NET_SEGMENT_DENIED
+ * but neither reported nor logged.
  *
  * @KVMGUARD_A_NET_GUARD: u8, 1: the bridge is a guarded segment (see
  *	KVMGUARD_CMD_NET_GUARD_SET), 0: it is not.
@@ -368,6 +379,18 @@ enum kvmguard_cmd {
  *	VM_MEM_DIRTY_BYTES).
  * @KVMGUARD_A_CHECK_TOTAL: u64, bytes it would count after the change
  *	(saturating at KVMGUARD_MEM_UNLIMITED).
+ * @KVMGUARD_A_VM_MEM_KSM_MADVISE: u64, madvise(MADV_MERGEABLE) requests
+ *	of the VM's process that POLICY_MEM_KSM deny refused (enforce) or let
+ *	through (audit). Every VMM that asks for merging by default (QEMU's
+ *	mem-merge=on, also for hot-added memory) makes them, so they are
+ *	counted here and not in VM_MEM_KSM_DENIED, and reported once per VM
+ *	(a MEMORY event with EVENT_VMM_DEFAULT); the refusal is the same.
+ * @KVMGUARD_A_EVENT_VMM_DEFAULT: u8, 1: the MEMORY event reports the first
+ *	request of VM_MEM_KSM_MADVISE, a request a stock VMM makes by
+ *	default: no later one of the VM is reported (they are counted).
+ * @KVMGUARD_A_EVENT_HV_CODE: u16, the call code (bits 0-15 of the Hyper-V
+ *	hypercall input value) of the call that triggered a HYPERV event;
+ *	the calls its EVENT_COUNT stands for may have had other codes.
  */
 enum kvmguard_attr {
 	KVMGUARD_A_UNSPEC,
@@ -447,6 +470,9 @@ enum kvmguard_attr {
 	KVMGUARD_A_CHECK_LIMIT,
 	KVMGUARD_A_CHECK_USED,
 	KVMGUARD_A_CHECK_TOTAL,
+	KVMGUARD_A_VM_MEM_KSM_MADVISE,
+	KVMGUARD_A_EVENT_VMM_DEFAULT,
+	KVMGUARD_A_EVENT_HV_CODE,
 	__KVMGUARD_A_MAX
 };
 
@@ -623,7 +649,8 @@ enum kvmguard_mem_shared {
  * enum kvmguard_ksm - KVMGUARD_A_POLICY_MEM_KSM values
  * @KVMGUARD_KSM_ALLOW: the VM's process may have its pages merged.
  * @KVMGUARD_KSM_DENY: never: madvise(MADV_MERGEABLE) on any range of the
- *	process and, on 6.4+, prctl(PR_SET_MEMORY_MERGE) fail with EPERM, and
+ *	process (counted in VM_MEM_KSM_MADVISE, not as a violation) and, on
+ *	6.4+, prctl(PR_SET_MEMORY_MERGE) fail with EPERM, and
  *	a memslot over memory already marked mergeable (or in a process with
  *	PR_SET_MEMORY_MERGE set) fails with EPERM. Turning it on for a running
  *	VM whose process has mergeable memory is refused with EBUSY (the

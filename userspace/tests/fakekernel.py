@@ -96,6 +96,7 @@ TYPES = {
     "EVENT_NET_VID": U16,
     "NET_GUARD": U8, "NET_GUARD_PORTS": U32, "NET_GUARD_DROPPED": U64,
     "NET_BRIDGE": STR,
+    "VM_MEM_KSM_MADVISE": U64, "EVENT_VMM_DEFAULT": U8, "EVENT_HV_CODE": U16,
 }
 MEM_RULES = ("POLICY_MEM_MAX", "POLICY_MEM_SHARED", "POLICY_MEM_KSM",
              "POLICY_MEM_DIRTY_MAX")
@@ -1204,6 +1205,7 @@ def test_vm(f):
                       "hyperv": {"allowed": 4, "denied": 1},
                       "mem_denied": {"limit": 2, "shared": 3, "ksm": 5,
                                      "dirty_log": 1 << 63},
+                      "mem_ksm_madvise": 0,
                       "net_devs": []},
           "vm json: %r" % data[0])
     check(data[1]["hypercalls"] == [] and
@@ -1507,7 +1509,8 @@ def test_monitor(f):
                 EVENT_HC_NR=10, EVENT_ACTION=E["KVMGUARD_ACTION_DENIED"],
                 EVENT_COUNT=3)
         f.event(port, E["KVMGUARD_EVENT_HYPERV"], v, 1700000003 * 10**9,
-                EVENT_ACTION=E["KVMGUARD_ACTION_AUDITED"], EVENT_COUNT=1)
+                EVENT_ACTION=E["KVMGUARD_ACTION_AUDITED"], EVENT_COUNT=1,
+                EVENT_HV_CODE=0x7fff)
         f.event(port, E["KVMGUARD_EVENT_MEMORY"], v, 1700000004 * 10**9,
                 EVENT_MEM_RULE=E["KVMGUARD_MEM_RULE_LIMIT"],
                 EVENT_ACTION=E["KVMGUARD_ACTION_DENIED"], EVENT_COUNT=2,
@@ -1516,7 +1519,7 @@ def test_monitor(f):
         f.event(port, E["KVMGUARD_EVENT_MEMORY"], v, 1700000005 * 10**9,
                 EVENT_MEM_RULE=E["KVMGUARD_MEM_RULE_KSM"],
                 EVENT_ACTION=E["KVMGUARD_ACTION_AUDITED"], EVENT_COUNT=1,
-                EVENT_MEM_BYTES=1 << 63)
+                EVENT_MEM_BYTES=1 << 63, EVENT_VMM_DEFAULT=1)
         f.event(port, E["KVMGUARD_EVENT_MEMORY"], v, 1700000006 * 10**9,
                 EVENT_MEM_RULE=E["KVMGUARD_MEM_RULE_SHARED"],
                 EVENT_ACTION=E["KVMGUARD_ACTION_DENIED"], EVENT_COUNT=1,
@@ -1569,12 +1572,12 @@ def test_monitor(f):
         "2023-11-14T22:13:22.000+00:00 hypercall id=7 pid=1007 comm=qemu "
         "policy=web nr=10 name=send_ipi action=denied count=3",
         "2023-11-14T22:13:23.000+00:00 hyperv id=7 pid=1007 comm=qemu "
-        "policy=web action=audited count=1",
+        "policy=web hv_code=0x7fff action=audited count=1",
         "2023-11-14T22:13:24.000+00:00 memory id=7 pid=1007 comm=qemu "
         "policy=web rule=limit action=denied count=2 bytes=4294971392 "
         "slot=1/3",
         "2023-11-14T22:13:25.000+00:00 memory id=7 pid=1007 comm=qemu "
-        "policy=web rule=ksm action=audited count=1 "
+        "policy=web rule=ksm action=audited vmm_default=1 count=1 "
         "bytes=9223372036854775808",
         "2023-11-14T22:13:26.000+00:00 memory id=7 pid=1007 comm=qemu "
         "policy=web rule=shared action=denied count=1 bytes=2097152 "
@@ -1611,14 +1614,15 @@ def test_monitor(f):
          "nr": 10, "action": "denied", "count": 3},
         {"event": "hyperv", "time_ns": 1700000003000000000,
          "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
-         "action": "audited", "count": 1},
+         "hv_code": 0x7fff, "action": "audited", "count": 1},
         {"event": "memory", "time_ns": 1700000004000000000,
          "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
          "rule": "limit", "action": "denied", "count": 2,
          "bytes": (4 << 30) + 4096, "slot": {"as_id": 1, "id": 3}},
         {"event": "memory", "time_ns": 1700000005000000000,
          "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
-         "rule": "ksm", "action": "audited", "count": 1, "bytes": 1 << 63},
+         "rule": "ksm", "action": "audited", "count": 1, "bytes": 1 << 63,
+         "vmm_default": True},
         {"event": "memory", "time_ns": 1700000006000000000,
          "vm": {"id": 7, "pid": 1007, "comm": "qemu"}, "policy": "web",
          "rule": "shared", "action": "denied", "count": 1,
