@@ -112,9 +112,18 @@ static int set_cpuid(struct vm *vm, uint32_t base, uint32_t features)
 	static struct cpuid_buf sup, out;
 	int n = 0;
 
-	sup.c.nent = MAX_CPUID;
-	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, &sup))
-		return -errno;
+	/*
+	 * Once: leaf 1 EBX and the topology leaves carry the APIC id of the
+	 * host CPU the ioctl ran on, and KVM refuses a CPUID that differs
+	 * from the one a vCPU already ran with.
+	 */
+	if (!sup.c.nent) {
+		sup.c.nent = MAX_CPUID;
+		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, &sup)) {
+			sup.c.nent = 0;
+			return -errno;
+		}
+	}
 	for (uint32_t j = 0; j < sup.c.nent && n < MAX_CPUID - 4; j++)
 		if ((sup.e[j].function & 0xf0000000) != 0x40000000)
 			out.e[n++] = sup.e[j];
@@ -183,10 +192,17 @@ static int vm_set(struct gnl *g, uint64_t id, const char *name, bool force)
 /* The guest under @name (set before its CPUID), told from base @base. */
 static uint32_t told(FIXTURE_DATA(pv) *self, const char *name, uint32_t base)
 {
-	if (name && kg_vm_set(&self->g, self->id, name))
+	int err;
+
+	if (name && kg_vm_set(&self->g, self->id, name)) {
+		printf("# vm set %s: %s\n", name, self->g.ext_msg);
 		return 0x80000000u;
-	if (set_cpuid(&self->vm, base, F_ALL))
+	}
+	err = set_cpuid(&self->vm, base, F_ALL);
+	if (err) {
+		printf("# KVM_SET_CPUID2: %s\n", strerror(-err));
 		return 0x80000000u;
+	}
 	return guest_cpuid(&self->vm, base | 1);
 }
 

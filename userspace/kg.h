@@ -26,6 +26,8 @@ enum {
 /* Global options (main.c). */
 extern bool opt_json;
 extern bool opt_verbose;
+/* -f, --force or a trailing `force`: see KVMGUARD_A_FORCE. */
+extern bool opt_force;
 
 /* util.c: growable arrays and allocation that cannot fail. */
 struct vec {
@@ -210,6 +212,7 @@ struct kg_request {
 	char ifname[KG_IFNAMSIZ];	/* net bind, net unbind: dev */
 	uint32_t ifindex;		/* or ifindex (then ifname is "") */
 	bool guard;			/* net guard: on */
+	bool force;			/* a trailing `force` word */
 };
 
 #define ERRMSG_MAX 512
