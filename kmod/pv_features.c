@@ -21,10 +21,12 @@
  * Ordering between the hook and a change (both under pv_lock): a change
  * checks vm->pv.told and, in the same critical section, adds the features
  * its new rules deny to vm->pv.pending, which the hook hides as well,
- * until the new rules are published and kvmguard_pv_done() clears it. A
- * CPUID set while a change is being made so never tells the guest about a
- * feature either the old or the new rules deny, and a change never misses
- * a feature told just before it.
+ * until the new rules are published and kvmguard_pv_done() clears it (an
+ * edit of a policy's rules sets pv_pending_policy first, for VMs that get
+ * the policy while the change is being made). A CPUID set while a change
+ * is being made so never tells the guest about a feature either the old
+ * or the new rules deny, and a change never misses a feature told just
+ * before it.
  */
 #define pr_fmt(fmt) "kvmguard: " fmt
 #include <linux/kvm_host.h>
@@ -67,6 +69,14 @@ static DEFINE_SPINLOCK(pv_lock);
 
 /* The request being handled says force; under kvmguard_config_mutex. */
 static bool pv_force;
+
+/*
+ * A policy whose rules are being changed, and what its new rules deny:
+ * hidden too from VMs that use it, VMs registered since the change
+ * walked them included. Under pv_lock.
+ */
+static const struct kvmguard_policy *pv_pending_policy;
+static u32 pv_pending_deny;
 
 /*
  * Extack messages of refusals, for kernels without formatted extack
@@ -190,6 +200,8 @@ static unsigned long cpuid_set(struct pt_regs *regs)
 	if (policy)
 		rules = rcu_dereference(policy->rules);
 	hide = pv_denied(rules) | vm->pv.pending;
+	if (policy && policy == pv_pending_policy)
+		hide |= pv_pending_deny;
 	if (rules && rules->mode == KVMGUARD_MODE_AUDIT)
 		audit = pv_outside(rules);
 	left = pv_mask_entries(e2, nent, 0);
@@ -291,6 +303,12 @@ int kvmguard_pv_prepare(struct kvmguard_vm *vm, struct kvmguard_policy *policy,
 	lockdep_assert_held(&kvmguard_config_mutex);
 	if (vm)
 		return pv_check(vm, rules, extack);
+	if (rules) {
+		spin_lock(&pv_lock);
+		pv_pending_policy = policy;
+		pv_pending_deny = pv_denied(rules);
+		spin_unlock(&pv_lock);
+	}
 	while (!err && (vm = kvmguard_vm_get_next(id))) {
 		id = vm->id;
 		if (rcu_access_pointer(vm->policy) != policy) {
@@ -317,6 +335,10 @@ void kvmguard_pv_done(void)
 	u64 id = 0;
 
 	lockdep_assert_held(&kvmguard_config_mutex);
+	spin_lock(&pv_lock);
+	pv_pending_policy = NULL;
+	pv_pending_deny = 0;
+	spin_unlock(&pv_lock);
 	while ((vm = kvmguard_vm_get_next(id))) {
 		id = vm->id;
 		spin_lock(&pv_lock);
