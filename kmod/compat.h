@@ -41,6 +41,7 @@
 #include <linux/ftrace.h>
 #include <linux/kvm_host.h>
 #include <linux/mm.h>
+#include <linux/netlink.h>
 #include <linux/ptrace.h>
 #include <linux/rtnetlink.h>
 #include <linux/skbuff.h>
@@ -328,6 +329,25 @@ static inline bool kvmguard_dev_has_tc(struct net_device *dev)
 	struct netdev_queue *q = dev_ingress_queue(dev);
 
 	return q && rtnl_dereference(q->qdisc_sleeping) != &noop_qdisc;
+#endif
+}
+
+/*
+ * 6.2 added formatted extack messages, kept in the extack itself
+ * (NL_SET_ERR_MSG_FMT). Before, the message must outlive the request
+ * handler: it is copied to @keep (@size bytes), which the caller keeps
+ * until the ack is sent.
+ */
+static inline void kvmguard_extack_msg(struct netlink_ext_ack *extack,
+				       const char *msg, char *keep,
+				       size_t size)
+{
+#ifdef NL_SET_ERR_MSG_FMT
+	NL_SET_ERR_MSG_FMT(extack, "%s", msg);
+#else
+	strscpy(keep, msg, size);
+	if (extack)
+		extack->_msg = keep;
 #endif
 }
 

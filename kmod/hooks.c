@@ -182,13 +182,24 @@ int kvmguard_hooks_init(void)
 		return err;
 	err = kvmguard_redirect_attach(&vm_create_hook, 0);
 	if (err)
-		kvmguard_redirect_detach(&vm_destroy_hook);
+		goto err_create;
+	/* CPUID of vCPUs: pv_features.c. */
+	err = kvmguard_pv_init();
+	if (err)
+		goto err_pv;
+	return 0;
+
+err_pv:
+	kvmguard_redirect_detach(&vm_create_hook);
+err_create:
+	kvmguard_redirect_detach(&vm_destroy_hook);
 	return err;
 }
 
 void kvmguard_hooks_uninit(void)
 {
 	/* Each returns once no handler is running any more. */
+	kvmguard_pv_uninit();
 	kvmguard_redirect_detach(&vm_create_hook);
 	kvmguard_redirect_detach(&vm_destroy_hook);
 }

@@ -130,6 +130,12 @@ struct kvmguard_vm_net {
 	struct kvmguard_report reports[KVMGUARD_NET_RULES];
 };
 
+/* KVM PV features of one VM (KVM_FEATURE_* bits); see pv_features.c. */
+struct kvmguard_vm_pv {
+	u32 told;			/* left in a vCPU's CPUID, ever */
+	u32 pending;			/* hidden too while a change is made */
+};
+
 struct kvmguard_policy {
 	struct list_head node;		/* kvmguard_policies, by name */
 	struct kref ref;		/* the list, bindings and VMs */
@@ -178,6 +184,7 @@ struct kvmguard_vm {
 	atomic_t xen_configs;		/* KVM_XEN_HVM_CONFIG calls let through */
 	struct kvmguard_vm_mem mem;
 	struct kvmguard_vm_net net;
+	struct kvmguard_vm_pv pv;	/* under pv_features.c's lock */
 };
 
 /* Live figures read from KVM for a dump. */
@@ -370,6 +377,19 @@ void kvmguard_notify_mem_vmm_default(const struct kvmguard_vm *vm, u8 rule,
 void kvmguard_notify_net(const struct kvmguard_vm *vm, u8 rule, u8 dir,
 			 u8 action, u64 count, const struct net_device *dev,
 			 int vid);
+
+/*
+ * pv_features.c: a guest is not told about PV features whose hypercalls
+ * its policy denies; changes that would deny told ones need force.
+ */
+int kvmguard_pv_init(void);
+void kvmguard_pv_uninit(void);
+/* The request being handled (config mutex held) says force, or not. */
+void kvmguard_pv_set_force(bool force);
+int kvmguard_pv_prepare(struct kvmguard_vm *vm, struct kvmguard_policy *policy,
+			const struct kvmguard_rules *rules,
+			struct netlink_ext_ack *extack);
+void kvmguard_pv_done(void);
 
 /* hooks.c */
 int kvmguard_hooks_init(void);

@@ -61,6 +61,7 @@ static const struct nla_policy vm_get_policy[KVMGUARD_A_MAX + 1] = {
 static const struct nla_policy vm_set_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_VM_ID]		= NLA_POLICY_MIN(NLA_U64, 1),
 	[KVMGUARD_A_POLICY_NAME]	= NAME_POLICY,
+	[KVMGUARD_A_FORCE]		= { .type = NLA_FLAG },
 };
 
 static const struct nla_policy policy_edit_policy[KVMGUARD_A_MAX + 1] = {
@@ -78,10 +79,12 @@ static const struct nla_policy policy_edit_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_POLICY_NET_TRUNK]	= NLA_POLICY_EXACT_LEN(KVMGUARD_NET_TRUNK_BYTES),
 	[KVMGUARD_A_POLICY_NET_ISOLATE]	= NLA_POLICY_MAX(NLA_U8, 1),
 	[KVMGUARD_A_POLICY_XEN]		= NLA_POLICY_MAX(NLA_U8, KVMGUARD_XEN_MAX),
+	[KVMGUARD_A_FORCE]		= { .type = NLA_FLAG },
 };
 
 static const struct nla_policy policy_name_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_POLICY_NAME]	= NAME_POLICY,
+	[KVMGUARD_A_FORCE]		= { .type = NLA_FLAG },
 };
 
 static const struct nla_policy bind_policy[KVMGUARD_A_MAX + 1] = {
@@ -90,6 +93,7 @@ static const struct nla_policy bind_policy[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_BIND_CGROUP]	= CGROUP_POLICY,
 	[KVMGUARD_A_BIND_PID]		= NLA_POLICY_FULL_RANGE(NLA_U32, &pid_range),
 	[KVMGUARD_A_POLICY_NAME]	= NAME_POLICY,
+	[KVMGUARD_A_FORCE]		= { .type = NLA_FLAG },
 };
 
 static const struct nla_policy bind_del_policy[KVMGUARD_A_MAX + 1] = {
@@ -97,6 +101,7 @@ static const struct nla_policy bind_del_policy[KVMGUARD_A_MAX + 1] = {
 							   KVMGUARD_BIND_MAX),
 	[KVMGUARD_A_BIND_CGROUP]	= CGROUP_POLICY,
 	[KVMGUARD_A_BIND_PID]		= NLA_POLICY_FULL_RANGE(NLA_U32, &pid_range),
+	[KVMGUARD_A_FORCE]		= { .type = NLA_FLAG },
 };
 
 static const struct nla_policy net_bind_policy[KVMGUARD_A_MAX + 1] = {
@@ -359,12 +364,14 @@ static int vm_set_doit(struct sk_buff *skb, struct genl_info *info)
 		return -ENOENT;
 	}
 	mutex_lock(&kvmguard_config_mutex);
+	kvmguard_pv_set_force(nla_get_flag(info->attrs[KVMGUARD_A_FORCE]));
 	policy = policy_from_attr(info);
 	if (policy)
 		err = kvmguard_vm_assign(vm, policy, KVMGUARD_BOUND_EXPLICIT,
 					 info->extack);
 	else
 		err = -ENOENT;
+	kvmguard_pv_set_force(false);
 	mutex_unlock(&kvmguard_config_mutex);
 	kvmguard_vm_put(vm);
 	return err;
@@ -490,6 +497,7 @@ static int policy_set_doit(struct sk_buff *skb, struct genl_info *info)
 	if (!policy_name_ok(info))
 		return -EINVAL;
 	mutex_lock(&kvmguard_config_mutex);
+	kvmguard_pv_set_force(nla_get_flag(info->attrs[KVMGUARD_A_FORCE]));
 	policy = policy_from_attr(info);
 	if (policy) {
 		rules = *rcu_dereference_protected(policy->rules,
@@ -499,6 +507,7 @@ static int policy_set_doit(struct sk_buff *skb, struct genl_info *info)
 			err = kvmguard_policy_update(policy, &rules,
 						     info->extack);
 	}
+	kvmguard_pv_set_force(false);
 	mutex_unlock(&kvmguard_config_mutex);
 	return err;
 }
@@ -608,9 +617,11 @@ static int policy_del_doit(struct sk_buff *skb, struct genl_info *info)
 	if (missing(info, KVMGUARD_A_POLICY_NAME, "missing policy name"))
 		return -EINVAL;
 	mutex_lock(&kvmguard_config_mutex);
+	kvmguard_pv_set_force(nla_get_flag(info->attrs[KVMGUARD_A_FORCE]));
 	policy = policy_from_attr(info);
 	if (policy)
 		err = kvmguard_policy_delete(policy, info->extack);
+	kvmguard_pv_set_force(false);
 	mutex_unlock(&kvmguard_config_mutex);
 	return err;
 }
@@ -670,10 +681,12 @@ static int bind_new_doit(struct sk_buff *skb, struct genl_info *info)
 	    missing(info, KVMGUARD_A_POLICY_NAME, "missing policy name"))
 		return -EINVAL;
 	mutex_lock(&kvmguard_config_mutex);
+	kvmguard_pv_set_force(nla_get_flag(info->attrs[KVMGUARD_A_FORCE]));
 	policy = policy_from_attr(info);
 	if (policy)
 		err = kvmguard_binding_set(type, cgroup, pid, policy,
 					   info->extack);
+	kvmguard_pv_set_force(false);
 	mutex_unlock(&kvmguard_config_mutex);
 	return err;
 }
@@ -688,7 +701,9 @@ static int bind_del_doit(struct sk_buff *skb, struct genl_info *info)
 	if (bind_selector(info, &type, &cgroup, &pid))
 		return -EINVAL;
 	mutex_lock(&kvmguard_config_mutex);
+	kvmguard_pv_set_force(nla_get_flag(info->attrs[KVMGUARD_A_FORCE]));
 	err = kvmguard_binding_del(type, cgroup, pid, info->extack);
+	kvmguard_pv_set_force(false);
 	mutex_unlock(&kvmguard_config_mutex);
 	return err;
 }

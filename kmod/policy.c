@@ -307,7 +307,10 @@ int kvmguard_policy_update(struct kvmguard_policy *policy,
 		return -ENOMEM;
 	old = rcu_dereference_protected(policy->rules,
 					lockdep_is_held(&kvmguard_config_mutex));
-	err = ksm_gates_close(&gates, policy, old, copy, extack);
+	/* PV features its VMs were told about: kvmguard_pv_prepare(). */
+	err = kvmguard_pv_prepare(NULL, policy, copy, extack);
+	if (!err)
+		err = ksm_gates_close(&gates, policy, old, copy, extack);
 	if (!err)
 		err = xen_gates_close(&xen_gates, policy, old, copy, extack);
 	if (!err) {
@@ -333,6 +336,7 @@ int kvmguard_policy_update(struct kvmguard_policy *policy,
 	if (err) {
 		xen_gates_open(&xen_gates);
 		ksm_gates_open(&gates);
+		kvmguard_pv_done();
 		kfree(copy);
 		return err;
 	}
@@ -348,6 +352,7 @@ int kvmguard_policy_update(struct kvmguard_policy *policy,
 	kvmguard_registry_apply(policy);
 	xen_gates_open(&xen_gates);
 	ksm_gates_open(&gates);
+	kvmguard_pv_done();
 	return 0;
 }
 
@@ -406,17 +411,13 @@ static int deep_vms_on(struct kvmguard_policy *policy,
 	return 0;
 }
 
-/*
- * @vm gets @policy (NULL: none) for good, unless KSM deny cannot start or
- * the network hooks of its rules cannot attach.
- */
-int kvmguard_vm_assign(struct kvmguard_vm *vm, struct kvmguard_policy *policy,
-		       u8 bound_by, struct netlink_ext_ack *extack)
+/* kvmguard_vm_assign() past the PV features. */
+static int vm_assign_xen(struct kvmguard_vm *vm, struct kvmguard_policy *policy,
+			 u8 bound_by, struct netlink_ext_ack *extack)
 {
 	struct kvmguard_policy *cur;
 	int err;
 
-	lockdep_assert_held(&kvmguard_config_mutex);
 	cur = rcu_dereference_protected(vm->policy,
 					lockdep_is_held(&kvmguard_config_mutex));
 	if (kvmguard_xen_turns_on(rules_of(cur), rules_of(policy))) {
@@ -428,6 +429,24 @@ int kvmguard_vm_assign(struct kvmguard_vm *vm, struct kvmguard_policy *policy,
 		return err;
 	}
 	return vm_assign_ksm(vm, cur, policy, bound_by, extack);
+}
+
+/*
+ * @vm gets @policy (NULL: none) for good, unless it denies a hypercall of
+ * a PV feature the VM was told about (and the request does not force it),
+ * KSM deny cannot start or the network hooks of its rules cannot attach.
+ */
+int kvmguard_vm_assign(struct kvmguard_vm *vm, struct kvmguard_policy *policy,
+		       u8 bound_by, struct netlink_ext_ack *extack)
+{
+	int err;
+
+	lockdep_assert_held(&kvmguard_config_mutex);
+	err = kvmguard_pv_prepare(vm, NULL, rules_of(policy), extack);
+	if (!err)
+		err = vm_assign_xen(vm, policy, bound_by, extack);
+	kvmguard_pv_done();
+	return err;
 }
 
 unsigned int kvmguard_policy_binding_count(const struct kvmguard_policy *p)
@@ -466,7 +485,9 @@ int kvmguard_policy_delete(struct kvmguard_policy *policy,
 	if (err)
 		return err;
 	/* The VMs resolve now as they will below. */
-	err = ksm_gates_close(&gates, policy, rules, NULL, extack);
+	err = kvmguard_pv_prepare(NULL, policy, NULL, extack);
+	if (!err)
+		err = ksm_gates_close(&gates, policy, rules, NULL, extack);
 	if (!err)
 		err = xen_gates_close(&xen_gates, policy, rules, NULL, extack);
 	if (!err)
@@ -474,6 +495,7 @@ int kvmguard_policy_delete(struct kvmguard_policy *policy,
 	if (err) {
 		xen_gates_open(&xen_gates);
 		ksm_gates_open(&gates);
+		kvmguard_pv_done();
 		return err;
 	}
 	list_del(&policy->node);
@@ -483,6 +505,7 @@ int kvmguard_policy_delete(struct kvmguard_policy *policy,
 	kvmguard_registry_rebind(policy);
 	xen_gates_open(&xen_gates);
 	ksm_gates_open(&gates);
+	kvmguard_pv_done();
 	kvmguard_hc_rules_changed(rules, NULL);
 	kvmguard_mem_rules_changed(rules, NULL);
 	if (!kvmguard_broken_leak())

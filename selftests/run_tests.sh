@@ -16,7 +16,7 @@ export KVMGUARD_KO KVMGUARD_CLI KVMGUARD_FUZZ_SECONDS KVMGUARD_SOAK_SECONDS
 fuzz_limit=$((KVMGUARD_FUZZ_SECONDS * 2 + 240))
 soak_limit=$((KVMGUARD_SOAK_SECONDS * 2 + 510))
 ALL="json_selftest:30 policies:240 malformed:180 privileges:120 events:120
-binding:300 hypercalls:120 hc_matrix:300 hc_effects:240 hc_live:240 hc_hyperv:180 hc_paths:240 hc_sleep:180
+binding:300 hypercalls:120 hc_cpuid:120 hc_matrix:300 hc_effects:240 hc_live:240 hc_hyperv:180 hc_paths:240 hc_sleep:180
 vm_fields:120 vm_lifecycle:400 policy_race:300 vm_discovery:240 mem_limit:120 mem_smm:180 vm_check:120 mem_dirty:120 mem_dirty_track:120
 mem_shared:180 mem_ksm:300 mem_remap:300 mem_events:300 mem_stress:300 net_tags:400 net_modes:240
 net_macvtap:150 net_offload:120 net_lifecycle:240 net_guard:300 net_netns:400

@@ -25,6 +25,8 @@ enum {
 /* Global options (main.c). */
 extern bool opt_json;
 extern bool opt_verbose;
+/* -f, --force or a trailing `force`: see KVMGUARD_A_FORCE. */
+extern bool opt_force;
 
 /* util.c: growable arrays and allocation that cannot fail. */
 struct vec {
@@ -214,6 +216,7 @@ struct kg_request {
 	uint8_t check_rule;		/* vm check: enum kvmguard_mem_rule */
 	bool check_all;			/* vm check dirty-log all */
 	uint64_t check_bytes;		/* vm check: SIZE */
+	bool force;			/* a trailing `force` word */
 };
 
 #define ERRMSG_MAX 512

@@ -11,20 +11,21 @@
 
 bool opt_json;
 bool opt_verbose;
+bool opt_force;
 
 static const char usage_text[] =
-	"Usage: " PROG_NAME " [-j] [-v] COMMAND [ARGS]\n"
+	"Usage: " PROG_NAME " [-j] [-v] [-f] COMMAND [ARGS]\n"
 	"\n"
 	"  " PROG_NAME " [-j] vm list\n"
 	"  " PROG_NAME " [-j] vm show ID\n"
-	"  " PROG_NAME " vm set ID policy NAME\n"
+	"  " PROG_NAME " vm set ID policy NAME [force]\n"
 	"  " PROG_NAME " [-j] vm check ID mem add SIZE | dirty-log SIZE|all\n"
 	"  " PROG_NAME " policy add NAME [OPTION...]\n"
-	"  " PROG_NAME " policy set NAME OPTION...\n"
-	"  " PROG_NAME " policy del NAME\n"
+	"  " PROG_NAME " policy set NAME OPTION... [force]\n"
+	"  " PROG_NAME " policy del NAME [force]\n"
 	"  " PROG_NAME " [-j] policy show [NAME]\n"
-	"  " PROG_NAME " bind default|cgroup PATH|pid PID policy NAME\n"
-	"  " PROG_NAME " unbind default|cgroup PATH|pid PID\n"
+	"  " PROG_NAME " bind default|cgroup PATH|pid PID policy NAME [force]\n"
+	"  " PROG_NAME " unbind default|cgroup PATH|pid PID [force]\n"
 	"  " PROG_NAME " [-j] bind show\n"
 	"  " PROG_NAME " net bind ID dev IFNAME|ifindex N\n"
 	"  " PROG_NAME " net unbind dev IFNAME|ifindex N\n"
@@ -46,6 +47,8 @@ static const char usage_text[] =
 	"Options:\n"
 	"  -j, --json     print JSON (read commands and monitor)\n"
 	"  -v, --verbose  apply: print each change as it is made\n"
+	"  -f, --force    make a change that denies a running VM a hypercall of a\n"
+	"                 PV feature its CPUID told it about (same as `force`)\n"
 	"  -V, --version  print the version\n"
 	"  -h, --help     print this summary\n"
 	"\n"
@@ -89,6 +92,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -101,13 +105,16 @@ int main(int argc, char **argv)
 	int c, ret;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+jvVh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+jvfVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			opt_json = true;
 			break;
 		case 'v':
 			opt_verbose = true;
+			break;
+		case 'f':
+			opt_force = true;
 			break;
 		case 'V':
 			printf(PROG_NAME " %s (ABI version %d)\n", KVMGUARD_VERSION,
@@ -133,6 +140,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (req.force)
+		opt_force = true;
 	if (req.op == OP_HELP) {
 		usage(stdout);
 		return EXIT_OK;

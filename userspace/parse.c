@@ -1435,6 +1435,18 @@ int parse_command(int argc, char **argv, struct kg_request *req,
 		return fail(err, errlen, "unknown command '%s'",
 			    q(argv[0], b, sizeof(b)));
 	}
+	/*
+	 * A trailing `force` (command line only) of the commands that change
+	 * what running VMs get; after `domain` it is a domain's name.
+	 */
+	if (!file_mode && argc >= 3 && !strcmp(argv[argc - 1], "force") &&
+	    strcmp(argv[argc - 2], "domain") &&
+	    (!strcmp(argv[0], "vm") || !strcmp(argv[0], "bind") ||
+	     !strcmp(argv[0], "unbind") || (!strcmp(argv[0], "policy") &&
+	     (!strcmp(argv[1], "set") || !strcmp(argv[1], "del"))))) {
+		req->force = true;
+		argc--;
+	}
 	ret = commands[i].parse(argc - 1, argv + 1, req, file_mode, err,
 				errlen);
 	if (ret) {

@@ -604,6 +604,12 @@ int cmd_vm_show(struct kg_nl *nl, const struct kg_request *req)
 	return EXIT_OK;
 }
 
+/* KVMGUARD_A_FORCE when the command line asked for it. */
+static int put_force(struct nl_msg *msg)
+{
+	return opt_force ? nla_put_flag(msg, KVMGUARD_A_FORCE) : 0;
+}
+
 int send_vm_set(struct kg_nl *nl, uint64_t id, const char *policy)
 {
 	struct nl_msg *msg = kg_msg(nl, KVMGUARD_CMD_VM_SET, 0);
@@ -612,7 +618,8 @@ int send_vm_set(struct kg_nl *nl, uint64_t id, const char *policy)
 	snprintf(what, sizeof(what), "cannot set the policy of VM %llu to %s",
 		 (unsigned long long)id, policy);
 	if (nla_put_u64(msg, KVMGUARD_A_VM_ID, id) ||
-	    nla_put_string(msg, KVMGUARD_A_POLICY_NAME, policy))
+	    nla_put_string(msg, KVMGUARD_A_POLICY_NAME, policy) ||
+	    put_force(msg))
 		return kg_msg_unbuilt(msg, what);
 	return kg_nl_request(nl, msg, NULL, NULL, what);
 }
@@ -634,7 +641,8 @@ int send_policy(struct kg_nl *nl, uint8_t cmd, const struct kg_policy *p,
 
 	snprintf(what, sizeof(what), "cannot %s policy %s",
 		 cmd == KVMGUARD_CMD_POLICY_NEW ? "add" : "change", p->name);
-	if (nla_put_string(msg, KVMGUARD_A_POLICY_NAME, p->name))
+	if (nla_put_string(msg, KVMGUARD_A_POLICY_NAME, p->name) ||
+	    (cmd == KVMGUARD_CMD_POLICY_SET && put_force(msg)))
 		return kg_msg_unbuilt(msg, what);
 	for (i = 0; i < policy_opts_count; i++)
 		if ((mask & policy_opts[i].flag) &&
@@ -649,7 +657,7 @@ int send_policy_del(struct kg_nl *nl, const char *name)
 	char what[96];
 
 	snprintf(what, sizeof(what), "cannot delete policy %s", name);
-	if (nla_put_string(msg, KVMGUARD_A_POLICY_NAME, name))
+	if (nla_put_string(msg, KVMGUARD_A_POLICY_NAME, name) || put_force(msg))
 		return kg_msg_unbuilt(msg, what);
 	return kg_nl_request(nl, msg, NULL, NULL, what);
 }
@@ -991,7 +999,7 @@ int send_bind(struct kg_nl *nl, const struct kg_selector *sel,
 	kg_selector_fmt(s, sizeof(s), sel);
 	snprintf(what, sizeof(what), "cannot bind %s to policy %s", s, policy);
 	if (put_selector(msg, sel) ||
-	    nla_put_string(msg, KVMGUARD_A_POLICY_NAME, policy))
+	    nla_put_string(msg, KVMGUARD_A_POLICY_NAME, policy) || put_force(msg))
 		return kg_msg_unbuilt(msg, what);
 	return kg_nl_request(nl, msg, NULL, NULL, what);
 }
@@ -1003,7 +1011,7 @@ int send_unbind(struct kg_nl *nl, const struct kg_selector *sel)
 
 	kg_selector_fmt(s, sizeof(s), sel);
 	snprintf(what, sizeof(what), "cannot unbind %s", s);
-	if (put_selector(msg, sel))
+	if (put_selector(msg, sel) || put_force(msg))
 		return kg_msg_unbuilt(msg, what);
 	return kg_nl_request(nl, msg, NULL, NULL, what);
 }

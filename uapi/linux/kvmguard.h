@@ -391,6 +391,16 @@ enum kvmguard_cmd {
  * @KVMGUARD_A_EVENT_HV_CODE: u16, the call code (bits 0-15 of the Hyper-V
  *	hypercall input value) of the call that triggered a HYPERV event;
  *	the calls its EVENT_COUNT stands for may have had other codes.
+ * @KVMGUARD_A_FORCE: flag, in POLICY_SET, POLICY_DEL, VM_SET, BIND_NEW and
+ *	BIND_DEL: make the change even though it denies a running VM a
+ *	hypercall whose KVM PV feature (CPUID 0x40000001 EAX) the VM was
+ *	already told about. Without it such a change fails with EBUSY,
+ *	changing nothing, and the extended ack names the VM and the feature.
+ *	Features and their hypercalls: PV_UNHALT (bit 7) kick_cpu (5),
+ *	PV_SEND_IPI (11) send_ipi (10), PV_SCHED_YIELD (13) sched_yield (11),
+ *	HC_MAP_GPA_RANGE (16) and MIGRATION_CONTROL (17) map_gpa_range (12).
+ *	A VMM that sets a vCPU's CPUID while its VM's policy denies such a
+ *	hypercall in enforce mode has the feature cleared.
  */
 enum kvmguard_attr {
 	KVMGUARD_A_UNSPEC,
@@ -473,6 +483,7 @@ enum kvmguard_attr {
 	KVMGUARD_A_VM_MEM_KSM_MADVISE,
 	KVMGUARD_A_EVENT_VMM_DEFAULT,
 	KVMGUARD_A_EVENT_HV_CODE,
+	KVMGUARD_A_FORCE,
 	__KVMGUARD_A_MAX
 };
 

@@ -45,7 +45,7 @@ empty() {
 }
 
 expect 0 --help
-has out "Usage: kvmguard [-j] [-v] COMMAND [ARGS]"
+has out "Usage: kvmguard [-j] [-v] [-f] COMMAND [ARGS]"
 empty err
 expect 0 help
 has out "  kvmguard [-j] monitor"
@@ -54,7 +54,7 @@ expect 0 -V
 has out "kvmguard $(cat ../VERSION) (ABI version 1)"
 
 expect 2
-has err "Usage: kvmguard [-j] [-v] COMMAND [ARGS]"
+has err "Usage: kvmguard [-j] [-v] [-f] COMMAND [ARGS]"
 empty out
 expect 2 -x vm list
 has err "kvmguard: unknown option '-x'"

@@ -11,6 +11,7 @@
 
 bool opt_json;
 bool opt_verbose;
+bool opt_force;
 
 static int failures, checks;
 
@@ -123,6 +124,15 @@ static void test_grammar(void)
 		{ "vm show", false, "'vm show' needs a VM id" },
 		{ "vm list extra", false, "unexpected argument 'extra'" },
 		{ "vm set 3 policy web", false, NULL },
+		{ "vm set 3 policy web force", false, NULL },
+		{ "vm set 3 policy web force", true, "unexpected argument 'force'" },
+		{ "vm set 3 policy web force now", false, "unexpected argument 'force'" },
+		{ "policy set web hypercalls none force", false, NULL },
+		{ "policy del web force", false, NULL },
+		{ "bind default policy web force", false, NULL },
+		{ "unbind default force", false, NULL },
+		{ "policy add web hypercalls none force", false,
+		  "unknown policy option 'force'" },
 		{ "vm set 3 web", false, "expected 'policy NAME', not 'web'" },
 		{ "vm frob", false, "unknown vm subcommand 'frob'" },
 		{ "vm check 3 mem add 64M", false, NULL },
