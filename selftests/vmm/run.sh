@@ -148,7 +148,8 @@ vm_start() {
 guest_start() { # <name> <policy> <smp> [qemu args...]
 	g=$1 gp=$2 smp=$3
 	shift 3
-	ga="console=ttyS0 quiet loglevel=1 panic=-1"
+	# loglevel 4: a guest that stalls shows where on its console.
+	ga="console=ttyS0 loglevel=4 panic=-1"
 	[ "$smp" -eq 1 ] || ga="$ga kgnomod=1"
 	vm_start "$g" "$gp" -cpu host -smp "$smp" -kernel "$GKERNEL" -initrd "$GINITRD" \
 		-append "$ga" "$@"
