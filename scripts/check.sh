@@ -3,11 +3,13 @@
 # the CLI and selftests and run the CLI's own tests (under valgrind), then for each lane
 # build the module (W=1, warning-free), boot the QEMU test host and run the selftests.  Prints TAP as results come in, "<lane>: N passed, N failed" per lane
 # and "N passed, N failed" (", N skipped" when any) as the very last line.
-#   usage: scripts/check.sh [lane...]     (default: $KVMGUARD_LANES or 6.1 6.12 debug
-#                                          vmm-6.1 vmm-6.12)
+#   usage: scripts/check.sh [lane...]     (default: $KVMGUARD_LANES or 6.1 6.12 debug;
+#                                          not yet the vmm lanes, see below)
 # A vmm-<kernel lane> lane boots that kernel's test host with Debian's QEMU inside
 # and runs selftests/vmm/run.sh instead of the selftests (real guests under
-# kvmguard's rules; KVMGUARD_VMM_CASES="case ..." runs only those cases).
+# kvmguard's rules; KVMGUARD_VMM_CASES="case ..." runs only those cases).  Not in
+# the default lanes yet: its network guests sometimes stall before their shell
+# under load (selftests/README); add vmm-6.1 vmm-6.12 to the default once they do not.
 # Logs stay in .cache/log/: <lane>.log (the test host's console: TAP, kmemleak) and
 # <lane>.kernel.log (the kernel's own serial console, everything it printed).
 # KVMGUARD_BOOT_TIMEOUT (seconds) overrides the per-lane limit on one boot (1500 s;
@@ -19,10 +21,9 @@ set -euo pipefail
 cd "$TOP"
 
 # The kernel lane a lane runs: vmm-6.1 runs 6.1's kernel and module.
-VMM_LANES="vmm-6.1 vmm-6.12"
 klane() { echo "${1#vmm-}"; }
 lanes=("$@")
-[ ${#lanes[@]} -gt 0 ] || read -r -a lanes <<<"${KVMGUARD_LANES:-$LANES_ALL $VMM_LANES}"
+[ ${#lanes[@]} -gt 0 ] || read -r -a lanes <<<"${KVMGUARD_LANES:-$LANES_ALL}"
 LOGDIR="$CACHE/log"
 mkdir -p "$LOGDIR"
 
