@@ -9,6 +9,8 @@
 #   make sparse           sparse (C=2) on the module; any warning fails
 #   make checkpatch       checkpatch.pl --strict on kmod/ and uapi/; any report fails
 #   make check [LANES=..] everything, plus the selftests in QEMU on each kernel lane
+#                         (LANES="vmm-6.1 vmm-6.12": Debian's QEMU and Linux
+#                         guests inside the test host, selftests/vmm/)
 #   make demo             boot the 6.1 test host and show the CLI on a live KVM guest
 #   make bench            instructions per KVM exit and memslot change, without/with kvmguard
 #                         (bench/run.sh)
@@ -150,7 +152,7 @@ checkpatch: $(CHECKPATCH)
 shellcheck:
 	shellcheck -x $(TOP)/scripts/*.sh $(TOP)/bench/run.sh $(TOP)/.ci/run
 
-# LANES=... picks kernels (default: 6.1 6.12 debug).
+# LANES=... picks lanes (default: 6.1 6.12 debug; also vmm-6.1 vmm-6.12).
 check:
 	$(TOP)/scripts/check.sh $(LANES)
 

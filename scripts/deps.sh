@@ -18,6 +18,7 @@ PKGS=(
 	sparse dwarves libelf1 libssl3          # sparse for C=2; pahole+libs for 6.12 kbuild
 	libnl-3-dev libnl-genl-3-dev pkg-config  # the CLI and the selftests
 	qemu-system-x86 busybox-static          # the test host
+	seabios                                 # the vmm lanes: QEMU's firmware inside it
 	iproute2                                # ip, bridge in the test host (network selftests)
 	linux-source-6.1                        # checkpatch.pl and the kselftest headers
 	valgrind shellcheck python3             # the CLI's own tests (userspace/tests)
