@@ -60,6 +60,14 @@ expect 2 -x vm list
 has err "kvmguard: unknown option '-x'"
 expect 2 frob
 has err "kvmguard: unknown command 'frob'"
+# a usage error: the error and a one-line hint, not the whole usage
+has err "Try 'kvmguard --help' for more information."
+if grep -q '^Usage:' "$tmp/err"; then
+	echo "FAIL: a usage error printed the whole usage"
+	fails=$((fails + 1))
+fi
+expect 2 -x vm list
+has err "Try 'kvmguard --help' for more information."
 expect 2 vm show 0
 has err "kvmguard: invalid VM id '0': expected a positive integer"
 expect 2 policy add web mem max 4X
@@ -114,6 +122,12 @@ expect 1 apply "$tmp/bad.conf"
 has err "$tmp/bad.conf:2: policy b is not defined in this file"
 expect 1 apply "$tmp/missing.conf"
 has err "kvmguard: cannot open $tmp/missing.conf: No such file or directory"
+
+# hypercalls allow all|none are hypercalls all|none
+printf 'policy add a hypercalls allow none\npolicy add b hypercalls allow all\n' >"$tmp/hc.conf"
+expect 0 apply --diff "$tmp/hc.conf"
+has out "policy add a mode enforce hypercalls none"
+has out "policy add b mode enforce"
 
 if [ -d /sys/module/kvmguard ]; then
 	echo "SKIP: the kvmguard module is loaded; not testing its absence"
