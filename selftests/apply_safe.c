@@ -314,7 +314,7 @@ TEST_F_TIMEOUT(safe, pid_binding_ends_with_process, 60)
 		if (!again) {
 			struct vm vm;
 
-			if (!kvm_available() || vm_create(&vm))
+			if (kvm_available() || vm_create(&vm))
 				_exit(3);
 			sleep(2);
 			_exit(0);
@@ -328,7 +328,7 @@ TEST_F_TIMEOUT(safe, pid_binding_ends_with_process, 60)
 		SKIP(return, "could not get pid %d again", child);
 	usleep(500000);
 	EXPECT_FALSE(pid_bound(&self->g, child));
-	if (kvm_available()) {
+	if (!kvm_available()) {
 		struct kg_vm *vms = NULL;
 		int n = 0;
 
@@ -410,7 +410,7 @@ TEST_F_TIMEOUT(safe, cli_habits, 120)
 	free(err);
 	out = err = NULL;
 
-	if (!kvm_available())
+	if (kvm_available())
 		SKIP(return, "no /dev/kvm");
 	/* Audit mode: vm show says "would deny". */
 	ASSERT_EQ(0, hcg_policy(&self->g, KVMGUARD_CMD_POLICY_NEW, P "au",
