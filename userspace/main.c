@@ -30,7 +30,7 @@ static const char usage_text[] =
 	"  " PROG_NAME " net guard BRIDGE on|off\n"
 	"  " PROG_NAME " [-j] net show\n"
 	"  " PROG_NAME " [-j] monitor\n"
-	"  " PROG_NAME " [-v] apply FILE|-\n"
+	"  " PROG_NAME " [-v] apply [--check|--diff] FILE|-\n"
 	"  " PROG_NAME " dump\n"
 	"  " PROG_NAME " help | --help | -V\n"
 	"\n"
@@ -49,6 +49,9 @@ static const char usage_text[] =
 	"  -h, --help     print this summary\n"
 	"\n"
 	"Exit status: 0 success, 1 error, 2 usage error. See kvmguard(8).\n";
+
+/* After a usage error: one line, not the whole summary. */
+#define HINT "Try '" PROG_NAME " --help' for more information.\n"
 
 static void usage(FILE *f)
 {
@@ -114,9 +117,8 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return EXIT_OK;
 		default:
-			fprintf(stderr, PROG_NAME ": unknown option '%s'\n\n",
+			fprintf(stderr, PROG_NAME ": unknown option '%s'\n" HINT,
 				argv[optind - 1]);
-			usage(stderr);
 			return EXIT_USAGE;
 		}
 	}
@@ -126,8 +128,7 @@ int main(int argc, char **argv)
 	}
 	if (parse_command(argc - optind, argv + optind, &req, false, err,
 			  sizeof(err))) {
-		fprintf(stderr, PROG_NAME ": %s\n\n", err);
-		usage(stderr);
+		fprintf(stderr, PROG_NAME ": %s\n" HINT, err);
 		return EXIT_USAGE;
 	}
 	if (req.op == OP_HELP) {
