@@ -383,16 +383,17 @@ TEST_F_TIMEOUT(safe, cli_habits, 120)
 	EXPECT_EQ(0, run(NULL, &err, NULL, "policy add " P "h hypercalls allow none"));
 	free(err);
 	err = NULL;
-	EXPECT_EQ(0, run(&out, &err, NULL, "policy show " P "h"));
-	EXPECT_TRUE(out && strstr(out, "hypercalls none")) TH_LOG("%s", out);
+	EXPECT_EQ(0, run(&out, &err, NULL, "dump"));
+	EXPECT_TRUE(out && strstr(out, "policy add " P "h mode enforce hypercalls none\n"))
+		TH_LOG("%s", out);
 	free(out);
 	free(err);
 	out = err = NULL;
 	EXPECT_EQ(0, run(NULL, &err, NULL, "policy set " P "h hypercalls allow all"));
 	free(err);
 	err = NULL;
-	EXPECT_EQ(0, run(&out, &err, NULL, "policy show " P "h"));
-	EXPECT_TRUE(out && strstr(out, "hypercalls all")) TH_LOG("%s", out);
+	EXPECT_EQ(0, run(&out, &err, NULL, "dump"));
+	EXPECT_TRUE(out && strstr(out, "policy add " P "h mode enforce\n")) TH_LOG("%s", out);
 	free(out);
 	free(err);
 	out = err = NULL;
