@@ -99,14 +99,14 @@ static void audit_collect(struct audit_rx *rx, int ms, int want)
 	while (kg_now_ns() < deadline && !(want > 0 && rx->n >= want)) {
 		struct timeval tv = { 0, 100000 };
 		struct nlmsghdr *nlh;
-		ssize_t len;
+		int len;
 
 		setsockopt(rx->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		len = recv(rx->fd, buf, sizeof(buf), 0);
 		if (len < 0)
 			continue;
-		for (nlh = (void *)buf; NLMSG_OK(nlh, (size_t)len);
-		     nlh = NLMSG_NEXT(nlh, len)) {
+		/* int, not size_t: NLMSG_NEXT() may take it below 0 */
+		for (nlh = (void *)buf; NLMSG_OK(nlh, len); nlh = NLMSG_NEXT(nlh, len)) {
 			const char *text = NLMSG_DATA(nlh);
 			size_t tlen = nlh->nlmsg_len - NLMSG_HDRLEN;
 			char *s, *body;
