@@ -423,7 +423,8 @@ TEST_F_TIMEOUT(audit, pid_binding_exit, 60)
 	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_PID, NULL, child, P "p"));
 	kill(child, SIGKILL);
 	waitpid(child, &st, 0);
-	audit_collect(&self->rx, 3000, 2);
+	/* policy_new, bind, and the unbind at the exit */
+	audit_collect(&self->rx, 3000, 3);
 	snprintf(spec, sizeof(spec),
 		 "op=unbind policy=" P "p bind=pid target_pid=%d reason=process_exit res=1",
 		 child);
