@@ -150,6 +150,8 @@ struct kvmguard_binding {
 	u8 type;			/* enum kvmguard_bind_type */
 	pid_t pid_nr;			/* as given, for dumps */
 	struct pid *pid;		/* KVMGUARD_BIND_PID */
+	/* On pid->wait_pidfd: the process's exit ends the binding (policy.c). */
+	struct wait_queue_entry exit_wait;
 	size_t cgroup_len;
 	char *cgroup;			/* KVMGUARD_BIND_CGROUP, normalised */
 	struct kvmguard_policy *policy;	/* holds a reference */
@@ -390,6 +392,28 @@ int kvmguard_pv_prepare(struct kvmguard_vm *vm, struct kvmguard_policy *policy,
 			const struct kvmguard_rules *rules,
 			struct netlink_ext_ack *extack);
 void kvmguard_pv_done(void);
+ * audit.c: records in the kernel audit log. A change, after it was made
+ * or refused (@err), in process context; a violation where it is
+ * reported, in any context (@nr < 0: none; @vm NULL: no VM).
+ */
+struct kvmguard_audit_change {
+	const char *op;			/* policy_new, bind, ... */
+	const char *policy;		/* NULL: none */
+	u64 vm;				/* 0: none */
+	u8 bind_type;			/* enum kvmguard_bind_type; 0: none */
+	const char *cgroup;		/* KVMGUARD_BIND_CGROUP */
+	pid_t bind_pid;			/* KVMGUARD_BIND_PID */
+	const char *dev;		/* net: the device, by name */
+	u32 ifindex;			/* or by index */
+	const char *reason;		/* NULL: a request */
+	int err;
+};
+
+void kvmguard_audit_config(const struct kvmguard_audit_change *c);
+void kvmguard_audit_violation(const struct kvmguard_vm *vm, const char *rule,
+			      s64 nr, u8 action, u64 count,
+			      const struct net_device *dev,
+			      const struct net_device *bridge);
 
 /* hooks.c */
 int kvmguard_hooks_init(void);

@@ -373,6 +373,10 @@ static int vm_set_doit(struct sk_buff *skb, struct genl_info *info)
 		err = -ENOENT;
 	kvmguard_pv_set_force(false);
 	mutex_unlock(&kvmguard_config_mutex);
+	kvmguard_audit_config(&(struct kvmguard_audit_change){
+		.op = "vm_set", .vm = vm->id,
+		.policy = nla_data(info->attrs[KVMGUARD_A_POLICY_NAME]),
+		.err = err });
 	kvmguard_vm_put(vm);
 	return err;
 }
@@ -485,6 +489,8 @@ static int policy_new_doit(struct sk_buff *skb, struct genl_info *info)
 		err = PTR_ERR_OR_ZERO(policy);
 	}
 	mutex_unlock(&kvmguard_config_mutex);
+	kvmguard_audit_config(&(struct kvmguard_audit_change){
+		.op = "policy_new", .policy = name, .err = err });
 	return err;
 }
 
@@ -509,6 +515,10 @@ static int policy_set_doit(struct sk_buff *skb, struct genl_info *info)
 	}
 	kvmguard_pv_set_force(false);
 	mutex_unlock(&kvmguard_config_mutex);
+	kvmguard_audit_config(&(struct kvmguard_audit_change){
+		.op = "policy_set",
+		.policy = nla_data(info->attrs[KVMGUARD_A_POLICY_NAME]),
+		.err = err });
 	return err;
 }
 
@@ -623,6 +633,10 @@ static int policy_del_doit(struct sk_buff *skb, struct genl_info *info)
 		err = kvmguard_policy_delete(policy, info->extack);
 	kvmguard_pv_set_force(false);
 	mutex_unlock(&kvmguard_config_mutex);
+	kvmguard_audit_config(&(struct kvmguard_audit_change){
+		.op = "policy_del",
+		.policy = nla_data(info->attrs[KVMGUARD_A_POLICY_NAME]),
+		.err = err });
 	return err;
 }
 
@@ -688,6 +702,11 @@ static int bind_new_doit(struct sk_buff *skb, struct genl_info *info)
 					   info->extack);
 	kvmguard_pv_set_force(false);
 	mutex_unlock(&kvmguard_config_mutex);
+	kvmguard_audit_config(&(struct kvmguard_audit_change){
+		.op = "bind",
+		.policy = nla_data(info->attrs[KVMGUARD_A_POLICY_NAME]),
+		.bind_type = type, .cgroup = cgroup, .bind_pid = pid,
+		.err = err });
 	return err;
 }
 
@@ -705,6 +724,9 @@ static int bind_del_doit(struct sk_buff *skb, struct genl_info *info)
 	err = kvmguard_binding_del(type, cgroup, pid, info->extack);
 	kvmguard_pv_set_force(false);
 	mutex_unlock(&kvmguard_config_mutex);
+	kvmguard_audit_config(&(struct kvmguard_audit_change){
+		.op = "unbind", .bind_type = type, .cgroup = cgroup,
+		.bind_pid = pid, .err = err });
 	return err;
 }
 
@@ -808,6 +830,10 @@ static int net_bind_doit(struct sk_buff *skb, struct genl_info *info)
 	err = kvmguard_net_bind_request(nla_get_u64(info->attrs[KVMGUARD_A_VM_ID]),
 					ifname, ifindex, info->extack);
 	mutex_unlock(&kvmguard_config_mutex);
+	kvmguard_audit_config(&(struct kvmguard_audit_change){
+		.op = "net_bind",
+		.vm = nla_get_u64(info->attrs[KVMGUARD_A_VM_ID]),
+		.dev = ifname, .ifindex = ifindex, .err = err });
 	return err;
 }
 
@@ -823,6 +849,9 @@ static int net_unbind_doit(struct sk_buff *skb, struct genl_info *info)
 	mutex_lock(&kvmguard_config_mutex);
 	err = kvmguard_net_unbind_request(ifname, ifindex, info->extack);
 	mutex_unlock(&kvmguard_config_mutex);
+	kvmguard_audit_config(&(struct kvmguard_audit_change){
+		.op = "net_unbind", .dev = ifname, .ifindex = ifindex,
+		.err = err });
 	return err;
 }
 
@@ -842,6 +871,10 @@ static int net_guard_set_doit(struct sk_buff *skb, struct genl_info *info)
 					 nla_get_u8(info->attrs[KVMGUARD_A_NET_GUARD]),
 					 info->extack);
 	mutex_unlock(&kvmguard_config_mutex);
+	kvmguard_audit_config(&(struct kvmguard_audit_change){
+		.op = nla_get_u8(info->attrs[KVMGUARD_A_NET_GUARD]) ?
+		      "net_guard_on" : "net_guard_off",
+		.dev = ifname, .ifindex = ifindex, .err = err });
 	return err;
 }
 
@@ -1180,6 +1213,11 @@ void kvmguard_notify_violation(const struct kvmguard_vm *vm, u8 event,
 	struct sk_buff *skb;
 	void *hdr;
 
+	kvmguard_audit_violation(vm, event == KVMGUARD_EVENT_HYPERCALL ?
+				 "hypercall" : event == KVMGUARD_EVENT_HYPERV ?
+				 "hyperv" : "xen",
+				 event == KVMGUARD_EVENT_HYPERCALL ? (s64)nr : -1,
+				 action, count, NULL, NULL);
 	skb = event_start(vm, event, &hdr);
 	if (!skb)
 		return;
@@ -1200,9 +1238,18 @@ void kvmguard_notify_violation(const struct kvmguard_vm *vm, u8 event,
 static void notify_mem(const struct kvmguard_vm *vm, u8 rule, u8 action,
 		       u64 count, s64 slot, u64 bytes, bool vmm_default)
 {
+	static const char * const rules[] = {
+		[KVMGUARD_MEM_RULE_LIMIT] = "mem_limit",
+		[KVMGUARD_MEM_RULE_SHARED] = "mem_shared",
+		[KVMGUARD_MEM_RULE_KSM] = "mem_ksm",
+		[KVMGUARD_MEM_RULE_DIRTY_LOG] = "mem_dirty_log",
+	};
 	struct sk_buff *skb;
 	void *hdr;
 
+	kvmguard_audit_violation(vm, rule < ARRAY_SIZE(rules) && rules[rule] ?
+				 rules[rule] : "mem", -1, action, count, NULL,
+				 NULL);
 	skb = event_start(vm, KVMGUARD_EVENT_MEMORY, &hdr);
 	if (!skb)
 		return;
@@ -1236,9 +1283,17 @@ void kvmguard_notify_net(const struct kvmguard_vm *vm, u8 rule, u8 dir,
 			 u8 action, u64 count, const struct net_device *dev,
 			 int vid)
 {
+	static const char * const rules[] = {
+		[KVMGUARD_NET_RULE_TAG] = "net_tag",
+		[KVMGUARD_NET_RULE_SEGMENT] = "net_segment",
+		[KVMGUARD_NET_RULE_ISOLATE] = "net_isolate",
+	};
 	struct sk_buff *skb;
 	void *hdr;
 
+	kvmguard_audit_violation(vm, rule < ARRAY_SIZE(rules) && rules[rule] ?
+				 rules[rule] : "net", -1, action, count, dev,
+				 NULL);
 	skb = event_start(vm, KVMGUARD_EVENT_NET, &hdr);
 	if (!skb)
 		return;
@@ -1266,6 +1321,10 @@ void kvmguard_notify_guard(u8 event, const struct net_device *port,
 	struct sk_buff *skb;
 	void *hdr;
 
+	if (port)
+		kvmguard_audit_violation(NULL, "net_guard", -1,
+					 KVMGUARD_ACTION_DENIED, count, port,
+					 bridge);
 	/* Acquire: as in event_start(). */
 	if (!smp_load_acquire(&events_on) ||
 	    !genl_has_listeners(&kvmguard_family, &init_net,

@@ -12,8 +12,11 @@
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
 #include <linux/rculist.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
 #include <net/netlink.h>
 
 #include "kvmguard.h"
@@ -513,6 +516,48 @@ int kvmguard_policy_delete(struct kvmguard_policy *policy,
 	return 0;
 }
 
+/*
+ * Pid bindings end when their process does. A binding waits on its struct
+ * pid's wait_pidfd queue, which the kernel wakes when the process exits
+ * (do_notify_pidfd(), as for a pidfd's poll), and pid_exit_work then
+ * removes every binding whose process has ended. The struct pid stays
+ * pinned until then, so no process that gets the number meanwhile
+ * matches (pid_binding_of() compares the pointers).
+ */
+static void pid_exit_fn(struct work_struct *work);
+static DECLARE_WORK(pid_exit_work, pid_exit_fn);
+
+/* Has the process of @pid threads left? A zombie has none. */
+static bool process_alive(struct pid *pid)
+{
+	struct task_struct *task;
+	bool alive;
+
+	rcu_read_lock();
+	task = pid_task(pid, PIDTYPE_TGID);
+	alive = task && atomic_read(&task->signal->live);
+	rcu_read_unlock();
+	return alive;
+}
+
+/* Under the queue's lock, in any context: the work does the rest. */
+static int binding_exit_wake(struct wait_queue_entry *wait, unsigned int mode,
+			     int sync, void *key)
+{
+	schedule_work(&pid_exit_work);
+	return 0;
+}
+
+/* @binding leaves the list (config mutex held); freed after a grace period. */
+static void binding_unlink(struct kvmguard_binding *binding)
+{
+	lockdep_assert_held(&kvmguard_config_mutex);
+	/* No wake of it runs once this returns: the queue's lock orders. */
+	if (binding->type == KVMGUARD_BIND_PID)
+		remove_wait_queue(&binding->pid->wait_pidfd,
+				  &binding->exit_wait);
+}
+
 static void binding_free_rcu(struct rcu_head *head)
 {
 	struct kvmguard_binding *binding =
@@ -603,8 +648,19 @@ int kvmguard_binding_set(u8 type, const char *cgroup, pid_t pid,
 		rcu_read_lock();
 		binding->pid = get_pid(find_pid_ns(pid, &init_pid_ns));
 		rcu_read_unlock();
-		if (!binding->pid || !pid_has_task(binding->pid, PIDTYPE_TGID)) {
+		if (!binding->pid) {
 			NL_SET_ERR_MSG(extack, "no process with that pid");
+			kfree(binding);
+			return -ESRCH;
+		}
+		/* Waiting first, so that an exit from here on wakes it. */
+		init_waitqueue_func_entry(&binding->exit_wait,
+					  binding_exit_wake);
+		add_wait_queue(&binding->pid->wait_pidfd, &binding->exit_wait);
+		if (!process_alive(binding->pid)) {
+			NL_SET_ERR_MSG(extack, "no process with that pid");
+			remove_wait_queue(&binding->pid->wait_pidfd,
+					  &binding->exit_wait);
 			put_pid(binding->pid);
 			kfree(binding);
 			return -ESRCH;
@@ -615,6 +671,7 @@ int kvmguard_binding_set(u8 type, const char *cgroup, pid_t pid,
 	old = binding_find(type, binding->cgroup, pid);
 	if (!old && nr_bindings >= KVMGUARD_MAX_BINDINGS) {
 		NL_SET_ERR_MSG(extack, "too many bindings");
+		binding_unlink(binding);
 		put_pid(binding->pid);
 		kfree(binding->cgroup);
 		kfree(binding);
@@ -624,6 +681,7 @@ int kvmguard_binding_set(u8 type, const char *cgroup, pid_t pid,
 	binding->policy = policy;
 	if (old) {
 		list_replace_rcu(&old->node, &binding->node);
+		binding_unlink(old);
 		call_rcu(&old->rcu, binding_free_rcu);
 	} else {
 		list_for_each_entry(pos, &bindings, node)
@@ -671,12 +729,43 @@ int kvmguard_binding_del(u8 type, const char *cgroup, pid_t pid,
 		return -ENOENT;
 	}
 	list_del_rcu(&binding->node);
+	binding_unlink(binding);
 	nr_bindings--;
 	if (type == KVMGUARD_BIND_PID)
 		WRITE_ONCE(nr_pid_bindings, nr_pid_bindings - 1);
 	config_generation++;
 	call_rcu(&binding->rcu, binding_free_rcu);
 	return kvmguard_registry_follow_bindings(extack);
+}
+
+/*
+ * The bindings of processes that ended go. A VM bound by one keeps its
+ * policy: a VM's policy is resolved when it is created, and only a VM
+ * found at load follows binding changes (kvmguard_registry_follow_bindings(),
+ * which a later change runs as ever).
+ */
+static void pid_exit_fn(struct work_struct *work)
+{
+	struct kvmguard_binding *binding, *tmp;
+
+	mutex_lock(&kvmguard_config_mutex);
+	list_for_each_entry_safe(binding, tmp, &bindings, node) {
+		if (binding->type != KVMGUARD_BIND_PID ||
+		    process_alive(binding->pid))
+			continue;
+		list_del_rcu(&binding->node);
+		binding_unlink(binding);
+		nr_bindings--;
+		WRITE_ONCE(nr_pid_bindings, nr_pid_bindings - 1);
+		config_generation++;
+		kvmguard_audit_config(&(struct kvmguard_audit_change){
+			.op = "unbind", .policy = binding->policy->name,
+			.bind_type = KVMGUARD_BIND_PID,
+			.bind_pid = binding->pid_nr,
+			.reason = "process_exit" });
+		call_rcu(&binding->rcu, binding_free_rcu);
+	}
+	mutex_unlock(&kvmguard_config_mutex);
 }
 
 struct kvmguard_binding *kvmguard_binding_nth(unsigned long n)
@@ -833,6 +922,7 @@ void kvmguard_policy_uninit(void)
 	mutex_lock(&kvmguard_config_mutex);
 	list_for_each_entry_safe(binding, btmp, &bindings, node) {
 		list_del_rcu(&binding->node);
+		binding_unlink(binding);
 		call_rcu(&binding->rcu, binding_free_rcu);
 	}
 	nr_bindings = 0;
@@ -843,6 +933,8 @@ void kvmguard_policy_uninit(void)
 	}
 	nr_policies = 0;
 	mutex_unlock(&kvmguard_config_mutex);
+	/* No binding left to wake it; one queued before finds none. */
+	cancel_work_sync(&pid_exit_work);
 	/* binding_free_rcu drops the last policy references. */
 	rcu_barrier();
 	rcu_barrier();

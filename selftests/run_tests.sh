@@ -21,7 +21,8 @@ vm_fields:120 vm_lifecycle:400 policy_race:300 vm_discovery:240 mem_limit:120 me
 mem_shared:180 mem_ksm:300 mem_remap:300 mem_events:300 mem_stress:300 net_tags:400 net_modes:240
 net_macvtap:150 net_offload:120 net_lifecycle:240 net_guard:300 net_netns:400
 net_vhost:400 net_escape:300 net_rmmod:180 net_bypass:240
-net_faults:900 livepatch:400 tracing_off:120 nl_fuzz:$fuzz_limit soak:$soak_limit cli:600"
+net_faults:900 livepatch:400 tracing_off:120 nl_fuzz:$fuzz_limit soak:$soak_limit cli:600
+audit:180 apply_safe:240"
 [ $# -gt 0 ] && ALL=$(for t in "$@"; do for e in $ALL; do
 	[ "${e%%:*}" = "$t" ] && echo "$e"; done; done)
 

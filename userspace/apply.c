@@ -6,8 +6,11 @@
  * bindings removed before the policies they named).
  */
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 
 #include "kg.h"
 
@@ -22,6 +25,7 @@ void config_init(struct kg_config *c)
 	c->binds = b;
 	c->vm_sets = v;
 	c->guards = g;
+	c->all_pid_binds = false;
 }
 
 void config_free(struct kg_config *c)
@@ -246,7 +250,29 @@ static struct kg_action *add_action(struct vec *acts,
 	a->name = name;
 	a->sel = sel;
 	a->vm_id = id;
+	if (p)
+		a->line = p->line;
 	return a;
+}
+
+/*
+ * Does the config own the kernel's binding @b (may remove it)? Not a pid
+ * binding, unless the file binds that pid too or drops its policy.
+ */
+static bool owns_bind(const struct kg_config *c, const struct kg_bind *b)
+{
+	size_t i;
+
+	if (b->sel.type != KVMGUARD_BIND_PID || c->all_pid_binds ||
+	    !find_policy(&c->policies, b->policy))
+		return true;
+	for (i = 0; i < c->binds.n; i++) {
+		const struct kg_bind *f = VEC_AT(&c->binds, struct kg_bind, i);
+
+		if (f->sel.type == KVMGUARD_BIND_PID && f->sel.pid == b->sel.pid)
+			return true;
+	}
+	return false;
 }
 
 int plan_actions(const struct kg_config *c, const struct kg_state *s,
@@ -271,12 +297,12 @@ int plan_actions(const struct kg_config *c, const struct kg_state *s,
 
 		if (!cur || strcmp(cur->policy, b->policy))
 			add_action(acts, ACT_BIND_NEW, NULL, b->policy, &b->sel,
-				   0);
+				   0)->line = b->line;
 	}
 	for (i = 0; i < s->binds.n; i++) {
 		const struct kg_bind *b = VEC_AT(&s->binds, struct kg_bind, i);
 
-		if (!find_bind(&c->binds, &b->sel))
+		if (!find_bind(&c->binds, &b->sel) && owns_bind(c, b))
 			add_action(acts, ACT_BIND_DEL, NULL, NULL, &b->sel, 0);
 	}
 	for (i = 0; i < s->policies.n; i++) {
@@ -297,21 +323,23 @@ int plan_actions(const struct kg_config *c, const struct kg_state *s,
 		if (!cur || strcmp(cur->policy, v->policy) ||
 		    cur->bound_by != KVMGUARD_BOUND_EXPLICIT)
 			add_action(acts, ACT_VM_SET, NULL, v->policy, NULL,
-				   v->id);
+				   v->id)->line = v->line;
 	}
 	/* Guards: those of the file on, every other one off. */
 	for (i = 0; i < c->guards.n; i++) {
 		const struct kg_guard *g = VEC_AT(&c->guards, struct kg_guard, i);
 
 		if (g->on && !find_guard(&s->guards, g->name))
-			add_action(acts, ACT_GUARD_ON, NULL, g->name, NULL, 0);
+			add_action(acts, ACT_GUARD_ON, NULL, g->name, NULL,
+				   0)->line = g->line;
 	}
 	for (i = 0; i < s->guards.n; i++) {
 		const struct kg_guard *g = VEC_AT(&s->guards, struct kg_guard, i);
 		const struct kg_guard *want = find_guard(&c->guards, g->name);
 
 		if (!want || !want->on)
-			add_action(acts, ACT_GUARD_OFF, NULL, g->name, NULL, 0);
+			add_action(acts, ACT_GUARD_OFF, NULL, g->name, NULL,
+				   0)->line = want ? want->line : 0;
 	}
 	return 0;
 }
@@ -398,8 +426,12 @@ static int run_action(struct kg_nl *nl, const struct kg_action *a)
 		return send_policy(nl, KVMGUARD_CMD_POLICY_NEW, a->policy,
 				   new_mask(a->policy));
 	case ACT_POLICY_SET:
-		return send_policy(nl, KVMGUARD_CMD_POLICY_SET, a->policy,
-				   set_mask(a));
+		if (send_policy(nl, KVMGUARD_CMD_POLICY_SET, a->policy,
+				set_mask(a)))
+			return -1;
+		if (a->policy->mem_max < a->cur->mem_max)
+			mem_max_notice(nl, a->policy->name);
+		return 0;
 	case ACT_BIND_NEW:
 		return send_bind(nl, a->sel, a->name);
 	case ACT_BIND_DEL:
@@ -416,7 +448,7 @@ static int run_action(struct kg_nl *nl, const struct kg_action *a)
 }
 
 static int read_state(struct kg_nl *nl, const struct kg_config *c,
-		      struct kg_state *s)
+		      struct kg_state *s, const char *name)
 {
 	size_t i;
 
@@ -424,13 +456,156 @@ static int read_state(struct kg_nl *nl, const struct kg_config *c,
 	    fetch_guards(nl, &s->guards))
 		return -1;
 	for (i = 0; i < c->vm_sets.n; i++) {
+		const struct kg_vm_set *v = VEC_AT(&c->vm_sets, struct kg_vm_set, i);
 		struct kg_vm *vm = vec_push(&s->vms);
 
-		if (fetch_vm(nl, VEC_AT(&c->vm_sets, struct kg_vm_set, i)->id,
-			     vm))
+		if (fetch_vm(nl, v->id, vm)) {
+			fprintf(stderr, "%s:%d: vm set %llu: no such VM\n", name,
+				v->line, (unsigned long long)v->id);
 			return -1;
+		}
 	}
 	return 0;
+}
+
+/* Where an action comes from, for messages: "FILE:LINE" or "FILE". */
+static void action_where(char *buf, size_t len, const char *name,
+			 const struct kg_action *a)
+{
+	if (a->line)
+		snprintf(buf, len, "%s:%d", name, a->line);
+	else
+		snprintf(buf, len, "%s (not in the file)", name);
+}
+
+/*
+ * apply --check: what the running module would refuse, as far as it shows
+ * without a change: pids with no process, bridges that do not exist (vm
+ * set ids are checked by read_state()). Returns how many problems it
+ * printed.
+ */
+static int check_actions(const struct vec *acts, const char *name)
+{
+	char where[PATH_MAX + 64];
+	int problems = 0;
+	size_t i;
+
+	for (i = 0; i < acts->n; i++) {
+		const struct kg_action *a = VEC_AT(acts, struct kg_action, i);
+
+		action_where(where, sizeof(where), name, a);
+		if (a->type == ACT_BIND_NEW && a->sel->type == KVMGUARD_BIND_PID &&
+		    kill((pid_t)a->sel->pid, 0) && errno == ESRCH) {
+			fprintf(stderr, "%s: bind pid %u: no process with that pid\n",
+				where, a->sel->pid);
+			problems++;
+		}
+		if (a->type == ACT_GUARD_ON && !if_nametoindex(a->name)) {
+			char dev[KG_IFNAMSIZ];
+
+			fmt_safe(dev, sizeof(dev), a->name);
+			fprintf(stderr, "%s: net guard %s: no such device\n",
+				where, dev);
+			problems++;
+		}
+	}
+	return problems;
+}
+
+/* The config that gives back state @s: every binding of it owned. */
+static void config_of_state(struct kg_config *c, const struct kg_state *s)
+{
+	size_t i;
+
+	c->all_pid_binds = true;
+	for (i = 0; i < s->policies.n; i++)
+		*(struct kg_policy *)vec_push(&c->policies) =
+			*VEC_AT(&s->policies, struct kg_policy, i);
+	for (i = 0; i < s->binds.n; i++) {
+		const struct kg_bind *b = VEC_AT(&s->binds, struct kg_bind, i);
+		struct kg_bind *n = vec_push(&c->binds);
+
+		kg_selector_copy(&n->sel, &b->sel);
+		strcpy(n->policy, b->policy);
+	}
+	for (i = 0; i < s->guards.n; i++) {
+		struct kg_guard *g = vec_push(&c->guards);
+
+		*g = *VEC_AT(&s->guards, struct kg_guard, i);
+		g->on = true;
+	}
+	/*
+	 * VMs of the file's vm set lines that were set before: back to that
+	 * policy. No request hands a VM back to its bindings (roll_back()).
+	 */
+	for (i = 0; i < s->vms.n; i++) {
+		const struct kg_vm *vm = VEC_AT(&s->vms, struct kg_vm, i);
+		struct kg_vm_set *v;
+
+		if (!vm->policy[0] || vm->bound_by != KVMGUARD_BOUND_EXPLICIT)
+			continue;
+		v = vec_push(&c->vm_sets);
+		v->id = vm->id;
+		strcpy(v->policy, vm->policy);
+	}
+}
+
+/*
+ * Undo a refused apply: plan from the kernel's state now back to @before
+ * (read before the first change) and send it all, going on past a refusal.
+ * Returns 0 if every request went through.
+ */
+static int roll_back(struct kg_nl *nl, const struct kg_state *before,
+		     const struct vec *done, size_t n_done)
+{
+	struct vec acts = VEC_INIT(struct kg_action);
+	struct kg_config want;
+	struct kg_state now;
+	int failed = 0;
+	size_t i, k;
+
+	for (i = 0; i < n_done; i++) {
+		const struct kg_action *a = VEC_AT(done, struct kg_action, i);
+
+		if (a->type != ACT_VM_SET)
+			continue;
+		for (k = 0; k < before->vms.n; k++) {
+			const struct kg_vm *vm = VEC_AT(&before->vms, struct kg_vm, k);
+
+			if (vm->id == a->vm_id &&
+			    vm->bound_by != KVMGUARD_BOUND_EXPLICIT) {
+				fprintf(stderr,
+					PROG_NAME ": VM %llu keeps policy %s: a VM set by vm set cannot be handed back to its bindings\n",
+					(unsigned long long)a->vm_id, a->name);
+				failed++;
+			}
+		}
+	}
+
+	config_init(&want);
+	state_init(&now);
+	config_of_state(&want, before);
+	if (read_state(nl, &want, &now, "rollback")) {
+		failed = 1;
+		goto out;
+	}
+	plan_actions(&want, &now, &acts);
+	for (i = 0; i < acts.n; i++) {
+		const struct kg_action *a = VEC_AT(&acts, struct kg_action, i);
+
+		if (opt_verbose) {
+			fputs("rollback: ", stdout);
+			action_print(stdout, a);
+			fflush(stdout);
+		}
+		if (run_action(nl, a))
+			failed++;
+	}
+out:
+	vec_free(&acts);
+	state_free(&now);
+	config_free(&want);
+	return failed;
 }
 
 int cmd_apply(struct kg_nl *unused, const struct kg_request *req)
@@ -440,6 +615,7 @@ int cmd_apply(struct kg_nl *unused, const struct kg_request *req)
 	struct kg_state s;
 	struct kg_nl *nl = NULL;
 	const char *name = req->file;
+	char where[PATH_MAX + 64];
 	FILE *in = stdin;
 	int ret = EXIT_ERR;
 	size_t i;
@@ -466,9 +642,21 @@ int cmd_apply(struct kg_nl *unused, const struct kg_request *req)
 		fclose(in);
 
 	nl = kg_nl_open();
-	if (!nl || read_state(nl, &c, &s))
+	if (!nl || read_state(nl, &c, &s, name))
 		goto out;
 	plan_actions(&c, &s, &acts);
+	if (req->diff || (req->check && opt_verbose))
+		for (i = 0; i < acts.n; i++)
+			action_print(stdout, VEC_AT(&acts, struct kg_action, i));
+	if (req->check) {
+		if (!check_actions(&acts, name))
+			ret = EXIT_OK;
+		goto out;
+	}
+	if (req->diff) {
+		ret = EXIT_OK;
+		goto out;
+	}
 	for (i = 0; i < acts.n; i++) {
 		const struct kg_action *a = VEC_AT(&acts, struct kg_action, i);
 
@@ -476,8 +664,22 @@ int cmd_apply(struct kg_nl *unused, const struct kg_request *req)
 			action_print(stdout, a);
 			fflush(stdout);
 		}
-		if (run_action(nl, a))
-			goto out;
+		if (!run_action(nl, a))
+			continue;
+		action_where(where, sizeof(where), name, a);
+		fprintf(stderr, "%s: refused: ", where);
+		action_print(stderr, a);
+		if (!i) {
+			fprintf(stderr, PROG_NAME ": nothing was changed\n");
+		} else if (roll_back(nl, &s, &acts, i)) {
+			fprintf(stderr,
+				PROG_NAME ": the changes made before could not all be undone; compare `kvmguard dump` with the file\n");
+		} else {
+			fprintf(stderr,
+				PROG_NAME ": the %zu change%s made before %s undone\n",
+				i, i > 1 ? "s" : "", i > 1 ? "were" : "was");
+		}
+		goto out;
 	}
 	ret = EXIT_OK;
 out:
@@ -540,6 +742,31 @@ static void vm_dump_lines(FILE *f, const struct vec *vms)
 	}
 }
 
+/*
+ * Pid bindings as comments: they end with their process, and after a
+ * reboot the number is another process's (or nobody's), so applied there
+ * the lines would fail or bind a stranger. apply keeps the pid bindings
+ * a file does not name, so `dump | apply -` leaves them be.
+ */
+static void pid_dump_lines(FILE *f, const struct vec *binds)
+{
+	bool head = false;
+	size_t i;
+
+	for (i = 0; i < binds->n; i++) {
+		const struct kg_bind *b = VEC_AT(binds, struct kg_bind, i);
+
+		if (b->sel.type != KVMGUARD_BIND_PID)
+			continue;
+		if (!head) {
+			fputs("# By pid, which ends with its process: not applied; bind\n"
+			      "# the process again once it runs.\n", f);
+			head = true;
+		}
+		fprintf(f, "# bind pid %u policy %s\n", b->sel.pid, b->policy);
+	}
+}
+
 int cmd_dump(struct kg_nl *nl, const struct kg_request *req)
 {
 	struct kg_state s;
@@ -556,6 +783,8 @@ int cmd_dump(struct kg_nl *nl, const struct kg_request *req)
 	for (i = 0; i < s.binds.n; i++) {
 		const struct kg_bind *b = VEC_AT(&s.binds, struct kg_bind, i);
 
+		if (b->sel.type == KVMGUARD_BIND_PID)
+			continue;
 		fputs("bind ", stdout);
 		kg_selector_fput(stdout, &b->sel);
 		printf(" policy %s\n", b->policy);
@@ -565,6 +794,7 @@ int cmd_dump(struct kg_nl *nl, const struct kg_request *req)
 		fput_word(stdout, VEC_AT(&s.guards, struct kg_guard, i)->name);
 		fputs(" on\n", stdout);
 	}
+	pid_dump_lines(stdout, &s.binds);
 	vm_dump_lines(stdout, &s.vms);
 	ret = EXIT_OK;
 out:

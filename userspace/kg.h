@@ -210,6 +210,8 @@ struct kg_request {
 	struct kg_selector sel;		/* bind, unbind */
 	char bind_policy[KVMGUARD_NAME_MAX + 1];	/* bind, vm set */
 	const char *file;		/* apply */
+	bool check;			/* apply --check: change nothing */
+	bool diff;			/* apply --diff: print the plan */
 	char ifname[KG_IFNAMSIZ];	/* net bind, net unbind: dev */
 	uint32_t ifindex;		/* or ifindex (then ifname is "") */
 	bool guard;			/* net guard: on */
@@ -447,6 +449,8 @@ int send_unbind(struct kg_nl *nl, const struct kg_selector *sel);
 int send_policy_del(struct kg_nl *nl, const char *name);
 int send_vm_set(struct kg_nl *nl, uint64_t id, const char *policy);
 int send_guard(struct kg_nl *nl, const char *bridge, bool on);
+/* After a POLICY_SET: say which VMs map more than its mem max. */
+void mem_max_notice(struct kg_nl *nl, const char *policy);
 
 /* apply.c: the file format and convergence, separable for tests. */
 struct kg_config {
@@ -454,6 +458,12 @@ struct kg_config {
 	struct vec binds;		/* kg_bind */
 	struct vec vm_sets;		/* kg_vm_set */
 	struct vec guards;		/* kg_guard */
+	/*
+	 * Pid bindings are runtime state (they end with their process, and
+	 * dump writes them as comments): a file's plan removes only those of
+	 * the file's own pids. A rollback's config owns them all.
+	 */
+	bool all_pid_binds;
 };
 
 struct kg_vm_set {
@@ -488,6 +498,7 @@ struct kg_action {
 					 * GUARD_ON/OFF bridge */
 	const struct kg_selector *sel;	/* BIND_NEW/DEL */
 	uint64_t vm_id;
+	int line;			/* of the file; 0: what it lacks */
 };
 
 void config_init(struct kg_config *c);

@@ -32,7 +32,7 @@ static const char usage_text[] =
 	"  " PROG_NAME " net guard BRIDGE on|off\n"
 	"  " PROG_NAME " [-j] net show\n"
 	"  " PROG_NAME " [-j] monitor\n"
-	"  " PROG_NAME " [-v] apply FILE|-\n"
+	"  " PROG_NAME " [-v] apply [--check|--diff] FILE|-\n"
 	"  " PROG_NAME " dump\n"
 	"  " PROG_NAME " help | --help | -V\n"
 	"\n"
@@ -54,6 +54,9 @@ static const char usage_text[] =
 	"\n"
 	"Exit status: 0 success, 1 error, 2 usage error; vm check: 3 when the\n"
 	"policy would refuse. See kvmguard(8).\n";
+
+/* After a usage error: one line, not the whole summary. */
+#define HINT "Try '" PROG_NAME " --help' for more information.\n"
 
 static void usage(FILE *f)
 {
@@ -124,9 +127,8 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return EXIT_OK;
 		default:
-			fprintf(stderr, PROG_NAME ": unknown option '%s'\n\n",
+			fprintf(stderr, PROG_NAME ": unknown option '%s'\n" HINT,
 				argv[optind - 1]);
-			usage(stderr);
 			return EXIT_USAGE;
 		}
 	}
@@ -136,8 +138,7 @@ int main(int argc, char **argv)
 	}
 	if (parse_command(argc - optind, argv + optind, &req, false, err,
 			  sizeof(err))) {
-		fprintf(stderr, PROG_NAME ": %s\n\n", err);
-		usage(stderr);
+		fprintf(stderr, PROG_NAME ": %s\n" HINT, err);
 		return EXIT_USAGE;
 	}
 	if (req.force)

@@ -566,7 +566,13 @@ static int opt_hc_parse(struct kg_policy *p, int argc, char **argv,
 			    q(argv[0], b, sizeof(b)));
 	if (argc < 2)
 		return fail(err, errlen,
-			    "'hypercalls allow' needs a list such as kick_cpu,send_ipi");
+			    "'hypercalls allow' needs a list such as kick_cpu,send_ipi, or all or none");
+	/* hypercalls allow all|none: the same as hypercalls all|none */
+	if (!strcmp(argv[1], "all") || !strcmp(argv[1], "none")) {
+		p->hc_restrict = !strcmp(argv[1], "none");
+		p->hc_allow = 0;
+		return 2;
+	}
 	p->hc_restrict = 1;
 	p->hc_allow = 0;
 	list = xstrdup(argv[1]);
@@ -1374,6 +1380,16 @@ static int parse_apply(int argc, char **argv, struct kg_request *req,
 {
 	(void)file_mode;
 	req->op = OP_APPLY;
+	for (; argc > 0; argc--, argv++) {
+		if (!strcmp(argv[0], "--check") || !strcmp(argv[0], "-c"))
+			req->check = true;
+		else if (!strcmp(argv[0], "--diff") || !strcmp(argv[0], "-d"))
+			req->diff = true;
+		else
+			break;
+	}
+	if (req->check && req->diff)
+		return fail(err, errlen, "'apply' takes --check or --diff, not both");
 	if (argc < 1)
 		return fail(err, errlen, "'apply' needs a file name or -");
 	req->file = argv[0];

@@ -516,11 +516,68 @@ int cmd_vm_list(struct kg_nl *nl, const struct kg_request *req)
 	return EXIT_OK;
 }
 
+/*
+ * The policy @name as the kernel reports it; false (and nothing said) if
+ * it cannot be read.
+ */
+static bool policy_of(struct kg_nl *nl, const char *name, struct kg_policy *out)
+{
+	struct vec v = VEC_INIT(struct kg_policy);
+	bool found = false;
+	size_t i;
+
+	if (!name[0] || fetch_policies(nl, &v))
+		goto out;
+	for (i = 0; i < v.n; i++)
+		if (!strcmp(VEC_AT(&v, struct kg_policy, i)->name, name)) {
+			*out = *VEC_AT(&v, struct kg_policy, i);
+			found = true;
+		}
+out:
+	vec_free(&v);
+	return found;
+}
+
+/*
+ * After mem max of @name changed: a VM of it that maps more keeps its
+ * memslots (KVM's are not taken back); what it adds is refused (audit
+ * mode: reported).
+ */
+void mem_max_notice(struct kg_nl *nl, const char *name)
+{
+	struct vec vms = VEC_INIT(struct kg_vm);
+	struct kg_policy p;
+	char have[32], max[32];
+	size_t i;
+
+	if (!policy_of(nl, name, &p) || p.mem_max == KVMGUARD_MEM_UNLIMITED ||
+	    fetch_vms(nl, &vms))
+		goto out;
+	for (i = 0; i < vms.n; i++) {
+		const struct kg_vm *vm = VEC_AT(&vms, struct kg_vm, i);
+
+		if (strcmp(vm->policy, name) || vm->mem_bytes <= p.mem_max)
+			continue;
+		fmt_bytes(have, sizeof(have), vm->mem_bytes);
+		fmt_bytes(max, sizeof(max), p.mem_max);
+		fprintf(stderr,
+			PROG_NAME ": VM %llu maps %s, more than mem max %s of policy %s: its existing memslots stay, new ones are %s\n",
+			(unsigned long long)vm->id, have, max, name,
+			p.mode == KVMGUARD_MODE_AUDIT ? "reported (audit mode)" :
+							"refused");
+	}
+out:
+	reset_vms(&vms);
+	vec_free(&vms);
+}
+
 int cmd_vm_show(struct kg_nl *nl, const struct kg_request *req)
 {
 	struct kg_vm vm = { 0 };
+	struct kg_policy pol;
 	char b[SEL_MAX], t[64];
 	unsigned int nr, rule;
+	const char *denied = "denied";
 	size_t i;
 
 	if (fetch_vm(nl, req->vm_id, &vm)) {
@@ -536,6 +593,9 @@ int cmd_vm_show(struct kg_nl *nl, const struct kg_request *req)
 		kg_vm_free(&vm);
 		return EXIT_OK;
 	}
+	/* Audit mode lets violations through: they would have been denied. */
+	if (policy_of(nl, vm.policy, &pol) && pol.mode == KVMGUARD_MODE_AUDIT)
+		denied = "would deny";
 	printf("id: %llu\n", (unsigned long long)vm.id);
 	printf("pid: %u\n", vm.pid);
 	fmt_safe(b, sizeof(b), vm.comm);
@@ -555,7 +615,7 @@ int cmd_vm_show(struct kg_nl *nl, const struct kg_request *req)
 	fmt_bytes(b, sizeof(b), vm.mem_dirty_bytes);
 	printf("memory dirty-tracked: %s (%llu bytes)\n", b,
 	       (unsigned long long)vm.mem_dirty_bytes);
-	printf("memory denied:");
+	printf("memory %s:", denied);
 	for (rule = 1; rule <= KVMGUARD_MEM_RULE_MAX; rule++)
 		printf("%s %s %llu", rule > 1 ? "," : "", mem_rule_name(rule),
 		       (unsigned long long)vm.mem_denied[rule]);
@@ -574,7 +634,7 @@ int cmd_vm_show(struct kg_nl *nl, const struct kg_request *req)
 		       (unsigned long long)d->forwarded,
 		       (unsigned long long)d->delivered);
 		for (rule = 1; rule <= KVMGUARD_NET_RULE_MAX; rule++)
-			printf(", %s denied %llu", net_rule_name(rule),
+			printf(", %s %s %llu", net_rule_name(rule), denied,
 			       (unsigned long long)d->denied[rule]);
 		putchar('\n');
 	}
@@ -582,8 +642,8 @@ int cmd_vm_show(struct kg_nl *nl, const struct kg_request *req)
 	printf("bound by: %s\n", bound_by_name(vm.bound_by));
 	printf("flags: %s\n",
 	       vm.flags & KVMGUARD_VM_F_DISCOVERED ? "discovered" : "none");
-	printf("hyperv calls: allowed %llu, denied %llu\n",
-	       (unsigned long long)vm.hv_allowed,
+	printf("hyperv calls: allowed %llu, %s %llu\n",
+	       (unsigned long long)vm.hv_allowed, denied,
 	       (unsigned long long)vm.hv_denied);
 	for (nr = 0; nr <= KVMGUARD_HC_NR_OTHER; nr++) {
 		const char *name = hc_name(nr);
@@ -596,8 +656,8 @@ int cmd_vm_show(struct kg_nl *nl, const struct kg_request *req)
 			snprintf(b, sizeof(b), "%u %s", nr, name);
 		else
 			snprintf(b, sizeof(b), "%u", nr);
-		printf("hypercall %s: allowed %llu, denied %llu\n", b,
-		       (unsigned long long)vm.hc[nr].allowed,
+		printf("hypercall %s: allowed %llu, %s %llu\n", b,
+		       (unsigned long long)vm.hc[nr].allowed, denied,
 		       (unsigned long long)vm.hc[nr].denied);
 	}
 	kg_vm_free(&vm);
@@ -670,8 +730,12 @@ int cmd_policy_add(struct kg_nl *nl, const struct kg_request *req)
 
 int cmd_policy_set(struct kg_nl *nl, const struct kg_request *req)
 {
-	return send_policy(nl, KVMGUARD_CMD_POLICY_SET, &req->policy,
-			   req->policy.set) ? EXIT_ERR : EXIT_OK;
+	if (send_policy(nl, KVMGUARD_CMD_POLICY_SET, &req->policy,
+			req->policy.set))
+		return EXIT_ERR;
+	if (req->policy.set & (PF_MEM_MAX | PF_MODE))
+		mem_max_notice(nl, req->policy.name);
+	return EXIT_OK;
 }
 
 int cmd_policy_del(struct kg_nl *nl, const struct kg_request *req)

@@ -60,6 +60,14 @@ expect 2 -x vm list
 has err "kvmguard: unknown option '-x'"
 expect 2 frob
 has err "kvmguard: unknown command 'frob'"
+# a usage error: the error and a one-line hint, not the whole usage
+has err "Try 'kvmguard --help' for more information."
+if grep -q '^Usage:' "$tmp/err"; then
+	echo "FAIL: a usage error printed the whole usage"
+	fails=$((fails + 1))
+fi
+expect 2 -x vm list
+has err "Try 'kvmguard --help' for more information."
 expect 2 vm show 0
 has err "kvmguard: invalid VM id '0': expected a positive integer"
 expect 2 policy add web mem max 4X
@@ -132,6 +140,11 @@ else
 		has err "$msg"
 		empty out
 	done
+	# hypercalls allow all|none are hypercalls all|none: no usage error
+	expect 1 policy add a hypercalls allow none
+	has err "$msg"
+	expect 1 policy set a hypercalls allow all
+	has err "$msg"
 	printf 'policy add a\n' | $VG "$KG" apply - >"$tmp/out" 2>"$tmp/err"
 	[ $? = 1 ] || { echo "FAIL: apply - without module"; fails=$((fails + 1)); }
 	has err "$msg"

@@ -840,7 +840,10 @@ def test_mem(f, tmp):
     open(conf, "w").write("policy add p mode audit mem max 1G\n")
     _, err = run(f, "apply", conf, expect=1)
     check(err == "kvmguard: cannot change policy p: Invalid argument: "
-          "unknown attribute\n", "old kernel mem refusal: %r" % err)
+          "unknown attribute\n" + conf + ":1: refused: policy set p mode "
+          "audit domain none hypercalls all hyperv allow mem max 1G\n"
+          "kvmguard: nothing was changed\n",
+          "old kernel mem refusal: %r" % err)
     f.old_mem_abi = False
     f.policies = {}
 
@@ -1287,7 +1290,9 @@ def test_apply(f, tmp):
           "policy add web mode audit domain tenantA\n"
           "bind default policy db\n"
           'bind cgroup "/machine.slice/with space" policy web\n'
-          "bind pid 77 policy db\n" + VM_LINES, "dump: %r" % dump)
+          "# By pid, which ends with its process: not applied; bind\n"
+          "# the process again once it runs.\n"
+          "# bind pid 77 policy db\n" + VM_LINES, "dump: %r" % dump)
     f.log.clear()
     run(f, "apply", "-", stdin=dump.encode())
     check(f.changes() == [], "dump | apply - changed %r" % f.changes())
@@ -1344,8 +1349,40 @@ def test_apply(f, tmp):
     f.log.clear()
     _, err = run(f, "apply", conf, expect=1)
     check(err == "kvmguard: cannot get VM 99: No such file or directory: "
-          "no VM 99\n" and f.changes() == [],
+          "no VM 99\n" + conf + ":2: vm set 99: no such VM\n" and
+          f.changes() == [],
           "apply with unknown VM: %r %r" % (err, f.changes()))
+
+    # refused on line 4 after four changes (the guard goes last): rolled
+    # back, the line named; pid 77's binding, whose policy stays, is kept
+    f.policies = {"keep": P(0, ""), "gone": P(0, "")}
+    f.binds = {(1, ""): "keep", (3, 77): "keep"}
+    open(conf, "w").write("policy add keep mode audit\n"
+                          "policy add new\n"
+                          "bind cgroup /x policy new\n"
+                          "net guard nosuchbr0 on\n"
+                          "bind default policy keep\n")
+    f.log.clear()
+    _, err = run(f, "apply", conf, expect=1)
+    check(conf + ":4: refused: net guard nosuchbr0 on\n" in err and
+          "the 4 changes made before were undone" in err,
+          "rollback message: %r" % err)
+    check(f.policies == {"keep": P(0, ""), "gone": P(0, "")} and
+          f.binds == {(1, ""): "keep", (3, 77): "keep"},
+          "rollback state: %r %r" % (f.policies, f.binds))
+
+    # --diff prints the plan, --check finds the bridge; neither changes
+    f.log.clear()
+    out, _ = run(f, "apply", "--diff", conf)
+    check("policy add new mode enforce" in out and "policy del gone" in out
+          and "net guard nosuchbr0 on" in out, "diff: %r" % out)
+    _, err = run(f, "apply", "--check", conf, expect=1)
+    check(conf + ":4: net guard nosuchbr0: no such device" in err,
+          "check: %r" % err)
+    check(f.changes() == [], "check/diff changed %r" % f.changes())
+    open(conf, "w").write("policy add keep\nbind default policy keep\n")
+    out, _ = run(f, "apply", "--check", conf)
+    check(out == "" and f.changes() == [], "check of a good file")
 
 
 def test_dumps(f):
