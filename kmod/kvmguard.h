@@ -392,6 +392,8 @@ int kvmguard_pv_prepare(struct kvmguard_vm *vm, struct kvmguard_policy *policy,
 			const struct kvmguard_rules *rules,
 			struct netlink_ext_ack *extack);
 void kvmguard_pv_done(void);
+
+/*
  * audit.c: records in the kernel audit log. A change, after it was made
  * or refused (@err), in process context; a violation where it is
  * reported, in any context (@nr < 0: none; @vm NULL: no VM).
