@@ -220,9 +220,34 @@ static int uplink_vid(struct netg_topo *t, uint32_t seq, int ms)
 	return -1;
 }
 
+/*
+ * Wait up to 2 s for @ifname, if it is a bridge port, to forward: a port
+ * that comes up again (a closed port opening) does once the link watch
+ * saw it.
+ */
+static void wait_forwarding(const char *ifname)
+{
+	char path[128], buf[16];
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/brport/state", ifname);
+	for (int i = 0; i < 200; i++) {
+		FILE *f = fopen(path, "r");
+		bool fwd;
+
+		if (!f)
+			return;
+		fwd = fgets(buf, sizeof(buf), f) && atoi(buf) == 3;
+		fclose(f);
+		if (fwd)
+			return;
+		usleep(10000);
+	}
+}
+
 /* The guest's untagged frame leaves tagged 100. */
 #define EXPECT_GUEST_TAGGED(self) do {					\
 	uint32_t __s = (self)->seq++;					\
+	wait_forwarding(TAP(self));					\
 	netg_flush(UP(self, ALL));					\
 	ASSERT_EQ(0, guest_send(&(self)->d, NULL, 0, __s));		\
 	EXPECT_EQ(100, uplink_vid(&(self)->t, __s, WAIT_MS))		\
