@@ -82,9 +82,9 @@
  * VM events. Ports change only under rtnl_lock(), the lock of
  * kvmguard_net_bind() and kvmguard_net_unbind(); the netfilter hooks
  * and the rx_handler of a closed port read only that port, freed a grace
- * period after they are gone. The stand-ins run in the VMM's context under vhost's device and
- * virtqueue mutexes, where sleeping and rtnl are allowed (vhost takes
- * neither under rtnl).
+ * period after they are gone. The stand-ins run in the VMM's context
+ * under vhost's device and virtqueue mutexes, where sleeping and rtnl are
+ * allowed (vhost takes neither under rtnl).
  */
 #define pr_fmt(fmt) "kvmguard: " fmt
 #include <linux/fdtable.h>
@@ -710,10 +710,12 @@ static void vport_vm_gone(struct vhost_port *vp)
 		vport_close(vp);
 		vport_guard(vp);	/* no hooks if the device needs none */
 	}
-	if (close && vp->closed)
+	if (close && vp->closed) {
 		pr_info("%s: its VM is gone and its VMM keeps it: set down and kept down, every frame dropped, until the device goes or its VMM has a VM again\n",
 			netdev_name(dev));
-	else if (close)
+		/* Unbound, the device may have lost a receive handler of net.c's. */
+		schedule_work(&guard_work);
+	} else if (close)
 		vport_free(vp, NULL);	/* could not close it: said so */
 	else
 		pr_info("%s: its VM %llu is gone and its VMM keeps it: no network rule to hold it to, left as it is, unbound until its VMM has a VM again\n",
