@@ -715,11 +715,12 @@ static void vport_vm_gone(struct vhost_port *vp)
 			netdev_name(dev));
 		/* Unbound, the device may have lost a receive handler of net.c's. */
 		schedule_work(&guard_work);
-	} else if (close)
+	} else if (close) {
 		vport_free(vp, NULL);	/* could not close it: said so */
-	else
+	} else {
 		pr_info("%s: its VM %llu is gone and its VMM keeps it: no network rule to hold it to, left as it is, unbound until its VMM has a VM again\n",
 			netdev_name(dev), old->id);
+	}
 out:
 	kvmguard_vm_put(old);
 }
