@@ -66,11 +66,11 @@
  * backend, with the mm it serves and its owner, to bind at VM creation.
  * Keyed by pointers that are compared, never followed. A pair goes when
  * its queue gets another backend, on RESET_OWNER, release or the
- * device's unregistering (not a netns move): its mm, which vhost holds while the device has an
- * owner, is never a reused one. Ports: the devices vhost.c bound or
- * closed, with their VM, and the mm (mmgrab()bed) and owner they belong
- * to. Multiqueue VMMs open one vhost-net file per queue pair, all with
- * the same device: one port.
+ * device's unregistering (not a netns move): its mm, which vhost holds
+ * while the device has an owner, is never a reused one. Ports: the
+ * devices vhost.c bound, closed or parked, with their VM, and the mm
+ * (mmgrab()bed) and owner they belong to. Multiqueue VMMs open one
+ * vhost-net file per queue pair, all with the same device: one port.
  *
  * The hooks exist while vhost_net is loaded (a module notifier; it pins
  * tun and tap, whose functions the stand-ins call): armed when it comes,
