@@ -383,6 +383,33 @@ static void check_uplink_tag(void)
 	fail("no PACKET_AUXDATA on the check frame");
 }
 
+/*
+ * Wait up to 5 s for bridge port @tap to forward. A tap that comes up
+ * again (kvmguard opens a port it closed when the last run's VM was
+ * destroyed) forwards once the link watch saw its carrier, which it does
+ * at most once a second: up to a second after the device came up.
+ */
+static void wait_forwarding(const char *tap)
+{
+	char path[96], buf[16];
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/brport/state", tap);
+	for (int i = 0; i < 500; i++) {
+		FILE *f = fopen(path, "r");
+		int state = -1;
+
+		if (f) {
+			if (fgets(buf, sizeof(buf), f))
+				state = atoi(buf);
+			fclose(f);
+		}
+		if (state == 3)		/* BR_STATE_FORWARDING */
+			return;
+		usleep(10000);
+	}
+	fail("a bridge port does not forward");
+}
+
 static void create_vm(void)
 {
 	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -443,6 +470,10 @@ int main(int argc, char **argv)
 	run = !strcmp(mode, "tx") ? run_tx : !strcmp(mode, "rx") ? run_rx : run_pair;
 	/* Let the bridge ports reach forwarding (forward_delay 0). */
 	usleep(100000);
+	if (!strcmp(mode, "tx") || !strcmp(mode, "pair"))
+		wait_forwarding(TAP_A);
+	if (!strcmp(mode, "rx") || !strcmp(mode, "pair"))
+		wait_forwarding(TAP_B);
 	if (run == run_tx)
 		up0 = uplink_tx_packets();
 	n1 = n / 8;

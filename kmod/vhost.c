@@ -49,26 +49,28 @@
  * destroyed. Then, from the same work item:
  *  - if the owner resolves to another VM (the VMM re-created its VM, or
  *    has another one), the device becomes that VM's port;
- *  - otherwise the port is closed: netfilter hooks of ours on the device
- *    drop every frame, both ways, until the device goes or its owner
- *    resolves to a VM again (a new VM, or a SET_BACKEND with one). A
- *    device bound with rules must not become a free, untagged port in
- *    the hands of the process that kept its fd. A device NET_UNBIND
- *    freed, or NET_BIND gave another VM, is left as the administrator
- *    said.
- * The hooks go in before the old binding ends, so no frame passes
- * unchecked while a binding moves: kvmguard_net_vm_gone() is called from
- * the work item, after vhost.c had its turn (kvmguard_vhost_vm_gone()).
+ *  - otherwise, if the VM had a segment (a network rule), the port is
+ *    closed: the device is set down and kept down, no frame passes either
+ *    way, until the device goes or its owner resolves to a VM again (a
+ *    new VM, or a SET_BACKEND with one): see "Closed ports". A device
+ *    bound with rules must not become a free, untagged port in the hands
+ *    of the process that kept its fd. Without one it is only kept
+ *    (parked) for the VMM's next VM. A device NET_UNBIND freed, or
+ *    NET_BIND gave another VM, is left as the administrator said.
+ * The port is closed (or, handed over, hooked) before the old binding
+ * ends, so no frame passes unchecked while a binding moves:
+ * kvmguard_net_vm_gone() is called from the work item, after vhost.c had
+ * its turn (kvmguard_vhost_vm_gone()).
  *
  * Pairs: every (vhost-net device, virtqueue) with a tap or macvtap
  * backend, with the mm it serves and its owner, to bind at VM creation.
  * Keyed by pointers that are compared, never followed. A pair goes when
  * its queue gets another backend, on RESET_OWNER, release or the
- * device's unregistering (not a netns move): its mm, which vhost holds while the device has an
- * owner, is never a reused one. Ports: the devices vhost.c bound or
- * closed, with their VM, and the mm (mmgrab()bed) and owner they belong
- * to. Multiqueue VMMs open one vhost-net file per queue pair, all with
- * the same device: one port.
+ * device's unregistering (not a netns move): its mm, which vhost holds
+ * while the device has an owner, is never a reused one. Ports: the
+ * devices vhost.c bound, closed or parked, with their VM, and the mm
+ * (mmgrab()bed) and owner they belong to. Multiqueue VMMs open one
+ * vhost-net file per queue pair, all with the same device: one port.
  *
  * The hooks exist while vhost_net is loaded (a module notifier; it pins
  * tun and tap, whose functions the stand-ins call): armed when it comes,
@@ -78,11 +80,11 @@
  * Locking: vhost_lock (a spinlock: the kprobe handlers and KVM's create
  * and destroy hooks are atomic) guards the operations, the pairs and the
  * VM events. Ports change only under rtnl_lock(), the lock of
- * kvmguard_net_bind() and kvmguard_net_unbind(); the netfilter hooks of a
- * closed port read only that port, freed a grace period after they are
- * gone. The stand-ins run in the VMM's context under vhost's device and
- * virtqueue mutexes, where sleeping and rtnl are allowed (vhost takes
- * neither under rtnl).
+ * kvmguard_net_bind() and kvmguard_net_unbind(); the netfilter hooks
+ * and the rx_handler of a closed port read only that port, freed a grace
+ * period after they are gone. The stand-ins run in the VMM's context
+ * under vhost's device and virtqueue mutexes, where sleeping and rtnl are
+ * allowed (vhost takes neither under rtnl).
  */
 #define pr_fmt(fmt) "kvmguard: " fmt
 #include <linux/fdtable.h>
@@ -107,6 +109,7 @@
 #include "kvmguard.h"
 #include "tun_layout.h"
 #include "fault_inject.h"
+#include "net.h"
 
 /*
  * A SET_BACKEND or RESET_OWNER in progress, on the stack of vhost_ioctl().
@@ -131,14 +134,21 @@ struct vhost_pair {
 	struct net_device *dev;
 };
 
-/* A device vhost.c bound to a VM, or closed. */
+/*
+ * A device vhost.c bound to a VM, or keeps for its VMM after that VM was
+ * destroyed: closed, or (nothing to enforce) parked. See "Closed ports".
+ */
 struct vhost_port {
 	struct list_head node;		/* vports, under rtnl */
 	struct net_device *dev;		/* held */
-	struct kvmguard_vm *vm;		/* a reference; NULL: closed */
+	struct kvmguard_vm *vm;		/* a reference; NULL: closed or parked */
 	struct mm_struct *mm;		/* its owner's; mmgrab()bed */
 	struct pid *owner;		/* held */
+	bool closed;			/* no frame either way; refused up */
+	bool downed;			/* we set it down: up again on opening */
+	bool rx_drop;			/* vport_drop_rx() is its rx_handler */
 	bool hooked;			/* ops registered: dropping */
+	bool hook_said;			/* the kernel log said why */
 	struct nf_hook_ops ops[2];	/* ingress, egress */
 	atomic64_t dropped;		/* frames, while closed */
 	struct rcu_head rcu;
@@ -287,7 +297,52 @@ static struct kvmguard_vm *owner_vm(struct mm_struct *mm, struct pid *owner)
 
 /*
  * Closed ports
+ *
+ * A closed port passes no frame either way, and costs nothing to any other
+ * device: netfilter's netdev hooks, which the first version used, switch
+ * on static keys that are global, so every frame of the host paid for
+ * them while any port was closed (`make bench` showed it). A closed port
+ * is its device set down instead (dev_close(), as `ip link set down`),
+ * and kept down: NETDEV_PRE_UP is refused with an extended ack. A down
+ * device
+ *  - takes no write: tun_get_user() fails with EIO, and macvtap's frames
+ *    go to dev_queue_xmit() of a down macvlan, which drops them (also
+ *    from vhost's batched path, tap_get_user_xdp());
+ *  - gets no frame to transmit (to its guest): the stack drops what is
+ *    queued to a down device, a bridge does not forward to a disabled
+ *    port, macvlan delivers to no down macvtap, XDP redirects to a down
+ *    device fail;
+ *  - but receives the frames of vhost's batched TX path (tun_sendmsg()
+ *    with TUN_MSG_PTR, tun_xdp_one()), which calls netif_receive_skb()
+ *    without a look at IFF_UP. On a bridge, a port whose device is down is
+ *    disabled (br_stp_disable_port() at NETDEV_DOWN) and br_handle_frame()
+ *    drops its frames (link-local ones go to the host, never to another
+ *    port); a tap with no rx_handler gets vport_drop_rx() as one. A tap
+ *    with any other upper device or rx_handler (Open vSwitch, a bond, a
+ *    VLAN device, which takes tagged frames before any rx_handler) keeps
+ *    netfilter's hooks, the first version's way, and the kernel log says
+ *    what that costs.
+ * A closed tap takes no upper device (NETDEV_PRECHANGEUPPER is refused),
+ * so what it has stays what its drops were chosen for; one it leaves
+ * (which cannot be refused), or a netns move (which takes it off its
+ * bridge, sets it down, and ends hooks of the netns it leaves) makes
+ * guard_work choose again once rtnl is free: the bridge lets go of its
+ * rx_handler only after telling the notifier. In between, frames of its
+ * TX ring reach the host's own stack on the down tap; both take
+ * CAP_NET_ADMIN, which the VMM should not have.
+ * The port opens when its VMM has a VM again (vport_bind()): bound first,
+ * then up again if vhost.c set it down. A device the administrator binds
+ * (NET_BIND) is theirs: it is let go when they set it up. At module
+ * unload a closed port stays down, and the kernel log names it.
+ *
+ * Parked ports. A VM whose port is closed had a segment, a network rule
+ * of its policy or of the one its VMM would get for a new VM. Without one
+ * the VMM had no segment to escape: its frames passed as they were, and
+ * go on doing so. Such a port is not closed, only kept (parked, unbound),
+ * so that the VMM's next VM gets it like a closed one.
  */
+static void guard_work_fn(struct work_struct *work);
+static DECLARE_WORK(guard_work, guard_work_fn);
 
 static unsigned int vport_drop(void *priv, struct sk_buff *skb,
 			       const struct nf_hook_state *state)
@@ -298,8 +353,20 @@ static unsigned int vport_drop(void *priv, struct sk_buff *skb,
 	return NF_DROP;
 }
 
-/* Every frame through @vp's device is dropped from now on; under rtnl. */
-static int vport_close(struct vhost_port *vp)
+/* A closed tap's rx_handler: frames of its TX ring (tun_xdp_one()). */
+static rx_handler_result_t vport_drop_rx(struct sk_buff **pskb)
+{
+	struct sk_buff *skb = *pskb;
+	struct vhost_port *vp = rcu_dereference(skb->dev->rx_handler_data);
+
+	atomic64_inc(&vp->dropped);
+	dev_core_stats_rx_dropped_inc(skb->dev);
+	kfree_skb(skb);
+	return RX_HANDLER_CONSUMED;
+}
+
+/* Netfilter hooks on @vp's device drop every frame; under rtnl. */
+static int vport_hook(struct vhost_port *vp)
 {
 	int err, i;
 
@@ -319,27 +386,149 @@ static int vport_close(struct vhost_port *vp)
 	err = vp->dev->reg_state == NETREG_REGISTERED ?
 	      nf_register_net_hooks(dev_net(vp->dev), vp->ops,
 				    ARRAY_SIZE(vp->ops)) : -ENODEV;
-	if (err) {
-		pr_err("%s: cannot close the port of a destroyed VM (%d): it is free now\n",
-		       netdev_name(vp->dev), err);
-		return err;
-	}
-	atomic64_set(&vp->dropped, 0);
-	vp->hooked = true;
-	return 0;
+	if (!err)
+		vp->hooked = true;
+	return err;
 }
 
-/* @vp's frames pass again (to its VM's rules, if it has one); under rtnl. */
-static void vport_open(struct vhost_port *vp)
+static void vport_unhook(struct vhost_port *vp)
 {
 	ASSERT_RTNL();
 	if (!vp->hooked)
 		return;
 	nf_unregister_net_hooks(dev_net(vp->dev), vp->ops, ARRAY_SIZE(vp->ops));
 	vp->hooked = false;
-	pr_info("%s: %s, %lld frames dropped while it was closed\n",
-		netdev_name(vp->dev), vp->vm ? "open again" : "let go",
-		atomic64_read(&vp->dropped));
+}
+
+/*
+ * Is @dev a tap whose down state disables it as a bridge port, with
+ * nothing else above it: no upper device but that bridge, whose
+ * rx_handler it has? Under rtnl.
+ */
+static bool vport_on_bridge(struct net_device *dev)
+{
+	struct net_device *master = netdev_master_upper_dev_get(dev);
+	struct net_device *upper;
+	struct list_head *iter;
+	bool alone = true;
+
+	if (!master || !netif_is_bridge_master(master) ||
+	    !netif_is_bridge_port(dev))
+		return false;
+	rcu_read_lock();
+	netdev_for_each_upper_dev_rcu(dev, upper, iter)
+		if (upper != master)
+			alone = false;
+	rcu_read_unlock();
+	return alone;
+}
+
+/*
+ * Make closed @vp's drops complete for where its device is now (see
+ * above); under rtnl. A macvtap needs nothing but being down.
+ */
+static void vport_guard(struct vhost_port *vp)
+{
+	struct net_device *dev = vp->dev;
+	bool nf;
+	int err;
+
+	ASSERT_RTNL();
+	if (!vp->closed || dev->reg_state != NETREG_REGISTERED)
+		return;
+	nf = kvmguard_net_port_kind(dev) == PORT_TAP;
+	if (nf && !vp->rx_drop && !rtnl_dereference(dev->rx_handler) &&
+	    !netdev_has_any_upper_dev(dev) &&
+	    !netdev_rx_handler_register(dev, vport_drop_rx, vp))
+		vp->rx_drop = true;
+	nf = nf && !vp->rx_drop && !vport_on_bridge(dev);
+	if (!nf) {
+		vport_unhook(vp);
+		return;
+	}
+	err = vport_hook(vp);
+	if (err)
+		pr_err("%s: closed, but its upper device or receive handler may still pass the frames of its vhost-net TX ring: %d\n",
+		       netdev_name(dev), err);
+	else if (!vp->hook_said)
+		pr_info("%s: closed by netfilter hooks (an upper device or receive handler other than a bridge's): every frame of the host pays for them while it is closed\n",
+			netdev_name(dev));
+	vp->hook_said = true;
+}
+
+/*
+ * Close @vp: down, kept down, its frames dropped (see above); under rtnl.
+ * Its binding, if any, still holds: the caller ends it after this.
+ */
+static int vport_close(struct vhost_port *vp)
+{
+	struct net_device *dev = vp->dev;
+
+	ASSERT_RTNL();
+	if (vp->closed)
+		return 0;
+	if (dev->reg_state != NETREG_REGISTERED) {
+		pr_err("%s: cannot close the port of a destroyed VM (%d): it is free now\n",
+		       netdev_name(dev), -ENODEV);
+		return -ENODEV;
+	}
+	vp->closed = true;		/* before: NETDEV_PRE_UP is refused */
+	vp->hook_said = false;
+	atomic64_set(&vp->dropped, 0);
+	if (dev->flags & IFF_UP) {
+		vp->downed = true;
+		dev_close(dev);
+	}
+	vport_guard(vp);
+	return 0;
+}
+
+/* Undo what closing did to @vp's device, but for its state; under rtnl. */
+static void vport_unguard(struct vhost_port *vp)
+{
+	ASSERT_RTNL();
+	if (vp->rx_drop) {
+		netdev_rx_handler_unregister(vp->dev);	/* waits for readers */
+		vp->rx_drop = false;
+	}
+	vport_unhook(vp);
+	vp->closed = false;
+}
+
+/*
+ * @vp's frames pass again, to its VM's rules (bound already): up again
+ * if we set it down. Under rtnl.
+ */
+static void vport_open(struct vhost_port *vp)
+{
+	struct net_device *dev = vp->dev;
+	int err = 0;
+
+	ASSERT_RTNL();
+	vport_unhook(vp);		/* a handover's (vport_vm_gone()) */
+	if (!vp->closed)
+		return;
+	vport_unguard(vp);
+	if (vp->downed) {
+		vp->downed = false;
+		err = dev_open(dev, NULL);
+	}
+	if (err)
+		pr_warn("%s: open again, %lld frames dropped while it was closed; stays down: %d\n",
+			netdev_name(dev), atomic64_read(&vp->dropped), err);
+	else
+		pr_info("%s: open again, %lld frames dropped while it was closed\n",
+			netdev_name(dev), atomic64_read(&vp->dropped));
+}
+
+static void guard_work_fn(struct work_struct *work)
+{
+	struct vhost_port *vp;
+
+	rtnl_lock();
+	list_for_each_entry(vp, &vports, node)
+		vport_guard(vp);
+	rtnl_unlock();
 }
 
 static struct vhost_port *vport_find(const struct net_device *dev)
@@ -361,15 +550,21 @@ static void vport_free_rcu(struct rcu_head *head)
 	kfree(vp);
 }
 
-/* vhost.c forgets @dev (its binding, if any, stays); under rtnl. */
-static void vport_free(struct vhost_port *vp)
+/*
+ * vhost.c forgets @dev (its binding, if any, stays); under rtnl. A closed
+ * port stays down (@why says why it is let go; NULL: it is going away).
+ */
+static void vport_free(struct vhost_port *vp, const char *why)
 {
 	ASSERT_RTNL();
 	if (vp->vm) {
 		kvmguard_vm_put(vp->vm);
 		vp->vm = NULL;
 	}
-	vport_open(vp);
+	if (vp->closed && why)
+		pr_info("%s: let go, %lld frames dropped while it was closed; %s\n",
+			netdev_name(vp->dev), atomic64_read(&vp->dropped), why);
+	vport_unguard(vp);
 	list_del(&vp->node);
 	mmdrop(vp->mm);
 	put_pid(vp->owner);
@@ -420,7 +615,7 @@ static int vport_bind(struct kvmguard_vm *vm, struct net_device *dev,
 	err = kvmguard_net_bind(vm, dev, KVMGUARD_NET_BOUND_VHOST, NULL);
 	if (err) {
 		if (new)
-			vport_free(vp);
+			vport_free(vp, NULL);
 		return err;
 	}
 	if (vp->vm != vm) {
@@ -435,13 +630,43 @@ static int vport_bind(struct kvmguard_vm *vm, struct net_device *dev,
 }
 
 /*
+ * Had @vm a segment for its VMM to escape: a network rule in its policy,
+ * or in the one a new VM of its VMM would get now? Cannot tell: yes.
+ */
+static bool vm_had_segment(const struct kvmguard_vm *vm)
+{
+	struct kvmguard_policy *policy;
+	bool rules;
+	u8 bound_by;
+
+	rcu_read_lock();
+	policy = rcu_dereference(vm->policy);
+	rules = policy && kvmguard_net_rules(rcu_dereference(policy->rules));
+	rcu_read_unlock();
+	if (rules)
+		return true;
+	policy = kvmguard_resolve(vm->pid, vm->cgroup, &bound_by);
+	if (IS_ERR(policy))
+		return true;
+	if (!policy)
+		return false;
+	rcu_read_lock();
+	rules = kvmguard_net_rules(rcu_dereference(policy->rules));
+	rcu_read_unlock();
+	kvmguard_policy_put(policy);
+	return rules;
+}
+
+/*
  * The VM of @vp was destroyed: its device goes to the VM its owner
- * resolves to now, or is closed. Under rtnl, before kvmguard_net_vm_gone().
+ * resolves to now, or is closed, or parked if the VM had no segment (see
+ * "Closed ports"). Under rtnl, before kvmguard_net_vm_gone().
  */
 static void vport_vm_gone(struct vhost_port *vp)
 {
 	struct kvmguard_vm *old = vp->vm, *next;
 	struct net_device *dev = vp->dev;
+	bool close;
 
 	ASSERT_RTNL();
 	/*
@@ -451,33 +676,53 @@ static void vport_vm_gone(struct vhost_port *vp)
 	 */
 	if (!kvmguard_net_dev_bound(dev) ||
 	    kvmguard_net_bind(old, dev, KVMGUARD_NET_BOUND_VHOST, NULL)) {
-		vport_free(vp);
+		vport_free(vp, NULL);
 		return;
 	}
-	/* Closed first: no frame passes unchecked while the binding moves. */
-	vport_close(vp);
+	next = owner_vm(vp->mm, vp->owner);
+	if (IS_ERR_OR_NULL(next) || next == old) {
+		if (!IS_ERR_OR_NULL(next))
+			kvmguard_vm_put(next);
+		next = NULL;
+	}
+	/*
+	 * Dropping first: no frame passes unchecked while the binding moves.
+	 * Handed over to another VM, the device stays up: netfilter's hooks
+	 * drop for that moment (or, if they cannot attach, it is closed).
+	 */
+	close = next ? vport_hook(vp) : vm_had_segment(old);
+	if (close)
+		vport_close(vp);
 	kvmguard_net_unbind(old, dev, KVMGUARD_NET_BOUND_VHOST);
 	vp->vm = NULL;
-	kvmguard_vm_put(old);
 
-	next = owner_vm(vp->mm, vp->owner);
-	if (IS_ERR_OR_NULL(next))
-		next = NULL;
 	if (next && !kvmguard_net_bind(next, dev, KVMGUARD_NET_BOUND_VHOST,
 				       NULL)) {
 		vp->vm = next;
 		vport_open(vp);
 		pr_info("%s: the port of VM %llu now, its VMM's\n",
 			netdev_name(dev), next->id);
-		return;
+		goto out;
 	}
-	if (next)
+	if (next) {
 		kvmguard_vm_put(next);
-	if (vp->hooked)
-		pr_info("%s: its VM is gone and its VMM keeps it: every frame dropped until the device goes\n",
+		close = true;		/* refused by the VM: fail closed */
+		vport_close(vp);
+		vport_guard(vp);	/* no hooks if the device needs none */
+	}
+	if (close && vp->closed) {
+		pr_info("%s: its VM is gone and its VMM keeps it: set down and kept down, every frame dropped, until the device goes or its VMM has a VM again\n",
 			netdev_name(dev));
-	else
-		vport_free(vp);		/* could not close it: said so */
+		/* Unbound, the device may have lost a receive handler of net.c's. */
+		schedule_work(&guard_work);
+	} else if (close) {
+		vport_free(vp, NULL);	/* could not close it: said so */
+	} else {
+		pr_info("%s: its VM %llu is gone and its VMM keeps it: no network rule to hold it to, left as it is, unbound until its VMM has a VM again\n",
+			netdev_name(dev), old->id);
+	}
+out:
+	kvmguard_vm_put(old);
 }
 
 /* A pair's device and owner, copied for a VM that was created. */
@@ -1043,6 +1288,41 @@ static struct notifier_block vhost_module_nb = {
 	.notifier_call = vhost_module_event,
 };
 
+/*
+ * A closed port stays down (see "Closed ports"): up only once vhost.c
+ * opens it, or the administrator bound it to a VM (then it is let go).
+ */
+static int vport_pre_up(struct net_device *dev, void *ptr)
+{
+	struct vhost_port *vp = vport_find(dev);
+	struct netlink_ext_ack *extack;
+
+	if (!vp || !vp->closed)
+		return 0;
+	if (kvmguard_net_dev_bound(dev)) {
+		vport_free(vp, "bound to a VM by the administrator");
+		return 0;
+	}
+	extack = netdev_notifier_info_to_extack(ptr);
+	NL_SET_ERR_MSG(extack, "kvmguard: the port of a destroyed VM whose VMM keeps it is closed");
+	pr_info_ratelimited("%s: refusing to set it up: its VM is gone and its VMM keeps it\n",
+			    netdev_name(dev));
+	return -EBUSY;
+}
+
+/* A closed port takes no upper device: its drops are chosen for where it is. */
+static int vport_pre_link(struct net_device *dev, void *ptr)
+{
+	struct netdev_notifier_changeupper_info *info = ptr;
+	struct vhost_port *vp = vport_find(dev);
+
+	if (!vp || !vp->closed || !info->linking)
+		return 0;
+	NL_SET_ERR_MSG(netdev_notifier_info_to_extack(&info->info),
+		       "kvmguard: a closed port takes no upper device");
+	return -EBUSY;
+}
+
 /* A device going away takes its pairs and port along (see below for a netns move). */
 static int vhost_netdev_event(struct notifier_block *nb, unsigned long event,
 			      void *ptr)
@@ -1053,12 +1333,27 @@ static int vhost_netdev_event(struct notifier_block *nb, unsigned long event,
 	bool moving;
 	LIST_HEAD(list);
 
-	if (event != NETDEV_UNREGISTER)
+	switch (event) {
+	case NETDEV_PRE_UP:
+		return notifier_from_errno(vport_pre_up(dev, ptr));
+	case NETDEV_PRECHANGEUPPER:
+		return notifier_from_errno(vport_pre_link(dev, ptr));
+	case NETDEV_CHANGEUPPER:
+	case NETDEV_REGISTER:
+		/* Left an upper device, or moved: see "Closed ports". */
+		vp = vport_find(dev);
+		if (vp && vp->closed)
+			schedule_work(&guard_work);
 		return NOTIFY_DONE;
+	case NETDEV_UNREGISTER:
+		break;
+	default:
+		return NOTIFY_DONE;
+	}
 	/*
 	 * Still registered: a move to another netns, which net.c's binding
-	 * survives, and so do the records of whom the device serves. A
-	 * closed port's hooks belong to the netns it leaves: it is let go.
+	 * survives, and so do the records of whom the device serves, and a
+	 * closed port (the move sets it down; guard_work sees where it is).
 	 */
 	moving = dev->reg_state == NETREG_REGISTERED;
 	if (!moving) {
@@ -1071,8 +1366,13 @@ static int vhost_netdev_event(struct notifier_block *nb, unsigned long event,
 	}
 	/* net.c ends the binding itself. */
 	vp = vport_find(dev);
-	if (vp && (!moving || vp->hooked))
-		vport_free(vp);
+	if (vp && !moving) {
+		vport_free(vp, NULL);
+	} else if (vp && vp->hooked) {
+		/* Its hooks belong to the netns it leaves. */
+		vport_unhook(vp);
+		schedule_work(&guard_work);
+	}
 	return NOTIFY_DONE;
 }
 
@@ -1135,14 +1435,14 @@ void kvmguard_vhost_uninit(void)
 	/* The events queued so far are handled: none is lost. */
 	flush_work(&event_work);
 	/*
-	 * Unregistering replays NETDEV_UNREGISTER, which frees closed ports
-	 * (the devices are still registered: as a netns move); the rest go
-	 * here and below.
+	 * Unregistering replays NETDEV_UNREGISTER as for a netns move; the
+	 * ports go here. A closed one stays down (see "Closed ports").
 	 */
 	unregister_netdevice_notifier(&vhost_netdev_nb);
+	cancel_work_sync(&guard_work);
 	rtnl_lock();
 	list_for_each_entry_safe(vp, tmp, &vports, node)
-		vport_free(vp);
+		vport_free(vp, "kvmguard is unloading: it stays down until set up");
 	rtnl_unlock();
 	/* The bindings go with net.c; only the references are ours. */
 	spin_lock(&vhost_lock);
