@@ -63,6 +63,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -754,6 +755,81 @@ TEST_F(esc, no_rule_let_go)
 	EXPECT_TRUE(wait_bound(&self->g, self->vm_id, TAP(self), true))
 		TH_LOG("the VMM's next VM did not get %s", TAP(self));
 	EXPECT_TAP_WRITES(self, 100);
+}
+
+/*
+ * A process of the VMM outside its pid binding's tree: clone(CLONE_VM |
+ * CLONE_PARENT) shares the VMM's memory, so its VM is one "of the VMM" to
+ * vhost.c, but gets the policy of its own (none here). Raw calls only: it
+ * runs on the VMM's memory.
+ */
+struct sibling {
+	int kvm_fd, vm_fd;
+	int go[2];		/* EOF or a byte: exit */
+	char stack[64 * 1024] __attribute__((aligned(16)));
+};
+
+static int sibling_main(void *arg)
+{
+	struct sibling *sib = arg;
+	char c;
+
+	close(sib->go[1]);
+	sib->vm_fd = ioctl(sib->kvm_fd, KVM_CREATE_VM, 0);
+	while (read(sib->go[0], &c, 1) < 0)
+		;
+	return 0;
+}
+
+TEST_F(esc, closed_escaped_sibling)
+{
+	static struct sibling sib;
+	struct kg_vm v;
+	uint64_t max;
+	pid_t pid;
+	int i;
+
+	/* The VMM's policy comes from a pid binding, as a manager would set it. */
+	ASSERT_EQ(0, kg_bind_new(&self->g, KVMGUARD_BIND_PID, NULL, getpid(), POLICY));
+	max = kg_max_vm_id(&self->g);
+	ASSERT_EQ(0, vm_create(&self->vm));
+	ASSERT_EQ(0, kg_find_new_vm(&self->g, getpid(), max, &v));
+	ASSERT_STREQ(POLICY, v.policy);
+	self->vm_id = v.id;
+	ASSERT_EQ(0, vhd_open(&self->d));
+	ASSERT_EQ(0, vhd_attach(&self->d, self->t.port[0].fd));
+	ASSERT_TRUE(wait_bound(&self->g, self->vm_id, TAP(self), true));
+	EXPECT_GUEST_TAGGED(self);
+
+	vm_destroy(&self->vm);
+	self->vm.fd = -1;
+	EXPECT_CLOSED(self);
+
+	/* The sibling's VM has no policy: the port must stay closed. */
+	sib.kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, sib.kvm_fd);
+	ASSERT_EQ(0, pipe2(sib.go, O_CLOEXEC));
+	max = kg_max_vm_id(&self->g);
+	pid = clone(sibling_main, sib.stack + sizeof(sib.stack),
+		    CLONE_VM | CLONE_PARENT, &sib);
+	ASSERT_LT(0, pid) TH_LOG("clone: %s", strerror(errno));
+	for (i = 0; i < 50 && kg_find_new_vm(&self->g, pid, max, &v); i++)
+		usleep(20000);
+	ASSERT_GT(50, i) TH_LOG("the sibling's VM did not appear");
+	EXPECT_STRNE(POLICY, v.policy) TH_LOG("the sibling got the VMM's pid binding");
+	usleep(300000);		/* vhost.c's work for the new VM */
+	EXPECT_FALSE(bound(&self->g, v.id, TAP(self)))
+		TH_LOG("the closed port %s opened for VM %llu, of a process outside the VMM's binding",
+		       TAP(self), (unsigned long long)v.id);
+	EXPECT_EQ(0, link_up(TAP(self)))
+		TH_LOG("the closed port %s came up for the sibling's VM", TAP(self));
+	EXPECT_RING_DROPPED(self);
+	EXPECT_TAP_WRITES(self, -1);
+
+	close(sib.go[1]);	/* the sibling exits, its VM with it */
+	close(sib.go[0]);
+	close(sib.kvm_fd);
+	EXPECT_EQ(0, kg_bind_del(&self->g, KVMGUARD_BIND_PID, NULL, getpid()));
 }
 
 static void __attribute__((constructor)) __constructor_order_last(void)
