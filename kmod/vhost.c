@@ -145,6 +145,7 @@ struct vhost_port {
 	struct mm_struct *mm;		/* its owner's; mmgrab()bed */
 	struct pid *owner;		/* held */
 	bool closed;			/* no frame either way; refused up */
+	struct kvmguard_vm *closed_for;	/* a reference, while closed: its VM */
 	bool downed;			/* we set it down: up again on opening */
 	bool rx_drop;			/* vport_drop_rx() is its rx_handler */
 	bool hooked;			/* ops registered: dropping */
@@ -331,7 +332,10 @@ static struct kvmguard_vm *owner_vm(struct mm_struct *mm, struct pid *owner)
  * TX ring reach the host's own stack on the down tap; both take
  * CAP_NET_ADMIN, which the VMM should not have.
  * The port opens when its VMM has a VM again (vport_bind()): bound first,
- * then up again if vhost.c set it down. A device the administrator binds
+ * then up again if vhost.c set it down. Only for a VM with the policy the
+ * destroyed VM would get now (vport_may_open()): a process of the VMM
+ * that left its pid binding's tree (CLONE_PARENT) and created a VM under
+ * a weaker policy does not reopen it. A device the administrator binds
  * (NET_BIND) is theirs: it is let go when they set it up. At module
  * unload a closed port stays down, and the kernel log names it.
  *
@@ -493,6 +497,42 @@ static void vport_unguard(struct vhost_port *vp)
 	}
 	vport_unhook(vp);
 	vp->closed = false;
+	if (vp->closed_for) {
+		kvmguard_vm_put(vp->closed_for);
+		vp->closed_for = NULL;
+	}
+}
+
+/*
+ * May the closed @vp open for @vm: has @vm the policy the VM it was closed
+ * for had, or the one that VM's creator would get now (the administrator
+ * changed the bindings)? Cannot tell: no. Under rtnl.
+ */
+static bool vport_may_open(struct vhost_port *vp, struct kvmguard_vm *vm)
+{
+	struct kvmguard_vm *old = vp->closed_for;
+	struct kvmguard_policy *now;
+	u8 bound_by;
+	bool same;
+
+	if (!vp->closed || !old)
+		return true;
+	rcu_read_lock();
+	same = rcu_access_pointer(vm->policy) ==
+	       rcu_access_pointer(old->policy);
+	rcu_read_unlock();
+	if (same)
+		return true;
+	now = kvmguard_resolve(old->pid, old->cgroup, &bound_by);
+	if (IS_ERR(now))
+		return false;
+	same = rcu_access_pointer(vm->policy) == now;
+	if (now)
+		kvmguard_policy_put(now);
+	if (!same)
+		pr_warn("%s stays closed: VM %llu has another policy than VM %llu, which it was closed for, had or would have now\n",
+			netdev_name(vp->dev), vm->id, old->id);
+	return same;
 }
 
 /*
@@ -612,6 +652,8 @@ static int vport_bind(struct kvmguard_vm *vm, struct net_device *dev,
 		vp->owner = get_pid(owner);
 		list_add_tail(&vp->node, &vports);
 	}
+	if (!vport_may_open(vp, vm))
+		return -EACCES;
 	err = kvmguard_net_bind(vm, dev, KVMGUARD_NET_BOUND_VHOST, NULL);
 	if (err) {
 		if (new)
@@ -711,6 +753,8 @@ static void vport_vm_gone(struct vhost_port *vp)
 		vport_guard(vp);	/* no hooks if the device needs none */
 	}
 	if (close && vp->closed) {
+		vp->closed_for = old;	/* our reference, now its */
+		old = NULL;
 		pr_info("%s: its VM is gone and its VMM keeps it: set down and kept down, every frame dropped, until the device goes or its VMM has a VM again\n",
 			netdev_name(dev));
 		/* Unbound, the device may have lost a receive handler of net.c's. */
@@ -722,7 +766,8 @@ static void vport_vm_gone(struct vhost_port *vp)
 			netdev_name(dev), old->id);
 	}
 out:
-	kvmguard_vm_put(old);
+	if (old)
+		kvmguard_vm_put(old);
 }
 
 /* A pair's device and owner, copied for a VM that was created. */
@@ -973,6 +1018,7 @@ static int backend_attach(struct vhost_op *op, struct socket *sock,
 		return 0;
 	}
 	why = err == -EBUSY ? "it is another VM's port" :
+	      err == -EACCES ? "it was closed under another policy" :
 	      err == -ENODEV ? "it is going away" : "it cannot be bound";
 refuse:
 	pr_info_ratelimited("pid %d (%s): refusing %s as vhost-net backend: %s (%d)\n",
