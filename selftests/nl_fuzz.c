@@ -133,6 +133,8 @@ static const uint8_t akind[KVMGUARD_A_MAX + 1] = {
 	[KVMGUARD_A_NET_GUARD_PORTS] = K_U32,
 	[KVMGUARD_A_NET_GUARD_DROPPED] = K_U64,
 	[KVMGUARD_A_NET_BRIDGE] = K_STR,
+	[KVMGUARD_A_CHECK_RULE] = K_U8,
+	[KVMGUARD_A_CHECK_BYTES] = K_U64,
 };
 
 /* What each command takes (uapi), and which handlers it has. */
@@ -151,6 +153,7 @@ static const uint8_t in_bind_del[] = { A(BIND_TYPE), A(BIND_CGROUP), A(BIND_PID)
 static const uint8_t in_net_bind[] = { A(VM_ID), A(NET_IFNAME), A(NET_IFINDEX) };
 static const uint8_t in_net_unbind[] = { A(NET_IFNAME), A(NET_IFINDEX) };
 static const uint8_t in_net_guard[] = { A(NET_GUARD), A(NET_IFNAME), A(NET_IFINDEX) };
+static const uint8_t in_vm_check[] = { A(VM_ID), A(CHECK_RULE), A(CHECK_BYTES) };
 #undef A
 
 struct cmdspec {
@@ -174,6 +177,7 @@ static const struct cmdspec cmds[KVMGUARD_CMD_MAX + 1] = {
 	[KVMGUARD_CMD_NET_UNBIND] = { true, false, IN(in_net_unbind) },
 	[KVMGUARD_CMD_NET_GUARD_SET] = { true, false, IN(in_net_guard) },
 	[KVMGUARD_CMD_NET_GUARD_GET] = { false, true },
+	[KVMGUARD_CMD_VM_CHECK] = { true, false, IN(in_vm_check) },
 };
 #undef IN
 
