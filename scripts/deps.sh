@@ -22,6 +22,7 @@ PKGS=(
 	iproute2                                # ip, bridge in the test host (network selftests)
 	linux-source-6.1                        # checkpatch.pl and the kselftest headers
 	valgrind shellcheck python3             # the CLI's own tests (userspace/tests)
+	systemd                                 # systemd-analyze verify (make packaging-check)
 )
 
 # Every "deb" source of the machine, one line per suite: "FILE URI SUITE SIGNED-BY"

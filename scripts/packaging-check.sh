@@ -79,7 +79,7 @@ if command -v systemd-analyze >/dev/null; then
 	fi
 	rm -rf "$vdir"
 else
-	msg "packaging-check: no systemd-analyze here, unit not verified"
+	bad "no systemd-analyze here (scripts/deps.sh installs systemd): the unit cannot be verified"
 fi
 grep -q "^ExecStart=/usr/local/sbin/kvmguard apply /etc/kvmguard.conf$" "$unit" ||
 	bad "installed unit does not run /usr/local/sbin/kvmguard apply /etc/kvmguard.conf"
