@@ -201,6 +201,21 @@ out:
 	return err;
 }
 
+/* The name of @vm's policy, if it has one, as POLICY_NAME. */
+static int put_vm_policy_name(struct sk_buff *skb,
+			      const struct kvmguard_vm *vm)
+{
+	struct kvmguard_policy *policy;
+	int err = 0;
+
+	rcu_read_lock();
+	policy = rcu_dereference(vm->policy);
+	if (policy)
+		err = nla_put_string(skb, KVMGUARD_A_POLICY_NAME, policy->name);
+	rcu_read_unlock();
+	return err;
+}
+
 /* The VM counter of each memory rule, by enum kvmguard_mem_rule - 1. */
 static const int mem_denied_attr[KVMGUARD_MEM_RULES] = {
 	[KVMGUARD_MEM_RULE_LIMIT - 1]		= KVMGUARD_A_VM_MEM_LIMIT_DENIED,
@@ -212,7 +227,6 @@ static const int mem_denied_attr[KVMGUARD_MEM_RULES] = {
 static int vm_fill(struct sk_buff *skb, struct kvmguard_vm *vm, u32 portid,
 		   u32 seq, int flags, struct netlink_callback *cb)
 {
-	struct kvmguard_policy *policy;
 	struct kvmguard_vm_stats st;
 	u32 vm_flags = vm->flags;
 	bool alone;
@@ -268,13 +282,8 @@ static int vm_fill(struct sk_buff *skb, struct kvmguard_vm *vm, u32 portid,
 	}
 	if (nla_put_u32(skb, KVMGUARD_A_VM_FLAGS, vm_flags))
 		goto cancel;
-	rcu_read_lock();
-	policy = rcu_dereference(vm->policy);
-	if (policy && nla_put_string(skb, KVMGUARD_A_POLICY_NAME, policy->name)) {
-		rcu_read_unlock();
+	if (put_vm_policy_name(skb, vm))
 		goto cancel;
-	}
-	rcu_read_unlock();
 	genlmsg_end(skb, hdr);
 	return 0;
 
@@ -914,9 +923,7 @@ static int vm_check_fill(struct sk_buff *skb, struct genl_info *info,
 			 struct kvmguard_vm *vm,
 			 const struct kvmguard_mem_check *c)
 {
-	struct kvmguard_policy *policy;
 	void *hdr;
-	int err;
 
 	hdr = genlmsg_put(skb, info->snd_portid, info->snd_seq,
 			  &kvmguard_family, 0, KVMGUARD_CMD_VM_CHECK);
@@ -933,12 +940,7 @@ static int vm_check_fill(struct sk_buff *skb, struct genl_info *info,
 	    nla_put_u64_64bit(skb, KVMGUARD_A_CHECK_TOTAL, c->total,
 			      KVMGUARD_A_PAD))
 		goto cancel;
-	rcu_read_lock();
-	policy = rcu_dereference(vm->policy);
-	err = policy ? nla_put_string(skb, KVMGUARD_A_POLICY_NAME,
-				      policy->name) : 0;
-	rcu_read_unlock();
-	if (err)
+	if (put_vm_policy_name(skb, vm))
 		goto cancel;
 	genlmsg_end(skb, hdr);
 	return 0;
@@ -1129,9 +1131,7 @@ static struct genl_family kvmguard_family __ro_after_init = {
 static struct sk_buff *event_start(const struct kvmguard_vm *vm, u8 event,
 				   void **hdr)
 {
-	struct kvmguard_policy *policy;
 	struct sk_buff *skb;
-	int err;
 
 	/* Acquire: pairs with kvmguard_netlink_init(), for the group offset. */
 	if (!smp_load_acquire(&events_on) ||
@@ -1151,12 +1151,7 @@ static struct sk_buff *event_start(const struct kvmguard_vm *vm, u8 event,
 	    nla_put_u32(skb, KVMGUARD_A_VM_PID, vm->pid_nr) ||
 	    nla_put_string(skb, KVMGUARD_A_VM_COMM, vm->comm))
 		goto fail;
-	rcu_read_lock();
-	policy = rcu_dereference(vm->policy);
-	err = policy ? nla_put_string(skb, KVMGUARD_A_POLICY_NAME,
-				      policy->name) : 0;
-	rcu_read_unlock();
-	if (err)
+	if (put_vm_policy_name(skb, vm))
 		goto fail;
 	return skb;
 
